@@ -1,0 +1,1 @@
+fn main() { eprintln!("faas: not built yet"); std::process::exit(1) }

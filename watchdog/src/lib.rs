@@ -1,0 +1,23 @@
+//! The watchdog: run one process for one request.
+//!
+//! - [`duration`] parses the `10s` / `1m30s` / bare-seconds durations of the
+//!   watchdog's variables.
+//! - [`config`] turns the watchdog's environment variables into a [`Config`].
+//! - [`runner`] spawns an argv, streams the input to its STDIN while reading
+//!   STDOUT/STDERR, enforces byte limits and the timeout (killing the whole
+//!   process group) and reports what happened. The gateway's `process` backend
+//!   uses this module too.
+//! - [`cgi`] turns request headers into `Http_*` environment variables.
+//! - [`lock`] owns the health lock file.
+//! - [`server`] is the `fwatchdog` HTTP server built on the pieces above.
+#![forbid(unsafe_code)]
+
+pub mod cgi;
+pub mod config;
+pub mod duration;
+pub mod lock;
+pub mod runner;
+pub mod server;
+
+pub use config::Config;
+pub use runner::{run, Exit, Job, Outcome, OutputMode, RunError};

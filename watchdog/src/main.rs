@@ -1,0 +1,87 @@
+//! `fwatchdog`: reads its configuration from the environment and serves until
+//! SIGTERM. `fwatchdog --run-healthcheck` exits 0 while the lock file exists.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use watchdog::{lock, server, Config};
+
+const HELP: &str = "fwatchdog: an HTTP server that runs $fprocess once per request, the request body on its STDIN, its STDOUT as the response.
+
+Usage: fwatchdog               serve (configured by environment variables)
+       fwatchdog --run-healthcheck   exit 0 while the lock file exists
+
+Variables: fprocess (required), port (8080), read_timeout (10s), write_timeout (10s),
+exec_timeout (0: none), max_inflight (0: none), max_input_bytes (1048576),
+max_output_bytes (1048576), content_type, cgi_headers (true), combine_output (true),
+write_debug (false), suppress_lock (false).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--run-healthcheck" || a == "-run-healthcheck") {
+        return if lock::exists() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(arg) = args.first() {
+        eprintln!("fwatchdog: unknown argument {arg:?}: see fwatchdog --help");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("fwatchdog: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("fwatchdog: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fwatchdog: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let port = config.port;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|e| format!("cannot listen on port {port}: {e} (set port to a free one)"))?;
+    if !config.suppress_lock {
+        lock::create().map_err(|e| {
+            format!("cannot write the lock file {}: {e} (set TMPDIR or suppress_lock=true)", lock::path().display())
+        })?;
+    }
+    eprintln!("fwatchdog: listening on :{port}, fprocess={:?}", config.fprocess);
+    server::serve(listener, config, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("fwatchdog: stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

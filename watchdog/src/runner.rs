@@ -1,0 +1,378 @@
+//! Run one process for one request.
+//!
+//! [`run`] spawns the argv of a [`Job`] in a process group of its own, streams
+//! the input to its STDIN while it reads STDOUT and STDERR (so a process that
+//! writes before it reads never deadlocks), enforces the byte limits and the
+//! timeout, and reports the [`Outcome`]. Whatever way the call ends — success,
+//! timeout, a limit, or the caller dropping the future — the whole process group
+//! is killed: nothing a request started outlives it.
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+
+/// How long the output pipes may stay open after the process exited before
+/// whatever it left running in its group is killed.
+const STRAGGLER_GRACE: Duration = Duration::from_millis(20);
+/// How long to wait for the pipes to close once the group is killed.
+const PIPE_CLOSE_LIMIT: Duration = Duration::from_secs(1);
+
+/// One process to run for one request.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Program and arguments; run without a shell.
+    pub argv: Vec<String>,
+    /// Variables added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Kill the process group after this long.
+    pub timeout: Option<Duration>,
+    /// Larger input ends the run with [`Exit::InputTooLarge`].
+    pub max_input_bytes: u64,
+    /// Larger output kills the process: [`Exit::OutputTooLarge`].
+    pub max_output_bytes: usize,
+    /// Whether STDERR joins STDOUT or is kept apart.
+    pub output: OutputMode,
+}
+
+/// Where the process's STDERR goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// STDOUT and STDERR share one pipe, interleaved as written; the limit
+    /// counts both.
+    Combined,
+    /// STDERR is collected on its own (up to the output limit, the rest
+    /// discarded) and does not count against the output limit.
+    Separate,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The process exited with this status.
+    Code(i32),
+    /// The process was ended by this signal (not sent by the runner).
+    Signal(i32),
+    /// The timeout expired; the group was killed.
+    TimedOut,
+    /// The output went over the limit; the group was killed.
+    OutputTooLarge,
+    /// The input went over the limit; the group was killed.
+    InputTooLarge,
+    /// Reading the input failed; the group was killed.
+    InputFailed(String),
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit: Exit,
+    /// STDOUT (with STDERR interleaved in [`OutputMode::Combined`]).
+    pub stdout: Bytes,
+    /// STDERR in [`OutputMode::Separate`]; empty otherwise.
+    pub stderr: Bytes,
+    /// From spawn to the end of the run.
+    pub duration: Duration,
+}
+
+impl Outcome {
+    /// Exit status 0.
+    pub fn success(&self) -> bool {
+        self.exit == Exit::Code(0)
+    }
+}
+
+/// The process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the command is empty")]
+    EmptyCommand,
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Runs `job`, feeding it `input`, and reports how it ended.
+pub async fn run<S>(job: &Job, input: S) -> Result<Outcome, RunError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
+    let (program, args) = job.argv.split_first().ok_or(RunError::EmptyCommand)?;
+    let spawn_error = |source| RunError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let start = Instant::now();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let combined = match job.output {
+        OutputMode::Separate => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        }
+        OutputMode::Combined => {
+            let (reader, writer) = io::pipe().map_err(spawn_error)?;
+            cmd.stdout(writer.try_clone().map_err(spawn_error)?)
+                .stderr(writer);
+            Some(reader)
+        }
+    };
+    let mut child = cmd.spawn().map_err(spawn_error)?;
+    // The command holds our copies of the pipe's write end: close them so the
+    // reader sees end-of-file when the process and its children are done.
+    drop(cmd);
+    let group = Group(child.id());
+
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let exit = {
+        let work = supervise(job, &mut child, &group, input, combined, &mut stdout, &mut stderr);
+        match job.timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or(Err(Exit::TimedOut)),
+            None => work.await,
+        }
+    };
+    let exit = match exit {
+        Ok(exit) => exit,
+        Err(killed) => {
+            group.kill();
+            let _ = child.wait().await;
+            killed
+        }
+    };
+    Ok(Outcome {
+        exit,
+        stdout: Bytes::from(stdout),
+        stderr: Bytes::from(stderr),
+        duration: start.elapsed(),
+    })
+}
+
+/// Drives one spawned process to its end. `Err` is a reason the runner ends
+/// the run itself (the caller kills the group).
+async fn supervise<S>(
+    job: &Job,
+    child: &mut Child,
+    group: &Group,
+    input: S,
+    combined: Option<io::PipeReader>,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> Result<Exit, Exit>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
+    let stdin = child.stdin.take();
+    let (child_out, child_err) = (child.stdout.take(), child.stderr.take());
+    let mut feed = pin!(feed(stdin, input, job.max_input_bytes));
+    let outputs = async {
+        match combined {
+            Some(reader) => {
+                let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
+                    .map_err(|e| Exit::InputFailed(format!("cannot read the output: {e}")))?;
+                read_limited(Some(reader), stdout, job.max_output_bytes).await
+            }
+            None => {
+                let out = read_limited(child_out, stdout, job.max_output_bytes);
+                let err = read_capped(child_err, stderr, job.max_output_bytes);
+                tokio::try_join!(out, err).map(|_| ())
+            }
+        }
+    };
+    let mut outputs = pin!(outputs);
+    let mut fed = false;
+    let mut read = false;
+    let status = loop {
+        tokio::select! {
+            result = &mut feed, if !fed => { result?; fed = true; }
+            result = &mut outputs, if !read => { result?; read = true; }
+            status = child.wait() => break status,
+        }
+    };
+    if !read {
+        // The process is gone; anything still holding the pipes was left
+        // running in its group.
+        if tokio::time::timeout(STRAGGLER_GRACE, &mut outputs).await.is_err() {
+            group.kill();
+            let _ = tokio::time::timeout(PIPE_CLOSE_LIMIT, &mut outputs).await;
+        }
+    }
+    let status = status.map_err(|e| Exit::InputFailed(format!("waiting for the process: {e}")))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    })
+}
+
+/// Writes the input to STDIN, counting it against the limit. A process that
+/// stops reading (closes STDIN or exits) ends the feed quietly.
+async fn feed<S>(stdin: Option<ChildStdin>, mut input: S, limit: u64) -> Result<(), Exit>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
+    let mut stdin = stdin;
+    let mut total: u64 = 0;
+    while let Some(chunk) = input.next().await {
+        let chunk = chunk.map_err(|e| Exit::InputFailed(e.to_string()))?;
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(Exit::InputTooLarge);
+        }
+        if let Some(pipe) = stdin.as_mut() {
+            if pipe.write_all(&chunk).await.is_err() {
+                stdin = None;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `reader` to its end into `buf`; more than `limit` bytes is an error.
+async fn read_limited<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), Exit> {
+    let Some(mut reader) = reader else {
+        return Ok(());
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(n) => {
+                if buf.len() + n > limit {
+                    return Err(Exit::OutputTooLarge);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}
+
+/// Reads `reader` to its end, keeping the first `limit` bytes.
+async fn read_capped<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), Exit> {
+    let Some(mut reader) = reader else {
+        return Ok(());
+    };
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(n) => {
+                let keep = n.min(limit.saturating_sub(buf.len()));
+                buf.extend_from_slice(&chunk[..keep]);
+            }
+        }
+    }
+}
+
+/// The process group of one run, killed when the run is dropped early.
+struct Group(Option<u32>);
+
+impl Group {
+    fn kill(&self) {
+        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+            // ESRCH (nothing left in the group) is the usual, fine outcome.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Runs `job` with an in-memory input: a convenience for buffered callers.
+pub fn run_bytes(job: &Job, input: Bytes) -> impl Future<Output = Result<Outcome, RunError>> + '_ {
+    run(job, futures_util::stream::iter([Ok(input)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(argv: &[&str]) -> Job {
+        Job {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: vec![],
+            timeout: None,
+            max_input_bytes: 1 << 20,
+            max_output_bytes: 1 << 20,
+            output: OutputMode::Separate,
+        }
+    }
+
+    #[tokio::test]
+    async fn cat_echoes_input() {
+        let out = run_bytes(&job(&["cat"]), Bytes::from_static(b"hello"))
+            .await
+            .expect("spawn");
+        assert!(out.success());
+        assert_eq!(&out.stdout[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn separate_and_combined_stderr() {
+        let mut j = job(&["sh", "-c", "echo out; echo err >&2; exit 3"]);
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(out.exit, Exit::Code(3));
+        assert_eq!(&out.stdout[..], b"out\n");
+        assert_eq!(&out.stderr[..], b"err\n");
+        j.output = OutputMode::Combined;
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(&out.stdout[..], b"out\nerr\n");
+        assert!(out.stderr.is_empty());
+    }
+
+    #[tokio::test]
+    async fn limits_and_timeout() {
+        let mut j = job(&["cat"]);
+        j.max_input_bytes = 3;
+        let out = run_bytes(&j, Bytes::from_static(b"abcd")).await.expect("spawn");
+        assert_eq!(out.exit, Exit::InputTooLarge);
+        let mut j = job(&["sh", "-c", "head -c 100 /dev/zero"]);
+        j.max_output_bytes = 99;
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(out.exit, Exit::OutputTooLarge);
+        let mut j = job(&["sleep", "10"]);
+        j.timeout = Some(Duration::from_millis(100));
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(out.exit, Exit::TimedOut);
+        assert!(out.duration < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn stragglers_do_not_hold_the_call() {
+        let j = job(&["sh", "-c", "sleep 30 & echo done"]);
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert!(out.success());
+        assert_eq!(&out.stdout[..], b"done\n");
+        assert!(out.duration < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error() {
+        let err = run_bytes(&job(&["/no/such/program"]), Bytes::new()).await;
+        assert!(matches!(err, Err(RunError::Spawn { .. })));
+    }
+}
