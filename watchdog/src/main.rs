@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), String> {
     let port = config.port;
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([0, 0, 0, 0], port)))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e} (set port to a free one)"))?;
     if !config.suppress_lock {
