@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the images faas needs, locally (no registry is needed):
+#   faas/fwatchdog:latest        just the static watchdog, at /fwatchdog
+#   faas/sample-<name>:latest    each function under sample-functions/
+# Needs a Docker Engine (scripts/docker-engine.sh) and Debian's busybox-static.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! busybox_path=$(command -v busybox) || ! file_is_static=$(LC_ALL=C ldd "$busybox_path" 2>&1) \
+   || [[ "$file_is_static" != *"not a dynamic executable"* ]]; then
+  if [ ! -x /bin/busybox ] || ! dpkg -s busybox-static >/dev/null 2>&1; then
+    echo "build-images: installing busybox-static"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq busybox-static >/dev/null
+  fi
+  busybox_path=/bin/busybox
+fi
+
+wd=$(scripts/build-static.sh)
+echo "build-images: building the resizer"
+CARGO_TARGET_DIR=target/samples RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --quiet --release --target x86_64-unknown-linux-gnu \
+  --manifest-path sample-functions/resizer/Cargo.toml
+resizer=target/samples/x86_64-unknown-linux-gnu/release/faas-sample-resizer
+
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+
+build() { # tag, context dir
+  echo "build-images: $1"
+  local log
+  if ! log=$(DOCKER_BUILDKIT=0 docker build --quiet -t "$1" "$2" 2>&1); then
+    echo "$log" >&2
+    return 1
+  fi
+}
+
+mkdir -p "$ctx/fwatchdog"
+cp "$wd" "$ctx/fwatchdog/fwatchdog"
+printf 'FROM scratch\nCOPY fwatchdog /fwatchdog\nENTRYPOINT ["/fwatchdog"]\n' >"$ctx/fwatchdog/Dockerfile"
+build faas/fwatchdog:latest "$ctx/fwatchdog"
+
+for dir in sample-functions/*/; do
+  name=$(basename "$dir")
+  [ -f "$dir/Dockerfile" ] || continue
+  mkdir -p "$ctx/$name"
+  cp "$dir/Dockerfile" "$busybox_path" "$wd" "$ctx/$name/"
+  mv "$ctx/$name/$(basename "$busybox_path")" "$ctx/$name/busybox" 2>/dev/null || true
+  [ "$name" = resizer ] && cp "$resizer" "$ctx/$name/resizer"
+  build "faas/sample-$name:latest" "$ctx/$name"
+done
+echo "build-images: done"
