@@ -1,1 +1,4 @@
-fn main() { eprintln!("gateway: not built yet"); std::process::exit(1) }
+fn main() {
+    eprintln!("gateway: not built yet");
+    std::process::exit(1)
+}

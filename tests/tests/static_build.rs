@@ -46,7 +46,10 @@ fn static_fwatchdog_has_no_interpreter_and_is_small() {
     };
     assert!(!has_interpreter(&path), "{} needs a loader", path.display());
     let size = std::fs::metadata(&path).expect("metadata").len();
-    assert!(size < 2 * 1024 * 1024, "stripped size {size} bytes is over 2 MB");
+    assert!(
+        size < 2 * 1024 * 1024,
+        "stripped size {size} bytes is over 2 MB"
+    );
     let out = std::process::Command::new(&path)
         .arg("--help")
         .env_clear()

@@ -60,7 +60,11 @@ fn hundred_concurrent_requests_are_all_answered_correctly() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let body = format!("request number {i}");
-                let resp = client().post(&url).body(body.clone()).send().expect("response");
+                let resp = client()
+                    .post(&url)
+                    .body(body.clone())
+                    .send()
+                    .expect("response");
                 (resp.status().as_u16(), resp.text().expect("text"), body)
             })
         })
@@ -75,10 +79,10 @@ fn hundred_concurrent_requests_are_all_answered_correctly() {
 #[test]
 fn writing_before_reading_does_not_deadlock() {
     // 1 MiB out before reading 1 MiB in: both pipes must be served at once.
-    let (wd, _tmp) = watchdog(&[(
-        "fprocess",
-        "sh -c 'head -c 1048576 /dev/zero; wc -c'",
-    ), ("max_output_bytes", "2000000")]);
+    let (wd, _tmp) = watchdog(&[
+        ("fprocess", "sh -c 'head -c 1048576 /dev/zero; wc -c'"),
+        ("max_output_bytes", "2000000"),
+    ]);
     let resp = client()
         .post(wd.url("/"))
         .body(vec![7u8; 1024 * 1024])
@@ -159,15 +163,30 @@ fn max_inflight_answers_429_at_once() {
 #[test]
 fn input_over_the_limit_is_413() {
     let (wd, _tmp) = watchdog(&[("fprocess", "cat"), ("max_input_bytes", "100")]);
-    let ok = client().post(wd.url("/")).body(vec![b'a'; 100]).send().expect("response");
+    let ok = client()
+        .post(wd.url("/"))
+        .body(vec![b'a'; 100])
+        .send()
+        .expect("response");
     assert_eq!(ok.status(), 200);
-    let resp = client().post(wd.url("/")).body(vec![b'a'; 101]).send().expect("response");
+    let resp = client()
+        .post(wd.url("/"))
+        .body(vec![b'a'; 101])
+        .send()
+        .expect("response");
     assert_eq!(resp.status(), 413);
     assert!(resp.text().expect("text").contains("max_input_bytes"));
     // Chunked, so no Content-Length: the limit is enforced while streaming.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b'a'; 60]), Ok(vec![b'a'; 60])];
-    let body = reqwest::blocking::Body::new(ChunkedReader(chunks.into_iter().flatten().flatten().collect(), 0));
-    let resp = client().post(wd.url("/")).body(body).send().expect("response");
+    let body = reqwest::blocking::Body::new(ChunkedReader(
+        chunks.into_iter().flatten().flatten().collect(),
+        0,
+    ));
+    let resp = client()
+        .post(wd.url("/"))
+        .body(body)
+        .send()
+        .expect("response");
     assert_eq!(resp.status(), 413);
 }
 
@@ -233,16 +252,29 @@ fn cgi_headers_become_http_variables() {
     ] {
         assert!(env.lines().any(|l| l == line), "{line} missing in:\n{env}");
     }
-    assert!(env.lines().any(|l| l.starts_with("Http_Host=127.0.0.1:")), "{env}");
+    assert!(
+        env.lines().any(|l| l.starts_with("Http_Host=127.0.0.1:")),
+        "{env}"
+    );
     let (wd, _tmp) = watchdog(&[("fprocess", "env"), ("cgi_headers", "false")]);
-    let env = client().get(wd.url("/")).send().expect("response").text().expect("text");
+    let env = client()
+        .get(wd.url("/"))
+        .send()
+        .expect("response")
+        .text()
+        .expect("text");
     assert!(!env.contains("Http_"), "{env}");
 }
 
 #[test]
 fn combine_output_and_write_debug() {
     let (wd, _tmp) = watchdog(&[("fprocess", "sh -c 'echo out; echo err >&2'")]);
-    let text = client().get(wd.url("/")).send().expect("response").text().expect("text");
+    let text = client()
+        .get(wd.url("/"))
+        .send()
+        .expect("response")
+        .text()
+        .expect("text");
     assert_eq!(text, "out\nerr\n");
 
     let (mut wd, _tmp) = watchdog(&[
@@ -275,7 +307,14 @@ fn lock_file_health_and_healthcheck() {
     let (wd, tmp) = watchdog(&[("fprocess", "cat")]);
     let lock = tmp.0.join(".lock");
     assert!(lock.exists());
-    assert_eq!(client().get(wd.url("/_/health")).send().expect("response").status(), 200);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .expect("response")
+            .status(),
+        200
+    );
     let check = |dir: &std::path::Path| {
         std::process::Command::new(binary("fwatchdog"))
             .arg("--run-healthcheck")
@@ -286,12 +325,26 @@ fn lock_file_health_and_healthcheck() {
     };
     assert!(check(&tmp.0));
     std::fs::remove_file(&lock).expect("remove lock");
-    assert_eq!(client().get(wd.url("/_/health")).send().expect("response").status(), 503);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .expect("response")
+            .status(),
+        503
+    );
     assert!(!check(&tmp.0));
 
     let (wd, tmp) = watchdog(&[("fprocess", "cat"), ("suppress_lock", "true")]);
     assert!(!tmp.0.join(".lock").exists());
-    assert_eq!(client().get(wd.url("/_/health")).send().expect("response").status(), 200);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .expect("response")
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -305,12 +358,18 @@ fn sigterm_drains_in_flight_and_refuses_new_connections() {
     std::thread::sleep(Duration::from_millis(300));
     wd.terminate();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!tmp.0.join(".lock").exists(), "the lock is removed at SIGTERM");
+    assert!(
+        !tmp.0.join(".lock").exists(),
+        "the lock is removed at SIGTERM"
+    );
     assert!(
         TcpStream::connect(("127.0.0.1", wd.port)).is_err(),
         "new connections are refused while draining"
     );
-    assert_eq!(in_flight.join().expect("thread"), (200, "finished\n".to_string()));
+    assert_eq!(
+        in_flight.join().expect("thread"),
+        (200, "finished\n".to_string())
+    );
     let status = wd.child.wait().expect("exit");
     assert_eq!(status.code(), Some(0));
 }
@@ -326,7 +385,10 @@ fn write_timeout_bounds_the_drain() {
     let status = wd.child.wait().expect("exit");
     assert_eq!(status.code(), Some(0));
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -336,7 +398,9 @@ fn read_timeout_ends_a_stalled_body() {
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
         .expect("write");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let started = Instant::now();
     let mut buf = [0u8; 512];
     let n = stream.read(&mut buf).expect("a response before 10 s");
@@ -351,7 +415,13 @@ fn port_variable_is_honoured() {
     // `watchdog` starts it on the `port` it chose; a request proves it listens there.
     let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
     assert_eq!(
-        client().post(wd.url("/")).body("p").send().expect("response").text().expect("text"),
+        client()
+            .post(wd.url("/"))
+            .body("p")
+            .send()
+            .expect("response")
+            .text()
+            .expect("text"),
         "p"
     );
 }
@@ -367,7 +437,10 @@ fn bad_configuration_stops_it_with_a_message() {
             .envs(vars.iter().copied())
             .output()
             .expect("runs");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&[]);
     assert_ne!(code, Some(0));

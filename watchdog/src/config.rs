@@ -71,9 +71,7 @@ impl Config {
         }
         let duration = |name: &'static str, default: Duration| match get(name) {
             None => Ok(default),
-            Some(value) => {
-                duration::parse(&value).ok_or(ConfigError::BadDuration { name, value })
-            }
+            Some(value) => duration::parse(&value).ok_or(ConfigError::BadDuration { name, value }),
         };
         let number = |name: &'static str, default: u64| match get(name) {
             None => Ok(default),

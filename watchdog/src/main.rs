@@ -18,8 +18,15 @@ write_debug (false), suppress_lock (false).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--run-healthcheck" || a == "-run-healthcheck") {
-        return if lock::exists() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    if args
+        .iter()
+        .any(|a| a == "--run-healthcheck" || a == "-run-healthcheck")
+    {
+        return if lock::exists() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{HELP}");
@@ -36,7 +43,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("fwatchdog: cannot start the runtime: {err}");
@@ -59,10 +69,16 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on port {port}: {e} (set port to a free one)"))?;
     if !config.suppress_lock {
         lock::create().map_err(|e| {
-            format!("cannot write the lock file {}: {e} (set TMPDIR or suppress_lock=true)", lock::path().display())
+            format!(
+                "cannot write the lock file {}: {e} (set TMPDIR or suppress_lock=true)",
+                lock::path().display()
+            )
         })?;
     }
-    eprintln!("fwatchdog: listening on :{port}, fprocess={:?}", config.fprocess);
+    eprintln!(
+        "fwatchdog: listening on :{port}, fprocess={:?}",
+        config.fprocess
+    );
     server::serve(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -141,7 +141,15 @@ where
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let exit = {
-        let work = supervise(job, &mut child, &group, input, combined, &mut stdout, &mut stderr);
+        let work = supervise(
+            job,
+            &mut child,
+            &group,
+            input,
+            combined,
+            &mut stdout,
+            &mut stderr,
+        );
         match job.timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
@@ -209,7 +217,10 @@ where
     if !read {
         // The process is gone; anything still holding the pipes was left
         // running in its group.
-        if tokio::time::timeout(STRAGGLER_GRACE, &mut outputs).await.is_err() {
+        if tokio::time::timeout(STRAGGLER_GRACE, &mut outputs)
+            .await
+            .is_err()
+        {
             group.kill();
             let _ = tokio::time::timeout(PIPE_CLOSE_LIMIT, &mut outputs).await;
         }
@@ -348,7 +359,9 @@ mod tests {
     async fn limits_and_timeout() {
         let mut j = job(&["cat"]);
         j.max_input_bytes = 3;
-        let out = run_bytes(&j, Bytes::from_static(b"abcd")).await.expect("spawn");
+        let out = run_bytes(&j, Bytes::from_static(b"abcd"))
+            .await
+            .expect("spawn");
         assert_eq!(out.exit, Exit::InputTooLarge);
         let mut j = job(&["sh", "-c", "head -c 100 /dev/zero"]);
         j.max_output_bytes = 99;

@@ -104,8 +104,8 @@ impl Drop for Inflight<'_> {
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let config = &state.config;
     if req.uri().path() == "/_/health" {
-        let healthy = state.accepting.load(Ordering::SeqCst)
-            && (config.suppress_lock || lock::exists());
+        let healthy =
+            state.accepting.load(Ordering::SeqCst) && (config.suppress_lock || lock::exists());
         return if healthy {
             text(StatusCode::OK, "OK")
         } else {
@@ -118,7 +118,10 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     ) {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
-            &format!("method {} is not allowed: use GET, POST, PUT, PATCH or DELETE\n", req.method()),
+            &format!(
+                "method {} is not allowed: use GET, POST, PUT, PATCH or DELETE\n",
+                req.method()
+            ),
         );
     }
     let count = state.inflight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -158,9 +161,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     };
     let deadline = tokio::time::Instant::now() + config.read_timeout;
     let debug = config.write_debug;
-    let input = body.into_data_stream().map(|chunk| {
-        chunk.map_err(|e| io::Error::other(format!("reading the request body: {e}")))
-    });
+    let input = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(|e| io::Error::other(format!("reading the request body: {e}"))));
     let input = futures_util::stream::unfold(input, move |mut input| async move {
         match tokio::time::timeout_at(deadline, input.next()).await {
             Ok(Some(chunk)) => {
@@ -189,10 +192,16 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
     };
     if debug {
-        eprintln!("fwatchdog: output: {}", String::from_utf8_lossy(&outcome.stdout));
+        eprintln!(
+            "fwatchdog: output: {}",
+            String::from_utf8_lossy(&outcome.stdout)
+        );
     }
     if !outcome.stderr.is_empty() {
-        eprintln!("fwatchdog: stderr: {}", String::from_utf8_lossy(&outcome.stderr));
+        eprintln!(
+            "fwatchdog: stderr: {}",
+            String::from_utf8_lossy(&outcome.stderr)
+        );
     }
     let mut response = match &outcome.exit {
         Exit::Code(0) => Response::new(Full::new(outcome.stdout.clone())),

@@ -49,10 +49,15 @@ async fn main() -> Result<(), String> {
     let args = Args::parse();
     let uri: hyper::Uri = args.url.parse().map_err(|e| format!("bad --url: {e}"))?;
     let authority = uri.authority().ok_or("--url needs a host:port")?.clone();
-    let method: hyper::Method = args.method.parse().map_err(|e| format!("bad --method: {e}"))?;
+    let method: hyper::Method = args
+        .method
+        .parse()
+        .map_err(|e| format!("bad --method: {e}"))?;
     let mut headers = Vec::new();
     for h in &args.headers {
-        let (name, value) = h.split_once(':').ok_or(format!("bad header {h:?}: use 'Name: value'"))?;
+        let (name, value) = h
+            .split_once(':')
+            .ok_or(format!("bad header {h:?}: use 'Name: value'"))?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     let body = Bytes::from(args.body.clone());
@@ -60,8 +65,13 @@ async fn main() -> Result<(), String> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (uri, authority, method, headers, body) =
-            (uri.clone(), authority.clone(), method.clone(), headers.clone(), body.clone());
+        let (uri, authority, method, headers, body) = (
+            uri.clone(),
+            authority.clone(),
+            method.clone(),
+            headers.clone(),
+            body.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             'connect: while Instant::now() < deadline {
@@ -123,9 +133,14 @@ async fn main() -> Result<(), String> {
         let i = ((all.latencies.len() as f64 - 1.0) * p).round() as usize;
         all.latencies[i].as_secs_f64() * 1000.0
     };
-    let ok = all.by_status.get(&200).copied().unwrap_or(0) + all.by_status.get(&202).copied().unwrap_or(0);
+    let ok = all.by_status.get(&200).copied().unwrap_or(0)
+        + all.by_status.get(&202).copied().unwrap_or(0);
     let rps = all.latencies.len() as f64 / elapsed;
-    let statuses: Vec<String> = all.by_status.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    let statuses: Vec<String> = all
+        .by_status
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
     if args.json {
         println!(
             "{{\"requests\":{},\"ok\":{ok},\"errors\":{},\"seconds\":{elapsed:.3},\"rps\":{rps:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"status\":{{{}}}}}",
