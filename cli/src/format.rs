@@ -1,0 +1,235 @@
+//! The text `faas` prints: log lines in Hyper Func's format, Docker-style
+//! tables, UTC times and "… ago" durations. Pure functions, tested here.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Hyper Func's time format (Go's `2006-01-02T15:04:05Z`), always UTC.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// One event of `GET /system/logs` (SPEC §4).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Event {
+    #[serde(default)]
+    pub time: Value,
+    #[serde(default)]
+    pub event: String,
+    #[serde(default)]
+    pub call_id: Option<String>,
+    #[serde(default)]
+    pub short_stdin: Option<String>,
+    #[serde(default)]
+    pub short_stdout: Option<String>,
+    #[serde(default)]
+    pub short_stderr: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The line `faas func logs` prints for `event`, newline included:
+/// `<t> [CALL] CallId: <id>, ShortStdin: <s>`, `<t> [PENDING] CallId: <id>`,
+/// `<t> [FINISHED] CallId: <id>, ShortStdout: <s>, ShortStderr: <s>`,
+/// `<t> [FAILED] CallId: <id>, Message: <m>`. The Short fields are printed
+/// raw, their own newlines kept, as Hyper did.
+pub fn log_line(event: &Event) -> String {
+    let time = format_time(&event.time);
+    let mut line = format!("{time} [{}]", event.event);
+    let mut sep = " ";
+    if let Some(id) = &event.call_id {
+        line.push_str(&format!(" CallId: {id}"));
+        sep = ", ";
+    }
+    let field = |s: &Option<String>| s.clone().unwrap_or_default();
+    match event.event.as_str() {
+        "CALL" => line.push_str(&format!("{sep}ShortStdin: {}", field(&event.short_stdin))),
+        "FINISHED" => line.push_str(&format!(
+            "{sep}ShortStdout: {}, ShortStderr: {}",
+            field(&event.short_stdout),
+            field(&event.short_stderr)
+        )),
+        "PENDING" | "RUNNING" => {}
+        _ => {
+            // FAILED, and whatever else the gateway logs (function stderr…).
+            if event.event == "FAILED" || event.message.as_deref().is_some_and(|m| !m.is_empty()) {
+                line.push_str(&format!("{sep}Message: {}", field(&event.message)));
+            }
+        }
+    }
+    line.push('\n');
+    line
+}
+
+/// Reads a time the gateway sent: an RFC 3339 string, or a number of Unix
+/// seconds (milliseconds when it is too large to be seconds).
+pub fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        Value::Number(n) => {
+            let secs = n.as_f64()?;
+            let secs = if secs > 1e11 { secs / 1000.0 } else { secs };
+            DateTime::from_timestamp(secs.trunc() as i64, 0)
+        }
+        _ => None,
+    }
+}
+
+/// `2017-03-16T15:05:58Z`; a time that cannot be read is printed as it came.
+pub fn format_time(value: &Value) -> String {
+    match (parse_time(value), value) {
+        (Some(t), _) => t.format(TIME_FORMAT).to_string(),
+        (None, Value::String(s)) => s.clone(),
+        (None, Value::Null) => String::new(),
+        (None, other) => other.to_string(),
+    }
+}
+
+/// `3 minutes ago`, as `docker ps` and `hyper func ls` print CREATED.
+pub fn ago(value: &Value, now: SystemTime) -> String {
+    match parse_time(value) {
+        Some(then) => {
+            let now: DateTime<Utc> = now.into();
+            let secs = (now - then).num_seconds().max(0) as u64;
+            format!("{} ago", human_duration(secs))
+        }
+        None => format_time(value),
+    }
+}
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(seconds: u64) -> String {
+    let minutes = seconds / 60;
+    let hours = (seconds + 1800) / 3600; // rounded, as Docker does
+    match seconds {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        s if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".to_string(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".to_string(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", seconds / 3600 / 24 / 365),
+    }
+}
+
+/// A table as Docker prints one: columns left-aligned, three spaces apart,
+/// the last one not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 < row.len() {
+                let pad = widths[i] - cell.chars().count() + 3;
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn event(v: Value) -> Event {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn log_lines_follow_hyper() {
+        let t = "2017-03-16T15:05:58.123456+00:00";
+        let id = "218b7b10-e7f1-4c48-ac3c-66792f8ffc06";
+        let call = event(json!({"Time": t, "Event": "CALL", "CallId": id, "ShortStdin": ""}));
+        assert_eq!(
+            log_line(&call),
+            format!("2017-03-16T15:05:58Z [CALL] CallId: {id}, ShortStdin: \n")
+        );
+        let pending = event(json!({"Time": t, "Event": "PENDING", "CallId": id}));
+        assert_eq!(
+            log_line(&pending),
+            format!("2017-03-16T15:05:58Z [PENDING] CallId: {id}\n")
+        );
+        let finished = event(
+            json!({"Time": "2017-03-16T17:06:10+02:00", "Event": "FINISHED",
+            "CallId": id, "ShortStdout": "HelloWorld\n", "ShortStderr": ""}),
+        );
+        assert_eq!(
+            log_line(&finished),
+            format!(
+                "2017-03-16T15:06:10Z [FINISHED] CallId: {id}, ShortStdout: HelloWorld\n, ShortStderr: \n"
+            )
+        );
+        let failed = event(json!({"Time": t, "Event": "FAILED", "CallId": id,
+            "Message": "exit status 3"}));
+        assert_eq!(
+            log_line(&failed),
+            format!("2017-03-16T15:05:58Z [FAILED] CallId: {id}, Message: exit status 3\n")
+        );
+    }
+
+    #[test]
+    fn times_are_utc_seconds() {
+        assert_eq!(
+            format_time(&json!("2017-03-16T15:05:58.9Z")),
+            "2017-03-16T15:05:58Z"
+        );
+        assert_eq!(format_time(&json!(1489676758)), "2017-03-16T15:05:58Z");
+        assert_eq!(
+            format_time(&json!(1489676758000u64)),
+            "2017-03-16T15:05:58Z"
+        );
+        assert_eq!(format_time(&json!("yesterday")), "yesterday");
+    }
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(60), "About a minute");
+        assert_eq!(human_duration(150), "2 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+        assert_eq!(human_duration(20 * 86400), "2 weeks");
+        assert_eq!(human_duration(90 * 86400), "3 months");
+        assert_eq!(human_duration(800 * 86400), "2 years");
+        let now = UNIX_EPOCH + Duration::from_secs(1489676758 + 120);
+        assert_eq!(ago(&json!("2017-03-16T15:05:58Z"), now), "2 minutes ago");
+    }
+
+    #[test]
+    fn tables_pad_all_but_the_last_column() {
+        let rows = vec![
+            vec!["helloworld".to_string(), "ubuntu".to_string()],
+            vec!["x".to_string(), "".to_string()],
+        ];
+        assert_eq!(
+            table(&["NAME", "IMAGE"], &rows),
+            "NAME         IMAGE\nhelloworld   ubuntu\nx\n"
+        );
+    }
+}
