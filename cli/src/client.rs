@@ -134,7 +134,10 @@ impl Gateway {
         let resp = self.send(self.request(Method::GET, &path))?;
         match resp.status() {
             s if s.is_success() => json_body(resp),
-            StatusCode::NOT_FOUND => Err(Error::NoSuchCallId(id.to_string())),
+            // 400: not even a UUID.
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                Err(Error::NoSuchCallId(id.to_string()))
+            }
             _ => Err(gateway_error(resp)),
         }
     }
@@ -251,11 +254,14 @@ fn json_body(resp: Response) -> Result<Value, Error> {
 
 /// An error status the caller did not expect, with the gateway's message.
 pub fn gateway_error(resp: Response) -> Error {
-    let status = resp.status().as_u16();
-    let text = resp.text().unwrap_or_default();
-    Error::Gateway {
-        status,
-        message: message_of(&text),
+    let status = resp.status();
+    let message = message_of(&resp.text().unwrap_or_default());
+    match status {
+        StatusCode::BAD_REQUEST => Error::BadRequest(message),
+        _ => Error::Gateway {
+            status: status.as_u16(),
+            message,
+        },
     }
 }
 

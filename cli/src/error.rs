@@ -32,6 +32,9 @@ pub enum Error {
     /// `get` without `--wait` on a call that has not ended.
     #[error("call {id} is {status}: use `faas func get --wait {id}` to wait for its output")]
     NotFinished { id: String, status: String },
+    /// The gateway refused what we sent (400): its message says why.
+    #[error("{0}")]
+    BadRequest(String),
     /// Any other answer the gateway gives with an error status.
     #[error("the gateway answered {status}: {message}")]
     Gateway { status: u16, message: String },

@@ -23,7 +23,8 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let status = resp.status();
     match status {
         StatusCode::OK => gateway.copy_body(resp, out),
-        StatusCode::NOT_FOUND => Err(Error::NoSuchCallId(o.call_id)),
+        // 400: not even a UUID.
+        StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => Err(Error::NoSuchCallId(o.call_id)),
         StatusCode::GONE => Err(Error::OutputGone(o.call_id)),
         StatusCode::INTERNAL_SERVER_ERROR | StatusCode::GATEWAY_TIMEOUT => {
             gateway.copy_body(resp, out)?;
