@@ -63,9 +63,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// An `Io` error with a word on what was being done.
+    /// An `Io` error with a word on what was being done. A closed pipe
+    /// (`faas func logs f | head`) ends the command quietly, as it ends
+    /// any Unix filter.
     pub fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { context, source }
+        move |source| match source.kind() {
+            std::io::ErrorKind::BrokenPipe => Error::Reported,
+            _ => Error::Io { context, source },
+        }
     }
 
     /// A `File` error about `path`.
