@@ -2,6 +2,8 @@
 //! on free ports, wait until they answer, and stop them.
 #![forbid(unsafe_code)]
 
+pub mod gateway;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

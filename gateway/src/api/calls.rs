@@ -1,0 +1,132 @@
+//! Call records and results: `GET /system/calls/<id>`,
+//! `GET /system/calls/<id>/output[?wait=true]`, and Hyper Func's
+//! `GET /output/<name>/<uuid>/<callId>[/wait]` behind the function's UUID.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::{json, AppState};
+use crate::error::Error;
+use crate::model::Status;
+use crate::store;
+
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+    let id = parse_id(&id)?;
+    let info = app.store.read(move |c| store::call(c, id)).await?;
+    let info = info.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
+    Ok(json(StatusCode::OK, &info))
+}
+
+pub async fn output(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    let wait = match query.get("wait").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "wait={other:?}: use wait=true or wait=false"
+            )))
+        }
+    };
+    answer(&app, parse_id(&id)?, wait, None).await
+}
+
+pub async fn hyper_output(
+    State(app): State<AppState>,
+    Path((name, uuid, id)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    answer(&app, parse_id(&id)?, false, Some((name, uuid))).await
+}
+
+pub async fn hyper_output_wait(
+    State(app): State<AppState>,
+    Path((name, uuid, id)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    answer(&app, parse_id(&id)?, true, Some((name, uuid))).await
+}
+
+fn parse_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id)
+        .map_err(|_| Error::BadRequest(format!("{id:?} is not a call id: call ids are UUIDs")))
+}
+
+/// The output of call `id`, once it ended when `wait`; `owner` is the
+/// function name and UUID the Hyper address names.
+async fn answer(
+    app: &AppState,
+    id: Uuid,
+    wait: bool,
+    owner: Option<(String, String)>,
+) -> Result<Response, Error> {
+    if let Some((name, uuid)) = &owner {
+        let deployed = app.registry.get(name);
+        let matches = deployed.is_some_and(|d| Uuid::parse_str(uuid).ok() == Some(d.function.uuid));
+        if !matches {
+            return Err(Error::NoSuchFunction(name.clone()));
+        }
+    }
+    let mut events = app.store.subscribe();
+    loop {
+        let found = app.store.read(move |c| store::output(c, id)).await?;
+        let out = found.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
+        if let Some((name, _)) = &owner {
+            if &out.info.function != name {
+                return Err(Error::NoSuchCall(id.to_string()));
+            }
+        }
+        let info = &out.info;
+        if matches!(info.status, Status::Pending | Status::Running) {
+            if !wait {
+                return Ok(json(StatusCode::ACCEPTED, info));
+            }
+            // Wait for this call's last event, then read again.
+            loop {
+                match events.recv().await {
+                    Ok(e)
+                        if e.call_id == info.call_id.to_string()
+                            && (e.event == "FINISHED" || e.event == "FAILED") =>
+                    {
+                        break
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return Err(Error::ShuttingDown),
+                }
+            }
+            continue;
+        }
+        let status = match (info.status, info.timed_out) {
+            (Status::Finished, _) => StatusCode::OK,
+            (_, true) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = match (out.data, out.rotated, info.r#async) {
+            (Some(data), _, _) => data,
+            (None, true, _) => {
+                return Err(Error::Gone(format!("the output of call {id} was rotated out of the output cache (FAAS_OUTPUT_CACHE_BYTES)")))
+            }
+            (None, false, false) if status == StatusCode::OK => {
+                return Err(Error::Gone(format!("call {id} was synchronous: its output went to its caller and is not kept")))
+            }
+            (None, false, _) => format!("{}\n", info.message.as_deref().unwrap_or("the call failed")).into(),
+        };
+        let mut response = (status, Body::from(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = info.call_id.to_string().parse() {
+            headers.insert("x-call-id", v);
+        }
+        if let Ok(v) = format!("{:.6}", info.duration_seconds.unwrap_or(0.0)).parse() {
+            headers.insert("x-duration-seconds", v);
+        }
+        return Ok(response);
+    }
+}

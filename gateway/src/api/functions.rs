@@ -1,0 +1,231 @@
+//! The management API in OpenFaaS's shapes: list, deploy (POST), update
+//! (PUT; fields left out keep their values), remove (DELETE, waiting for
+//! running calls or with `?force=true` killing them), describe one, its call
+//! counts, and scale.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{base_url, json, parse_json, read_body, AppState, MAX_JSON_BYTES};
+use crate::app::App;
+use crate::clock;
+use crate::error::Error;
+use crate::model::{check_name, Deployment, Function, Listed};
+use crate::registry::Deployed;
+use crate::store::{self, Write};
+
+/// How often a removal checks whether the function's calls are done.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
+    let counts = app.store.read(store::invocation_counts).await?;
+    let base = base_url(&headers, &app);
+    let mut listed = Vec::new();
+    for deployed in app.registry.all() {
+        let count = counts.get(&deployed.function.name).copied().unwrap_or(0);
+        listed.push(describe(&app, &deployed.function, count, &base).await);
+    }
+    Ok(json(StatusCode::OK, &listed))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    check_name(&name)?;
+    let deployed = app
+        .registry
+        .get(&name)
+        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
+    let counts = app.store.read(store::invocation_counts).await?;
+    let count = counts.get(&name).copied().unwrap_or(0);
+    Ok(json(
+        StatusCode::OK,
+        &describe(&app, &deployed.function, count, &base_url(&headers, &app)).await,
+    ))
+}
+
+pub async fn status(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    check_name(&name)?;
+    if app.registry.get(&name).is_none() {
+        return Err(Error::NoSuchFunction(name));
+    }
+    let counts = app.store.read(move |c| store::counts(c, &name)).await?;
+    Ok(json(StatusCode::OK, &counts))
+}
+
+pub async fn deploy(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
+    let function = Function::create(
+        parse_json::<Deployment>(&bytes, "deployment")?,
+        clock::now_ms(),
+    )?;
+    let name = function.name.clone();
+    if !app.registry.insert_new(function.clone()) {
+        return Err(Error::Exists(name));
+    }
+    let saved = async {
+        app.backend.deploy(&function).await?;
+        app.store
+            .commit(Write::PutFunction(Box::new(function.clone())))
+            .await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(e) = saved.await {
+        app.registry.remove(&name);
+        return Err(e);
+    }
+    let listed = describe(&app, &function, 0, &base_url(&headers, &app)).await;
+    Ok(json(StatusCode::ACCEPTED, &listed))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
+    let deployment: Deployment = parse_json(&bytes, "deployment")?;
+    let name = deployment.service.clone().ok_or_else(|| {
+        Error::BadRequest("the deployment needs \"service\": the function's name".into())
+    })?;
+    check_name(&name)?;
+    let current = app
+        .registry
+        .get(&name)
+        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
+    let function = current.function.apply(deployment, false)?;
+    app.backend.update(&function).await?;
+    app.store
+        .commit(Write::PutFunction(Box::new(function.clone())))
+        .await?;
+    app.registry.replace(function.clone());
+    let counts = app.store.read(store::invocation_counts).await?;
+    let count = counts.get(&name).copied().unwrap_or(0);
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &describe(&app, &function, count, &base_url(&headers, &app)).await,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Removal {
+    function_name: String,
+}
+
+pub async fn remove(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
+    let name = parse_json::<Removal>(&bytes, "removal (expected {\"functionName\": \"<name>\"})")?
+        .function_name;
+    check_name(&name)?;
+    let force = match query.get("force").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "force={other:?}: use force=true or force=false"
+            )))
+        }
+    };
+    let deployed = app
+        .registry
+        .remove(&name)
+        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
+    drain(&deployed, force).await;
+    app.backend.remove(&name).await?;
+    app.store
+        .commit(Write::DeleteFunction(name.clone()))
+        .await?;
+    app.metrics.forget(&name);
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Fails the queued calls, then waits for the running ones (or kills them).
+async fn drain(deployed: &Deployed, force: bool) {
+    deployed.life.removed.cancel();
+    if force {
+        deployed.life.killed.cancel();
+    }
+    while deployed.life.running_now() > 0 {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Scale {
+    service_name: Option<String>,
+    replicas: u64,
+}
+
+pub async fn scale(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    check_name(&name)?;
+    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
+    let request: Scale = parse_json(&bytes, "scale (expected {\"serviceName\", \"replicas\"})")?;
+    if request.service_name.as_ref().is_some_and(|s| s != &name) {
+        return Err(Error::BadRequest(format!(
+            "\"serviceName\" does not match the path's function {name:?}"
+        )));
+    }
+    if app.registry.get(&name).is_none() {
+        return Err(Error::NoSuchFunction(name));
+    }
+    app.backend.scale(&name, request.replicas).await?;
+    app.metrics
+        .service_count
+        .with_label_values(&[&name])
+        .set(request.replicas as i64);
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A function as listed, with its replicas from the backend.
+async fn describe(app: &App, f: &Function, invocation_count: u64, base: &str) -> Listed {
+    let replicas = app.backend.replicas(&f.name).await.unwrap_or_default();
+    app.metrics
+        .service_count
+        .with_label_values(&[&f.name])
+        .set(replicas.desired as i64);
+    Listed {
+        name: f.name.clone(),
+        image: f.image.clone(),
+        invocation_count,
+        replicas: replicas.desired,
+        available_replicas: replicas.available,
+        env_process: f.env_process.clone(),
+        env_vars: f.env_vars.clone(),
+        labels: f.labels.clone(),
+        annotations: f.annotations.clone(),
+        uuid: f.uuid,
+        address: f.address(base),
+        mode: f.mode,
+        command: f.command.clone(),
+        timeout: f.timeout,
+        max_concurrency: f.max_concurrency,
+        created: clock::millis(f.created),
+    }
+}

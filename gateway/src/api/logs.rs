@@ -1,0 +1,94 @@
+//! `GET /system/logs?name=<fn>[&callid=][&tail=N][&follow=true]`: call events
+//! as newline-delimited JSON, the stored ones then, with `follow`, new ones
+//! as they are committed.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use crate::error::Error;
+use crate::model::{check_name, Event};
+use crate::store;
+
+pub async fn logs(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    let name = query.get("name").cloned().ok_or_else(|| {
+        Error::BadRequest("name=<function> is required: /system/logs?name=<function>".into())
+    })?;
+    check_name(&name)?;
+    if app.registry.get(&name).is_none() {
+        return Err(Error::NoSuchFunction(name));
+    }
+    let call_id = query.get("callid").filter(|c| !c.is_empty()).cloned();
+    let tail = match query.get("tail").map(String::as_str) {
+        None | Some("all") | Some("") => None,
+        Some(n) => Some(
+            n.parse::<u64>()
+                .map_err(|_| Error::BadRequest(format!("tail={n:?}: use a number or all")))?,
+        ),
+    };
+    let follow = match query.get("follow").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "follow={other:?}: use follow=true or follow=false"
+            )))
+        }
+    };
+    // Subscribe before reading, so nothing falls between the two.
+    let live = app.store.subscribe();
+    let (fname, cid) = (name.clone(), call_id.clone());
+    let stored = app
+        .store
+        .read(move |c| store::events(c, &fname, cid.as_deref(), tail))
+        .await?;
+    let last = stored.last().map_or(0, |e| e.id);
+    let mut text = String::new();
+    for event in &stored {
+        push_line(&mut text, event);
+    }
+    let ndjson = [(header::CONTENT_TYPE, "application/x-ndjson")];
+    if !follow {
+        return Ok((StatusCode::OK, ndjson, text).into_response());
+    }
+    let first = stream::once(async move { Ok::<_, std::convert::Infallible>(Bytes::from(text)) });
+    let rest = stream::unfold(live, move |mut live| {
+        let (name, call_id) = (name.clone(), call_id.clone());
+        async move {
+            loop {
+                match live.recv().await {
+                    Ok(e)
+                        if e.id > last
+                            && e.function == name
+                            && call_id.as_ref().is_none_or(|c| c == &e.call_id) =>
+                    {
+                        let mut line = String::new();
+                        push_line(&mut line, &e);
+                        return Some((Ok(Bytes::from(line)), live));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Ok((StatusCode::OK, ndjson, Body::from_stream(first.chain(rest))).into_response())
+}
+
+fn push_line(out: &mut String, event: &Event) {
+    if let Ok(line) = serde_json::to_string(event) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}

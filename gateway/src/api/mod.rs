@@ -1,0 +1,74 @@
+//! HTTP handlers, one file per route family, all of the same shape: take
+//! the [`AppState`] and the request's parts, return `Result<Response, Error>`.
+//!
+//! - [`invoke`]: `/function`, `/async-function`, `POST /` with `X-Function`, `/call`.
+//! - [`calls`]: call records and outputs (`/system/calls`, `/output`).
+//! - [`logs`]: `/system/logs`, NDJSON, with `follow`.
+//! - [`functions`]: the management API (`/system/functions`, `/system/function`, scale).
+//! - [`system`]: health, metrics, info, alert, the OpenAPI document, fallbacks.
+
+pub mod calls;
+pub mod functions;
+pub mod invoke;
+pub mod logs;
+pub mod system;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::Error;
+
+pub type AppState = Arc<App>;
+
+/// Largest management request body (deployment JSON and the like).
+pub const MAX_JSON_BYTES: u64 = 1024 * 1024;
+
+/// Reads a whole request body, refusing more than `limit` bytes (413) —
+/// from `Content-Length` before reading when it is given.
+pub async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, Error> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Error::TooLarge(limit));
+    }
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Error::TooLarge(limit)),
+        Err(e) => Err(Error::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
+}
+
+/// Parses a JSON body; `what` names it in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("invalid {what} JSON: {e}")))
+}
+
+/// `http://<Host>` of a request: the base of the addresses the gateway shows.
+pub fn base_url(headers: &HeaderMap, app: &App) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{}", app.config.listen),
+    }
+}
+
+/// A JSON response.
+pub fn json<T: serde::Serialize>(
+    status: axum::http::StatusCode,
+    value: &T,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(value)).into_response()
+}

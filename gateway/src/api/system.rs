@@ -1,0 +1,119 @@
+//! The rest: `/healthz`, `/metrics`, `/system/info`, `/system/alert`
+//! (AlertManager's webhook, scaling as OpenFaaS does), the OpenAPI document,
+//! and the answers for unknown routes and methods.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{json, parse_json, read_body, AppState, MAX_JSON_BYTES};
+use crate::error::Error;
+
+/// The OpenAPI 3 document of every route, kept in the repository.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub async fn healthz() -> &'static str {
+    "OK\n"
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    match app.metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the metrics: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn info(State(app): State<AppState>) -> Response {
+    let version = env!("CARGO_PKG_VERSION");
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "provider": {
+                "provider": "faas",
+                "orchestration": app.backend.name(),
+                "version": { "sha": "", "release": version },
+            },
+            "version": { "sha": "", "release": version, "commit_message": "" },
+            "arch": std::env::consts::ARCH,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct Alerts {
+    #[serde(default)]
+    alerts: Vec<Alert>,
+}
+
+#[derive(Deserialize)]
+struct Alert {
+    status: String,
+    labels: AlertLabels,
+}
+
+#[derive(Deserialize)]
+struct AlertLabels {
+    function_name: Option<String>,
+}
+
+/// Firing alerts add `ceil(max × factor / 100)` replicas up to the max;
+/// resolved ones go back to the min (OpenFaaS's rule).
+pub async fn alert(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
+    let alerts: Alerts = parse_json(&bytes, "AlertManager webhook")?;
+    for alert in alerts.alerts {
+        let Some(name) = alert.labels.function_name else {
+            continue;
+        };
+        let Some(deployed) = app.registry.get(&name) else {
+            continue;
+        };
+        let label = |key: &str, default: u64| {
+            deployed
+                .function
+                .labels
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let (min, max, factor) = (
+            label("com.openfaas.scale.min", 1),
+            label("com.openfaas.scale.max", 20),
+            label("com.openfaas.scale.factor", 20),
+        );
+        let current = app.backend.replicas(&name).await?.desired;
+        let target = if alert.status == "firing" {
+            (current + (max * factor).div_ceil(100)).min(max)
+        } else {
+            min
+        };
+        app.backend.scale(&name, target).await?;
+        app.metrics
+            .service_count
+            .with_label_values(&[&name])
+            .set(target as i64);
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn no_route(req: Request) -> Error {
+    Error::NoRoute(format!("{} {}", req.method(), req.uri().path()))
+}
+
+pub async fn method_not_allowed(req: Request) -> Error {
+    Error::MethodNotAllowed(format!("{} {}", req.method(), req.uri().path()))
+}

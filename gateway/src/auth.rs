@@ -1,0 +1,112 @@
+//! Basic auth (user `admin`) for management and call-inspection routes,
+//! and for invocation with `FAAS_INVOKE_AUTH`. The password comes from
+//! `FAAS_BASIC_AUTH_PASSWORD_FILE`, or is generated at first start into the
+//! data directory and printed once.
+
+use std::path::Path;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use crate::api::AppState;
+use crate::config::Config;
+use crate::error::Error;
+
+pub const USER: &str = "admin";
+const GENERATED: &str = "admin-password";
+
+/// The admin password for `config`.
+pub fn load(config: &Config) -> anyhow::Result<String> {
+    if let Some(file) = &config.password_file {
+        return read(file);
+    }
+    let file = config.data_dir.join(GENERATED);
+    if file.exists() {
+        return read(&file);
+    }
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    write_private(&file, &password).with_context(|| format!("cannot write {}", file.display()))?;
+    println!(
+        "admin password: {password} (user admin; saved in {}; shown only this once)",
+        file.display()
+    );
+    Ok(password)
+}
+
+fn read(file: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the password file {}", file.display()))?;
+    let password = text.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password file {} is empty",
+        file.display()
+    );
+    Ok(password)
+}
+
+fn write_private(file: &Path, password: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?;
+    f.write_all(password.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+/// Whether an `Authorization` header value carries the admin credentials.
+pub fn allows(header: Option<&[u8]>, password: &str) -> bool {
+    let Some(encoded) = header.and_then(|h| h.strip_prefix(b"Basic ")) else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else {
+        return false;
+    };
+    let expected = format!("{USER}:{password}");
+    // Compare every byte so the time taken says nothing about the password.
+    decoded.len() == expected.len()
+        && decoded
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Middleware: 401 unless the request carries the admin credentials.
+pub async fn require(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    if allows(header, &app.password) {
+        next.run(request).await
+    } else {
+        Error::Unauthorized.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials() {
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("admin:pw")
+        );
+        assert!(allows(Some(good.as_bytes()), "pw"));
+        assert!(!allows(Some(good.as_bytes()), "px"));
+        assert!(!allows(Some(b"Basic !!"), "pw"));
+        assert!(!allows(None, "pw"));
+        let other = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("root:pw")
+        );
+        assert!(!allows(Some(other.as_bytes()), "pw"));
+    }
+}

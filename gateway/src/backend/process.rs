@@ -1,0 +1,114 @@
+//! The `process` backend: no containers. Per-call functions run `command`,
+//! service functions run `envProcess` split into words, each call as a local
+//! process through the watchdog library's runner.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use watchdog::{Job, Outcome, OutputMode};
+
+use super::{Backend, BackendError, Invocation, Replicas};
+use crate::model::{Function, Mode};
+
+/// Functions and their desired replicas (a number only: nothing runs
+/// between calls).
+#[derive(Default)]
+pub struct ProcessBackend {
+    replicas: Mutex<HashMap<String, u64>>,
+}
+
+impl ProcessBackend {
+    pub fn new() -> ProcessBackend {
+        ProcessBackend::default()
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.replicas.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The argv a function's calls run.
+fn argv(function: &Function) -> Result<Vec<String>, BackendError> {
+    let argv = match function.mode {
+        Mode::PerCall => function.command.clone(),
+        Mode::Service => shell_words::split(&function.env_process).map_err(|e| {
+            BackendError::Invalid(format!("\"envProcess\" cannot be split into words: {e}"))
+        })?,
+    };
+    if argv.is_empty() {
+        let needs = match function.mode {
+            Mode::PerCall => "a per-call function needs \"command\"",
+            Mode::Service => "a service function on the process backend needs \"envProcess\" (the command to run)",
+        };
+        return Err(BackendError::Invalid(needs.into()));
+    }
+    Ok(argv)
+}
+
+#[async_trait::async_trait]
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+        argv(function)?;
+        self.table().entry(function.name.clone()).or_insert(1);
+        Ok(())
+    }
+
+    async fn update(&self, function: &Function) -> Result<(), BackendError> {
+        self.deploy(function).await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.table().remove(name);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<String>, BackendError> {
+        Ok(self.table().keys().cloned().collect())
+    }
+
+    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
+        match self.table().get_mut(name) {
+            Some(r) => {
+                *r = replicas;
+                Ok(())
+            }
+            None => Err(BackendError::NotFound(name.into())),
+        }
+    }
+
+    async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
+        let desired = self
+            .table()
+            .get(name)
+            .copied()
+            .ok_or_else(|| BackendError::NotFound(name.into()))?;
+        Ok(Replicas {
+            desired,
+            available: desired,
+        })
+    }
+
+    async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
+        let mut env: Vec<(String, String)> = function
+            .env_vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(call.env);
+        let job = Job {
+            argv: argv(function)?,
+            env,
+            timeout: Some(call.timeout),
+            max_input_bytes: call.input.len() as u64,
+            max_output_bytes: call.max_output_bytes,
+            output: OutputMode::Separate,
+        };
+        watchdog::runner::run_bytes(&job, call.input)
+            .await
+            .map_err(|e| BackendError::Start(e.to_string()))
+    }
+}

@@ -1,0 +1,136 @@
+//! Command-line flags with environment fallbacks; the doc comments are
+//! `gateway --help`. Nothing past [`parse`] knows clap.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{BackendKind, Config};
+
+const MIB: u64 = 1024 * 1024;
+
+/// The faas gateway: routes calls to functions, queues them FIFO under a
+/// quota, keeps their results and logs, and serves the management API.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
+pub struct Args {
+    /// Address to listen on [default: 127.0.0.1 with the process backend]
+    #[arg(long, env = "FAAS_BIND")]
+    bind: Option<IpAddr>,
+    /// Port to listen on (0: any free port, printed at start)
+    #[arg(long, env = "FAAS_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Directory of the SQLite database and the generated admin password
+    #[arg(long, env = "FAAS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Where functions run: auto picks the best available (process for now)
+    #[arg(long, env = "FAAS_BACKEND", value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Calls executing at once across the gateway
+    #[arg(long, env = "FAAS_QUOTA", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    quota: u32,
+    /// Waiting calls per function; beyond it calls get 429 with Retry-After
+    #[arg(long, env = "FAAS_MAX_QUEUE", default_value_t = 1000)]
+    max_queue: usize,
+    /// Bytes of async outputs kept per function; the oldest rotate out (410)
+    #[arg(long, env = "FAAS_OUTPUT_CACHE_BYTES", default_value_t = 50 * MIB)]
+    output_cache_bytes: u64,
+    /// Bytes of call events kept per function; the oldest rotate out
+    #[arg(long, env = "FAAS_LOG_CACHE_BYTES", default_value_t = 50 * MIB)]
+    log_cache_bytes: u64,
+    /// Largest STDIN (413 beyond) and STDOUT of one call
+    #[arg(long, env = "FAAS_MAX_PAYLOAD_BYTES", default_value_t = MIB)]
+    max_payload_bytes: u64,
+    /// Put /function/… and /async-function/… behind the admin credentials
+    #[arg(long, env = "FAAS_INVOKE_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    invoke_auth: bool,
+    /// File holding the admin password [default: generated into the data dir]
+    #[arg(long, env = "FAAS_BASIC_AUTH_PASSWORD_FILE")]
+    basic_auth_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Auto,
+    Process,
+    Docker,
+    Swarm,
+}
+
+/// Parses the process's arguments and environment into a [`Config`].
+pub fn parse() -> anyhow::Result<Config> {
+    Args::parse().into_config()
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let backend = match self.backend {
+            Backend::Process => BackendKind::Process,
+            Backend::Auto => {
+                println!("backend auto: Docker support is not built yet, using process (functions run as local commands; images are recorded, not used)");
+                BackendKind::Process
+            }
+            Backend::Docker | Backend::Swarm => anyhow::bail!(
+                "the {:?} backend is not available in this build; use --backend process",
+                self.backend
+            ),
+        };
+        let bind = self.bind.unwrap_or_else(|| Config::default_bind(backend));
+        Ok(Config {
+            listen: SocketAddr::new(bind, self.port),
+            data_dir: self.data_dir,
+            backend,
+            quota: self.quota as usize,
+            max_queue: self.max_queue,
+            output_cache_bytes: self.output_cache_bytes,
+            log_cache_bytes: self.log_cache_bytes,
+            max_payload_bytes: self.max_payload_bytes,
+            invoke_auth: self.invoke_auth,
+            password_file: self.basic_auth_password_file,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let argv = std::iter::once("gateway").chain(args.iter().copied());
+        Args::try_parse_from(argv)
+            .expect("args")
+            .into_config()
+            .expect("config")
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let c = config(&["--backend", "process"]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.quota, 10);
+        assert_eq!(c.max_queue, 1000);
+        assert_eq!(c.max_payload_bytes, MIB);
+        assert!(!c.invoke_auth);
+        let c = config(&[
+            "--backend",
+            "process",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "9",
+            "--invoke-auth",
+        ]);
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9");
+        assert!(c.invoke_auth);
+        let c = config(&["--backend", "process", "--invoke-auth", "false"]);
+        assert!(!c.invoke_auth);
+    }
+
+    #[test]
+    fn docker_is_refused_and_quota_zero_rejected() {
+        let args = Args::try_parse_from(["gateway", "--backend", "docker"]).expect("args");
+        assert!(args.into_config().is_err());
+        assert!(Args::try_parse_from(["gateway", "--quota", "0"]).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The gateway's configuration as the rest of the program sees it: a plain
+//! struct, with no knowledge of flags or environment variables.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Where functions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Local processes through the watchdog library; no Docker.
+    Process,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address and port to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated password live.
+    pub data_dir: PathBuf,
+    pub backend: BackendKind,
+    /// Calls executing at once across the gateway.
+    pub quota: usize,
+    /// Waiting calls per function before 429.
+    pub max_queue: usize,
+    /// Bytes of kept outputs per function before the oldest rotate out.
+    pub output_cache_bytes: u64,
+    /// Bytes of events per function before the oldest rotate out.
+    pub log_cache_bytes: u64,
+    /// Largest STDIN and STDOUT of one call.
+    pub max_payload_bytes: u64,
+    /// Whether `/function/…` and `/async-function/…` need credentials.
+    pub invoke_auth: bool,
+    /// A file holding the admin password; unset: generated into `data_dir`.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The default listen address: loopback for the process backend, which
+    /// runs commands on the host.
+    pub fn default_bind(backend: BackendKind) -> IpAddr {
+        match backend {
+            BackendKind::Process => IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}

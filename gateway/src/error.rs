@@ -1,0 +1,84 @@
+//! The gateway's one error type, and the one place it becomes an HTTP
+//! response: a status and a one-line body saying what is wrong and what to do.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::backend::BackendError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; the text says how to fix it.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no such function: {0}")]
+    NoSuchFunction(String),
+    #[error("no such call id: {0}")]
+    NoSuchCall(String),
+    #[error("no such route: {0}; the API is described at /system/openapi.json")]
+    NoRoute(String),
+    #[error("method {0} is not allowed here; the API is described at /system/openapi.json")]
+    MethodNotAllowed(String),
+    #[error("function {0} already exists; use PUT /system/functions to update it")]
+    Exists(String),
+    #[error("the request body is larger than {0} bytes (FAAS_MAX_PAYLOAD_BYTES)")]
+    TooLarge(u64),
+    #[error("the queue of {function} is full ({max} waiting calls, FAAS_MAX_QUEUE); retry later")]
+    QueueFull { function: String, max: usize },
+    #[error("authentication required: HTTP basic auth, user admin")]
+    Unauthorized,
+    /// The call's output is no longer kept.
+    #[error("{0}")]
+    Gone(String),
+    #[error("the gateway is shutting down; retry later")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NoSuchFunction(_) | Error::NoSuchCall(_) | Error::NoRoute(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Exists(_) => StatusCode::CONFLICT,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Gone(_) => StatusCode::GONE,
+            Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Backend(e) => e.status(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut line = self.to_string().replace('\n', " ");
+        line.push('\n');
+        let mut response = (status, line).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Error::QueueFull { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Error::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"faas\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,397 @@
+//! The records the gateway keeps and their JSON shapes: deployments as
+//! OpenFaaS sends them, functions as stored and listed, calls and events.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock;
+use crate::error::Error;
+
+/// Default and largest function timeout, in seconds.
+pub const DEFAULT_TIMEOUT: u64 = 300;
+pub const MAX_TIMEOUT: u64 = 86_400;
+/// Bytes kept of STDIN, STDOUT and STDERR in events.
+pub const SHORT: usize = 255;
+
+/// How a function runs (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Long-running, `envProcess` forked per call by a watchdog.
+    Service,
+    /// A new process (or container) per call running `command`.
+    PerCall,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+}
+
+/// The deployment JSON of `POST/PUT /system/functions`: OpenFaaS's fields
+/// plus faas's. On PUT, fields left out keep their values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub service: Option<String>,
+    pub image: Option<String>,
+    pub env_process: Option<String>,
+    pub env_vars: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub constraints: Option<Vec<String>>,
+    pub secrets: Option<Vec<String>>,
+    pub limits: Option<Resources>,
+    pub requests: Option<Resources>,
+    pub read_only_root_filesystem: Option<bool>,
+    pub network: Option<String>,
+    pub mode: Option<Mode>,
+    pub command: Option<Vec<String>>,
+    pub timeout: Option<u64>,
+    pub max_concurrency: Option<u32>,
+    /// Update only: replace the function's UUID.
+    pub refresh: Option<bool>,
+}
+
+/// A deployed function as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Function {
+    pub name: String,
+    pub uuid: Uuid,
+    pub image: String,
+    pub mode: Mode,
+    pub command: Vec<String>,
+    pub env_process: String,
+    pub env_vars: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub constraints: Vec<String>,
+    pub secrets: Vec<String>,
+    pub limits: Option<Resources>,
+    pub requests: Option<Resources>,
+    pub read_only_root_filesystem: bool,
+    pub network: Option<String>,
+    pub timeout: u64,
+    pub max_concurrency: Option<u32>,
+    /// Unix milliseconds.
+    pub created: i64,
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| ok_char(c) || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "invalid function name {name:?}: use 1-63 lowercase letters, digits and inner dashes"
+        )))
+    }
+}
+
+impl Function {
+    /// A new function from a POSTed deployment.
+    pub fn create(d: Deployment, now: i64) -> Result<Function, Error> {
+        let name = d.service.clone().ok_or_else(|| {
+            Error::BadRequest("the deployment needs \"service\": the function's name".into())
+        })?;
+        check_name(&name)?;
+        let image = d
+            .image
+            .clone()
+            .filter(|i| !i.trim().is_empty())
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "the deployment needs \"image\": the function's Docker image".into(),
+                )
+            })?;
+        let base = Function {
+            name,
+            uuid: Uuid::new_v4(),
+            image,
+            mode: Mode::Service,
+            command: Vec::new(),
+            env_process: String::new(),
+            env_vars: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            constraints: Vec::new(),
+            secrets: Vec::new(),
+            limits: None,
+            requests: None,
+            read_only_root_filesystem: false,
+            network: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_concurrency: None,
+            created: now,
+        };
+        base.apply(d, true)
+    }
+
+    /// This function with a PUT deployment applied: given fields replace,
+    /// absent ones stay.
+    pub fn apply(&self, d: Deployment, creating: bool) -> Result<Function, Error> {
+        if let Some(service) = &d.service {
+            if service != &self.name {
+                return Err(Error::BadRequest(format!(
+                    "\"service\" is {service:?} but the function is {:?}; a function cannot be renamed",
+                    self.name
+                )));
+            }
+        }
+        let mut f = self.clone();
+        if let Some(image) = d.image.filter(|i| !i.trim().is_empty()) {
+            f.image = image;
+        }
+        let command_given = d.command.as_ref().is_some_and(|c| !c.is_empty());
+        set(&mut f.command, d.command);
+        set(&mut f.env_process, d.env_process);
+        set(&mut f.env_vars, d.env_vars);
+        set(&mut f.labels, d.labels);
+        set(&mut f.annotations, d.annotations);
+        set(&mut f.constraints, d.constraints);
+        set(&mut f.secrets, d.secrets);
+        set(
+            &mut f.read_only_root_filesystem,
+            d.read_only_root_filesystem,
+        );
+        f.limits = d.limits.or(f.limits);
+        f.requests = d.requests.or(f.requests);
+        f.network = d.network.or(f.network);
+        f.mode = match d.mode {
+            Some(mode) => mode,
+            None if creating && command_given => Mode::PerCall,
+            None if creating => Mode::Service,
+            None => f.mode,
+        };
+        if let Some(timeout) = d.timeout {
+            if !(1..=MAX_TIMEOUT).contains(&timeout) {
+                return Err(Error::BadRequest(format!(
+                    "\"timeout\" is {timeout}: use 1 to {MAX_TIMEOUT} seconds"
+                )));
+            }
+            f.timeout = timeout;
+        }
+        if let Some(max) = d.max_concurrency {
+            if max == 0 {
+                return Err(Error::BadRequest(
+                    "\"maxConcurrency\" must be at least 1 (leave it out for no limit)".into(),
+                ));
+            }
+            f.max_concurrency = Some(max);
+        }
+        if d.refresh == Some(true) {
+            f.uuid = Uuid::new_v4();
+        }
+        match f.mode {
+            Mode::PerCall if f.command.is_empty() => Err(Error::BadRequest(
+                "a per-call function needs \"command\": the argv run for each call".into(),
+            )),
+            _ => Ok(f),
+        }
+    }
+
+    /// The `/call/<name>/<uuid>` address under `base` (`http://host:port`).
+    pub fn address(&self, base: &str) -> String {
+        format!("{base}/call/{}/{}", self.name, self.uuid)
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+/// A function as listed by `GET /system/functions`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    pub name: String,
+    pub image: String,
+    pub invocation_count: u64,
+    pub replicas: u64,
+    pub available_replicas: u64,
+    pub env_process: String,
+    pub env_vars: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub uuid: Uuid,
+    pub address: String,
+    pub mode: Mode,
+    pub command: Vec<String>,
+    pub timeout: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    pub created: String,
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pending,
+    Running,
+    Finished,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Running => "RUNNING",
+            Status::Finished => "FINISHED",
+            Status::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "PENDING" => Status::Pending,
+            "RUNNING" => Status::Running,
+            "FINISHED" => Status::Finished,
+            _ => Status::Failed,
+        }
+    }
+}
+
+/// `GET /system/calls/<id>`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CallInfo {
+    pub call_id: Uuid,
+    pub function: String,
+    pub status: Status,
+    pub created: String,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub exit_code: Option<i32>,
+    pub duration_seconds: Option<f64>,
+    pub message: Option<String>,
+    /// Whether the call was asynchronous (its output is kept).
+    pub r#async: bool,
+    #[serde(skip)]
+    pub timed_out: bool,
+}
+
+/// The kinds of call events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Call,
+    Pending,
+    Running,
+    Finished,
+    Failed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Call => "CALL",
+            EventKind::Pending => "PENDING",
+            EventKind::Running => "RUNNING",
+            EventKind::Finished => "FINISHED",
+            EventKind::Failed => "FAILED",
+        }
+    }
+}
+
+/// One line of `/system/logs`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Event {
+    pub time: String,
+    pub event: String,
+    pub call_id: String,
+    pub short_stdin: String,
+    pub short_stdout: String,
+    pub short_stderr: String,
+    pub message: String,
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub function: String,
+}
+
+/// The first [`SHORT`] bytes of `bytes`, as text.
+pub fn short(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(SHORT)]).into_owned()
+}
+
+/// `{"Total","Pending","Running","Finished","Failed"}`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Counts {
+    pub total: u64,
+    pub pending: u64,
+    pub running: u64,
+    pub finished: u64,
+    pub failed: u64,
+}
+
+/// Shows a stored time.
+pub fn time(ms: Option<i64>) -> Option<String> {
+    ms.map(clock::millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(json: &str) -> Deployment {
+        serde_json::from_str(json).expect("deployment")
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["a", "echo", "a-b-1", &"x".repeat(63)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modes_and_updates() {
+        let f = Function::create(
+            deployment(r#"{"service":"a","image":"i","command":["cat"]}"#),
+            0,
+        )
+        .expect("create");
+        assert_eq!(f.mode, Mode::PerCall);
+        assert_eq!(f.timeout, DEFAULT_TIMEOUT);
+        let f = Function::create(
+            deployment(r#"{"service":"a","image":"i","envProcess":"cat"}"#),
+            0,
+        )
+        .expect("create");
+        assert_eq!(f.mode, Mode::Service);
+        let g = f
+            .apply(deployment(r#"{"timeout":5,"refresh":true}"#), false)
+            .expect("update");
+        assert_eq!(g.timeout, 5);
+        assert_ne!(g.uuid, f.uuid);
+        assert_eq!(g.env_process, "cat");
+        assert!(f.apply(deployment(r#"{"timeout":0}"#), false).is_err());
+        assert!(f.apply(deployment(r#"{"service":"b"}"#), false).is_err());
+        assert!(Function::create(
+            deployment(r#"{"service":"a","image":"i","mode":"per-call"}"#),
+            0
+        )
+        .is_err());
+        assert!(Function::create(deployment(r#"{"service":"a"}"#), 0).is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Every route the gateway serves, in one table: method, path, who may call
+//! it, and its handler. The router is built from this table only, and a test
+//! holds the table and `openapi.json` to each other.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+
+use crate::api::{calls, functions, invoke, logs, system, AppState};
+use crate::auth;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, metrics, and the UUID-guarded Hyper addresses).
+    Open,
+    /// The admin credentials.
+    Admin,
+    /// Open unless `FAAS_INVOKE_AUTH`.
+    Invoke,
+}
+
+pub struct Route {
+    #[cfg_attr(not(test), allow(dead_code))] // read by the OpenAPI test
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    Route {
+        method,
+        path,
+        access,
+        handler: on(filter, handler),
+    }
+}
+
+/// The same handler for GET, POST, PUT, PATCH and DELETE.
+fn any<H, T>(table: &mut Vec<Route>, path: &'static str, access: Access, handler: H)
+where
+    H: Handler<T, AppState> + Clone,
+    T: 'static,
+{
+    for method in invoke::METHODS {
+        table.push(route(method, path, access, handler.clone()));
+    }
+}
+
+/// The table.
+pub fn table() -> Vec<Route> {
+    use Access::*;
+    let mut t = vec![
+        route(Method::GET, "/healthz", Open, system::healthz),
+        route(Method::GET, "/metrics", Open, system::metrics),
+        route(Method::GET, "/system/openapi.json", Open, system::openapi),
+        route(Method::GET, "/system/info", Admin, system::info),
+        route(Method::POST, "/system/alert", Admin, system::alert),
+        route(Method::GET, "/system/functions", Admin, functions::list),
+        route(Method::POST, "/system/functions", Admin, functions::deploy),
+        route(Method::PUT, "/system/functions", Admin, functions::update),
+        route(
+            Method::DELETE,
+            "/system/functions",
+            Admin,
+            functions::remove,
+        ),
+        route(
+            Method::GET,
+            "/system/function/{name}",
+            Admin,
+            functions::get,
+        ),
+        route(
+            Method::GET,
+            "/system/function/{name}/status",
+            Admin,
+            functions::status,
+        ),
+        route(
+            Method::POST,
+            "/system/scale-function/{name}",
+            Admin,
+            functions::scale,
+        ),
+        route(Method::GET, "/system/calls/{callId}", Admin, calls::get),
+        route(
+            Method::GET,
+            "/system/calls/{callId}/output",
+            Admin,
+            calls::output,
+        ),
+        route(Method::GET, "/system/logs", Admin, logs::logs),
+        route(Method::POST, "/", Invoke, invoke::root),
+        route(
+            Method::GET,
+            "/output/{name}/{uuid}/{callId}",
+            Open,
+            calls::hyper_output,
+        ),
+        route(
+            Method::GET,
+            "/output/{name}/{uuid}/{callId}/wait",
+            Open,
+            calls::hyper_output_wait,
+        ),
+    ];
+    any(&mut t, "/function/{name}", Invoke, invoke::function);
+    any(
+        &mut t,
+        "/function/{name}/{*path}",
+        Invoke,
+        invoke::function_path,
+    );
+    any(
+        &mut t,
+        "/async-function/{name}",
+        Invoke,
+        invoke::async_function,
+    );
+    any(
+        &mut t,
+        "/async-function/{name}/{*path}",
+        Invoke,
+        invoke::async_function_path,
+    );
+    any(&mut t, "/call/{name}/{uuid}", Open, invoke::call);
+    any(&mut t, "/call/{name}/{uuid}/sync", Open, invoke::call_sync);
+    t
+}
+
+/// The router for `app`: the table, each route behind its access rule.
+pub fn router(app: AppState) -> Router {
+    let invoke_auth = app.config.invoke_auth;
+    let mut router = Router::new();
+    for r in table() {
+        let guarded = match r.access {
+            Access::Open => false,
+            Access::Admin => true,
+            Access::Invoke => invoke_auth,
+        };
+        let handler = if guarded {
+            r.handler
+                .route_layer(middleware::from_fn_with_state(app.clone(), auth::require))
+        } else {
+            r.handler
+        };
+        router = router.route(r.path, handler);
+    }
+    router
+        .fallback(system::no_route)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `{*path}` is OpenAPI's `{path}`.
+    fn openapi_path(path: &str) -> String {
+        path.replace("{*", "{")
+    }
+
+    #[test]
+    fn the_table_and_openapi_json_agree() {
+        let doc: serde_json::Value =
+            serde_json::from_str(system::OPENAPI).expect("openapi.json parses");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                if ["get", "post", "put", "patch", "delete", "head", "options"]
+                    .contains(&method.as_str())
+                {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let served: BTreeSet<_> = table()
+            .iter()
+            .map(|r| (r.method.to_string(), openapi_path(r.path)))
+            .collect();
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "served but not in openapi.json: {undocumented:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "in openapi.json but not served: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn admin_routes_are_the_management_and_inspection_ones() {
+        for r in table() {
+            let admin = r.path.starts_with("/system/") && r.path != "/system/openapi.json";
+            assert_eq!(r.access == Access::Admin, admin, "{} {}", r.method, r.path);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The durable record: functions, calls, outputs and events in one SQLite
+//! database (WAL) in the data directory.
+//!
+//! No SQLite work runs on the async executor threads. Writes go to one
+//! writer thread ([`writer`]) that commits them in group transactions and
+//! acks each waiter after its commit; reads run on the blocking pool with a
+//! small pool of read connections ([`read`]). [`schema`] opens the database
+//! and recovers what a previous run left behind.
+
+mod read;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+use bytes::Bytes;
+use rusqlite::Connection;
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use crate::model::{Event, Function, Status};
+
+pub use read::{call, counts, events, functions, input, invocation_counts, output};
+pub use read::{Recovered, Resume};
+
+/// Queued writes beyond this answer [`StoreError::Busy`].
+const WRITE_QUEUE: usize = 100_000;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("call id {0} is already used; send a new X-Call-Id")]
+    Conflict(String),
+    #[error("the store is overloaded; retry later")]
+    Busy,
+    #[error("the store has stopped")]
+    Stopped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+/// Per-function byte budgets before the oldest rows rotate out.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub output_bytes: u64,
+    pub log_bytes: u64,
+}
+
+/// A call as accepted.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub id: Uuid,
+    pub function: String,
+    pub is_async: bool,
+    pub created: i64,
+    pub input: Bytes,
+    /// The request's `Http_*` variables, kept so a resumed call sees them.
+    pub env: Vec<(String, String)>,
+    pub callback: Option<String>,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub id: Uuid,
+    pub function: String,
+    pub status: Status,
+    pub at: i64,
+    pub exit_code: Option<i32>,
+    pub duration: Option<f64>,
+    pub message: Option<String>,
+    pub timed_out: bool,
+    /// Kept for async calls, answered by `/system/calls/<id>/output`.
+    pub output: Option<Bytes>,
+    pub stdout: Bytes,
+    pub stderr: Bytes,
+}
+
+/// One write for the writer thread.
+#[derive(Debug)]
+pub enum Write {
+    PutFunction(Box<Function>),
+    DeleteFunction(String),
+    NewCall(Box<NewCall>),
+    Started {
+        id: Uuid,
+        function: String,
+        at: i64,
+    },
+    Finished(Box<Finish>),
+    /// Nothing: acked once every earlier write is committed.
+    Barrier,
+}
+
+type Ack = oneshot::Sender<Result<(), StoreError>>;
+
+/// The handle the rest of the gateway holds; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writes: mpsc::SyncSender<(Write, Option<Ack>)>,
+    readers: Arc<read::Pool>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/faas.db`, recovers the previous run's calls
+    /// and starts the writer thread.
+    pub fn open(
+        dir: &Path,
+        caps: Caps,
+    ) -> Result<(Store, Recovered, std::thread::JoinHandle<()>), StoreError> {
+        let path = dir.join("faas.db");
+        let mut conn = schema::open(&path)?;
+        let recovered = schema::recover(&mut conn)?;
+        let (events, _) = broadcast::channel(4096);
+        let (writes, rx) = mpsc::sync_channel(WRITE_QUEUE);
+        let writer = writer::start(conn, rx, events.clone(), caps)?;
+        let store = Store {
+            writes,
+            readers: Arc::new(read::Pool::new(path)),
+            events,
+        };
+        Ok((store, recovered, writer))
+    }
+
+    /// Queues `write`; the answer comes after it is committed.
+    pub fn write(&self, write: Write) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (ack, done) = oneshot::channel();
+        if let Err(err) = self.writes.try_send((write, Some(ack))) {
+            let (reason, ack) = match err {
+                mpsc::TrySendError::Full((_, ack)) => (StoreError::Busy, ack),
+                mpsc::TrySendError::Disconnected((_, ack)) => (StoreError::Stopped, ack),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(Err(reason));
+            }
+        }
+        done
+    }
+
+    /// Queues `write` and waits for its commit.
+    pub async fn commit(&self, write: Write) -> Result<(), StoreError> {
+        self.write(write).await.unwrap_or(Err(StoreError::Stopped))
+    }
+
+    /// Queues `write` without waiting: for records nobody is waiting on.
+    pub fn record(&self, write: Write) {
+        if self.writes.try_send((write, None)).is_err() {
+            tracing::warn!("the store is overloaded or stopped: a call record was dropped");
+        }
+    }
+
+    /// Committed events, as they are committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
+    /// Runs `query` on a read connection on the blocking pool.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(query))
+            .await
+            .map_err(|e| StoreError::Sqlite(format!("a read task failed: {e}")))?
+    }
+}

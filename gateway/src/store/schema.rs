@@ -1,0 +1,138 @@
+//! Opening the database (WAL, the schema) and recovering the calls a
+//! previous run left: running ones fail, queued async ones come back in order.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection};
+
+use super::read::{Recovered, Resume};
+use super::StoreError;
+use crate::clock;
+use crate::model::EventKind;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    is_async INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    started INTEGER,
+    finished INTEGER,
+    exit_code INTEGER,
+    duration REAL,
+    message TEXT,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    output_rotated INTEGER NOT NULL DEFAULT 0,
+    input BLOB,
+    env TEXT,
+    callback TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_function_status ON calls(function, status);
+CREATE TABLE IF NOT EXISTS outputs (
+    seq INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_function ON outputs(function, seq);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    function TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    stdin BLOB,
+    stdout BLOB,
+    stderr BLOB,
+    message TEXT,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_function ON events(function, id);
+CREATE INDEX IF NOT EXISTS events_call ON events(call_id);
+";
+
+/// Opens `path` in WAL mode with full sync: a commit is on disk when acked.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Sqlite(format!("cannot open {}: {e}", path.display())))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+const RESTARTED: &str = "the gateway restarted while the call was running";
+const CALLER_GONE: &str = "the gateway restarted before the call ran; its caller was gone";
+
+/// Fails what cannot resume and lists the async calls that can, in order.
+pub fn recover(conn: &mut Connection) -> Result<Recovered, StoreError> {
+    let now = clock::now_ms();
+    let tx = conn.transaction()?;
+    let mut failed = 0;
+    {
+        let mut lost = tx.prepare(
+            "SELECT id, function, status FROM calls
+             WHERE status = 'RUNNING' OR (status = 'PENDING' AND is_async = 0)",
+        )?;
+        let rows = lost
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, function, status) in rows {
+            let message = if status == "RUNNING" {
+                RESTARTED
+            } else {
+                CALLER_GONE
+            };
+            tx.execute(
+                "UPDATE calls SET status = 'FAILED', finished = ?1, message = ?2, input = NULL
+                 WHERE id = ?3",
+                params![now, message, id],
+            )?;
+            tx.execute(
+                "INSERT INTO events (function, call_id, time, event, message, size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    function,
+                    id,
+                    now,
+                    EventKind::Failed.as_str(),
+                    message,
+                    64 + message.len() as i64
+                ],
+            )?;
+            failed += 1;
+        }
+    }
+    let queued = {
+        let mut pending = tx.prepare(
+            "SELECT id, function, created, env, callback FROM calls
+             WHERE status = 'PENDING' AND is_async = 1 ORDER BY seq",
+        )?;
+        let rows = pending.query_map([], |r| {
+            Ok(Resume {
+                id: r.get(0)?,
+                function: r.get(1)?,
+                created: r.get(2)?,
+                env: r.get::<_, Option<String>>(3)?,
+                callback: r.get(4)?,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    tx.commit()?;
+    Ok(Recovered { failed, queued })
+}

@@ -1,0 +1,355 @@
+//! The writer thread: the only connection that writes. It takes whatever
+//! writes are queued (up to a batch), applies them in one transaction,
+//! rotates per-function outputs and events over their budgets, commits, and
+//! only then acks each waiter and publishes the new events.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, Transaction};
+use tokio::sync::broadcast;
+
+use super::{Ack, Caps, StoreError, Write};
+use crate::clock;
+use crate::model::{short, Event, EventKind, Status};
+
+/// Most writes in one transaction.
+const MAX_BATCH: usize = 4096;
+/// No bytes, for the Short fields an event does not fill.
+const NONE: &[u8] = b"";
+/// Fixed bytes an event row counts for besides its text.
+const EVENT_OVERHEAD: usize = 64;
+
+/// Per-function bytes kept, so rotation needs no scan.
+#[derive(Default)]
+struct Budgets {
+    output: HashMap<String, u64>,
+    log: HashMap<String, u64>,
+    touched: HashSet<String>,
+}
+
+pub fn start(
+    mut conn: Connection,
+    rx: mpsc::Receiver<(Write, Option<Ack>)>,
+    events: broadcast::Sender<Arc<Event>>,
+    caps: Caps,
+) -> Result<JoinHandle<()>, StoreError> {
+    let mut budgets = load_budgets(&conn)?;
+    std::thread::Builder::new()
+        .name("faas-store-writer".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                commit_batch(&mut conn, batch, &mut budgets, &events, caps);
+            }
+        })
+        .map_err(|e| StoreError::Sqlite(format!("cannot start the writer thread: {e}")))
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    batch: Vec<(Write, Option<Ack>)>,
+    budgets: &mut Budgets,
+    events: &broadcast::Sender<Arc<Event>>,
+    caps: Caps,
+) {
+    let mut new_events = Vec::new();
+    let mut results = Vec::with_capacity(batch.len());
+    let committed = (|| -> Result<(), StoreError> {
+        let tx = conn.transaction()?;
+        for (write, _) in &batch {
+            results.push(apply(&tx, write, budgets, &mut new_events));
+        }
+        rotate(&tx, budgets, caps)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    match committed {
+        Ok(()) => {
+            for ((_, ack), result) in batch.into_iter().zip(results) {
+                if let Err(e) = &result {
+                    tracing::warn!("a write failed: {e}");
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(result);
+                }
+            }
+            for event in new_events {
+                let _ = events.send(Arc::new(event));
+            }
+        }
+        Err(e) => {
+            tracing::error!("a commit failed: {e}");
+            for (_, ack) in batch {
+                if let Some(ack) = ack {
+                    let _ = ack.send(Err(e.clone()));
+                }
+            }
+            match load_budgets(conn) {
+                Ok(fresh) => *budgets = fresh,
+                Err(e) => tracing::error!("cannot reload the cache budgets: {e}"),
+            }
+        }
+    }
+}
+
+fn apply(
+    tx: &Transaction,
+    write: &Write,
+    budgets: &mut Budgets,
+    events: &mut Vec<Event>,
+) -> Result<(), StoreError> {
+    match write {
+        Write::Barrier => {}
+        Write::PutFunction(f) => {
+            let spec = serde_json::to_string(f).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+            tx.prepare_cached("INSERT OR REPLACE INTO functions (name, spec) VALUES (?1, ?2)")?
+                .execute(params![f.name, spec])?;
+        }
+        Write::DeleteFunction(name) => {
+            for table in [
+                "functions WHERE name",
+                "calls WHERE function",
+                "outputs WHERE function",
+                "events WHERE function",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} = ?1"), params![name])?;
+            }
+            budgets.output.remove(name);
+            budgets.log.remove(name);
+        }
+        Write::NewCall(call) => {
+            let id = call.id.to_string();
+            let env =
+                serde_json::to_string(&call.env).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+            let input: Option<&[u8]> = call.is_async.then_some(&call.input[..]);
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO calls (id, function, is_async, status, created, input, env, callback)
+                     VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![id, call.function, call.is_async, call.created, input, env, call.callback]);
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::Conflict(id));
+                }
+                other => other?,
+            };
+            let stdin = &call.input[..call.input.len().min(crate::model::SHORT)];
+            event(
+                tx,
+                budgets,
+                events,
+                &call.function,
+                &id,
+                call.created,
+                EventKind::Call,
+                [stdin, NONE, NONE],
+                "",
+            )?;
+            event(
+                tx,
+                budgets,
+                events,
+                &call.function,
+                &id,
+                call.created,
+                EventKind::Pending,
+                [NONE, NONE, NONE],
+                "",
+            )?;
+        }
+        Write::Started { id, function, at } => {
+            let id = id.to_string();
+            tx.prepare_cached("UPDATE calls SET status = 'RUNNING', started = ?1 WHERE id = ?2")?
+                .execute(params![at, id])?;
+            event(
+                tx,
+                budgets,
+                events,
+                function,
+                &id,
+                *at,
+                EventKind::Running,
+                [NONE, NONE, NONE],
+                "",
+            )?;
+        }
+        Write::Finished(f) => {
+            let id = f.id.to_string();
+            tx.prepare_cached(
+                "UPDATE calls SET status = ?1, finished = ?2, exit_code = ?3, duration = ?4,
+                 message = ?5, timed_out = ?6, input = NULL WHERE id = ?7",
+            )?
+            .execute(params![
+                f.status.as_str(),
+                f.at,
+                f.exit_code,
+                f.duration,
+                f.message,
+                f.timed_out,
+                id
+            ])?;
+            if let Some(output) = &f.output {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO outputs (call_id, function, size, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, f.function, output.len() as i64, &output[..]])?;
+                *budgets.output.entry(f.function.clone()).or_default() += output.len() as u64;
+                budgets.touched.insert(f.function.clone());
+            }
+            let kind = if f.status == Status::Finished {
+                EventKind::Finished
+            } else {
+                EventKind::Failed
+            };
+            let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(crate::model::SHORT)].to_vec() };
+            let (out, err) = (cut(&f.stdout), cut(&f.stderr));
+            let message = f.message.as_deref().unwrap_or("");
+            event(
+                tx,
+                budgets,
+                events,
+                &f.function,
+                &id,
+                f.at,
+                kind,
+                [NONE, &out, &err],
+                message,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts one event row and remembers it for publishing after the commit.
+#[allow(clippy::too_many_arguments)]
+fn event(
+    tx: &Transaction,
+    budgets: &mut Budgets,
+    events: &mut Vec<Event>,
+    function: &str,
+    call_id: &str,
+    at: i64,
+    kind: EventKind,
+    [stdin, stdout, stderr]: [&[u8]; 3],
+    message: &str,
+) -> Result<(), StoreError> {
+    let size = EVENT_OVERHEAD + stdin.len() + stdout.len() + stderr.len() + message.len();
+    tx.prepare_cached(
+        "INSERT INTO events (function, call_id, time, event, stdin, stdout, stderr, message, size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        function,
+        call_id,
+        at,
+        kind.as_str(),
+        stdin,
+        stdout,
+        stderr,
+        message,
+        size as i64
+    ])?;
+    *budgets.log.entry(function.to_string()).or_default() += size as u64;
+    budgets.touched.insert(function.to_string());
+    events.push(Event {
+        time: clock::seconds(at),
+        event: kind.as_str().into(),
+        call_id: call_id.into(),
+        short_stdin: short(stdin),
+        short_stdout: short(stdout),
+        short_stderr: short(stderr),
+        message: message.into(),
+        id: tx.last_insert_rowid(),
+        function: function.into(),
+    });
+    Ok(())
+}
+
+/// Drops the oldest outputs and events of each touched function over budget.
+fn rotate(tx: &Transaction, budgets: &mut Budgets, caps: Caps) -> Result<(), StoreError> {
+    for function in std::mem::take(&mut budgets.touched) {
+        let mut over = budgets
+            .output
+            .get(&function)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(caps.output_bytes);
+        while over > 0 {
+            let oldest: Vec<(i64, String, i64)> = tx
+                .prepare_cached("SELECT seq, call_id, size FROM outputs WHERE function = ?1 ORDER BY seq LIMIT 256")?
+                .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            if oldest.is_empty() {
+                break;
+            }
+            for (seq, call_id, size) in oldest {
+                if over == 0 {
+                    break;
+                }
+                tx.prepare_cached("DELETE FROM outputs WHERE seq = ?1")?
+                    .execute(params![seq])?;
+                tx.prepare_cached("UPDATE calls SET output_rotated = 1 WHERE id = ?1")?
+                    .execute(params![call_id])?;
+                over = over.saturating_sub(size as u64);
+                if let Some(total) = budgets.output.get_mut(&function) {
+                    *total = total.saturating_sub(size as u64);
+                }
+            }
+        }
+        let mut over = budgets
+            .log
+            .get(&function)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(caps.log_bytes);
+        while over > 0 {
+            let oldest: Vec<(i64, i64)> = tx
+                .prepare_cached(
+                    "SELECT id, size FROM events WHERE function = ?1 ORDER BY id LIMIT 256",
+                )?
+                .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            if oldest.is_empty() {
+                break;
+            }
+            for (id, size) in oldest {
+                if over == 0 {
+                    break;
+                }
+                tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
+                    .execute(params![id])?;
+                over = over.saturating_sub(size as u64);
+                if let Some(total) = budgets.log.get_mut(&function) {
+                    *total = total.saturating_sub(size as u64);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_budgets(conn: &Connection) -> Result<Budgets, StoreError> {
+    let sums = |sql: &str| -> Result<HashMap<String, u64>, StoreError> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    Ok(Budgets {
+        output: sums("SELECT function, SUM(size) FROM outputs GROUP BY function")?,
+        log: sums("SELECT function, SUM(size) FROM events GROUP BY function")?,
+        touched: HashSet::new(),
+    })
+}
