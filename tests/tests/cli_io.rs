@@ -1,0 +1,113 @@
+//! `faas func call` and `get` move bytes exactly: a 1 MiB random file
+//! round-trips through a `cat` function, and a failed call's output still
+//! reaches STDOUT before the error.
+
+mod cli_support;
+
+use cli_support::*;
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn a_binary_file_round_trips_through_cat() {
+    let env = Env::start();
+    env.create(&["--name", "cat", "alpine", "cat"]);
+    let input = random_bytes(MIB, 0x9e37_79b9_7f4a_7c15);
+
+    // $ cat picture.jpg | faas func call --sync cat > copy
+    let out = env.faas_in(&["func", "call", "--sync", "cat"], &input);
+    assert_success(&out);
+    assert_eq!(out.stdout.len(), input.len());
+    assert!(out.stdout == input, "--sync changed the bytes");
+
+    // The same asynchronously: call, then get --wait.
+    let out = env.faas_in(&["func", "call", "cat"], &input);
+    assert_success(&out);
+    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let out = env.faas(&["func", "get", "--wait", &id]);
+    assert_success(&out);
+    assert!(out.stdout == input, "get --wait changed the bytes");
+}
+
+#[test]
+fn no_stdin_is_an_empty_input() {
+    let env = Env::start();
+    env.create(&["--name", "wc", "alpine", "wc", "-c"]);
+    let out = env.faas(&["func", "call", "--sync", "wc"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out).trim(), "0");
+}
+
+#[test]
+fn a_failed_call_prints_its_output_and_fails() {
+    let env = Env::start();
+    // Options end at IMAGE: `-c` belongs to sh.
+    env.create(&[
+        "--name",
+        "fail",
+        "ubuntu",
+        "sh",
+        "-c",
+        "echo partial; exit 3",
+    ]);
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&env.faas(&["func", "inspect", "fail"]).stdout).expect("JSON");
+    assert_eq!(
+        inspected[0]["command"],
+        serde_json::json!(["sh", "-c", "echo partial; exit 3"])
+    );
+
+    let out = env.faas(&["func", "call", "--sync", "fail"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("partial\n"), "{}", stdout(&out));
+    assert_lines(&stderr(&out), &["Error: call {uuid} failed: {any}"]);
+
+    let out = env.faas(&["func", "call", "fail"]);
+    assert_success(&out);
+    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let out = env.faas(&["func", "get", "--wait", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("partial\n"), "{}", stdout(&out));
+    assert_lines(
+        &stderr(&out),
+        &[&format!("Error: call {id} failed: {{any}}")],
+    );
+
+    let out = env.faas(&["func", "status", "fail"]);
+    assert_success(&out);
+    assert_lines(
+        &stdout(&out),
+        &[
+            "TOTAL   PENDING   RUNNING   FINISHED   FAILED",
+            "2       0         0         0          2",
+        ],
+    );
+    let logs = stdout(&env.faas(&["func", "logs", "--callid", &id, "fail"]));
+    assert!(
+        logs.lines().any(|l| matches(
+            &format!("{{time}} [FAILED] CallId: {id}, Message: {{any}}"),
+            l
+        )),
+        "{logs}"
+    );
+}
+
+#[test]
+fn get_without_wait_says_the_call_has_not_ended() {
+    let env = Env::start();
+    env.create(&["--name", "slow", "ubuntu", "sleep", "5"]);
+    let out = env.faas(&["func", "call", "slow"]);
+    assert_success(&out);
+    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let out = env.faas(&["func", "get", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_lines(
+        &stderr(&out),
+        &[&format!(
+            "Error: call {id} is {{any}}: use `faas func get --wait {id}` to wait for its output"
+        )],
+    );
+    let out = env.faas(&["func", "get", "--wait", &id]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "");
+}

@@ -1,0 +1,235 @@
+//! SPEC §8's transcript, run with the real `faas` against a real gateway
+//! (process backend: `echo HelloWorld` runs as a local process), each line
+//! matched with ids and times as patterns. Also `ls`, `inspect`, `status`,
+//! `logs -f` and `update`.
+
+mod cli_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use cli_support::*;
+
+/// The events of `call_id` in `logs`, each event's lines joined: an event
+/// starts with a time, and a Short field's newline continues it on the next line.
+fn events_of(logs: &str, call_id: &str) -> String {
+    let mut events: Vec<String> = Vec::new();
+    for line in logs.split_terminator('\n') {
+        if line.len() >= 20 && matches("{time} [{any}", line) || events.is_empty() {
+            events.push(format!("{line}\n"));
+        } else if let Some(last) = events.last_mut() {
+            last.push_str(&format!("{line}\n"));
+        }
+    }
+    events
+        .into_iter()
+        .filter(|e| e.contains(&format!("CallId: {call_id}")))
+        .collect()
+}
+
+#[test]
+fn the_spec_transcript() {
+    let env = Env::start();
+    let url = env.url();
+
+    // $ faas func create --name helloworld ubuntu echo HelloWorld
+    let out = env.faas(&[
+        "func",
+        "create",
+        "--name",
+        "helloworld",
+        "ubuntu",
+        "echo",
+        "HelloWorld",
+    ]);
+    assert_success(&out);
+    let created =
+        format!("helloworld is created with the address of {url}/call/helloworld/{{uuid}}");
+    assert_lines(&stdout(&out), &[&created]);
+
+    // $ faas func call helloworld
+    let out = env.faas(&["func", "call", "helloworld"]);
+    assert_success(&out);
+    assert_lines(&stdout(&out), &["CallId: {uuid}"]);
+    let first = stdout(&out)["CallId: ".len()..].trim().to_string();
+
+    // $ echo Hello | faas func call helloworld
+    // (the transcript shows no output; faas prints the id, as Hyper did)
+    let out = env.faas_in(&["func", "call", "helloworld"], b"Hello\n");
+    assert_success(&out);
+    assert_lines(&stdout(&out), &["CallId: {uuid}"]);
+    let second = stdout(&out)["CallId: ".len()..].trim().to_string();
+
+    // $ faas func logs helloworld
+    let logs = eventually("both calls to finish in the logs", || {
+        let out = env.faas(&["func", "logs", "helloworld"]);
+        assert_success(&out);
+        let logs = stdout(&out);
+        (logs.contains(&format!("[FINISHED] CallId: {first}"))
+            && logs.contains(&format!("[FINISHED] CallId: {second}")))
+        .then_some(logs)
+    });
+    assert_lines(
+        &events_of(&logs, &first),
+        &[
+            &format!("{{time}} [CALL] CallId: {first}, ShortStdin: "),
+            &format!("{{time}} [PENDING] CallId: {first}"),
+            &format!("{{time}} [RUNNING] CallId: {first}"),
+            &format!("{{time}} [FINISHED] CallId: {first}, ShortStdout: HelloWorld"),
+            ", ShortStderr: ",
+        ],
+    );
+    assert_lines(
+        &events_of(&logs, &second),
+        &[
+            &format!("{{time}} [CALL] CallId: {second}, ShortStdin: Hello"),
+            "",
+            &format!("{{time}} [PENDING] CallId: {second}"),
+            &format!("{{time}} [RUNNING] CallId: {second}"),
+            &format!("{{time}} [FINISHED] CallId: {second}, ShortStdout: HelloWorld"),
+            ", ShortStderr: ",
+        ],
+    );
+    // --callid and --tail narrow it down.
+    let out = env.faas(&["func", "logs", "--callid", &first, "helloworld"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), events_of(&logs, &first));
+    let out = env.faas(&["func", "logs", "--tail", "1", "helloworld"]);
+    assert_success(&out);
+    assert_lines(
+        &stdout(&out),
+        &[
+            "{time} [FINISHED] CallId: {uuid}, ShortStdout: HelloWorld",
+            ", ShortStderr: ",
+        ],
+    );
+
+    // $ faas func get --wait <first>
+    let out = env.faas(&["func", "get", "--wait", &first]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "HelloWorld\n");
+    let out = env.faas(&["func", "get", &second]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "HelloWorld\n");
+
+    // ls, inspect, status
+    let out = env.faas(&["func", "ls"]);
+    assert_success(&out);
+    assert_lines(
+        &stdout(&out),
+        &[
+            "NAME         IMAGE    COMMAND           CREATED{any}UUID",
+            "helloworld   ubuntu   echo HelloWorld   {any} ago{any}{uuid}",
+        ],
+    );
+    let out = env.faas(&["func", "inspect", "helloworld"]);
+    assert_success(&out);
+    let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let function = &inspected.as_array().expect("an array")[0];
+    assert_eq!(function["name"], "helloworld");
+    assert_eq!(function["image"], "ubuntu");
+    assert_eq!(
+        function["command"],
+        serde_json::json!(["echo", "HelloWorld"])
+    );
+    let address = function["address"].as_str().expect("an address");
+    assert!(stdout(&env.faas(&["func", "ls"])).contains(function["uuid"].as_str().expect("uuid")));
+    let out = env.faas(&["func", "status", "helloworld"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "TOTAL   PENDING   RUNNING   FINISHED   FAILED\n2       0         0         2          0\n"
+    );
+
+    // update --refresh gives a new address; --timeout and --env stick.
+    let out = env.faas(&[
+        "func",
+        "update",
+        "--refresh",
+        "--timeout",
+        "30",
+        "-e",
+        "A=1",
+        "helloworld",
+    ]);
+    assert_success(&out);
+    assert_lines(
+        &stdout(&out),
+        &[&format!(
+            "helloworld is updated with the address of {url}/call/helloworld/{{uuid}}"
+        )],
+    );
+    assert!(!stdout(&out).contains(address), "--refresh keeps the UUID");
+    let out = env.faas(&["func", "inspect", "helloworld"]);
+    let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(inspected[0]["timeout"], 30);
+    assert_eq!(inspected[0]["envVars"]["A"], "1");
+    assert_eq!(
+        inspected[0]["command"],
+        serde_json::json!(["echo", "HelloWorld"])
+    );
+
+    // $ faas func rm helloworld
+    let out = env.faas(&["func", "rm", "helloworld"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "helloworld\n");
+    assert_eq!(
+        stdout(&env.faas(&["func", "ls"])),
+        "NAME   IMAGE   COMMAND   CREATED   UUID\n"
+    );
+}
+
+#[test]
+fn logs_follow_prints_new_events() {
+    let env = Env::start();
+    env.create(&["--name", "hello", "ubuntu", "echo", "HelloWorld"]);
+    let mut follower = env
+        .command(
+            &["func", "logs", "-f", "hello"],
+            &[("FAAS_GATEWAY", &env.url()), ("FAAS_PASSWORD", PASSWORD)],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faas func logs -f starts");
+    let out = env.faas(&["func", "call", "hello"]);
+    assert_success(&out);
+    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+
+    let mut lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    let finished = format!("[FINISHED] CallId: {id}, ShortStdout: HelloWorld");
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("the stream goes on until FINISHED")
+            .expect("a line");
+        let done = line.contains(&finished);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        matches(
+            &format!("{{time}} [CALL] CallId: {id}, ShortStdin: "),
+            &seen[0]
+        ),
+        "{seen:?}"
+    );
+    // Still following: it has not exited.
+    assert!(follower.try_wait().expect("try_wait").is_none());
+    let _ = follower.kill();
+    let _ = follower.wait();
+}
+
+#[test]
+fn completion_scripts() {
+    let env = Env::start();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.faas(&["completion", shell]);
+        assert_success(&out);
+        assert!(stdout(&out).contains("faas"), "{shell}");
+    }
+}
