@@ -111,3 +111,82 @@ fn get_without_wait_says_the_call_has_not_ended() {
     assert_success(&out);
     assert_eq!(stdout(&out), "");
 }
+
+#[test]
+fn environment_and_labels_reach_the_function() {
+    let env = Env::start();
+    let env_file = env.home.0.join("env");
+    std::fs::write(&env_file, "# a comment\n\nB=from file\nA=overridden\n").expect("env file");
+    env.create(&[
+        "--name",
+        "show",
+        "-e",
+        "A=1",
+        "--env-file",
+        env_file.to_str().expect("path"),
+        "-l",
+        "team=core",
+        "--timeout",
+        "20",
+        "ubuntu",
+        "sh",
+        "-c",
+        "printf '%s|%s' \"$A\" \"$B\"",
+    ]);
+    let out = env.faas(&["func", "call", "--sync", "show"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "1|from file");
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&env.faas(&["func", "inspect", "show"]).stdout).expect("JSON");
+    assert_eq!(inspected[0]["labels"]["team"], "core");
+    assert_eq!(inspected[0]["timeout"], 20);
+    assert_eq!(inspected[0]["mode"], "per-call");
+}
+
+#[test]
+fn a_name_is_made_up_when_none_is_given() {
+    let env = Env::start();
+    let out = env.faas(&["func", "create", "library/ubuntu:16.04", "true"]);
+    assert_success(&out);
+    assert_lines(
+        &stdout(&out),
+        &[&format!(
+            "ubuntu-{{any}} is created with the address of {}/call/ubuntu-{{any}}/{{uuid}}",
+            env.url()
+        )],
+    );
+}
+
+#[test]
+fn input_over_the_limit_is_refused() {
+    let env = Env::start();
+    env.create(&["--name", "cat", "alpine", "cat"]);
+    let out = env.faas_in(
+        &["func", "call", "--sync", "cat"],
+        &random_bytes(MIB + 1, 7),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_lines(&stderr(&out), &["Error: the gateway answered 413: {any}"]);
+}
+
+#[test]
+fn calls_carry_credentials_when_invoking_needs_them() {
+    let env = Env::start_with(&[("FAAS_INVOKE_AUTH", "true")]);
+    env.create(&["--name", "echo", "alpine", "cat"]);
+    let out = env.faas_in(&["func", "call", "--sync", "echo"], b"hi");
+    assert_success(&out);
+    assert_eq!(stdout(&out), "hi");
+    let out = env.run(
+        &["func", "call", "echo"],
+        None,
+        &[("FAAS_GATEWAY", &env.url())],
+    );
+    assert_error(
+        &out,
+        &format!(
+            "the gateway at {} needs a password: run `faas login` or set FAAS_PASSWORD",
+            env.url()
+        ),
+    );
+}

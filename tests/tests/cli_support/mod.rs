@@ -23,8 +23,13 @@ impl Env {
     /// Starts `gateway --backend process` (the shared helper) and makes an
     /// empty home for `faas`.
     pub fn start() -> Env {
+        Env::start_with(&[])
+    }
+
+    /// The same with gateway environment variables such as `FAAS_INVOKE_AUTH`.
+    pub fn start_with(vars: &[(&str, &str)]) -> Env {
         Env {
-            gateway: start_gateway(&[]),
+            gateway: start_gateway(vars),
             home: TempDir::new("faas-cli-home"),
         }
     }
