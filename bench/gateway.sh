@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Benchmark of the gateway (process backend) against fwatchdog, in one run:
+#   1. sync `cat` calls, 16 connections: fwatchdog directly, then the gateway
+#      (/function/cat) -> throughput ratio (goal >= 0.9).
+#   2. one connection on each -> the p50 latency the gateway adds (goal < 0.5 ms).
+#   3. async calls accepted per second, durable (group-committed to SQLite
+#      with synchronous=FULL before each 202), 16 connections (goal >= 5,000/s).
+#      The target function lets one call run at a time (maxConcurrency 1,
+#      `sleep`), so what is measured is acceptance, not execution.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${SECONDS_PER_RUN:-10}
+connections=${CONNECTIONS:-16}
+
+cargo build --quiet --release -p faas-gateway -p faas-watchdog -p faas-tests --bin gateway --bin fwatchdog --bin load
+load=target/release/load
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wd_port=$(free_port)
+env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port="$wd_port" target/release/fwatchdog 2>"$tmp/wd.log" &
+pids+=($!)
+gw_port=$(free_port)
+echo bench > "$tmp/password"
+FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_QUOTA="$connections" FAAS_MAX_QUEUE=100000000 RUST_LOG=warn \
+  target/release/gateway --backend process --port "$gw_port" --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+  curl -sf "http://127.0.0.1:$wd_port/_/health" >/dev/null && curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
+  sleep 0.05
+done
+admin=(-sf -u admin:bench -o /dev/null)
+curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"cat","image":"x","command":["cat"]}'
+curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"parked","image":"x","command":["sleep","600"],"maxConcurrency":1}'
+
+run() { "$load" --url "$1" --connections "$2" --duration "$seconds" --json; }
+direct=$(run "http://127.0.0.1:$wd_port/" "$connections")
+via=$(run "http://127.0.0.1:$gw_port/function/cat" "$connections")
+direct1=$(run "http://127.0.0.1:$wd_port/" 1)
+via1=$(run "http://127.0.0.1:$gw_port/function/cat" 1)
+accepted=$(run "http://127.0.0.1:$gw_port/async-function/parked" "$connections")
+
+python3 - "$direct" "$via" "$direct1" "$via1" "$accepted" <<'PY'
+import json, sys
+d, g, d1, g1, a = (json.loads(x) for x in sys.argv[1:])
+ok = lambda r: r["ok"] / r["seconds"]
+def show(label, r):
+    print(f"{label}: {ok(r):.0f} ok/s, p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, "
+          f"ok {r['ok']} of {r['requests']}, errors {r['errors']}, statuses {r['status']}")
+show("fwatchdog cat, 16 conns", d)
+show("gateway /function/cat, 16 conns", g)
+print(f"sync throughput ratio gateway/fwatchdog: {ok(g) / ok(d):.3f} (goal >= 0.9)")
+show("fwatchdog cat, 1 conn", d1)
+show("gateway /function/cat, 1 conn", g1)
+print(f"added p50 latency: {g1['p50_ms'] - d1['p50_ms']:.3f} ms (goal < 0.5 ms)")
+show("gateway /async-function, 16 conns", a)
+print(f"async accepted per second (durable): {ok(a):.0f} (goal >= 5000)")
+PY
