@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images faas needs, locally (no registry is needed):
 #   faas/fwatchdog:latest        just the static watchdog, at /fwatchdog
+#   faas/gateway:latest          the static gateway (for docker-stack.yml)
 #   faas/sample-<name>:latest    each function under sample-functions/
 # Needs a Docker Engine (scripts/docker-engine.sh) and Debian's busybox-static.
 set -euo pipefail
@@ -17,6 +18,8 @@ if ! busybox_path=$(command -v busybox) || ! file_is_static=$(LC_ALL=C ldd "$bus
 fi
 
 wd=$(scripts/build-static.sh)
+echo "build-images: building the static gateway"
+gw=$(scripts/build-static.sh faas-gateway gateway)
 echo "build-images: building the resizer"
 CARGO_TARGET_DIR=target/samples RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --quiet --release --target x86_64-unknown-linux-gnu \
@@ -39,6 +42,11 @@ mkdir -p "$ctx/fwatchdog"
 cp "$wd" "$ctx/fwatchdog/fwatchdog"
 printf 'FROM scratch\nCOPY fwatchdog /fwatchdog\nENTRYPOINT ["/fwatchdog"]\n' >"$ctx/fwatchdog/Dockerfile"
 build faas/fwatchdog:latest "$ctx/fwatchdog"
+
+mkdir -p "$ctx/gateway"
+cp "$gw" "$ctx/gateway/gateway"
+printf 'FROM scratch\nCOPY gateway /gateway\nWORKDIR /\nEXPOSE 8080\nENTRYPOINT ["/gateway"]\n' >"$ctx/gateway/Dockerfile"
+build faas/gateway:latest "$ctx/gateway"
 
 for dir in sample-functions/*/; do
   name=$(basename "$dir")

@@ -15,7 +15,7 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Parser)]
 #[command(name = "gateway", version)]
 pub struct Args {
-    /// Address to listen on [default: 127.0.0.1 with the process backend]
+    /// Address to listen on [default: 127.0.0.1 with the process backend, else 0.0.0.0]
     #[arg(long, env = "FAAS_BIND")]
     bind: Option<IpAddr>,
     /// Port to listen on (0: any free port, printed at start)
@@ -24,7 +24,7 @@ pub struct Args {
     /// Directory of the SQLite database and the generated admin password
     #[arg(long, env = "FAAS_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// Where functions run: auto picks the best available (process for now)
+    /// Where functions run: auto picks swarm on a Swarm manager, else docker if an engine answers, else process
     #[arg(long, env = "FAAS_BACKEND", value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
     /// Calls executing at once across the gateway
@@ -48,6 +48,9 @@ pub struct Args {
     /// File holding the admin password [default: generated into the data dir]
     #[arg(long, env = "FAAS_BASIC_AUTH_PASSWORD_FILE")]
     basic_auth_password_file: Option<PathBuf>,
+    /// Docker network of service replicas (a bridge on docker, an attachable overlay on swarm)
+    #[arg(long, env = "FAAS_NETWORK", default_value = "faas-functions")]
+    network: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,17 +69,12 @@ pub fn parse() -> anyhow::Result<Config> {
 impl Args {
     fn into_config(self) -> anyhow::Result<Config> {
         let backend = match self.backend {
+            Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
-            Backend::Auto => {
-                println!("backend auto: Docker support is not built yet, using process (functions run as local commands; images are recorded, not used)");
-                BackendKind::Process
-            }
-            Backend::Docker | Backend::Swarm => anyhow::bail!(
-                "the {:?} backend is not available in this build; use --backend process",
-                self.backend
-            ),
+            Backend::Docker => BackendKind::Docker,
+            Backend::Swarm => BackendKind::Swarm,
         };
-        let bind = self.bind.unwrap_or_else(|| Config::default_bind(backend));
+        let bind = self.bind.unwrap_or_else(|| Config::default_bind("process"));
         Ok(Config {
             listen: SocketAddr::new(bind, self.port),
             data_dir: self.data_dir,
@@ -88,6 +86,8 @@ impl Args {
             max_payload_bytes: self.max_payload_bytes,
             invoke_auth: self.invoke_auth,
             password_file: self.basic_auth_password_file,
+            bind_given: self.bind.is_some(),
+            network: self.network,
         })
     }
 }
@@ -128,9 +128,16 @@ mod tests {
     }
 
     #[test]
-    fn docker_is_refused_and_quota_zero_rejected() {
-        let args = Args::try_parse_from(["gateway", "--backend", "docker"]).expect("args");
-        assert!(args.into_config().is_err());
+    fn backends_and_quota_zero_rejected() {
+        assert_eq!(
+            config(&["--backend", "docker"]).backend,
+            BackendKind::Docker
+        );
+        assert_eq!(config(&["--backend", "swarm"]).backend, BackendKind::Swarm);
+        assert_eq!(config(&[]).backend, BackendKind::Auto);
+        assert!(!config(&[]).bind_given);
+        assert_eq!(config(&[]).network, "faas-functions");
+        assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--quota", "0"]).is_err());
     }
 }

@@ -7,8 +7,15 @@ use std::path::PathBuf;
 /// Where functions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
+    /// Swarm if the engine is a Swarm manager, else Docker if one answers,
+    /// else Process (decided at start).
+    Auto,
     /// Local processes through the watchdog library; no Docker.
     Process,
+    /// Containers on a Docker Engine.
+    Docker,
+    /// Swarm services and containers on a Docker Swarm manager.
+    Swarm,
 }
 
 #[derive(Debug, Clone)]
@@ -32,14 +39,19 @@ pub struct Config {
     pub invoke_auth: bool,
     /// A file holding the admin password; unset: generated into `data_dir`.
     pub password_file: Option<PathBuf>,
+    /// Whether the listen address was given; if not, it follows the backend.
+    pub bind_given: bool,
+    /// The Docker network of service replicas (and, on Swarm, the gateway).
+    pub network: String,
 }
 
 impl Config {
     /// The default listen address: loopback for the process backend, which
     /// runs commands on the host.
-    pub fn default_bind(backend: BackendKind) -> IpAddr {
+    pub fn default_bind(backend: &str) -> IpAddr {
         match backend {
-            BackendKind::Process => IpAddr::from([127, 0, 0, 1]),
+            "process" => IpAddr::from([127, 0, 0, 1]),
+            _ => IpAddr::from([0, 0, 0, 0]),
         }
     }
 }

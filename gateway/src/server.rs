@@ -11,9 +11,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::backend::{Backend, ProcessBackend};
 use crate::callback::HttpNotifier;
-use crate::config::{BackendKind, Config};
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
@@ -22,7 +21,7 @@ use crate::store::{self, Caps, Store};
 /// How long in-flight requests may go on after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
 
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(mut config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -50,9 +49,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let functions = store.read(store::functions).await?;
-        let backend: Arc<dyn Backend> = match config.backend {
-            BackendKind::Process => Arc::new(ProcessBackend::new()),
-        };
+        let backend = crate::backend::select::open(&config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if !config.bind_given {
+            config.listen.set_ip(Config::default_bind(backend.name()));
+        }
         let registry = Registry::default();
         for function in functions {
             if let Err(e) = backend.deploy(&function).await {

@@ -2,6 +2,7 @@
 //! on free ports, wait until they answer, and stop them.
 #![forbid(unsafe_code)]
 
+pub mod docker;
 pub mod gateway;
 
 use std::net::TcpListener;

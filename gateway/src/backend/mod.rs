@@ -1,8 +1,14 @@
 //! The one door to where functions run. Handlers, the scheduler's callers
-//! and the autoscaler hold an `Arc<dyn Backend>`; `process` is implemented
-//! here, Docker and Swarm come later behind the same trait.
+//! and the autoscaler hold an `Arc<dyn Backend>`:
+//! - [`process`]: local processes through the watchdog library, no Docker;
+//! - [`docker`]: a new container per call, service replicas as containers;
+//! - [`swarm`]: service functions as Swarm services;
+//! - [`select`] picks one at start (`auto`: swarm, else docker, else process).
 
+pub mod docker;
 mod process;
+pub mod select;
+pub mod swarm;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
