@@ -28,7 +28,8 @@ pub struct GatewayHandle {
     env: Vec<(String, String)>,
 }
 
-/// Starts `gateway --backend process` on a free port with a fresh data dir.
+/// Starts `gateway --backend process` (or the `FAAS_BACKEND` in `env`) on a
+/// free port with a fresh data dir.
 /// `env` adds variables such as `FAAS_QUOTA`; returns once `/healthz` answers.
 pub fn start_gateway(env: &[(&str, &str)]) -> GatewayHandle {
     let dir = TempDir::new("faas-gateway");
@@ -48,10 +49,16 @@ pub fn start_gateway(env: &[(&str, &str)]) -> GatewayHandle {
 
 fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
     let port = free_port();
+    // The process backend unless the test asks for another with FAAS_BACKEND.
+    let backend = env
+        .iter()
+        .find(|(k, _)| k == "FAAS_BACKEND")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("process");
     let mut child = Command::new(binary("gateway"))
         .args([
             "--backend",
-            "process",
+            backend,
             "--port",
             &port.to_string(),
             "--data-dir",

@@ -6,10 +6,24 @@
 use std::time::{Duration, Instant};
 
 use faas_tests::client;
-use faas_tests::docker::{
-    containers_labelled, engine_or_skip, eventually, running_labelled, Gateway,
-};
+use faas_tests::docker::{containers_labelled, engine_or_skip, eventually, running_labelled};
+use faas_tests::gateway::{start_gateway, GatewayHandle as Gateway, PASSWORD};
+use reqwest::Method;
 use serde_json::json;
+
+/// A gateway on the docker backend with `env` added.
+fn docker_gateway(env: &[(&str, &str)]) -> Gateway {
+    let mut all = vec![("FAAS_BACKEND", "docker")];
+    all.extend_from_slice(env);
+    start_gateway(&all)
+}
+
+/// GET `path` with the admin credentials.
+fn get(gw: &Gateway, path: &str) -> reqwest::blocking::Response {
+    gw.admin(Method::GET, path)
+        .send()
+        .expect("the gateway answers")
+}
 
 /// Deploys a per-call function running `command` in `image`.
 fn per_call(gw: &Gateway, name: &str, image: &str, command: &[&str], extra: serde_json::Value) {
@@ -17,25 +31,7 @@ fn per_call(gw: &Gateway, name: &str, image: &str, command: &[&str], extra: serd
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
         spec.extend(extra.clone());
     }
-    let (status, body) = gw.deploy(spec);
-    assert!(status < 300, "deploy {name}: {status} {body}");
-}
-
-/// Waits for an async call's output: (status, body).
-fn output(gw: &Gateway, call_id: &str) -> (u16, Vec<u8>) {
-    let resp = gw.get(&format!("/system/calls/{call_id}/output?wait=true"));
-    (resp.status().as_u16(), resp.bytes().expect("body").to_vec())
-}
-
-fn call_async(gw: &Gateway, name: &str, body: &'static str) -> String {
-    let resp = client()
-        .post(gw.url(&format!("/async-function/{name}")))
-        .body(body)
-        .send()
-        .expect("async call");
-    assert_eq!(resp.status(), 202);
-    let v: serde_json::Value = resp.json().expect("json");
-    v["CallId"].as_str().expect("CallId").to_string()
+    gw.deploy(spec);
 }
 
 #[test]
@@ -43,7 +39,7 @@ fn per_call_container_runs_the_payload_and_headers() {
     if !engine_or_skip("per_call_container_runs_the_payload_and_headers") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     per_call(
         &gw,
         "headers",
@@ -77,7 +73,7 @@ fn failing_container_is_failed_with_its_output() {
     if !engine_or_skip("failing_container_is_failed_with_its_output") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     per_call(
         &gw,
         "fails",
@@ -85,11 +81,13 @@ fn failing_container_is_failed_with_its_output() {
         &["sh", "-c", "echo broken; exit 3"],
         json!({}),
     );
-    let id = call_async(&gw, "fails", "");
-    let (status, body) = output(&gw, &id);
+    let id = gw.call_async("fails", "");
+    let (status, body) = gw.wait_output(&id);
     assert_eq!(status, 500);
     assert!(String::from_utf8_lossy(&body).contains("broken"));
-    let record: serde_json::Value = gw.get(&format!("/system/calls/{id}")).json().expect("json");
+    let record: serde_json::Value = get(&gw, &format!("/system/calls/{id}"))
+        .json()
+        .expect("json");
     assert_eq!(record["Status"], "FAILED");
     assert_eq!(record["ExitCode"], 3);
 }
@@ -99,7 +97,7 @@ fn timeout_kills_and_removes_the_container() {
     if !engine_or_skip("timeout_kills_and_removes_the_container") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     per_call(
         &gw,
         "sleeper",
@@ -126,15 +124,17 @@ fn quota_bounds_the_containers_running_at_once() {
     if !engine_or_skip("quota_bounds_the_containers_running_at_once") {
         return;
     }
-    let gw = Gateway::start(&[("FAAS_QUOTA", "3")]);
+    let gw = docker_gateway(&[("FAAS_QUOTA", "3")]);
     per_call(&gw, "busy", "faas/sample-cat", &["sleep", "1"], json!({}));
-    let ids: Vec<String> = (0..10).map(|_| call_async(&gw, "busy", "")).collect();
+    let ids: Vec<String> = (0..10).map(|_| gw.call_async("busy", "")).collect();
     let mut most = 0;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         most = most.max(running_labelled("com.faas.function=busy").len());
         let done = ids.iter().all(|id| {
-            let v: serde_json::Value = gw.get(&format!("/system/calls/{id}")).json().expect("json");
+            let v: serde_json::Value = get(&gw, &format!("/system/calls/{id}"))
+                .json()
+                .expect("json");
             v["Status"] == "FINISHED" || v["Status"] == "FAILED"
         });
         if done || Instant::now() > deadline {
@@ -151,7 +151,7 @@ fn quota_bounds_the_containers_running_at_once() {
         "the quota was never used: at most {most} at once"
     );
     for id in &ids {
-        assert_eq!(output(&gw, id).0, 200);
+        assert_eq!(gw.wait_output(id).0, 200);
     }
 }
 
@@ -160,7 +160,7 @@ fn many_calls_leave_no_container_behind() {
     if !engine_or_skip("many_calls_leave_no_container_behind") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     let script = "case \"$(cat)\" in fail) echo failing; exit 1;; *) echo ok;; esac";
     per_call(
         &gw,
@@ -242,7 +242,7 @@ fn resizer_halves_a_png() {
     if !engine_or_skip("resizer_halves_a_png") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     per_call(
         &gw,
         "resizer",
@@ -270,15 +270,19 @@ fn missing_image_is_400_and_records_nothing() {
     if !engine_or_skip("missing_image_is_400_and_records_nothing") {
         return;
     }
-    let gw = Gateway::start(&[]);
-    let (status, body) =
-        gw.deploy(json!({"service": "ghost", "image": "faas/no-such-image:1", "command": ["cat"]}));
+    let gw = docker_gateway(&[]);
+    let resp = gw
+        .admin(Method::POST, "/system/functions")
+        .json(&json!({"service": "ghost", "image": "faas/no-such-image:1", "command": ["cat"]}))
+        .send()
+        .expect("deploy answers");
+    let (status, body) = (resp.status().as_u16(), resp.text().unwrap_or_default());
     assert_eq!(status, 400);
     assert!(
         body.contains("No such image: faas/no-such-image:1"),
         "{body}"
     );
-    assert_eq!(gw.get("/system/function/ghost").status(), 404);
+    assert_eq!(get(&gw, "/system/function/ghost").status(), 404);
 }
 
 #[test]
@@ -286,7 +290,7 @@ fn limits_read_only_root_and_no_docker_socket() {
     if !engine_or_skip("limits_read_only_root_and_no_docker_socket") {
         return;
     }
-    let gw = Gateway::start(&[]);
+    let gw = docker_gateway(&[]);
     let script = "touch /root-file 2>/dev/null && echo root-writable || echo root-read-only; \
                   touch /tmp/x && echo tmp-writable; \
                   test -e /var/run/docker.sock && echo socket || echo no-socket; \
@@ -312,7 +316,7 @@ fn killed_gateway_leaves_nothing_after_restart() {
     if !engine_or_skip("killed_gateway_leaves_nothing_after_restart") {
         return;
     }
-    let mut gw = Gateway::start(&[]);
+    let mut gw = docker_gateway(&[]);
     per_call(
         &gw,
         "orphan",
@@ -320,13 +324,13 @@ fn killed_gateway_leaves_nothing_after_restart() {
         &["sleep", "120"],
         json!({}),
     );
-    call_async(&gw, "orphan", "");
+    gw.call_async("orphan", "");
     assert!(
         eventually(20, || !running_labelled("com.faas.function=orphan")
             .is_empty()),
         "the call's container starts"
     );
-    gw.kill_and_restart();
+    gw.restart();
     assert!(
         eventually(20, || containers_labelled("com.faas.function=orphan")
             .is_empty()),
@@ -339,10 +343,8 @@ fn service_mode_replicas_serve_and_scale() {
     if !engine_or_skip("service_mode_replicas_serve_and_scale") {
         return;
     }
-    let gw = Gateway::start(&[]);
-    let (status, body) =
-        gw.deploy(json!({"service": "svc", "image": "faas/sample-cat", "envProcess": "cat"}));
-    assert!(status < 300, "{status} {body}");
+    let gw = docker_gateway(&[]);
+    gw.deploy(json!({"service": "svc", "image": "faas/sample-cat", "envProcess": "cat"}));
     let ok = eventually(30, || {
         client()
             .post(gw.url("/function/svc"))
@@ -354,7 +356,7 @@ fn service_mode_replicas_serve_and_scale() {
     assert!(ok, "the service answers through its replica");
     let resp = client()
         .post(gw.url("/system/scale-function/svc"))
-        .basic_auth("admin", Some(&gw.password))
+        .basic_auth("admin", Some(PASSWORD))
         .json(&json!({"serviceName": "svc", "replicas": 2}))
         .send()
         .expect("scale");
@@ -372,7 +374,7 @@ fn service_mode_replicas_serve_and_scale() {
     }
     let resp = client()
         .delete(gw.url("/system/functions"))
-        .basic_auth("admin", Some(&gw.password))
+        .basic_auth("admin", Some(PASSWORD))
         .json(&json!({"functionName": "svc"}))
         .send()
         .expect("remove");
