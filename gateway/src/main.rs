@@ -9,6 +9,7 @@
 //! - [`api`] holds the handlers, one file per route family.
 //! - [`calls`] is the invoke pipeline: record → queue/quota → backend →
 //!   record, metrics, callback.
+//! - [`autoscale`] scales service functions by load, and to zero when idle.
 //! - [`scheduler`] is the FIFO queue under the global quota and per-function
 //!   limits.
 //! - [`backend`] is the only door to where functions run (`process` here).
@@ -23,6 +24,7 @@
 mod api;
 mod app;
 mod auth;
+mod autoscale;
 mod backend;
 mod callback;
 mod calls;

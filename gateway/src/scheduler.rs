@@ -28,6 +28,9 @@ struct State {
     running: usize,
     next_seq: u64,
     lanes: HashMap<String, Lane>,
+    /// When each function last got a call (kept while its lane comes and
+    /// goes): the autoscaler's idle clock.
+    last_call: HashMap<String, Instant>,
 }
 
 /// One function's waiting calls and running count.
@@ -82,6 +85,7 @@ impl Scheduler {
         }
         lane.queue.push_back(Waiter { seq, start });
         state.next_seq += 1;
+        state.last_call.insert(function.to_string(), Instant::now());
         self.dispatch(&mut state);
         self.gauges(&state, function);
         Ok(Ticket {
@@ -92,6 +96,17 @@ impl Scheduler {
             since: Instant::now(),
             done: false,
         })
+    }
+
+    /// Calls of `function` running or waiting now, and when it last got
+    /// one (`None`: never since the gateway started).
+    pub fn load(&self, function: &str) -> (usize, Option<Instant>) {
+        let state = self.lock();
+        let load = state
+            .lanes
+            .get(function)
+            .map_or(0, |lane| lane.running + lane.queue.len());
+        (load, state.last_call.get(function).copied())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -114,6 +114,7 @@ async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     });
     let stop = CancellationToken::new();
     tokio::spawn(signals(stop.clone()));
+    tokio::spawn(crate::autoscale::run(app.clone(), stop.clone()));
     let router = crate::routes::router(app);
     let server =
         axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
