@@ -217,12 +217,14 @@ where
     if !read {
         // The process is gone; anything still holding the pipes was left
         // running in its group.
-        if tokio::time::timeout(STRAGGLER_GRACE, &mut outputs)
-            .await
-            .is_err()
-        {
-            group.kill();
-            let _ = tokio::time::timeout(PIPE_CLOSE_LIMIT, &mut outputs).await;
+        match tokio::time::timeout(STRAGGLER_GRACE, &mut outputs).await {
+            Ok(result) => result?,
+            Err(_) => {
+                group.kill();
+                if let Ok(result) = tokio::time::timeout(PIPE_CLOSE_LIMIT, &mut outputs).await {
+                    result?;
+                }
+            }
         }
     }
     let status = status.map_err(|e| Exit::InputFailed(format!("waiting for the process: {e}")))?;
@@ -372,6 +374,18 @@ mod tests {
         let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
         assert_eq!(out.exit, Exit::TimedOut);
         assert!(out.duration < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn output_limit_holds_when_the_process_exits_first() {
+        // The process is done before its output is read: the limit must
+        // still be seen, every time.
+        for _ in 0..50 {
+            let mut j = job(&["head", "-c", "5000", "/dev/zero"]);
+            j.max_output_bytes = 4096;
+            let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+            assert_eq!(out.exit, Exit::OutputTooLarge);
+        }
     }
 
     #[tokio::test]
