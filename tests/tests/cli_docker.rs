@@ -13,7 +13,10 @@ fn the_spec_transcript_in_containers() {
     if !engine_or_skip("the_spec_transcript_in_containers") {
         return;
     }
-    let env = Env::start_with(&[("FAAS_BACKEND", "docker")]);
+    let env = Env::start_with(&[
+        ("FAAS_BACKEND", "docker"),
+        ("FAAS_NETWORK", "faas-test-bridge"),
+    ]);
     let url = env.url();
 
     // $ faas func create --name helloworld <image> echo HelloWorld

@@ -13,7 +13,11 @@ use serde_json::json;
 
 /// A gateway on the docker backend with `env` added.
 fn docker_gateway(env: &[(&str, &str)]) -> Gateway {
-    let mut all = vec![("FAAS_BACKEND", "docker")];
+    // A network of the tests' own, apart from a stack's `faas-functions`.
+    let mut all = vec![
+        ("FAAS_BACKEND", "docker"),
+        ("FAAS_NETWORK", "faas-test-bridge"),
+    ];
     all.extend_from_slice(env);
     start_gateway(&all)
 }

@@ -22,6 +22,8 @@ use crate::model::Function;
 
 /// The watchdog's port inside a replica.
 pub const WATCHDOG_PORT: u16 = 8080;
+/// How long connecting to a replica may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(2);
 /// How often a call waiting for a replica looks again.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 
@@ -54,10 +56,19 @@ impl Default for Balancer {
         Balancer {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
-                .build_http(),
+                .build(connector()),
             inflight: Mutex::default(),
         }
     }
+}
+
+/// Connections to replicas: a replica that went away must fail the connect
+/// fast (so the call moves to another), not hang.
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_LIMIT));
+    connector.set_nodelay(true);
+    connector
 }
 
 /// Counts a call in flight on a replica until dropped.
