@@ -403,6 +403,11 @@ fn bad_input_is_refused_in_one_line_and_records_nothing() {
         .send()
         .expect("call");
     assert_eq!(bad_id.status(), 400);
+    // A sync call's record is committed just after its answer: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status_of(&gw, "cat")["Total"] == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(
         status_of(&gw, "cat")["Total"],
         1,
