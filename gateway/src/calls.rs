@@ -2,7 +2,8 @@
 //! the call → wait for a slot under the quota → run on the backend → record
 //! the end, count it, deliver the callback. Sync and async calls share it;
 //! async calls are committed before they are acknowledged and resume after a
-//! restart.
+//! restart. A sync call is written once, when it ends (its caller waits for
+//! the answer, not the record); until then the store keeps it in memory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::error::Error;
 use crate::model::Status;
 use crate::registry::Deployed;
 use crate::scheduler::Ticket;
-use crate::store::{self, Finish, NewCall, Resume, Write};
+use crate::store::{self, Finish, NewCall, Resume, SyncCall, Write};
 
 /// Async inputs up to this size stay in memory while queued; larger ones are
 /// read back from the store when the call starts.
@@ -32,6 +33,42 @@ pub struct CallRequest {
     pub env: Vec<(String, String)>,
     pub input: Bytes,
     pub callback: Option<Uri>,
+}
+
+/// Where a call's progress goes while it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// Async: each step is written as it happens (a restart resumes it).
+    Stored,
+    /// Sync: in memory, written in one piece when the call ends.
+    Live,
+}
+
+/// Records a sync call whose caller hung up (its handler was dropped before
+/// the call ended) as failed, so it does not stay in flight.
+struct HangUp<'a> {
+    app: &'a App,
+    function: &'a str,
+    /// Taken when the call ended normally.
+    call: Option<NewCall>,
+    tracked: bool,
+}
+
+impl Drop for HangUp<'_> {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        let message = "the caller hung up before the call ended".to_string();
+        let ended = Ended::failed(StatusCode::BAD_REQUEST, message);
+        let end = Finish {
+            function: self.function.to_string(),
+            ..self.app.finish_record(call.id, &ended, false)
+        };
+        let started = self.app.store.sync_started_at(call.id);
+        let call = SyncCall { call, started, end };
+        self.app.store.sync_end(call, self.tracked);
+    }
 }
 
 /// Where the input of a queued call is.
@@ -138,10 +175,18 @@ impl App {
     ) -> Result<Ended, Error> {
         let deadline = Instant::now() + Duration::from_secs(deployed.function.timeout);
         let ticket = self.enqueue(&deployed, true)?;
-        self.store.record(Write::NewCall(Box::new(
-            self.new_call(&deployed, &call, false),
-        )));
-        let ended = self
+        // Holds off a removal until the call's record is queued, so its write
+        // comes before the function's deletion.
+        let _recording = deployed.life.running();
+        let new_call = self.new_call(&deployed, &call, false);
+        let tracked = self.store.sync_begin(&new_call);
+        let mut record = HangUp {
+            app: self,
+            function: &deployed.function.name,
+            call: Some(new_call),
+            tracked,
+        };
+        let (ended, started) = self
             .execute(
                 &deployed,
                 call.id,
@@ -149,11 +194,14 @@ impl App {
                 Input::Ready(call.input),
                 ticket,
                 Some(deadline),
+                Record::Live,
             )
             .await;
-        self.store.record(Write::Finished(Box::new(
-            self.finish(&deployed, call.id, &ended, false),
-        )));
+        let end = self.finish(&deployed, call.id, &ended, false);
+        if let Some(call) = record.call.take() {
+            self.store
+                .sync_end(SyncCall { call, started, end }, tracked);
+        }
         Ok(ended)
     }
 
@@ -254,7 +302,9 @@ impl App {
         ticket: Ticket,
         callback: Option<Uri>,
     ) {
-        let ended = self.execute(&deployed, id, env, input, ticket, None).await;
+        let (ended, _) = self
+            .execute(&deployed, id, env, input, ticket, None, Record::Stored)
+            .await;
         let finish = self.finish(&deployed, id, &ended, true);
         if let Err(e) = self.store.commit(Write::Finished(Box::new(finish))).await {
             tracing::error!(call_id = %id, "cannot record the end of the call: {e}");
@@ -272,6 +322,8 @@ impl App {
     }
 
     /// Waits for a slot (until `deadline`, if any), then runs the call.
+    /// Answers how it ended and when it started running, if it did.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         deployed: &Deployed,
@@ -280,7 +332,8 @@ impl App {
         input: Input,
         ticket: Ticket,
         deadline: Option<Instant>,
-    ) -> Ended {
+        record: Record,
+    ) -> (Ended, Option<i64>) {
         let function = &deployed.function;
         let timeout = Duration::from_secs(function.timeout);
         let life = &deployed.life;
@@ -289,16 +342,21 @@ impl App {
         let permit = tokio::select! {
             permit = ticket.wait() => permit,
             _ = tokio::time::sleep_until(queue_deadline.into()) => {
-                return Ended::failed(StatusCode::GATEWAY_TIMEOUT, format!("timed out after {}s waiting in the queue", function.timeout));
+                return (Ended::failed(StatusCode::GATEWAY_TIMEOUT, format!("timed out after {}s waiting in the queue", function.timeout)), None);
             }
-            _ = life.removed.cancelled() => return Ended::removed(),
+            _ = life.removed.cancelled() => return (Ended::removed(), None),
         };
         let _running = life.running();
-        self.store.record(Write::Started {
-            id,
-            function: function.name.clone(),
-            at: clock::now_ms(),
-        });
+        let started = clock::now_ms();
+        match record {
+            Record::Stored => self.store.record(Write::Started {
+                id,
+                function: function.name.clone(),
+                at: started,
+            }),
+            Record::Live => self.store.sync_started(id, started),
+        }
+        let ran = |ended| (ended, Some(started));
         let input = match input {
             Input::Ready(input) => input,
             Input::Stored => {
@@ -306,10 +364,10 @@ impl App {
                 match self.store.read(move |c| store::input(c, &key)).await {
                     Ok(input) => input.unwrap_or_default(),
                     Err(e) => {
-                        return Ended::failed(
+                        return ran(Ended::failed(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             format!("cannot read the call's input: {e}"),
-                        )
+                        ))
                     }
                 }
             }
@@ -324,10 +382,10 @@ impl App {
         };
         let result = tokio::select! {
             result = self.backend.invoke(function, call) => result,
-            _ = life.killed.cancelled() => return Ended::removed(),
+            _ = life.killed.cancelled() => return ran(Ended::removed()),
         };
         drop(permit);
-        Ended::from_outcome(result, timeout, max_output)
+        ran(Ended::from_outcome(result, timeout, max_output))
     }
 
     /// The record of a call's end; counts it in the metrics.

@@ -23,7 +23,8 @@ pub struct Life {
     pub removed: CancellationToken,
     /// Cancelled on forced removal: running calls are killed.
     pub killed: CancellationToken,
-    /// Calls running now.
+    /// Calls running now, and sync calls until their record is queued: a
+    /// removal waits for both.
     running: AtomicUsize,
 }
 

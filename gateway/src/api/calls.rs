@@ -14,11 +14,10 @@ use uuid::Uuid;
 use super::{json, AppState};
 use crate::error::Error;
 use crate::model::Status;
-use crate::store;
 
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     let id = parse_id(&id)?;
-    let info = app.store.read(move |c| store::call(c, id)).await?;
+    let info = app.store.call(id).await?;
     let info = info.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
     Ok(json(StatusCode::OK, &info))
 }
@@ -76,7 +75,7 @@ async fn answer(
     }
     let mut events = app.store.subscribe();
     loop {
-        let found = app.store.read(move |c| store::output(c, id)).await?;
+        let found = app.store.output(id).await?;
         let out = found.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
         if let Some((name, _)) = &owner {
             if &out.info.function != name {

@@ -18,13 +18,13 @@ use crate::clock;
 use crate::error::Error;
 use crate::model::{check_name, Deployment, Function, Listed};
 use crate::registry::Deployed;
-use crate::store::{self, Write};
+use crate::store::Write;
 
 /// How often a removal checks whether the function's calls are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
-    let counts = app.store.read(store::invocation_counts).await?;
+    let counts = app.store.invocation_counts().await?;
     let base = base_url(&headers, &app);
     let mut listed = Vec::new();
     for deployed in app.registry.all() {
@@ -44,7 +44,7 @@ pub async fn get(
         .registry
         .get(&name)
         .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
-    let counts = app.store.read(store::invocation_counts).await?;
+    let counts = app.store.invocation_counts().await?;
     let count = counts.get(&name).copied().unwrap_or(0);
     Ok(json(
         StatusCode::OK,
@@ -60,7 +60,7 @@ pub async fn status(
     if app.registry.get(&name).is_none() {
         return Err(Error::NoSuchFunction(name));
     }
-    let counts = app.store.read(move |c| store::counts(c, &name)).await?;
+    let counts = app.store.counts(&name).await?;
     Ok(json(StatusCode::OK, &counts))
 }
 
@@ -114,7 +114,7 @@ pub async fn update(
         .commit(Write::PutFunction(Box::new(function.clone())))
         .await?;
     app.registry.replace(function.clone());
-    let counts = app.store.read(store::invocation_counts).await?;
+    let counts = app.store.invocation_counts().await?;
     let count = counts.get(&name).copied().unwrap_or(0);
     Ok(json(
         StatusCode::ACCEPTED,

@@ -5,12 +5,15 @@
 //! writer thread ([`writer`]) that commits them in group transactions and
 //! acks each waiter after its commit; reads run on the blocking pool with a
 //! small pool of read connections ([`read`]). [`schema`] opens the database
-//! and recovers what a previous run left behind.
+//! and recovers what a previous run left behind. [`live`] holds the sync
+//! calls in flight, which are written once, when they end.
 
+mod live;
 mod read;
 mod schema;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
@@ -19,9 +22,9 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::model::{Event, Function, Status};
+use crate::model::{CallInfo, Counts, Event, Function, Status};
 
-pub use read::{call, counts, events, functions, input, invocation_counts, output};
+pub use read::{events, functions, input};
 pub use read::{Recovered, Resume};
 
 /// Queued writes beyond this answer [`StoreError::Busy`].
@@ -82,6 +85,15 @@ pub struct Finish {
     pub stderr: Bytes,
 }
 
+/// A sync call, written once when it ended.
+#[derive(Debug)]
+pub struct SyncCall {
+    pub call: NewCall,
+    /// When it started running; `None` if it never ran.
+    pub started: Option<i64>,
+    pub end: Finish,
+}
+
 /// One write for the writer thread.
 #[derive(Debug)]
 pub enum Write {
@@ -94,6 +106,8 @@ pub enum Write {
         at: i64,
     },
     Finished(Box<Finish>),
+    /// A whole sync call: its row and its events.
+    SyncCall(Box<SyncCall>),
     /// Nothing: acked once every earlier write is committed.
     Barrier,
 }
@@ -106,6 +120,7 @@ pub struct Store {
     writes: mpsc::SyncSender<(Write, Option<Ack>)>,
     readers: Arc<read::Pool>,
     events: broadcast::Sender<Arc<Event>>,
+    live: Arc<live::Live>,
 }
 
 impl Store {
@@ -120,11 +135,13 @@ impl Store {
         let recovered = schema::recover(&mut conn)?;
         let (events, _) = broadcast::channel(4096);
         let (writes, rx) = mpsc::sync_channel(WRITE_QUEUE);
-        let writer = writer::start(conn, rx, events.clone(), caps)?;
+        let live = Arc::new(live::Live::default());
+        let writer = writer::start(conn, rx, events.clone(), live.clone(), caps)?;
         let store = Store {
             writes,
             readers: Arc::new(read::Pool::new(path)),
             events,
+            live,
         };
         Ok((store, recovered, writer))
     }
@@ -154,6 +171,75 @@ impl Store {
         if self.writes.try_send((write, None)).is_err() {
             tracing::warn!("the store is overloaded or stopped: a call record was dropped");
         }
+    }
+
+    /// A sync call came in: it is PENDING in memory until it ends. `false`
+    /// if a call with its id is already in flight.
+    pub fn sync_begin(&self, call: &NewCall) -> bool {
+        self.live.begin(call)
+    }
+
+    /// A sync call started running.
+    pub fn sync_started(&self, id: Uuid, at: i64) {
+        self.live.started(id, at);
+    }
+
+    /// When a sync call in flight started running, if it did.
+    pub fn sync_started_at(&self, id: Uuid) -> Option<i64> {
+        self.live.started_at(id)
+    }
+
+    /// A sync call ended: queues its one write. `tracked` is what
+    /// [`Store::sync_begin`] answered.
+    pub fn sync_end(&self, call: SyncCall, tracked: bool) {
+        let id = call.call.id;
+        if tracked {
+            self.live.ended(&call.end);
+        }
+        let write = Write::SyncCall(Box::new(call));
+        // The writer forgets a tracked call once its write is committed.
+        if self.writes.try_send((write, None)).is_err() {
+            tracing::warn!("the store is overloaded or stopped: a call record was dropped");
+            if tracked {
+                self.live.remove(id);
+            }
+        }
+    }
+
+    /// The record of call `id`: in flight, or stored.
+    pub async fn call(&self, id: Uuid) -> Result<Option<CallInfo>, StoreError> {
+        // In memory first: a call leaves it only after its write is committed.
+        if let Some(info) = self.live.call(id) {
+            return Ok(Some(info));
+        }
+        self.read(move |c| read::call(c, id)).await
+    }
+
+    /// The record and kept output of call `id`: in flight (no output), or stored.
+    pub async fn output(&self, id: Uuid) -> Result<Option<read::Output>, StoreError> {
+        if let Some(info) = self.live.call(id) {
+            return Ok(Some(read::Output {
+                info,
+                data: None,
+                rotated: false,
+            }));
+        }
+        self.read(move |c| read::output(c, id)).await
+    }
+
+    /// Calls of `function` by status, stored and in flight.
+    pub async fn counts(&self, function: &str) -> Result<Counts, StoreError> {
+        let name = function.to_string();
+        let mut counts = self.read(move |c| read::counts(c, &name)).await?;
+        self.live.add_counts(function, &mut counts);
+        Ok(counts)
+    }
+
+    /// Calls per function, stored and in flight.
+    pub async fn invocation_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let mut totals = self.read(read::invocation_counts).await?;
+        self.live.add_totals(&mut totals);
+        Ok(totals)
     }
 
     /// Committed events, as they are committed.

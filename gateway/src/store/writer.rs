@@ -1,7 +1,9 @@
 //! The writer thread: the only connection that writes. It takes whatever
 //! writes are queued (up to a batch), applies them in one transaction,
-//! rotates per-function outputs and events over their budgets, commits, and
-//! only then acks each waiter and publishes the new events.
+//! rotates per-function outputs and events over their budgets, commits
+//! (synced to disk when someone waits for it, see [`Durability`]), and
+//! only then acks each waiter, forgets the sync calls it wrote from the
+//! in-memory [`Live`] table, and publishes the new events.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
@@ -10,7 +12,8 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, Transaction};
 use tokio::sync::broadcast;
 
-use super::{Ack, Caps, StoreError, Write};
+use super::live::Live;
+use super::{Ack, Caps, Finish, NewCall, StoreError, SyncCall, Write};
 use crate::clock;
 use crate::model::{short, Event, EventKind, Status};
 
@@ -20,6 +23,31 @@ const MAX_BATCH: usize = 4096;
 const NONE: &[u8] = b"";
 /// Fixed bytes an event row counts for besides its text.
 const EVENT_OVERHEAD: usize = 64;
+
+/// Whether a commit waits for the disk. A batch someone waits on (an async
+/// call's acceptance or end, a function's change) commits with
+/// `synchronous=FULL`, and that sync covers every frame before it in the
+/// WAL. A batch of records nobody waits on (sync calls' records, starts)
+/// commits with `NORMAL`: no sync of its own, safe against a crash of the
+/// gateway (the frames are in the OS) and against corruption (checkpoints
+/// still sync: WAL mode stays consistent under `NORMAL`), lost only if the
+/// machine dies before the next synced commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Full,
+    Normal,
+}
+
+impl Durability {
+    fn set(self, conn: &Connection) -> Result<(), StoreError> {
+        let value = match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", value)?;
+        Ok(())
+    }
+}
 
 /// Per-function bytes kept, so rotation needs no scan.
 #[derive(Default)]
@@ -33,24 +61,50 @@ pub fn start(
     mut conn: Connection,
     rx: mpsc::Receiver<(Write, Option<Ack>)>,
     events: broadcast::Sender<Arc<Event>>,
+    live: Arc<Live>,
     caps: Caps,
 ) -> Result<JoinHandle<()>, StoreError> {
     let mut budgets = load_budgets(&conn)?;
     std::thread::Builder::new()
         .name("faas-store-writer".into())
         .spawn(move || {
+            // As schema::open left it.
+            let mut durability = Durability::Full;
             while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+                let batch = gather(&rx, first);
+                let wanted = if batch.iter().any(|(_, ack)| ack.is_some()) {
+                    Durability::Full
+                } else {
+                    Durability::Normal
+                };
+                if wanted != durability {
+                    if let Err(e) = wanted.set(&conn) {
+                        // Not synced as promised: the waiters get the error.
+                        forget_live(&batch, &live);
+                        fail_batch(batch, e);
+                        continue;
                     }
+                    durability = wanted;
                 }
-                commit_batch(&mut conn, batch, &mut budgets, &events, caps);
+                commit_batch(&mut conn, batch, &mut budgets, &events, &live, caps);
             }
         })
         .map_err(|e| StoreError::Sqlite(format!("cannot start the writer thread: {e}")))
+}
+
+/// The next batch: `first` and whatever is queued behind it.
+fn gather(
+    rx: &mpsc::Receiver<(Write, Option<Ack>)>,
+    first: (Write, Option<Ack>),
+) -> Vec<(Write, Option<Ack>)> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 fn commit_batch(
@@ -58,6 +112,7 @@ fn commit_batch(
     batch: Vec<(Write, Option<Ack>)>,
     budgets: &mut Budgets,
     events: &broadcast::Sender<Arc<Event>>,
+    live: &Live,
     caps: Caps,
 ) {
     let mut new_events = Vec::new();
@@ -71,6 +126,7 @@ fn commit_batch(
         tx.commit()?;
         Ok(())
     })();
+    forget_live(&batch, live);
     match committed {
         Ok(()) => {
             for ((_, ack), result) in batch.into_iter().zip(results) {
@@ -86,16 +142,30 @@ fn commit_batch(
             }
         }
         Err(e) => {
-            tracing::error!("a commit failed: {e}");
-            for (_, ack) in batch {
-                if let Some(ack) = ack {
-                    let _ = ack.send(Err(e.clone()));
-                }
-            }
+            fail_batch(batch, e);
             match load_budgets(conn) {
                 Ok(fresh) => *budgets = fresh,
                 Err(e) => tracing::error!("cannot reload the cache budgets: {e}"),
             }
+        }
+    }
+}
+
+/// Committed or lost, a sync call's record is no longer only in memory.
+fn forget_live(batch: &[(Write, Option<Ack>)], live: &Live) {
+    for (write, _) in batch {
+        if let Write::SyncCall(call) = write {
+            live.remove(call.call.id);
+        }
+    }
+}
+
+/// Answers every waiter of a batch that was not committed.
+fn fail_batch(batch: Vec<(Write, Option<Ack>)>, e: StoreError) {
+    tracing::error!("a commit failed: {e}");
+    for (_, ack) in batch {
+        if let Some(ack) = ack {
+            let _ = ack.send(Err(e.clone()));
         }
     }
 }
@@ -126,63 +196,14 @@ fn apply(
             budgets.log.remove(name);
         }
         Write::NewCall(call) => {
-            let id = call.id.to_string();
-            let env =
-                serde_json::to_string(&call.env).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-            let input: Option<&[u8]> = call.is_async.then_some(&call.input[..]);
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO calls (id, function, is_async, status, created, input, env, callback)
-                     VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![id, call.function, call.is_async, call.created, input, env, call.callback]);
-            match inserted {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    return Err(StoreError::Conflict(id));
-                }
-                other => other?,
-            };
-            let stdin = &call.input[..call.input.len().min(crate::model::SHORT)];
-            event(
-                tx,
-                budgets,
-                events,
-                &call.function,
-                &id,
-                call.created,
-                EventKind::Call,
-                [stdin, NONE, NONE],
-                "",
-            )?;
-            event(
-                tx,
-                budgets,
-                events,
-                &call.function,
-                &id,
-                call.created,
-                EventKind::Pending,
-                [NONE, NONE, NONE],
-                "",
-            )?;
+            insert_call(tx, call, None, None)?;
+            call_events(tx, budgets, events, call)?;
         }
         Write::Started { id, function, at } => {
             let id = id.to_string();
             tx.prepare_cached("UPDATE calls SET status = 'RUNNING', started = ?1 WHERE id = ?2")?
                 .execute(params![at, id])?;
-            event(
-                tx,
-                budgets,
-                events,
-                function,
-                &id,
-                *at,
-                EventKind::Running,
-                [NONE, NONE, NONE],
-                "",
-            )?;
+            running_event(tx, budgets, events, function, &id, *at)?;
         }
         Write::Finished(f) => {
             let id = f.id.to_string();
@@ -207,28 +228,142 @@ fn apply(
                 *budgets.output.entry(f.function.clone()).or_default() += output.len() as u64;
                 budgets.touched.insert(f.function.clone());
             }
-            let kind = if f.status == Status::Finished {
-                EventKind::Finished
-            } else {
-                EventKind::Failed
-            };
-            let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(crate::model::SHORT)].to_vec() };
-            let (out, err) = (cut(&f.stdout), cut(&f.stderr));
-            let message = f.message.as_deref().unwrap_or("");
-            event(
-                tx,
-                budgets,
-                events,
-                &f.function,
-                &id,
-                f.at,
-                kind,
-                [NONE, &out, &err],
-                message,
-            )?;
+            end_event(tx, budgets, events, f, &id)?;
+        }
+        Write::SyncCall(sync) => {
+            let SyncCall { call, started, end } = &**sync;
+            insert_call(tx, call, *started, Some(end))?;
+            let id = call_events(tx, budgets, events, call)?;
+            if let Some(at) = *started {
+                running_event(tx, budgets, events, &call.function, &id, at)?;
+            }
+            end_event(tx, budgets, events, end, &id)?;
         }
     }
     Ok(())
+}
+
+/// Inserts a call's row: accepted (PENDING), or a sync call as it ended.
+fn insert_call(
+    tx: &Transaction,
+    call: &NewCall,
+    started: Option<i64>,
+    end: Option<&Finish>,
+) -> Result<(), StoreError> {
+    let id = call.id.to_string();
+    // Only an async call resumes after a restart: only it needs its input and env.
+    let (input, env) = if call.is_async {
+        let env =
+            serde_json::to_string(&call.env).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        (Some(&call.input[..]), Some(env))
+    } else {
+        (None, None)
+    };
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO calls (id, function, is_async, status, created, input, env, callback,
+                                started, finished, exit_code, duration, message, timed_out)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?
+        .execute(params![
+            id,
+            call.function,
+            call.is_async,
+            end.map_or(Status::Pending, |e| e.status).as_str(),
+            call.created,
+            input,
+            env,
+            call.callback,
+            started,
+            end.map(|e| e.at),
+            end.and_then(|e| e.exit_code),
+            end.and_then(|e| e.duration),
+            end.and_then(|e| e.message.as_deref()),
+            end.is_some_and(|e| e.timed_out),
+        ]);
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::Conflict(id))
+        }
+        other => other.map(|_| ()).map_err(StoreError::from),
+    }
+}
+
+/// A new call's CALL and PENDING events; answers its id as text.
+fn call_events(
+    tx: &Transaction,
+    budgets: &mut Budgets,
+    events: &mut Vec<Event>,
+    call: &NewCall,
+) -> Result<String, StoreError> {
+    let id = call.id.to_string();
+    let stdin = &call.input[..call.input.len().min(crate::model::SHORT)];
+    for (kind, stdin) in [(EventKind::Call, stdin), (EventKind::Pending, NONE)] {
+        event(
+            tx,
+            budgets,
+            events,
+            &call.function,
+            &id,
+            call.created,
+            kind,
+            [stdin, NONE, NONE],
+            "",
+        )?;
+    }
+    Ok(id)
+}
+
+fn running_event(
+    tx: &Transaction,
+    budgets: &mut Budgets,
+    events: &mut Vec<Event>,
+    function: &str,
+    id: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    event(
+        tx,
+        budgets,
+        events,
+        function,
+        id,
+        at,
+        EventKind::Running,
+        [NONE, NONE, NONE],
+        "",
+    )
+}
+
+/// The FINISHED or FAILED event, with the start of STDOUT and STDERR.
+fn end_event(
+    tx: &Transaction,
+    budgets: &mut Budgets,
+    events: &mut Vec<Event>,
+    f: &Finish,
+    id: &str,
+) -> Result<(), StoreError> {
+    let kind = if f.status == Status::Finished {
+        EventKind::Finished
+    } else {
+        EventKind::Failed
+    };
+    let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(crate::model::SHORT)].to_vec() };
+    let (out, err) = (cut(&f.stdout), cut(&f.stderr));
+    let message = f.message.as_deref().unwrap_or("");
+    event(
+        tx,
+        budgets,
+        events,
+        &f.function,
+        id,
+        f.at,
+        kind,
+        [NONE, &out, &err],
+        message,
+    )
 }
 
 /// Inserts one event row and remembers it for publishing after the commit.
