@@ -4,7 +4,9 @@
 //! are wanted, within `com.openfaas.scale.min` (1) and
 //! `com.openfaas.scale.max` (20). Up is at once; down only after the lower
 //! count has been wanted for [`DOWN_AFTER`], so bursts and AlertManager's
-//! `/system/alert` firings are not undone at the next tick. With
+//! `/system/alert` firings are not undone at the next tick; and up only
+//! while the function has calls, so a function scaled down by hand stays
+//! there until it gets work. With
 //! `com.openfaas.scale.zero=true` a function with no call for
 //! `com.openfaas.scale.zero-duration` (default 5m) goes to 0 replicas; the
 //! next call wakes it (the backend starts a replica while the call waits).
@@ -78,8 +80,10 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             };
             let have = replicas.desired;
             let change = if want > have {
+                // Up only for calls: a function scaled down by hand (or to
+                // zero) stays there until it gets work.
                 lower_since.remove(&function.name);
-                true
+                load > 0
             } else if want < have {
                 let since = *lower_since
                     .entry(function.name.clone())

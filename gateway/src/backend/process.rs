@@ -93,6 +93,14 @@ impl Backend for ProcessBackend {
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
+        if function.mode == Mode::Service {
+            // A call wakes a function scaled to zero, as replicas would start.
+            if let Some(replicas) = self.table().get_mut(&function.name) {
+                if *replicas == 0 {
+                    *replicas = super::docker::service::min_replicas(function).max(1);
+                }
+            }
+        }
         let mut env: Vec<(String, String)> = function
             .env_vars
             .iter()
