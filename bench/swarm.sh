@@ -23,6 +23,13 @@ cleanup() {
   docker rm -f faas-bench-watchdog >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+docker stack rm "$stack" >/dev/null 2>&1 || true
+# A fresh gateway: no functions from an earlier run.
+for _ in $(seq 60); do
+  docker volume rm "${stack}_gateway-data" >/dev/null 2>&1 && break
+  docker volume ls -q | grep -qx "${stack}_gateway-data" || break
+  sleep 0.5
+done
 docker network rm faas-functions >/dev/null 2>&1 || true
 docker secret rm faas-basic-auth-password >/dev/null 2>&1 || true
 printf '%s' "$password" | docker secret create faas-basic-auth-password - >/dev/null

@@ -11,6 +11,8 @@
 mod spec;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
 use bollard::query_parameters::{
@@ -25,6 +27,10 @@ use super::docker::{per_call, service::min_replicas};
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
 use crate::model::{Function, Mode};
 
+/// How long a replica list read from the engine is trusted (a refused
+/// connection or a scale reads it again at once).
+const CACHE_FOR: Duration = Duration::from_secs(1);
+
 /// The Swarm label every task container carries: its service's name.
 const LABEL_SERVICE: &str = "com.docker.swarm.service.name";
 
@@ -37,6 +43,8 @@ pub struct SwarmBackend {
     network: String,
     max_payload_bytes: u64,
     balancer: Balancer,
+    /// Replicas per function as last read from the engine, and when.
+    cache: Mutex<HashMap<String, (Instant, Vec<Endpoint>)>>,
 }
 
 impl SwarmBackend {
@@ -60,6 +68,7 @@ impl SwarmBackend {
             network: network.to_string(),
             max_payload_bytes,
             balancer: Balancer::default(),
+            cache: Mutex::default(),
         })
     }
 
@@ -90,7 +99,12 @@ impl SwarmBackend {
         }
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<Endpoint>)>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
+        self.cache().remove(name);
         let version = i32::try_from(version).map_err(|_| {
             BackendError::Unreachable(format!(
                 "the service {name} has an unusable version {version}"
@@ -276,18 +290,28 @@ impl Backend for SwarmBackend {
 
 #[async_trait::async_trait]
 impl ReplicaSource for SwarmBackend {
-    async fn endpoints(&self, name: &str, _fresh: bool) -> Result<Vec<Endpoint>, BackendError> {
+    async fn endpoints(&self, name: &str, fresh: bool) -> Result<Vec<Endpoint>, BackendError> {
+        if !fresh {
+            if let Some((at, endpoints)) = self.cache().get(name) {
+                if at.elapsed() < CACHE_FOR && !endpoints.is_empty() {
+                    return Ok(endpoints.clone());
+                }
+            }
+        }
         let labels = vec![format!("{LABEL_SERVICE}={name}")];
         let replicas = engine::running_replicas(&self.docker, labels, &self.network, WATCHDOG_PORT)
             .await
             .map_err(BackendError::Unreachable)?;
-        Ok(replicas
+        let endpoints: Vec<Endpoint> = replicas
             .into_iter()
             .map(|r| Endpoint {
                 addr: r.addr,
                 healthy: r.healthy,
             })
-            .collect())
+            .collect();
+        self.cache()
+            .insert(name.to_string(), (Instant::now(), endpoints.clone()));
+        Ok(endpoints)
     }
 
     async fn wake(&self, function: &Function) -> Result<(), BackendError> {
