@@ -24,7 +24,10 @@ env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port="$wd_port" target/release/fw
 pids+=($!)
 gw_port=$(free_port)
 echo bench > "$tmp/password"
-FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_QUOTA="$connections" FAAS_MAX_QUEUE=100000000 RUST_LOG=warn \
+# The same environment as the baseline's, so the functions' processes get
+# the same variables in both (a LANG in one only makes `cat` load locale
+# files there and nowhere else).
+env -i PATH="$PATH" FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_QUOTA="$connections" FAAS_MAX_QUEUE=100000000 RUST_LOG=warn \
   target/release/gateway --backend process --port "$gw_port" --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do

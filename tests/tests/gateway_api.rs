@@ -115,6 +115,21 @@ fn deploy_list_update_remove() {
 }
 
 #[test]
+fn process_functions_do_not_see_the_gateways_environment() {
+    let gw = start_gateway(&[("FAAS_PROBE_SECRET", "s3cret")]);
+    gw.deploy(json!({"service": "env", "image": "x",
+        "command": ["sh", "-c", "echo \"$FAAS_PROBE_SECRET|$FAAS_BASIC_AUTH_PASSWORD_FILE|${PATH:+path}|$GREETING\""],
+        "envVars": {"GREETING": "hello"}}));
+    let answer = gw
+        .client
+        .post(gw.url("/function/env"))
+        .send()
+        .expect("call");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().expect("text"), "||path|hello\n");
+}
+
+#[test]
 fn sync_async_and_x_function_calls() {
     let gw = start_gateway(&[]);
     gw.deploy(json!({"service": "env", "image": "x", "command": ["sh", "-c", "cat; echo; echo \"$Http_X_Custom $Http_Path $Http_Query $Http_Method $GREETING\""], "envVars": {"GREETING": "hello"}}));

@@ -23,6 +23,8 @@ use tokio::process::{Child, ChildStdin, Command};
 /// How long the output pipes may stay open after the process exited before
 /// whatever it left running in its group is killed.
 const STRAGGLER_GRACE: Duration = Duration::from_millis(20);
+/// Most bytes read from a pipe at once.
+const READ_CHUNK: usize = 16 * 1024;
 /// How long to wait for the pipes to close once the group is killed.
 const PIPE_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
@@ -31,8 +33,11 @@ const PIPE_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 pub struct Job {
     /// Program and arguments; run without a shell.
     pub argv: Vec<String>,
-    /// Variables added to the inherited environment.
+    /// Variables added to the inherited environment (or, with
+    /// `clear_env`, the whole environment).
     pub env: Vec<(String, String)>,
+    /// Start from an empty environment instead of this process's own.
+    pub clear_env: bool,
     /// Kill the process group after this long.
     pub timeout: Option<Duration>,
     /// Larger input ends the run with [`Exit::InputTooLarge`].
@@ -114,7 +119,10 @@ where
         source,
     };
     let start = Instant::now();
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(resolve(program, job));
+    if job.clear_env {
+        cmd.env_clear();
+    }
     cmd.args(args)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
@@ -268,16 +276,14 @@ async fn read_limited<R: AsyncRead + Unpin>(
     let Some(mut reader) = reader else {
         return Ok(());
     };
-    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(()),
-            Ok(n) => {
-                if buf.len() + n > limit {
-                    return Err(Exit::OutputTooLarge);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
+        // One byte past the limit is enough to know it was crossed.
+        let room = (limit + 1).saturating_sub(buf.len());
+        if read_into(&mut reader, buf, room).await == 0 {
+            return Ok(());
+        }
+        if buf.len() > limit {
+            return Err(Exit::OutputTooLarge);
         }
     }
 }
@@ -291,16 +297,30 @@ async fn read_capped<R: AsyncRead + Unpin>(
     let Some(mut reader) = reader else {
         return Ok(());
     };
-    let mut chunk = vec![0u8; 16 * 1024];
+    let mut discard = [0u8; 4096];
     loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(()),
-            Ok(n) => {
-                let keep = n.min(limit.saturating_sub(buf.len()));
-                buf.extend_from_slice(&chunk[..keep]);
-            }
+        let read = if buf.len() < limit {
+            read_into(&mut reader, buf, limit - buf.len()).await
+        } else {
+            reader.read(&mut discard).await.unwrap_or(0)
+        };
+        if read == 0 {
+            return Ok(());
         }
     }
+}
+
+/// One read of at most `room` bytes appended to `buf`, straight into its
+/// spare capacity (no zeroed scratch buffer per call); 0 at the end or on
+/// an error.
+async fn read_into<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>, room: usize) -> usize {
+    let want = room.min(READ_CHUNK);
+    buf.reserve(want);
+    let start = buf.len();
+    let mut limited = (&mut *reader).take(want as u64);
+    let read = limited.read_buf(buf).await.unwrap_or(0);
+    buf.truncate(start + read);
+    read
 }
 
 /// The process group of one run, killed when the run is dropped early.
@@ -313,6 +333,31 @@ impl Group {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
+}
+
+/// The program's path, looked up in the `PATH` the process will get when
+/// the name has no `/`. Given a path, the standard library spawns with
+/// `posix_spawn` (no copy of this process's page tables) even when the job
+/// sets `PATH`; given a bare name with `PATH` set, it falls back to `fork`.
+/// A name found nowhere is left as it is, for the spawn to report.
+fn resolve(program: &str, job: &Job) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return program.into();
+    }
+    let path = match job.env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => Some(std::ffi::OsString::from(v)),
+        None if job.clear_env => None,
+        None => std::env::var_os("PATH"),
+    };
+    let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| program.into())
 }
 
 /// Runs `job` with an in-memory input: a convenience for buffered callers.
@@ -328,6 +373,7 @@ mod tests {
         Job {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: vec![],
+            clear_env: false,
             timeout: None,
             max_input_bytes: 1 << 20,
             max_output_bytes: 1 << 20,
@@ -342,6 +388,37 @@ mod tests {
             .expect("spawn");
         assert!(out.success());
         assert_eq!(&out.stdout[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn clear_env_passes_only_the_given_variables() {
+        std::env::set_var("FAAS_RUNNER_TEST_SECRET", "leaked");
+        let mut j = job(&["/bin/sh", "-c", "echo \"$FAAS_RUNNER_TEST_SECRET|$GIVEN\""]);
+        j.env = vec![("GIVEN".into(), "yes".into())];
+        let inherited = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(&inherited.stdout[..], b"leaked|yes\n");
+        j.clear_env = true;
+        let cleared = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        assert_eq!(&cleared.stdout[..], b"|yes\n");
+    }
+
+    #[test]
+    fn resolve_looks_in_the_jobs_path() {
+        let dir = std::env::temp_dir().join(format!("faas-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let tool = dir.join("only-here");
+        std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut j = job(&["only-here"]);
+        assert_eq!(
+            resolve("only-here", &j),
+            std::path::PathBuf::from("only-here")
+        );
+        j.env = vec![("PATH".into(), dir.to_string_lossy().into_owned())];
+        assert_eq!(resolve("only-here", &j), tool);
+        assert_eq!(resolve("./x/y", &j), std::path::PathBuf::from("./x/y"));
+        std::fs::remove_dir_all(&dir).expect("clean");
     }
 
     #[tokio::test]

@@ -150,6 +150,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let job = Job {
         argv: config.fprocess.clone(),
         env,
+        clear_env: false,
         timeout: config.exec_timeout,
         max_input_bytes: config.max_input_bytes,
         max_output_bytes: config.max_output_bytes,

@@ -10,18 +10,39 @@ use watchdog::{Job, Outcome, OutputMode};
 use super::{Backend, BackendError, Invocation, Replicas};
 use crate::model::{Function, Mode};
 
+/// The gateway's own variables a function process also gets; nothing else
+/// of the gateway's environment (its passwords, its `FAAS_*` settings)
+/// reaches a function.
+const INHERITED: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
 /// Functions and their desired replicas (a number only: nothing runs
 /// between calls).
-#[derive(Default)]
 pub struct ProcessBackend {
     replicas: Mutex<HashMap<String, u64>>,
+    /// The [`INHERITED`] variables that are set, read once.
+    base_env: Vec<(String, String)>,
 }
 
 impl ProcessBackend {
     pub fn new() -> ProcessBackend {
-        ProcessBackend::default()
+        let base_env = INHERITED
+            .iter()
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+            .collect();
+        ProcessBackend {
+            replicas: Mutex::default(),
+            base_env,
+        }
     }
+}
 
+impl Default for ProcessBackend {
+    fn default() -> ProcessBackend {
+        ProcessBackend::new()
+    }
+}
+
+impl ProcessBackend {
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.replicas.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -101,15 +122,18 @@ impl Backend for ProcessBackend {
                 }
             }
         }
-        let mut env: Vec<(String, String)> = function
-            .env_vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut env = self.base_env.clone();
+        env.extend(
+            function
+                .env_vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         env.extend(call.env);
         let job = Job {
             argv: argv(function)?,
             env,
+            clear_env: true,
             timeout: Some(call.timeout),
             max_input_bytes: call.input.len() as u64,
             max_output_bytes: call.max_output_bytes,

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, Transaction};
 use tokio::sync::broadcast;
@@ -19,6 +20,10 @@ use crate::model::{short, Event, EventKind, Status};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 4096;
+/// How long a batch nobody waits on stays open for more writes: a commit
+/// writes every page it touched, so many small commits cost far more disk
+/// and CPU than a few larger ones.
+const LINGER: Duration = Duration::from_millis(10);
 /// No bytes, for the Short fields an event does not fill.
 const NONE: &[u8] = b"";
 /// Fixed bytes an event row counts for besides its text.
@@ -92,17 +97,26 @@ pub fn start(
         .map_err(|e| StoreError::Sqlite(format!("cannot start the writer thread: {e}")))
 }
 
-/// The next batch: `first` and whatever is queued behind it.
+/// The next batch: `first` and whatever is queued behind it. While nobody
+/// waits on the batch, it stays open up to [`LINGER`] for more; a write
+/// someone waits on closes it at once.
 fn gather(
     rx: &mpsc::Receiver<(Write, Option<Ack>)>,
     first: (Write, Option<Ack>),
 ) -> Vec<(Write, Option<Ack>)> {
+    let mut waited = first.1.is_some();
     let mut batch = vec![first];
+    let until = Instant::now() + LINGER;
     while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
-        }
+        let next = if waited {
+            rx.try_recv().ok()
+        } else {
+            rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                .ok()
+        };
+        let Some(next) = next else { break };
+        waited |= next.1.is_some();
+        batch.push(next);
     }
     batch
 }
