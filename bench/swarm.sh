@@ -18,12 +18,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 wd_port=$(free_port)
 cleanup() {
-  docker service rm scat >/dev/null 2>&1 || true
+  docker service rm scat cat echo wc resizer >/dev/null 2>&1 || true
   docker stack rm "$stack" >/dev/null 2>&1 || true
   docker rm -f faas-bench-watchdog >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 docker stack rm "$stack" >/dev/null 2>&1 || true
+docker service rm scat cat echo wc resizer >/dev/null 2>&1 || true
 # A fresh gateway: no functions from an earlier run.
 for _ in $(seq 60); do
   docker volume rm "${stack}_gateway-data" >/dev/null 2>&1 && break

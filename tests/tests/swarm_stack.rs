@@ -27,9 +27,28 @@ fn docker(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The services of the functions the tests and the stack's `samples`
+/// service deploy through the gateway.
+const FUNCTIONS: [&str; 6] = ["scat", "spc", "cat", "echo", "wc", "resizer"];
+
 /// The stack, removed (with its functions' services) when dropped.
 struct Stack {
     port: u16,
+}
+
+/// Removes the functions' services an earlier gateway left.
+fn remove_function_services() {
+    let (_, names) = docker(&[
+        "service",
+        "ls",
+        "--filter",
+        "label=com.faas.function",
+        "--format",
+        "{{.Name}}",
+    ]);
+    for name in names.lines().filter(|n| FUNCTIONS.contains(n)) {
+        let _ = docker(&["service", "rm", name]);
+    }
 }
 
 impl Stack {
@@ -40,6 +59,7 @@ impl Stack {
             assert!(ok, "docker swarm init: {text}");
         }
         let _ = docker(&["stack", "rm", STACK]);
+        remove_function_services();
         // A bridge of that name (a docker-backend gateway's) would clash.
         let _ = docker(&["network", "rm", "faas-functions"]);
         eventually(30, || {
@@ -134,9 +154,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for name in ["scat", "spc"] {
-            let _ = docker(&["service", "rm", name]);
-        }
+        remove_function_services();
         let _ = docker(&["stack", "rm", STACK]);
     }
 }
@@ -213,10 +231,42 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     }
     let stack = Stack::deploy();
 
+    // The stack's `samples` service deploys the sample functions through
+    // the gateway; they answer.
+    assert!(
+        eventually(120, || {
+            stack
+                .admin(reqwest::Method::POST, "/function/echo/samples?x=1")
+                .send()
+                .ok()
+                .filter(|r| r.status() == 200)
+                .and_then(|r| r.text().ok())
+                .is_some_and(|t| t == "POST /samples x=1\n")
+        }),
+        "the sample echo function answers"
+    );
+    let listed: serde_json::Value = stack
+        .admin(reqwest::Method::GET, "/system/functions")
+        .send()
+        .expect("list")
+        .json()
+        .expect("json");
+    let mut names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["cat", "echo", "resizer", "wc"]);
+
     // A service function: a Swarm service running fwatchdog.
     let resp = stack
         .admin(reqwest::Method::POST, "/system/functions")
-        .json(&json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat"}))
+        .json(
+            &json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
+            "labels": {"com.openfaas.scale.max": "5"}}),
+        )
         .send()
         .expect("deploy");
     assert_eq!(resp.status(), 202, "{}", resp.text().unwrap_or_default());
@@ -311,6 +361,30 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     eprintln!(
         "from 0 replicas to the first answer: {:?}",
         started.elapsed()
+    );
+
+    // AlertManager: firing adds ceil(max 5 × factor 20 / 100) = 1 replica,
+    // resolved goes back to the min.
+    let alert = |status: &str| {
+        let resp = stack
+            .admin(reqwest::Method::POST, "/system/alert")
+            .json(&json!({
+                "status": status, "receiver": "scale-up",
+                "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", "function_name": "scat"}}]
+            }))
+            .send()
+            .expect("alert");
+        assert!(resp.status().is_success(), "alert: {}", resp.status());
+    };
+    alert("firing");
+    assert!(
+        eventually(60, || stack.replicas("scat") == (2, 2)),
+        "firing: 2 healthy replicas"
+    );
+    alert("resolved");
+    assert!(
+        eventually(60, || stack.replicas("scat") == (1, 1)),
+        "resolved: back to 1"
     );
 
     // Per-call functions run as containers on the manager.
