@@ -25,7 +25,7 @@ curl -sf -u admin:bench "http://127.0.0.1:$port/system/functions" \
   -d '{"service":"cat","image":"faas/sample-cat","command":["cat"]}' >/dev/null
 
 echo "docker run --rm -i, $runs runs:"
-python3 - "$runs" <<'PY'
+python3 - "$runs" "$tmp/docker-run.json" <<'PY'
 import subprocess, sys, time, json
 runs = int(sys.argv[1])
 times = []
@@ -36,14 +36,14 @@ for _ in range(runs):
     assert out.stdout == b"hello", out
 times.sort()
 pct = lambda p: times[min(len(times) - 1, round((len(times) - 1) * p))]
-json.dump({"p50_ms": pct(0.5), "p99_ms": pct(0.99)}, open("/tmp/faas-bench-docker-run.json", "w"))
+json.dump({"p50_ms": pct(0.5), "p99_ms": pct(0.99)}, open(sys.argv[2], "w"))
 print(f"  p50 {pct(0.5):.0f} ms, p99 {pct(0.99):.0f} ms")
 PY
 latency=$(target/release/load --url "http://127.0.0.1:$port/function/cat" --connections 1 --duration "$seconds" --json)
 throughput=$(target/release/load --url "http://127.0.0.1:$port/function/cat" --connections 10 --duration "$seconds" --json)
-python3 - "$latency" "$throughput" <<'PY'
+python3 - "$latency" "$throughput" "$tmp/docker-run.json" <<'PY'
 import json, sys
-base = json.load(open("/tmp/faas-bench-docker-run.json"))
+base = json.load(open(sys.argv[3]))
 lat, thr = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"gateway per-call sync cat, 1 connection: p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, ok {lat['ok']} of {lat['requests']}")
 print(f"ratio p50 gateway / docker run: {lat['p50_ms'] / base['p50_ms']:.2f} (goal <= 1.0); p99: {lat['p99_ms'] / base['p99_ms']:.2f}")

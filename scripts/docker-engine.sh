@@ -5,10 +5,11 @@
 # /var/log/faas-dockerd.log.
 set -euo pipefail
 
-answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# Sets $version when the engine answers.
+answers() { version=$(docker version --format '{{.Server.Version}}' 2>/dev/null); }
 
 if answers; then
-  echo "docker-engine: the engine answers ($(docker version --format '{{.Server.Version}}'))"
+  echo "docker-engine: the engine answers ($version)"
   exit 0
 fi
 
@@ -27,7 +28,7 @@ fi
 
 for _ in $(seq 1 120); do
   if answers; then
-    echo "docker-engine: the engine answers ($(docker version --format '{{.Server.Version}}'))"
+    echo "docker-engine: the engine answers ($version)"
     exit 0
   fi
   sleep 0.5

@@ -63,6 +63,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Nothing more will work against this gateway (it is unreachable or
+    /// refuses us): a command over many names stops at the first.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Error::Unreachable { .. } | Error::BadCredentials(_) | Error::NoCredentials(_)
+        )
+    }
+
     /// An `Io` error with a word on what was being done. A closed pipe
     /// (`faas func logs f | head`) ends the command quietly, as it ends
     /// any Unix filter.

@@ -29,16 +29,9 @@ const ZERO_AFTER: Duration = Duration::from_secs(300);
 
 /// The replicas a function should have now.
 pub fn wanted(function: &Function, load: usize, idle: Option<Duration>) -> u64 {
-    let label = |key: &str, default: u64| {
-        function
-            .labels
-            .get(key)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(default)
-    };
-    let min = label("com.openfaas.scale.min", 1);
-    let max = label("com.openfaas.scale.max", 20).max(min);
-    let target = label("com.openfaas.scale.target", 10).max(1);
+    let min = function.min_replicas();
+    let max = function.scale_label("com.openfaas.scale.max", 20).max(min);
+    let target = function.scale_label("com.openfaas.scale.target", 10).max(1);
     let zero = function
         .labels
         .get("com.openfaas.scale.zero")
@@ -75,10 +68,9 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             let (load, last_call) = app.scheduler.load(&function.name);
             let idle = Some(last_call.unwrap_or(started).elapsed());
             let want = wanted(function, load, idle);
-            let Ok(replicas) = app.backend.replicas(&function.name).await else {
+            let Ok(have) = app.backend.desired(&function.name).await else {
                 continue;
             };
-            let have = replicas.desired;
             let change = if want > have {
                 // Up only for calls: a function scaled down by hand (or to
                 // zero) stays there until it gets work.

@@ -287,8 +287,18 @@ impl App {
             function: deployed.function.name.clone(),
             is_async,
             created: clock::now_ms(),
-            input: call.input.clone(),
-            env: call.env.clone(),
+            // A sync call's record keeps only the start of its input (for
+            // its CALL event) and none of its variables: it never resumes.
+            input: if is_async {
+                call.input.clone()
+            } else {
+                Bytes::copy_from_slice(&call.input[..call.input.len().min(crate::model::SHORT)])
+            },
+            env: if is_async {
+                call.env.clone()
+            } else {
+                Vec::new()
+            },
             callback: call.callback.as_ref().map(|u| u.to_string()),
         }
     }

@@ -101,6 +101,32 @@ pub fn check_name(name: &str) -> Result<(), Error> {
 }
 
 impl Function {
+    /// Whether `uuid` is this function's UUID: the credential of Hyper's
+    /// `/call/<name>/<uuid>` and `/output/<name>/<uuid>/...` addresses.
+    pub fn has_uuid(&self, uuid: &str) -> bool {
+        Uuid::parse_str(uuid).ok() == Some(self.uuid)
+    }
+
+    /// A numeric `com.openfaas.scale.*` label, or `default` when it is
+    /// missing or not a number.
+    pub fn scale_label(&self, key: &str, default: u64) -> u64 {
+        self.labels
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// `com.openfaas.scale.min` (default 1).
+    pub fn min_replicas(&self) -> u64 {
+        self.scale_label("com.openfaas.scale.min", 1)
+    }
+
+    /// The replicas a call brings a function at zero back to: its min, and
+    /// at least one.
+    pub fn wake_replicas(&self) -> u64 {
+        self.min_replicas().max(1)
+    }
+
     /// A new function from a POSTed deployment.
     pub fn create(d: Deployment, now: i64) -> Result<Function, Error> {
         let name = d.service.clone().ok_or_else(|| {

@@ -57,20 +57,17 @@ fn ensure_sample_images() {
 /// Ids of the containers (running or not) carrying `label` (`key` or
 /// `key=value`).
 pub fn containers_labelled(label: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={label}")])
-        .output()
-        .expect("docker ps runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    ps_labelled(label, "-aq")
 }
 
 /// Ids of the running containers carrying `label`.
 pub fn running_labelled(label: &str) -> Vec<String> {
+    ps_labelled(label, "-q")
+}
+
+fn ps_labelled(label: &str, flags: &str) -> Vec<String> {
     let out = Command::new("docker")
-        .args(["ps", "-q", "--filter", &format!("label={label}")])
+        .args(["ps", flags, "--filter", &format!("label={label}")])
         .output()
         .expect("docker ps runs");
     String::from_utf8_lossy(&out.stdout)

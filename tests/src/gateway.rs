@@ -154,6 +154,16 @@ impl GatewayHandle {
     }
 
     /// Kills the gateway with SIGKILL (no chance to clean up).
+    /// The text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text")
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.running.child.kill();
         let _ = self.running.child.wait();

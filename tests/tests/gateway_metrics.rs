@@ -64,13 +64,7 @@ fn metrics_parse_and_count() {
     );
     let id = gw.call_async("cat", "y");
     assert_eq!(gw.wait_output(&id).0, 200);
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("text");
+    let text = gw.metrics();
     let m = parse(&text);
     let get = |k: &str| {
         m.get(k)

@@ -21,13 +21,7 @@ fn total(gw: &GatewayHandle, name: &str) -> u64 {
 }
 
 fn metric(gw: &GatewayHandle, line_start: &str) -> Option<f64> {
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("text");
+    let text = gw.metrics();
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

@@ -335,23 +335,19 @@ impl Group {
     }
 }
 
-/// The program's path, looked up in the `PATH` the process will get when
-/// the name has no `/`. Given a path, the standard library spawns with
-/// `posix_spawn` (no copy of this process's page tables) even when the job
-/// sets `PATH`; given a bare name with `PATH` set, it falls back to `fork`.
-/// A name found nowhere is left as it is, for the spawn to report.
+/// The program to spawn. When the job sets `PATH` and the name has no `/`,
+/// the name is looked up in that `PATH` here: given a bare name with `PATH`
+/// set, the standard library falls back from `posix_spawn` to `fork`
+/// (copying this process's page tables); given a path, it does not. Without
+/// a `PATH` of the job's, the name goes to `posix_spawnp` as it is. A name
+/// found nowhere is left as it is, for the spawn to report.
 fn resolve(program: &str, job: &Job) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    if program.contains('/') {
+    let path = job.env.iter().rev().find(|(k, _)| k == "PATH");
+    let Some((_, path)) = path.filter(|_| !program.contains('/')) else {
         return program.into();
-    }
-    let path = match job.env.iter().rev().find(|(k, _)| k == "PATH") {
-        Some((_, v)) => Some(std::ffi::OsString::from(v)),
-        None if job.clear_env => None,
-        None => std::env::var_os("PATH"),
     };
-    let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
             std::fs::metadata(candidate)

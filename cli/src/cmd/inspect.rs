@@ -24,10 +24,7 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     for name in &o.names {
         match gateway.function(name) {
             Ok(f) => found.push(f),
-            Err(
-                e
-                @ (Error::Unreachable { .. } | Error::BadCredentials(_) | Error::NoCredentials(_)),
-            ) => return Err(e),
+            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 warn(&e);
                 failed = true;

@@ -22,10 +22,7 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
         match gateway.remove(name, o.force) {
             Ok(()) => write(out, &format!("{name}\n"))?,
             // Nothing more will work: say it once.
-            Err(
-                e
-                @ (Error::Unreachable { .. } | Error::BadCredentials(_) | Error::NoCredentials(_)),
-            ) => return Err(e),
+            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 warn(&e);
                 failed = true;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{json, AppState};
+use super::{flag, json, AppState};
 use crate::error::Error;
 use crate::model::Status;
 
@@ -27,15 +27,7 @@ pub async fn output(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    let wait = match query.get("wait").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") | Some("") => true,
-        Some(other) => {
-            return Err(Error::BadRequest(format!(
-                "wait={other:?}: use wait=true or wait=false"
-            )))
-        }
-    };
+    let wait = flag(&query, "wait")?;
     answer(&app, parse_id(&id)?, wait, None).await
 }
 
@@ -68,12 +60,13 @@ async fn answer(
 ) -> Result<Response, Error> {
     if let Some((name, uuid)) = &owner {
         let deployed = app.registry.get(name);
-        let matches = deployed.is_some_and(|d| Uuid::parse_str(uuid).ok() == Some(d.function.uuid));
+        let matches = deployed.is_some_and(|d| d.function.has_uuid(uuid));
         if !matches {
             return Err(Error::NoSuchFunction(name.clone()));
         }
     }
     let mut events = app.store.subscribe();
+    let call_id = id.to_string();
     loop {
         let found = app.store.output(id).await?;
         let out = found.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
@@ -91,7 +84,7 @@ async fn answer(
             loop {
                 match events.recv().await {
                     Ok(e)
-                        if e.call_id == info.call_id.to_string()
+                        if e.call_id == call_id
                             && (e.event == "FINISHED" || e.event == "FAILED") =>
                     {
                         break

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{base_url, json, parse_json, read_body, AppState, MAX_JSON_BYTES};
+use super::{base_url, deployed, flag, json, parse_json, read_body, AppState, MAX_JSON_BYTES};
 use crate::app::App;
 use crate::clock;
 use crate::error::Error;
@@ -39,13 +39,8 @@ pub async fn get(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    check_name(&name)?;
-    let deployed = app
-        .registry
-        .get(&name)
-        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
-    let counts = app.store.invocation_counts().await?;
-    let count = counts.get(&name).copied().unwrap_or(0);
+    let deployed = deployed(&app, &name)?;
+    let count = app.store.counts(&name).await?.total;
     Ok(json(
         StatusCode::OK,
         &describe(&app, &deployed.function, count, &base_url(&headers, &app)).await,
@@ -56,10 +51,7 @@ pub async fn status(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    check_name(&name)?;
-    if app.registry.get(&name).is_none() {
-        return Err(Error::NoSuchFunction(name));
-    }
+    deployed(&app, &name)?;
     let counts = app.store.counts(&name).await?;
     Ok(json(StatusCode::OK, &counts))
 }
@@ -103,19 +95,14 @@ pub async fn update(
     let name = deployment.service.clone().ok_or_else(|| {
         Error::BadRequest("the deployment needs \"service\": the function's name".into())
     })?;
-    check_name(&name)?;
-    let current = app
-        .registry
-        .get(&name)
-        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
+    let current = deployed(&app, &name)?;
     let function = current.function.apply(deployment, false)?;
     app.backend.update(&function).await?;
     app.store
         .commit(Write::PutFunction(Box::new(function.clone())))
         .await?;
     app.registry.replace(function.clone());
-    let counts = app.store.invocation_counts().await?;
-    let count = counts.get(&name).copied().unwrap_or(0);
+    let count = app.store.counts(&name).await?.total;
     Ok(json(
         StatusCode::ACCEPTED,
         &describe(&app, &function, count, &base_url(&headers, &app)).await,
@@ -138,15 +125,7 @@ pub async fn remove(
     let name = parse_json::<Removal>(&bytes, "removal (expected {\"functionName\": \"<name>\"})")?
         .function_name;
     check_name(&name)?;
-    let force = match query.get("force").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") | Some("") => true,
-        Some(other) => {
-            return Err(Error::BadRequest(format!(
-                "force={other:?}: use force=true or force=false"
-            )))
-        }
-    };
+    let force = flag(&query, "force")?;
     let deployed = app
         .registry
         .remove(&name)
@@ -192,9 +171,7 @@ pub async fn scale(
             "\"serviceName\" does not match the path's function {name:?}"
         )));
     }
-    if app.registry.get(&name).is_none() {
-        return Err(Error::NoSuchFunction(name));
-    }
+    deployed(&app, &name)?;
     app.backend.scale(&name, request.replicas).await?;
     app.metrics
         .service_count

@@ -9,10 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::{read_body, AppState};
+use super::{deployed, read_body, AppState};
 use crate::calls::CallRequest;
 use crate::error::Error;
-use crate::model::check_name;
 
 const CALL_ID: &str = "x-call-id";
 
@@ -93,14 +92,10 @@ async fn invoke(
     req: Request,
     kind: Kind,
 ) -> Result<Response, Error> {
-    check_name(&name)?;
-    let deployed = app
-        .registry
-        .get(&name)
-        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
+    let deployed = deployed(&app, &name)?;
     if let Some(uuid) = uuid {
         // The UUID is the credential: a wrong one looks like no function.
-        if Uuid::parse_str(&uuid).ok() != Some(deployed.function.uuid) {
+        if !deployed.function.has_uuid(&uuid) {
             return Err(Error::NoSuchFunction(name));
         }
     }

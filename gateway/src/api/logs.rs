@@ -12,9 +12,9 @@ use bytes::Bytes;
 use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use super::{deployed, flag, AppState};
 use crate::error::Error;
-use crate::model::{check_name, Event};
+use crate::model::Event;
 use crate::store;
 
 pub async fn logs(
@@ -24,10 +24,7 @@ pub async fn logs(
     let name = query.get("name").cloned().ok_or_else(|| {
         Error::BadRequest("name=<function> is required: /system/logs?name=<function>".into())
     })?;
-    check_name(&name)?;
-    if app.registry.get(&name).is_none() {
-        return Err(Error::NoSuchFunction(name));
-    }
+    deployed(&app, &name)?;
     let call_id = query.get("callid").filter(|c| !c.is_empty()).cloned();
     let tail = match query.get("tail").map(String::as_str) {
         None | Some("all") | Some("") => None,
@@ -36,15 +33,7 @@ pub async fn logs(
                 .map_err(|_| Error::BadRequest(format!("tail={n:?}: use a number or all")))?,
         ),
     };
-    let follow = match query.get("follow").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") | Some("") => true,
-        Some(other) => {
-            return Err(Error::BadRequest(format!(
-                "follow={other:?}: use follow=true or follow=false"
-            )))
-        }
-    };
+    let follow = flag(&query, "follow")?;
     // Subscribe before reading, so nothing falls between the two.
     let live = app.store.subscribe();
     let (fname, cid) = (name.clone(), call_id.clone());

@@ -13,6 +13,7 @@ pub mod invoke;
 pub mod logs;
 pub mod system;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -23,11 +24,21 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::Error;
+use crate::model::check_name;
+use crate::registry::Deployed;
 
 pub type AppState = Arc<App>;
 
 /// Largest management request body (deployment JSON and the like).
 pub const MAX_JSON_BYTES: u64 = 1024 * 1024;
+
+/// The deployed function `name`: 400 for a bad name, 404 for an unknown one.
+pub fn deployed(app: &App, name: &str) -> Result<Arc<Deployed>, Error> {
+    check_name(name)?;
+    app.registry
+        .get(name)
+        .ok_or_else(|| Error::NoSuchFunction(name.to_string()))
+}
 
 /// Reads a whole request body, refusing more than `limit` bytes (413) —
 /// from `Content-Length` before reading when it is given.
@@ -45,6 +56,17 @@ pub async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<By
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Error::TooLarge(limit)),
         Err(e) => Err(Error::BadRequest(format!(
             "cannot read the request body: {e}"
+        ))),
+    }
+}
+
+/// A `true`/`false` query parameter (empty means true, missing false).
+pub fn flag(query: &HashMap<String, String>, key: &str) -> Result<bool, Error> {
+    match query.get(key).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") | Some("") => Ok(true),
+        Some(other) => Err(Error::BadRequest(format!(
+            "{key}={other:?}: use {key}=true or {key}=false"
         ))),
     }
 }

@@ -82,20 +82,13 @@ pub async fn alert(
         let Some(deployed) = app.registry.get(&name) else {
             continue;
         };
-        let label = |key: &str, default: u64| {
-            deployed
-                .function
-                .labels
-                .get(key)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let function = &deployed.function;
         let (min, max, factor) = (
-            label("com.openfaas.scale.min", 1),
-            label("com.openfaas.scale.max", 20),
-            label("com.openfaas.scale.factor", 20),
+            function.min_replicas(),
+            function.scale_label("com.openfaas.scale.max", 20),
+            function.scale_label("com.openfaas.scale.factor", 20),
         );
-        let current = app.backend.replicas(&name).await?.desired;
+        let current = app.backend.desired(&name).await?;
         let target = if alert.status == "firing" {
             (current + (max * factor).div_ceil(100)).min(max)
         } else {

@@ -29,7 +29,6 @@ pub enum BackendError {
     #[error("{0}")]
     Start(String),
     /// The backend itself (e.g. the Docker engine) did not answer.
-    #[allow(dead_code)] // the Docker backends answer it
     #[error("the backend is unreachable: {0}")]
     Unreachable(String),
 }
@@ -82,6 +81,11 @@ pub trait Backend: Send + Sync {
     async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError>;
     /// Desired and available replicas.
     async fn replicas(&self, name: &str) -> Result<Replicas, BackendError>;
+    /// Desired replicas only: what the autoscaler reads every second, so a
+    /// backend answers it without counting replicas where it can.
+    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        Ok(self.replicas(name).await?.desired)
+    }
     /// Runs one call to its end. Dropping the future stops the run.
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError>;
 }

@@ -118,7 +118,7 @@ impl Backend for ProcessBackend {
             // A call wakes a function scaled to zero, as replicas would start.
             if let Some(replicas) = self.table().get_mut(&function.name) {
                 if *replicas == 0 {
-                    *replicas = super::docker::service::min_replicas(function).max(1);
+                    *replicas = function.wake_replicas();
                 }
             }
         }

@@ -65,6 +65,15 @@ impl DockerBackend {
     }
 }
 
+/// Checks a function can run on the engine before a deploy or update: its
+/// limits parse and its image is there (pulled if missing).
+pub async fn runnable(docker: &Docker, function: &Function) -> Result<(), BackendError> {
+    host_config(function)?;
+    engine::ensure_image(docker, &function.image)
+        .await
+        .map_err(BackendError::Invalid)
+}
+
 /// The host settings every function container gets: limits, requests,
 /// a read-only root with a writable `/tmp` when asked, and never the Docker
 /// socket (no binds at all).
@@ -127,10 +136,7 @@ impl Backend for DockerBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        host_config(function)?;
-        engine::ensure_image(&self.docker, &function.image)
-            .await
-            .map_err(BackendError::Invalid)?;
+        runnable(&self.docker, function).await?;
         if function.mode == Mode::Service {
             self.replicas.deploy(function).await?;
         }
@@ -138,10 +144,7 @@ impl Backend for DockerBackend {
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        host_config(function)?;
-        engine::ensure_image(&self.docker, &function.image)
-            .await
-            .map_err(BackendError::Invalid)?;
+        runnable(&self.docker, function).await?;
         match function.mode {
             Mode::Service => self.replicas.update(function).await,
             Mode::PerCall => self.replicas.remove(&function.name).await,
@@ -162,6 +165,10 @@ impl Backend for DockerBackend {
 
     async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
         self.replicas.count(name).await
+    }
+
+    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        Ok(self.replicas.desired(name))
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {

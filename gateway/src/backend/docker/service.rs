@@ -74,15 +74,6 @@ pub fn watchdog_env(function: &Function, max_payload_bytes: u64) -> Vec<String> 
     env_entries(function, &vars)
 }
 
-/// The `com.openfaas.scale.min` of a function (default 1).
-pub fn min_replicas(function: &Function) -> u64 {
-    function
-        .labels
-        .get("com.openfaas.scale.min")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-}
-
 impl Replicas {
     pub fn new(docker: Docker, network: String, owner: String, max_payload_bytes: u64) -> Replicas {
         Replicas {
@@ -105,7 +96,7 @@ impl Replicas {
     /// replicas an earlier run of the gateway left running.
     pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         let running = self.list(&function.name, true).await?.len() as u64;
-        let desired = running.max(min_replicas(function));
+        let desired = running.max(function.min_replicas());
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
         self.reconcile(&function.name).await
     }
@@ -119,8 +110,8 @@ impl Replicas {
         let desired = previous
             .as_ref()
             .map(|(_, d)| *d)
-            .unwrap_or_else(|| min_replicas(function))
-            .max(min_replicas(function));
+            .unwrap_or_else(|| function.min_replicas())
+            .max(function.min_replicas());
         let mut fresh = Vec::new();
         for _ in 0..desired {
             fresh.push(self.create(function).await?);
@@ -179,6 +170,13 @@ impl Replicas {
             None => return Err(BackendError::NotFound(name.into())),
         }
         self.reconcile(name).await
+    }
+
+    /// The desired replicas of `name` (0 when unknown).
+    pub fn desired(&self, name: &str) -> u64 {
+        lock(&self.specs)
+            .get(name)
+            .map_or(0, |(_, desired)| *desired)
     }
 
     pub async fn count(&self, name: &str) -> Result<Counts, BackendError> {
@@ -337,10 +335,7 @@ impl ReplicaSource for Replicas {
     async fn wake(&self, function: &Function) -> Result<(), BackendError> {
         let wanted = lock(&self.specs).get(&function.name).map(|(_, d)| *d);
         match wanted {
-            Some(0) => {
-                self.scale(&function.name, min_replicas(function).max(1))
-                    .await
-            }
+            Some(0) => self.scale(&function.name, function.wake_replicas()).await,
             Some(_) => Ok(()),
             None => Err(BackendError::NotFound(function.name.clone())),
         }

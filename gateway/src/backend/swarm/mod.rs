@@ -23,7 +23,7 @@ use bollard::Docker;
 
 use super::docker::balancer::{Balancer, Endpoint, ReplicaSource, WATCHDOG_PORT};
 use super::docker::engine::{self, LABEL_OWNER};
-use super::docker::{per_call, service::min_replicas};
+use super::docker::per_call;
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
 use crate::model::{Function, Mode};
 
@@ -170,17 +170,14 @@ impl Backend for SwarmBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        super::docker::host_config(function)?;
-        engine::ensure_image(&self.docker, &function.image)
-            .await
-            .map_err(BackendError::Invalid)?;
+        super::docker::runnable(&self.docker, function).await?;
         if function.mode != Mode::Service || self.inspect(&function.name).await?.is_some() {
             // Per-call functions need no service; an existing service (an
             // earlier run's) is adopted as it is.
             return Ok(());
         }
         let secrets = self.secret_ids(&function.secrets).await?;
-        let spec = self.spec(function, min_replicas(function), secrets)?;
+        let spec = self.spec(function, function.min_replicas(), secrets)?;
         self.docker
             .create_service(spec, None)
             .await
@@ -191,14 +188,11 @@ impl Backend for SwarmBackend {
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        super::docker::host_config(function)?;
-        engine::ensure_image(&self.docker, &function.image)
-            .await
-            .map_err(BackendError::Invalid)?;
+        super::docker::runnable(&self.docker, function).await?;
         let current = self.inspect(&function.name).await?;
         match (function.mode, current) {
             (Mode::Service, Some((version, old))) => {
-                let replicas = replicas_of(&old).unwrap_or_else(|| min_replicas(function));
+                let replicas = replicas_of(&old).unwrap_or_else(|| function.min_replicas());
                 let secrets = self.secret_ids(&function.secrets).await?;
                 let spec = self.spec(function, replicas, secrets)?;
                 self.apply(&function.name, version, spec).await
@@ -255,6 +249,13 @@ impl Backend for SwarmBackend {
             ..Default::default()
         });
         self.apply(name, version, spec).await
+    }
+
+    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        let current = self.inspect(name).await?;
+        Ok(current
+            .and_then(|(_, spec)| replicas_of(&spec))
+            .unwrap_or(0))
     }
 
     async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
@@ -317,10 +318,7 @@ impl ReplicaSource for SwarmBackend {
     async fn wake(&self, function: &Function) -> Result<(), BackendError> {
         let current = self.inspect(&function.name).await?;
         match current.as_ref().and_then(|(_, spec)| replicas_of(spec)) {
-            Some(0) => {
-                self.scale(&function.name, min_replicas(function).max(1))
-                    .await
-            }
+            Some(0) => self.scale(&function.name, function.wake_replicas()).await,
             Some(_) => Ok(()),
             None => Err(BackendError::NotFound(function.name.clone())),
         }
