@@ -119,7 +119,7 @@ where
         source,
     };
     let start = Instant::now();
-    let mut cmd = Command::new(resolve(program, job));
+    let mut cmd = Command::new(resolve(program, &job.env));
     if job.clear_env {
         cmd.env_clear();
     }
@@ -335,15 +335,16 @@ impl Group {
     }
 }
 
-/// The program to spawn. When the job sets `PATH` and the name has no `/`,
-/// the name is looked up in that `PATH` here: given a bare name with `PATH`
+/// The program to spawn. When `env` (a job's variables) sets `PATH` and the
+/// name has no `/`, the name is looked up in that `PATH` here: given a bare name with `PATH`
 /// set, the standard library falls back from `posix_spawn` to `fork`
 /// (copying this process's page tables); given a path, it does not. Without
 /// a `PATH` of the job's, the name goes to `posix_spawnp` as it is. A name
-/// found nowhere is left as it is, for the spawn to report.
-fn resolve(program: &str, job: &Job) -> std::path::PathBuf {
+/// found nowhere is left as it is, for the spawn to report. Callers that run
+/// the same program again and again can resolve it once and pass the path.
+pub fn resolve(program: &str, env: &[(String, String)]) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let path = job.env.iter().rev().find(|(k, _)| k == "PATH");
+    let path = env.iter().rev().find(|(k, _)| k == "PATH");
     let Some((_, path)) = path.filter(|_| !program.contains('/')) else {
         return program.into();
     };
@@ -406,14 +407,13 @@ mod tests {
         std::fs::write(&tool, "#!/bin/sh\n").expect("write");
         std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        let mut j = job(&["only-here"]);
         assert_eq!(
-            resolve("only-here", &j),
+            resolve("only-here", &[]),
             std::path::PathBuf::from("only-here")
         );
-        j.env = vec![("PATH".into(), dir.to_string_lossy().into_owned())];
-        assert_eq!(resolve("only-here", &j), tool);
-        assert_eq!(resolve("./x/y", &j), std::path::PathBuf::from("./x/y"));
+        let env = [("PATH".to_string(), dir.to_string_lossy().into_owned())];
+        assert_eq!(resolve("only-here", &env), tool);
+        assert_eq!(resolve("./x/y", &env), std::path::PathBuf::from("./x/y"));
         std::fs::remove_dir_all(&dir).expect("clean");
     }
 

@@ -15,12 +15,26 @@ use crate::model::{Function, Mode};
 /// reaches a function.
 const INHERITED: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
-/// Functions and their desired replicas (a number only: nothing runs
-/// between calls).
+/// Functions, their desired replicas (a number only: nothing runs between
+/// calls) and what their calls run, prepared once per deploy or update.
 pub struct ProcessBackend {
-    replicas: Mutex<HashMap<String, u64>>,
+    table: Mutex<HashMap<String, Entry>>,
     /// The [`INHERITED`] variables that are set, read once.
     base_env: Vec<(String, String)>,
+}
+
+struct Entry {
+    replicas: u64,
+    run: Run,
+}
+
+/// What a call of a function runs.
+#[derive(Clone)]
+struct Run {
+    /// The argv, its program looked up in the function's `PATH`.
+    argv: Vec<String>,
+    /// The base variables, then the function's `envVars`.
+    env: Vec<(String, String)>,
 }
 
 impl ProcessBackend {
@@ -30,21 +44,35 @@ impl ProcessBackend {
             .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
             .collect();
         ProcessBackend {
-            replicas: Mutex::default(),
+            table: Mutex::default(),
             base_env,
         }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a call of `function` runs.
+    fn prepare(&self, function: &Function) -> Result<Run, BackendError> {
+        let mut env = self.base_env.clone();
+        env.extend(
+            function
+                .env_vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let mut argv = argv(function)?;
+        argv[0] = watchdog::runner::resolve(&argv[0], &env)
+            .to_string_lossy()
+            .into_owned();
+        Ok(Run { argv, env })
     }
 }
 
 impl Default for ProcessBackend {
     fn default() -> ProcessBackend {
         ProcessBackend::new()
-    }
-}
-
-impl ProcessBackend {
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.replicas.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -73,8 +101,10 @@ impl Backend for ProcessBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        argv(function)?;
-        self.table().entry(function.name.clone()).or_insert(1);
+        let run = self.prepare(function)?;
+        let mut table = self.table();
+        let replicas = table.get(&function.name).map_or(1, |e| e.replicas);
+        table.insert(function.name.clone(), Entry { replicas, run });
         Ok(())
     }
 
@@ -93,8 +123,8 @@ impl Backend for ProcessBackend {
 
     async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
         match self.table().get_mut(name) {
-            Some(r) => {
-                *r = replicas;
+            Some(entry) => {
+                entry.replicas = replicas;
                 Ok(())
             }
             None => Err(BackendError::NotFound(name.into())),
@@ -105,7 +135,7 @@ impl Backend for ProcessBackend {
         let desired = self
             .table()
             .get(name)
-            .copied()
+            .map(|e| e.replicas)
             .ok_or_else(|| BackendError::NotFound(name.into()))?;
         Ok(Replicas {
             desired,
@@ -114,24 +144,26 @@ impl Backend for ProcessBackend {
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
-        if function.mode == Mode::Service {
-            // A call wakes a function scaled to zero, as replicas would start.
-            if let Some(replicas) = self.table().get_mut(&function.name) {
-                if *replicas == 0 {
-                    *replicas = function.wake_replicas();
+        let prepared = {
+            let mut table = self.table();
+            match table.get_mut(&function.name) {
+                Some(entry) => {
+                    // A call wakes a function scaled to zero, as replicas would start.
+                    if function.mode == Mode::Service && entry.replicas == 0 {
+                        entry.replicas = function.wake_replicas();
+                    }
+                    Some(entry.run.clone())
                 }
+                None => None,
             }
-        }
-        let mut env = self.base_env.clone();
-        env.extend(
-            function
-                .env_vars
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        };
+        let Run { argv, mut env } = match prepared {
+            Some(run) => run,
+            None => self.prepare(function)?,
+        };
         env.extend(call.env);
         let job = Job {
-            argv: argv(function)?,
+            argv,
             env,
             clear_env: true,
             timeout: Some(call.timeout),
