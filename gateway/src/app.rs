@@ -1,6 +1,10 @@
-//! The gateway's shared state: what every handler and background task holds.
+//! The gateway's shared state: what every handler, the invoke pipeline and
+//! the background tasks hold.
 
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::backend::Backend;
 use crate::callback::Notifier;
@@ -12,12 +16,23 @@ use crate::store::Store;
 
 pub struct App {
     pub config: Config,
+    /// Functions, calls, outputs and events, durable.
     pub store: Store,
+    /// The FIFO queue under the quota.
     pub scheduler: Arc<Scheduler>,
+    /// The only door to where functions run.
     pub backend: Arc<dyn Backend>,
+    /// The deployed functions, in memory.
     pub registry: Registry,
     pub metrics: Metrics,
+    /// Delivers `X-Callback-Url` results.
     pub notifier: Arc<dyn Notifier>,
     /// The admin password.
     pub password: String,
+    /// Every task the gateway spawns (async calls with their callbacks, the
+    /// autoscaler): a graceful stop waits for them.
+    pub tasks: TaskTracker,
+    /// Cancelled when the gateway begins to stop: queued calls stop waiting
+    /// (async ones stay PENDING, to resume), log followers' streams end.
+    pub stopping: CancellationToken,
 }

@@ -13,51 +13,68 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
 use crate::app::App;
-use crate::model::{Function, Mode};
+use crate::function::{Mode, Scaling};
 
 /// How often the scaler looks.
 const TICK: Duration = Duration::from_secs(1);
 /// How long a lower replica count must be wanted before scaling down.
 const DOWN_AFTER: Duration = Duration::from_secs(10);
-/// Idle time before scale to zero, unless the function's label says.
-const ZERO_AFTER: Duration = Duration::from_secs(300);
 
-/// The replicas a function should have now.
-pub fn wanted(function: &Function, load: usize, idle: Option<Duration>) -> u64 {
-    let min = function.min_replicas();
-    let max = function.scale_label("com.openfaas.scale.max", 20).max(min);
-    let target = function.scale_label("com.openfaas.scale.target", 10).max(1);
-    let zero = function
-        .labels
-        .get("com.openfaas.scale.zero")
-        .map(String::as_str)
-        == Some("true");
-    let zero_after = function
-        .labels
-        .get("com.openfaas.scale.zero-duration")
-        .and_then(|v| watchdog::duration::parse(v))
-        .unwrap_or(ZERO_AFTER);
-    if load == 0 && zero && idle.is_some_and(|idle| idle >= zero_after) {
+/// The replicas a function should have now, for `load` calls running and
+/// waiting, idle for `idle`.
+pub fn wanted(scaling: &Scaling, load: usize, idle: Option<Duration>) -> u64 {
+    if load == 0 && scaling.zero && idle.is_some_and(|idle| idle >= scaling.zero_after) {
         return 0;
     }
     (load as u64)
-        .div_ceil(target)
-        .clamp(min.max(u64::from(load > 0)), max)
+        .div_ceil(scaling.target)
+        .clamp(scaling.min.max(u64::from(load > 0)), scaling.max)
 }
 
-/// Runs the scaler until `stop`.
-pub async fn run(app: Arc<App>, stop: CancellationToken) {
+/// What the scaler remembers between ticks: since when each function has
+/// wanted fewer replicas than it has.
+#[derive(Default)]
+pub struct Scaler {
+    lower_since: HashMap<String, Instant>,
+}
+
+impl Scaler {
+    /// The replica count to set `function` to now, if any: up at once but
+    /// only for calls (a function scaled down by hand, or to zero, stays
+    /// there until it gets work), down once the lower count has been
+    /// wanted for [`DOWN_AFTER`] (to zero at once: idleness already waited).
+    pub fn decide(&mut self, function: &str, want: u64, have: u64, load: usize) -> Option<u64> {
+        let change = if want > have {
+            self.lower_since.remove(function);
+            load > 0
+        } else if want < have {
+            let since = *self
+                .lower_since
+                .entry(function.to_string())
+                .or_insert_with(Instant::now);
+            since.elapsed() >= DOWN_AFTER || want == 0
+        } else {
+            false
+        };
+        if want == have || change {
+            self.lower_since.remove(function);
+        }
+        change.then_some(want)
+    }
+}
+
+/// Runs the scaler until the gateway stops.
+pub async fn run(app: Arc<App>) {
     let started = Instant::now();
-    // Since when each function has wanted fewer replicas than it has.
-    let mut lower_since: HashMap<String, Instant> = HashMap::new();
+    let mut scaler = Scaler::default();
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = app.stopping.cancelled() => return,
             () = tokio::time::sleep(TICK) => {}
         }
         for deployed in app.registry.all() {
@@ -67,28 +84,13 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             }
             let (load, last_call) = app.scheduler.load(&function.name);
             let idle = Some(last_call.unwrap_or(started).elapsed());
-            let want = wanted(function, load, idle);
+            let want = wanted(&function.scaling(), load, idle);
             let Ok(have) = app.backend.desired(&function.name).await else {
                 continue;
             };
-            let change = if want > have {
-                // Up only for calls: a function scaled down by hand (or to
-                // zero) stays there until it gets work.
-                lower_since.remove(&function.name);
-                load > 0
-            } else if want < have {
-                let since = *lower_since
-                    .entry(function.name.clone())
-                    .or_insert_with(Instant::now);
-                since.elapsed() >= DOWN_AFTER || want == 0
-            } else {
-                lower_since.remove(&function.name);
-                false
-            };
-            if !change {
+            let Some(want) = scaler.decide(&function.name, want, have, load) else {
                 continue;
-            }
-            lower_since.remove(&function.name);
+            };
             match app.backend.scale(&function.name, want).await {
                 Ok(()) => {
                     tracing::info!(function = %function.name, from = have, to = want, load, "scaled");
@@ -107,20 +109,12 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
 mod tests {
     use super::*;
 
-    fn function(labels: &[(&str, &str)]) -> Function {
-        let mut f: Function = serde_json::from_value(serde_json::json!({
-            "name": "f", "uuid": "00000000-0000-0000-0000-000000000000", "image": "img",
-            "mode": "service", "command": [], "envProcess": "cat", "envVars": {},
-            "labels": {}, "annotations": {}, "constraints": [], "secrets": [],
-            "limits": null, "requests": null, "readOnlyRootFilesystem": false,
-            "network": null, "timeout": 30, "maxConcurrency": null, "created": 0
-        }))
-        .expect("a function");
-        f.labels = labels
+    fn function(labels: &[(&str, &str)]) -> Scaling {
+        let labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        f
+        Scaling::of(&labels)
     }
 
     #[test]
@@ -157,5 +151,34 @@ mod tests {
             ("com.openfaas.scale.min", "0"),
         ]);
         assert_eq!(wanted(&f, 1, None), 1, "a call always gets a replica");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn down_only_after_the_lower_count_was_wanted_long_enough() {
+        let mut scaler = Scaler::default();
+        assert_eq!(scaler.decide("f", 1, 3, 0), None, "the clock starts");
+        tokio::time::advance(DOWN_AFTER - Duration::from_millis(1)).await;
+        assert_eq!(scaler.decide("f", 1, 3, 0), None);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(scaler.decide("f", 1, 3, 0), Some(1));
+        assert_eq!(scaler.decide("f", 1, 3, 0), None, "the clock starts again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_between_resets_the_down_clock() {
+        let mut scaler = Scaler::default();
+        assert_eq!(scaler.decide("f", 1, 3, 0), None);
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert_eq!(scaler.decide("f", 3, 3, 25), None, "wanted again");
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert_eq!(scaler.decide("f", 1, 3, 0), None, "8 s, not 16");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn up_at_once_for_calls_and_to_zero_at_once() {
+        let mut scaler = Scaler::default();
+        assert_eq!(scaler.decide("f", 4, 1, 35), Some(4));
+        assert_eq!(scaler.decide("f", 2, 1, 0), None, "no calls: no scale up");
+        assert_eq!(scaler.decide("f", 0, 1, 0), Some(0));
     }
 }

@@ -9,8 +9,6 @@ use http_body_util::Full;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-use crate::error::Error;
-
 /// How long a callback receiver gets to answer.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,13 +25,20 @@ pub struct Callback {
 }
 
 /// Delivers results; the seam a test or a queue-backed notifier can fill.
+#[async_trait::async_trait]
 pub trait Notifier: Send + Sync {
-    fn notify(&self, callback: Callback);
+    /// Delivers `callback`, once, within a bounded time.
+    async fn notify(&self, callback: Callback);
 }
 
+/// An `X-Callback-Url` that cannot be used; the text says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UrlError(String);
+
 /// Checks an `X-Callback-Url` value: an absolute `http://` URL.
-pub fn parse_url(value: &str) -> Result<Uri, Error> {
-    let bad = |why: &str| Error::BadRequest(format!("invalid X-Callback-Url {value:?}: {why}"));
+pub fn parse_url(value: &str) -> Result<Uri, UrlError> {
+    let bad = |why: &str| UrlError(format!("invalid X-Callback-Url {value:?}: {why}"));
     let uri: Uri = value.parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -51,16 +56,17 @@ pub struct HttpNotifier {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-impl HttpNotifier {
-    pub fn new() -> HttpNotifier {
+impl Default for HttpNotifier {
+    fn default() -> HttpNotifier {
         HttpNotifier {
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
 }
 
+#[async_trait::async_trait]
 impl Notifier for HttpNotifier {
-    fn notify(&self, cb: Callback) {
+    async fn notify(&self, cb: Callback) {
         let request = Request::post(cb.url.clone())
             .header("X-Call-Id", &cb.call_id)
             .header("X-Function-Name", &cb.function)
@@ -74,21 +80,18 @@ impl Notifier for HttpNotifier {
                 return;
             }
         };
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(DELIVERY_TIMEOUT, client.request(request)).await {
-                Ok(Ok(response)) if response.status().is_success() => {}
-                Ok(Ok(response)) => {
-                    tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback answered {}", response.status())
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback failed: {e}")
-                }
-                Err(_) => {
-                    tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback timed out")
-                }
+        match tokio::time::timeout(DELIVERY_TIMEOUT, self.client.request(request)).await {
+            Ok(Ok(response)) if response.status().is_success() => {}
+            Ok(Ok(response)) => {
+                tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback answered {}", response.status())
             }
-        });
+            Ok(Err(e)) => {
+                tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback failed: {e}")
+            }
+            Err(_) => {
+                tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback timed out")
+            }
+        }
     }
 }
 

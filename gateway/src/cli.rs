@@ -74,7 +74,7 @@ impl Args {
             Backend::Docker => BackendKind::Docker,
             Backend::Swarm => BackendKind::Swarm,
         };
-        let bind = self.bind.unwrap_or_else(|| Config::default_bind("process"));
+        let bind = self.bind.unwrap_or_else(|| Config::default_bind(backend));
         Ok(Config {
             listen: SocketAddr::new(bind, self.port),
             data_dir: self.data_dir,

@@ -47,11 +47,11 @@ pub struct Config {
 
 impl Config {
     /// The default listen address: loopback for the process backend, which
-    /// runs commands on the host.
-    pub fn default_bind(backend: &str) -> IpAddr {
+    /// runs commands on the host (and until `auto` is resolved).
+    pub fn default_bind(backend: BackendKind) -> IpAddr {
         match backend {
-            "process" => IpAddr::from([127, 0, 0, 1]),
-            _ => IpAddr::from([0, 0, 0, 0]),
+            BackendKind::Process | BackendKind::Auto => IpAddr::from([127, 0, 0, 1]),
+            BackendKind::Docker | BackendKind::Swarm => IpAddr::from([0, 0, 0, 0]),
         }
     }
 }

@@ -5,6 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::backend::BackendError;
+use crate::callback::UrlError;
+use crate::function::SpecError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +57,25 @@ impl Error {
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Backend(e) => e.status(),
+            Error::Backend(e) => match e {
+                BackendError::Invalid(_) => StatusCode::BAD_REQUEST,
+                BackendError::NotFound(_) => StatusCode::NOT_FOUND,
+                BackendError::Start(_) => StatusCode::BAD_GATEWAY,
+                BackendError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
+    }
+}
+
+impl From<SpecError> for Error {
+    fn from(e: SpecError) -> Error {
+        Error::BadRequest(e.0)
+    }
+}
+
+impl From<UrlError> for Error {
+    fn from(e: UrlError) -> Error {
+        Error::BadRequest(e.to_string())
     }
 }
 

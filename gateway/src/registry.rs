@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::model::Function;
+use crate::function::Function;
 
 /// A function as the gateway runs it.
 pub struct Deployed {

@@ -113,27 +113,14 @@ pub fn table() -> Vec<Route> {
             calls::hyper_output_wait,
         ),
     ];
-    any(&mut t, "/function/{name}", Invoke, invoke::function);
-    any(
-        &mut t,
-        "/function/{name}/{*path}",
-        Invoke,
-        invoke::function_path,
-    );
-    any(
-        &mut t,
-        "/async-function/{name}",
-        Invoke,
-        invoke::async_function,
-    );
-    any(
-        &mut t,
-        "/async-function/{name}/{*path}",
-        Invoke,
-        invoke::async_function_path,
-    );
-    any(&mut t, "/call/{name}/{uuid}", Open, invoke::call);
-    any(&mut t, "/call/{name}/{uuid}/sync", Open, invoke::call_sync);
+    let sync = invoke::function;
+    let async_ = invoke::async_function;
+    any(&mut t, "/function/{name}", Invoke, sync);
+    any(&mut t, "/function/{name}/{*path}", Invoke, sync);
+    any(&mut t, "/async-function/{name}", Invoke, async_);
+    any(&mut t, "/async-function/{name}/{*path}", Invoke, async_);
+    any(&mut t, "/call/{name}/{uuid}", Open, async_);
+    any(&mut t, "/call/{name}/{uuid}/sync", Open, sync);
     t
 }
 

@@ -10,9 +10,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
-
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
@@ -258,7 +257,7 @@ mod tests {
             .ok()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn quota_and_fifo() {
         let s = scheduler(1, 10);
         let a = s.enqueue("f", None, true).expect("queued");
@@ -275,7 +274,7 @@ mod tests {
         c_wait.await.expect("c starts");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn function_limit_lets_others_pass_but_not_its_own() {
         let s = scheduler(2, 10);
         let a = started(s.enqueue("f", Some(1), true).expect("q"))
@@ -288,7 +287,7 @@ mod tests {
         drop(a);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn bound_and_leaving() {
         let s = scheduler(1, 2);
         let running = started(s.enqueue("f", None, true).expect("q"))

@@ -1,14 +1,18 @@
-//! Start-up and shutdown: open the store and recover the previous run's
-//! calls, load the functions, serve the routes until SIGTERM or Ctrl-C, then
-//! drain (in-flight requests get a grace period) and flush the store.
+//! Start-up and shutdown. [`run`] opens the store and recovers the previous
+//! run's calls, opens the backend and redeploys the functions, serves the
+//! routes on the listener it is given until `shutdown` completes, then
+//! drains: no new connections, queued calls stop waiting, running calls
+//! (each bounded by its own timeout) and their callbacks finish, and the
+//! store is flushed.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::callback::HttpNotifier;
@@ -16,94 +20,15 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
-use crate::store::{self, Caps, Store};
+use crate::store::{self, Caps, Store, Write};
 
-/// How long in-flight requests may go on after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(10);
-
-pub fn run(mut config: Config) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
-    let password = crate::auth::load(&config)?;
-    let caps = Caps {
-        output_bytes: config.output_cache_bytes,
-        log_bytes: config.log_cache_bytes,
-    };
-    let (store, recovered, writer) = Store::open(&config.data_dir, caps)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    if recovered.failed > 0 {
-        tracing::warn!("{} calls were running or waiting synchronously when the gateway stopped: marked FAILED", recovered.failed);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let functions = store.read(store::functions).await?;
-        let backend = crate::backend::select::open(&config)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        if !config.bind_given {
-            config.listen.set_ip(Config::default_bind(backend.name()));
-        }
-        let registry = Registry::default();
-        for function in functions {
-            if let Err(e) = backend.deploy(&function).await {
-                tracing::warn!(
-                    "function {} cannot run on the {} backend: {e}",
-                    function.name,
-                    backend.name()
-                );
-            }
-            registry.insert_new(function);
-        }
-        for name in backend.list().await.unwrap_or_default() {
-            if registry.get(&name).is_none() {
-                tracing::warn!(
-                    "the {} backend runs {name}, which the gateway does not know",
-                    backend.name()
-                );
-            }
-        }
-        let metrics = Metrics::new()?;
-        let app = Arc::new(App {
-            scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
-            config: config.clone(),
-            store: store.clone(),
-            backend,
-            registry,
-            metrics,
-            notifier: Arc::new(HttpNotifier::new()),
-            password,
-        });
-        if !recovered.queued.is_empty() {
-            tracing::info!("resuming {} queued async calls", recovered.queued.len());
-        }
-        app.resume(recovered.queued);
-        serve(app.clone()).await?;
-        // Everything written so far is committed once this write is.
-        let _ = store.commit(crate::store::Write::Barrier).await;
-        anyhow::Ok(())
-    })?;
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    drop(store);
-    drop(writer);
-    Ok(())
-}
-
-async fn serve(app: Arc<App>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(app.config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", app.config.listen))?;
+/// Serves the gateway of `config` on `listener` until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = open(config).await?;
     let address = listener.local_addr()?;
     println!(
         "gateway listening on http://{address} (backend {})",
@@ -112,30 +37,92 @@ async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let stop = CancellationToken::new();
-    tokio::spawn(signals(stop.clone()));
-    tokio::spawn(crate::autoscale::run(app.clone(), stop.clone()));
-    let router = crate::routes::router(app);
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
-    tokio::select! {
-        result = server => result?,
-        _ = async { stop.cancelled().await; tokio::time::sleep(GRACE).await } => {
-            tracing::warn!("requests still running after {GRACE:?}: stopping anyway");
-        }
-    }
+    app.tasks.spawn(crate::autoscale::run(app.clone()));
+    let stopping = app.stopping.clone();
+    let router = crate::routes::router(app.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stopping.cancel();
+        })
+        .await?;
+    app.tasks.close();
+    app.tasks.wait().await;
+    // Everything written so far is committed once this write is.
+    let _ = app.store.commit(Write::Barrier).await;
     Ok(())
 }
 
-async fn signals(stop: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return;
+/// The gateway's state for `config`, with the functions deployed and the
+/// previous run's queued async calls resumed.
+async fn open(config: Config) -> anyhow::Result<Arc<App>> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let password = crate::auth::load(&config)?;
+    let caps = Caps {
+        output_bytes: config.output_cache_bytes,
+        log_bytes: config.log_cache_bytes,
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let (store, recovered) = Store::open(dir, caps)
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    if recovered.failed > 0 {
+        tracing::warn!(
+            "{} calls were running or waiting synchronously when the gateway stopped: marked FAILED",
+            recovered.failed
+        );
     }
-    tracing::info!("shutting down");
-    stop.cancel();
+    let backend = crate::backend::select::open(&config).await?;
+    let registry = Registry::default();
+    for function in store.read(store::functions).await? {
+        if let Err(e) = backend.deploy(&function).await {
+            let name = backend.name();
+            tracing::warn!(
+                "function {} cannot run on the {name} backend: {e}",
+                function.name
+            );
+        }
+        registry.insert_new(function);
+    }
+    for name in backend.list().await.unwrap_or_default() {
+        if registry.get(&name).is_none() {
+            let backend = backend.name();
+            tracing::warn!("the {backend} backend runs {name}, which the gateway does not know");
+        }
+    }
+    let metrics = Metrics::new()?;
+    let app = Arc::new(App {
+        scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
+        config,
+        store,
+        backend,
+        registry,
+        metrics,
+        notifier: Arc::new(HttpNotifier::default()),
+        password,
+        tasks: TaskTracker::new(),
+        stopping: CancellationToken::new(),
+    });
+    if !recovered.queued.is_empty() {
+        tracing::info!("resuming {} queued async calls", recovered.queued.len());
+    }
+    crate::invoke::resume(&app, recovered.queued);
+    Ok(app)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -7,11 +7,14 @@
 //!   STDOUT/STDERR, enforces byte limits and the timeout (killing the whole
 //!   process group) and reports what happened. The gateway's `process` backend
 //!   uses this module too.
+//! - [`answer`] is the one table from how a run ended to its HTTP status
+//!   and reason, and back (the gateway reads replicas' answers with it).
 //! - [`cgi`] turns request headers into `Http_*` environment variables.
 //! - [`lock`] owns the health lock file.
 //! - [`server`] is the `fwatchdog` HTTP server built on the pieces above.
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod cgi;
 pub mod config;
 pub mod duration;

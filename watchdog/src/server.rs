@@ -24,7 +24,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::runner::{self, Exit, Job, OutputMode};
-use crate::{cgi, lock, Config};
+use crate::{answer, cgi, lock, Config};
 
 /// Shared by every request.
 struct State {
@@ -204,26 +204,20 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             String::from_utf8_lossy(&outcome.stderr)
         );
     }
-    let mut response = match &outcome.exit {
-        Exit::Code(0) => Response::new(Full::new(outcome.stdout.clone())),
-        Exit::Code(code) => failed(&format!("exit status {code}"), &outcome.stdout),
-        Exit::Signal(signal) => failed(&format!("killed by signal {signal}"), &outcome.stdout),
-        Exit::TimedOut => text(
-            StatusCode::GATEWAY_TIMEOUT,
-            &format!(
-                "process killed: exec_timeout of {:?} expired\n",
-                config.exec_timeout.unwrap_or_default()
-            ),
-        ),
-        Exit::OutputTooLarge => text(
-            StatusCode::BAD_GATEWAY,
-            &format!(
-                "process killed: its output went over max_output_bytes ({} bytes)\n",
-                config.max_output_bytes
-            ),
-        ),
-        Exit::InputTooLarge => too_large(config),
-        Exit::InputFailed(reason) => text(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
+    let mut response = match outcome.exit.reason(&limits(config)) {
+        None => Response::new(Full::new(outcome.stdout.clone())),
+        // The output follows the reason of a failed exit, as OpenFaaS's
+        // watchdog answers; a killed run's partial output is dropped.
+        Some(reason) if matches!(outcome.exit, Exit::Code(_) | Exit::Signal(_)) => {
+            let mut body = Vec::with_capacity(reason.len() + 1 + outcome.stdout.len());
+            body.extend_from_slice(reason.as_bytes());
+            body.push(b'\n');
+            body.extend_from_slice(&outcome.stdout);
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = outcome.exit.status();
+            response
+        }
+        Some(reason) => text(outcome.exit.status(), &format!("{reason}\n")),
     };
     let headers = response.headers_mut();
     let content_type = match &config.content_type {
@@ -239,24 +233,23 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     response
 }
 
-fn failed(status_line: &str, output: &[u8]) -> Response<Full<Bytes>> {
-    let mut body = Vec::with_capacity(status_line.len() + 1 + output.len());
-    body.extend_from_slice(status_line.as_bytes());
-    body.push(b'\n');
-    body.extend_from_slice(output);
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+fn too_large(config: &Config) -> Response<Full<Bytes>> {
+    let reason = Exit::InputTooLarge
+        .reason(&limits(config))
+        .unwrap_or_default();
+    text(StatusCode::PAYLOAD_TOO_LARGE, &format!("{reason}\n"))
 }
 
-fn too_large(config: &Config) -> Response<Full<Bytes>> {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
-            "request body is over max_input_bytes ({} bytes)\n",
-            config.max_input_bytes
-        ),
-    )
+/// The limits the reasons of a failed run name.
+fn limits(config: &Config) -> answer::Limits {
+    answer::Limits {
+        timeout: config.exec_timeout,
+        timeout_setting: "exec_timeout",
+        max_input_bytes: config.max_input_bytes,
+        input_setting: "max_input_bytes",
+        max_output_bytes: config.max_output_bytes,
+        output_setting: "max_output_bytes",
+    }
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {

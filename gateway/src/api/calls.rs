@@ -4,16 +4,16 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{flag, json, AppState};
+use crate::call::{How, Status};
 use crate::error::Error;
-use crate::model::Status;
+use crate::invoke::answer;
 
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     let id = parse_id(&id)?;
@@ -82,13 +82,12 @@ async fn answer(
             }
             // Wait for this call's last event, then read again.
             loop {
-                match events.recv().await {
-                    Ok(e)
-                        if e.call_id == call_id
-                            && (e.event == "FINISHED" || e.event == "FAILED") =>
-                    {
-                        break
-                    }
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    () = app.stopping.cancelled() => return Err(Error::ShuttingDown),
+                };
+                match event {
+                    Ok(e) if e.call_id == call_id && e.event.is_end() => break,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return Err(Error::ShuttingDown),
@@ -96,11 +95,7 @@ async fn answer(
             }
             continue;
         }
-        let status = match (info.status, info.timed_out) {
-            (Status::Finished, _) => StatusCode::OK,
-            (_, true) => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = answer::status(&How::recorded(info));
         let body = match (out.data, out.rotated, info.r#async) {
             (Some(data), _, _) => data,
             (None, true, _) => {
@@ -111,14 +106,7 @@ async fn answer(
             }
             (None, false, _) => format!("{}\n", info.message.as_deref().unwrap_or("the call failed")).into(),
         };
-        let mut response = (status, Body::from(body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(v) = info.call_id.to_string().parse() {
-            headers.insert("x-call-id", v);
-        }
-        if let Ok(v) = format!("{:.6}", info.duration_seconds.unwrap_or(0.0)).parse() {
-            headers.insert("x-duration-seconds", v);
-        }
-        return Ok(response);
+        let seconds = info.duration_seconds.unwrap_or(0.0);
+        return Ok(answer::output(status, info.call_id, seconds, body));
     }
 }

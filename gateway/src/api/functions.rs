@@ -3,20 +3,21 @@
 //! running calls or with `?force=true` killing them), describe one, its call
 //! counts, and scale.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{base_url, deployed, flag, json, parse_json, read_body, AppState, MAX_JSON_BYTES};
 use crate::app::App;
 use crate::clock;
 use crate::error::Error;
-use crate::model::{check_name, Deployment, Function, Listed};
+use crate::function::{check_name, Deployment, Function, Mode};
 use crate::registry::Deployed;
 use crate::store::Write;
 
@@ -178,6 +179,29 @@ pub async fn scale(
         .with_label_values(&[&name])
         .set(request.replicas as i64);
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A function as listed by `GET /system/functions`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    pub name: String,
+    pub image: String,
+    pub invocation_count: u64,
+    pub replicas: u64,
+    pub available_replicas: u64,
+    pub env_process: String,
+    pub env_vars: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub uuid: Uuid,
+    pub address: String,
+    pub mode: Mode,
+    pub command: Vec<String>,
+    pub timeout: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    pub created: String,
 }
 
 /// A function as listed, with its replicas from the backend.

@@ -13,8 +13,8 @@ use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{deployed, flag, AppState};
+use crate::call::Event;
 use crate::error::Error;
-use crate::model::Event;
 use crate::store;
 
 pub async fn logs(
@@ -51,11 +51,17 @@ pub async fn logs(
         return Ok((StatusCode::OK, ndjson, text).into_response());
     }
     let first = stream::once(async move { Ok::<_, std::convert::Infallible>(Bytes::from(text)) });
+    let stopping = app.stopping.clone();
     let rest = stream::unfold(live, move |mut live| {
-        let (name, call_id) = (name.clone(), call_id.clone());
+        let (name, call_id, stopping) = (name.clone(), call_id.clone(), stopping.clone());
         async move {
             loop {
-                match live.recv().await {
+                let event = tokio::select! {
+                    event = live.recv() => event,
+                    // A stopping gateway ends its followers' streams.
+                    () = stopping.cancelled() => return None,
+                };
+                match event {
                     Ok(e)
                         if e.id > last
                             && e.function == name

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::model::check_name;
+use crate::function::check_name;
 use crate::registry::Deployed;
 
 pub type AppState = Arc<App>;

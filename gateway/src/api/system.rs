@@ -82,17 +82,13 @@ pub async fn alert(
         let Some(deployed) = app.registry.get(&name) else {
             continue;
         };
-        let function = &deployed.function;
-        let (min, max, factor) = (
-            function.min_replicas(),
-            function.scale_label("com.openfaas.scale.max", 20),
-            function.scale_label("com.openfaas.scale.factor", 20),
-        );
+        let scaling = deployed.function.scaling();
         let current = app.backend.desired(&name).await?;
         let target = if alert.status == "firing" {
-            (current + (max * factor).div_ceil(100)).min(max)
+            let step = (scaling.max * scaling.factor).div_ceil(100);
+            (current + step).min(scaling.max)
         } else {
-            min
+            scaling.min
         };
         app.backend.scale(&name, target).await?;
         app.metrics

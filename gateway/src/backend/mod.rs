@@ -10,15 +10,19 @@ mod process;
 pub mod select;
 pub mod swarm;
 
-use axum::http::StatusCode;
-use bytes::Bytes;
+use std::time::Duration;
 
-use crate::model::Function;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::function::Function;
 
 pub use process::ProcessBackend;
 pub use watchdog::{Exit, Outcome};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     /// The function's spec cannot run on this backend; the text says why.
     #[error("{0}")]
@@ -33,29 +37,91 @@ pub enum BackendError {
     Unreachable(String),
 }
 
-impl BackendError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            BackendError::Invalid(_) => StatusCode::BAD_REQUEST,
-            BackendError::NotFound(_) => StatusCode::NOT_FOUND,
-            BackendError::Start(_) => StatusCode::BAD_GATEWAY,
-            BackendError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-}
-
 /// One call as the backend sees it.
 #[derive(Debug)]
 pub struct Invocation {
-    /// The request's `Http_*` variables (the function's own `envVars` are the
-    /// backend's to add).
-    pub env: Vec<(String, String)>,
+    pub id: Uuid,
+    /// The request as the function sees it.
+    pub request: Request,
     /// STDIN, already checked against the payload limit.
     pub input: Bytes,
     /// How long the run may take.
-    pub timeout: std::time::Duration,
+    pub timeout: Duration,
     /// The largest STDOUT before the run is killed.
     pub max_output_bytes: usize,
+}
+
+/// The HTTP request a call was made with, as its function sees it: a
+/// process gets it as `Http_*` variables, a replica's watchdog as a request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: Method,
+    /// The path after the function's name, from `/`.
+    pub path: String,
+    pub query: Option<String>,
+    /// The caller's headers, less the gateway's own (`X-Call-Id`, which
+    /// the function gets from [`Invocation::id`]).
+    pub headers: HeaderMap,
+}
+
+/// How a [`Request`] is kept with an async call, to be resumed.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The function's `Http_*` variables for call `id`, as CGI names them.
+    pub fn env(&self, id: Uuid) -> Vec<(String, String)> {
+        let uri = match &self.query {
+            Some(query) => format!("{}?{query}", self.path),
+            None => self.path.clone(),
+        };
+        let uri = uri
+            .parse()
+            .unwrap_or_else(|_| axum::http::Uri::from_static("/"));
+        let mut env = watchdog::cgi::request_env(&self.method, &uri, &self.headers);
+        env.push(("Http_X_Call_Id".into(), id.to_string()));
+        env
+    }
+
+    /// The request as kept in the store.
+    pub fn encode(&self) -> String {
+        let stored = Stored {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect(),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// A request kept by [`Request::encode`]; `None` when it is unreadable.
+    pub fn decode(text: &str) -> Option<Request> {
+        let stored: Stored = serde_json::from_str(text).ok()?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in stored.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        Some(Request {
+            method: Method::from_bytes(stored.method.as_bytes()).ok()?,
+            path: stored.path,
+            query: stored.query,
+            headers,
+        })
+    }
 }
 
 /// Replica counts of a function.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use watchdog::{Job, Outcome, OutputMode};
 
 use super::{Backend, BackendError, Invocation, Replicas};
-use crate::model::{Function, Mode};
+use crate::function::{Function, Mode};
 
 /// The gateway's own variables a function process also gets; nothing else
 /// of the gateway's environment (its passwords, its `FAAS_*` settings)
@@ -150,7 +150,7 @@ impl Backend for ProcessBackend {
                 Some(entry) => {
                     // A call wakes a function scaled to zero, as replicas would start.
                     if function.mode == Mode::Service && entry.replicas == 0 {
-                        entry.replicas = function.wake_replicas();
+                        entry.replicas = function.scaling().wake();
                     }
                     Some(entry.run.clone())
                 }
@@ -161,7 +161,7 @@ impl Backend for ProcessBackend {
             Some(run) => run,
             None => self.prepare(function)?,
         };
-        env.extend(call.env);
+        env.extend(call.request.env(call.id));
         let job = Job {
             argv,
             env,

@@ -1,6 +1,6 @@
-//! Picking the backend at start. `auto` takes `swarm` when the engine is a
-//! Swarm manager, else `docker` when an engine answers, else `process`; an
-//! explicit `docker` or `swarm` with no engine is an error.
+//! Picking the backend at start. `auto` resolves to `swarm` when the engine
+//! is a Swarm manager, else `docker` when an engine answers, else
+//! `process`; an explicit `docker` or `swarm` with no engine is an error.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,28 +10,38 @@ use super::swarm::SwarmBackend;
 use super::{Backend, ProcessBackend};
 use crate::config::{BackendKind, Config};
 
+/// What `auto` means on this machine now; other kinds stay as they are.
+pub async fn resolve(kind: BackendKind) -> BackendKind {
+    if kind != BackendKind::Auto {
+        return kind;
+    }
+    match engine::connect().await {
+        Ok(docker) if SwarmBackend::is_manager(&docker).await => BackendKind::Swarm,
+        Ok(_) => BackendKind::Docker,
+        Err(why) => {
+            println!(
+                "backend auto: {why}; using process (functions run as local commands; images are recorded, not used)"
+            );
+            BackendKind::Process
+        }
+    }
+}
+
 /// Opens the backend `config` asks for.
-pub async fn open(config: &Config) -> Result<Arc<dyn Backend>, String> {
-    let kind = match config.backend {
-        BackendKind::Auto => match engine::connect().await {
-            Ok(docker) if SwarmBackend::is_manager(&docker).await => BackendKind::Swarm,
-            Ok(_) => BackendKind::Docker,
-            Err(why) => {
-                println!(
-                    "backend auto: {why}; using process (functions run as local commands; images are recorded, not used)"
-                );
-                BackendKind::Process
-            }
-        },
-        kind => kind,
-    };
+pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     let owner = owner_id(&config.data_dir)?;
     let max = config.max_payload_bytes;
-    Ok(match kind {
-        BackendKind::Swarm => Arc::new(SwarmBackend::connect(&config.network, &owner, max).await?),
-        BackendKind::Docker => {
-            Arc::new(DockerBackend::connect(&config.network, &owner, max).await?)
-        }
+    Ok(match resolve(config.backend).await {
+        BackendKind::Swarm => Arc::new(
+            SwarmBackend::connect(&config.network, &owner, max)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        BackendKind::Docker => Arc::new(
+            DockerBackend::connect(&config.network, &owner, max)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
         BackendKind::Process | BackendKind::Auto => {
             if config.backend == BackendKind::Process {
                 println!("backend process: functions run as local commands; images are recorded, not used");
@@ -43,7 +53,7 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Backend>, String> {
 
 /// This gateway's id, kept in its data directory: the label on everything it
 /// creates on a Docker Engine, so it removes only its own leftovers.
-fn owner_id(data_dir: &Path) -> Result<String, String> {
+fn owner_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("gateway-id");
     if let Ok(id) = std::fs::read_to_string(&path) {
         let id = id.trim();
@@ -52,6 +62,7 @@ fn owner_id(data_dir: &Path) -> Result<String, String> {
         }
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    std::fs::write(&path, &id).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, &id)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(id)
 }

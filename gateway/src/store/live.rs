@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use uuid::Uuid;
 
-use super::{Finish, NewCall};
+use super::{Ended, NewCall};
+use crate::call::{time, CallInfo, Counts, Status};
 use crate::clock;
-use crate::model::{time, CallInfo, Counts, Status};
 
 /// The sync calls not yet committed, by id.
 #[derive(Default)]
@@ -24,7 +24,17 @@ struct Entry {
     created: i64,
     started: Option<i64>,
     /// Set when the call ended; the entry goes once its write is committed.
-    end: Option<Finish>,
+    end: Option<Ended>,
+}
+
+impl Entry {
+    fn status(&self) -> Status {
+        match (&self.end, self.started) {
+            (Some(ended), _) => ended.end.status(),
+            (None, Some(_)) => Status::Running,
+            (None, None) => Status::Pending,
+        }
+    }
 }
 
 impl Live {
@@ -57,11 +67,7 @@ impl Live {
         }
     }
 
-    pub fn started_at(&self, id: Uuid) -> Option<i64> {
-        self.lock().get(&id).and_then(|e| e.started)
-    }
-
-    pub fn ended(&self, finish: &Finish) {
+    pub fn ended(&self, finish: &Ended) {
         if let Some(entry) = self.lock().get_mut(&finish.id) {
             entry.end = Some(finish.clone());
         }
@@ -79,32 +85,22 @@ impl Live {
         Some(CallInfo {
             call_id: id,
             function: entry.function.clone(),
-            status: match (end, entry.started) {
-                (Some(end), _) => end.status,
-                (None, Some(_)) => Status::Running,
-                (None, None) => Status::Pending,
-            },
+            status: entry.status(),
             created: clock::millis(entry.created),
             started: time(entry.started),
             finished: time(end.map(|e| e.at)),
-            exit_code: end.and_then(|e| e.exit_code),
-            duration_seconds: end.and_then(|e| e.duration),
-            message: end.and_then(|e| e.message.clone()),
+            exit_code: end.and_then(|e| e.end.exit_code()),
+            duration_seconds: end.and_then(|e| e.end.seconds()),
+            message: end.and_then(|e| e.end.message.clone()),
             r#async: false,
-            timed_out: end.is_some_and(|e| e.timed_out),
+            timed_out: end.is_some_and(|e| e.end.timed_out()),
         })
     }
 
     /// Adds the calls of `function` in flight to `counts`.
     pub fn add_counts(&self, function: &str, counts: &mut Counts) {
         for entry in self.lock().values().filter(|e| e.function == function) {
-            counts.total += 1;
-            match (&entry.end, entry.started) {
-                (Some(end), _) if end.status == Status::Finished => counts.finished += 1,
-                (Some(_), _) => counts.failed += 1,
-                (None, Some(_)) => counts.running += 1,
-                (None, None) => counts.pending += 1,
-            }
+            counts.add(entry.status(), 1);
         }
     }
 
@@ -119,16 +115,17 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::CallKind;
     use bytes::Bytes;
 
     fn new_call(id: Uuid) -> NewCall {
         NewCall {
             id,
             function: "f".into(),
-            is_async: false,
+            kind: CallKind::Sync,
             created: 1_000,
             input: Bytes::new(),
-            env: Vec::new(),
+            request: None,
             callback: None,
         }
     }
@@ -148,18 +145,22 @@ mod tests {
         let mut counts = Counts::default();
         live.add_counts("f", &mut counts);
         assert_eq!((counts.total, counts.running), (1, 1));
-        live.ended(&Finish {
-            id,
-            function: "f".into(),
-            status: Status::Finished,
-            at: 3_000,
-            exit_code: Some(0),
-            duration: Some(1.0),
-            message: None,
-            timed_out: false,
-            output: None,
+        let outcome = watchdog::Outcome {
+            exit: watchdog::Exit::Code(0),
             stdout: Bytes::new(),
             stderr: Bytes::new(),
+            duration: std::time::Duration::from_secs(1),
+        };
+        let limits = crate::call::Limits {
+            timeout: std::time::Duration::from_secs(1),
+            max_payload_bytes: 1,
+        };
+        live.ended(&Ended {
+            id,
+            function: "f".into(),
+            at: 3_000,
+            end: crate::call::End::ran(outcome, limits),
+            kept: false,
         });
         let info = live.call(id).expect("live");
         assert_eq!((info.status, info.exit_code), (Status::Finished, Some(0)));

@@ -22,7 +22,8 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::model::{CallInfo, Counts, Event, Function, Status};
+use crate::call::{CallInfo, CallKind, Counts, End, Event};
+use crate::function::Function;
 
 pub use read::{events, functions, input};
 pub use read::{Recovered, Resume};
@@ -60,29 +61,25 @@ pub struct Caps {
 pub struct NewCall {
     pub id: Uuid,
     pub function: String,
-    pub is_async: bool,
+    pub kind: CallKind,
     pub created: i64,
+    /// Its STDIN (an async call's whole; a sync call's start, for its event).
     pub input: Bytes,
-    /// The request's `Http_*` variables, kept so a resumed call sees them.
-    pub env: Vec<(String, String)>,
+    /// An async call's request, encoded, so a resumed call sees it.
+    pub request: Option<String>,
     pub callback: Option<String>,
 }
 
-/// How a call ended.
+/// A call's end, to record.
 #[derive(Debug, Clone)]
-pub struct Finish {
+pub struct Ended {
     pub id: Uuid,
     pub function: String,
-    pub status: Status,
     pub at: i64,
-    pub exit_code: Option<i32>,
-    pub duration: Option<f64>,
-    pub message: Option<String>,
-    pub timed_out: bool,
-    /// Kept for async calls, answered by `/system/calls/<id>/output`.
-    pub output: Option<Bytes>,
-    pub stdout: Bytes,
-    pub stderr: Bytes,
+    pub end: End,
+    /// Whether its output is kept (async calls), answered by
+    /// `/system/calls/<id>/output`.
+    pub kept: bool,
 }
 
 /// A sync call, written once when it ended.
@@ -91,7 +88,7 @@ pub struct SyncCall {
     pub call: NewCall,
     /// When it started running; `None` if it never ran.
     pub started: Option<i64>,
-    pub end: Finish,
+    pub end: Ended,
 }
 
 /// One write for the writer thread.
@@ -105,7 +102,7 @@ pub enum Write {
         function: String,
         at: i64,
     },
-    Finished(Box<Finish>),
+    Finished(Box<Ended>),
     /// A whole sync call: its row and its events.
     SyncCall(Box<SyncCall>),
     /// Nothing: acked once every earlier write is committed.
@@ -126,24 +123,23 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `dir/faas.db`, recovers the previous run's calls
     /// and starts the writer thread.
-    pub fn open(
-        dir: &Path,
-        caps: Caps,
-    ) -> Result<(Store, Recovered, std::thread::JoinHandle<()>), StoreError> {
+    pub fn open(dir: &Path, caps: Caps) -> Result<(Store, Recovered), StoreError> {
         let path = dir.join("faas.db");
         let mut conn = schema::open(&path)?;
         let recovered = schema::recover(&mut conn)?;
         let (events, _) = broadcast::channel(4096);
         let (writes, rx) = mpsc::sync_channel(WRITE_QUEUE);
         let live = Arc::new(live::Live::default());
-        let writer = writer::start(conn, rx, events.clone(), live.clone(), caps)?;
+        // The thread ends when the last handle is dropped; whoever needs its
+        // writes on disk first commits a [`Write::Barrier`].
+        writer::start(conn, rx, events.clone(), live.clone(), caps)?;
         let store = Store {
             writes,
             readers: Arc::new(read::Pool::new(path)),
             events,
             live,
         };
-        Ok((store, recovered, writer))
+        Ok((store, recovered))
     }
 
     /// Queues `write`; the answer comes after it is committed.
@@ -182,11 +178,6 @@ impl Store {
     /// A sync call started running.
     pub fn sync_started(&self, id: Uuid, at: i64) {
         self.live.started(id, at);
-    }
-
-    /// When a sync call in flight started running, if it did.
-    pub fn sync_started_at(&self, id: Uuid) -> Option<i64> {
-        self.live.started_at(id)
     }
 
     /// A sync call ended: queues its one write. `tracked` is what

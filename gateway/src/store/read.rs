@@ -10,8 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::call::{short, time, CallInfo, Counts, Event, EventKind, Status};
 use crate::clock;
-use crate::model::{short, CallInfo, Counts, Event, Function, Status};
+use crate::function::Function;
 
 /// Read connections, opened on demand and reused.
 pub struct Pool {
@@ -54,7 +55,8 @@ pub struct Resume {
     pub id: String,
     pub function: String,
     pub created: i64,
-    pub env: Option<String>,
+    /// Its request, encoded.
+    pub request: Option<String>,
     pub callback: Option<String>,
 }
 
@@ -84,8 +86,8 @@ fn call_info(r: &Row) -> rusqlite::Result<CallInfo> {
         function: r.get(1)?,
         status: Status::parse(&r.get::<_, String>(2)?),
         created: clock::millis(r.get(3)?),
-        started: crate::model::time(r.get(4)?),
-        finished: crate::model::time(r.get(5)?),
+        started: time(r.get(4)?),
+        finished: time(r.get(5)?),
         exit_code: r.get(6)?,
         duration_seconds: r.get(7)?,
         message: r.get(8)?,
@@ -166,8 +168,8 @@ pub fn events(
         Ok(Event {
             id: r.get(0)?,
             call_id: r.get(1)?,
-            time: clock::seconds(r.get(2)?),
-            event: r.get(3)?,
+            time: r.get(2)?,
+            event: EventKind::parse(&r.get::<_, String>(3)?),
             short_stdin: bytes(4)?,
             short_stdout: bytes(5)?,
             short_stderr: bytes(6)?,
@@ -189,13 +191,7 @@ pub fn counts(conn: &Connection, function: &str) -> Result<Counts, StoreError> {
     let mut counts = Counts::default();
     for row in rows {
         let (status, n) = row?;
-        counts.total += n;
-        match Status::parse(&status) {
-            Status::Pending => counts.pending += n,
-            Status::Running => counts.running += n,
-            Status::Finished => counts.finished += n,
-            Status::Failed => counts.failed += n,
-        }
+        counts.add(Status::parse(&status), n);
     }
     Ok(counts)
 }

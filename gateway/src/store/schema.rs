@@ -7,8 +7,8 @@ use rusqlite::{params, Connection};
 
 use super::read::{Recovered, Resume};
 use super::StoreError;
+use crate::call::EventKind;
 use crate::clock;
-use crate::model::EventKind;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS functions (
@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS calls (
     timed_out INTEGER NOT NULL DEFAULT 0,
     output_rotated INTEGER NOT NULL DEFAULT 0,
     input BLOB,
+    -- an async call's request (method, path, query, headers) as JSON
     env TEXT,
     callback TEXT
 );
@@ -127,7 +128,7 @@ pub fn recover(conn: &mut Connection) -> Result<Recovered, StoreError> {
                 id: r.get(0)?,
                 function: r.get(1)?,
                 created: r.get(2)?,
-                env: r.get::<_, Option<String>>(3)?,
+                request: r.get::<_, Option<String>>(3)?,
                 callback: r.get(4)?,
             })
         })?;

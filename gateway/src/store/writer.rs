@@ -14,9 +14,8 @@ use rusqlite::{params, Connection, Transaction};
 use tokio::sync::broadcast;
 
 use super::live::Live;
-use super::{Ack, Caps, Finish, NewCall, StoreError, SyncCall, Write};
-use crate::clock;
-use crate::model::{short, Event, EventKind, Status};
+use super::{Ack, Caps, Ended, NewCall, StoreError, SyncCall, Write};
+use crate::call::{short, CallKind, Event, EventKind, Status, SHORT};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -221,20 +220,22 @@ fn apply(
         }
         Write::Finished(f) => {
             let id = f.id.to_string();
+            let end = &f.end;
             tx.prepare_cached(
                 "UPDATE calls SET status = ?1, finished = ?2, exit_code = ?3, duration = ?4,
                  message = ?5, timed_out = ?6, input = NULL WHERE id = ?7",
             )?
             .execute(params![
-                f.status.as_str(),
+                end.status().as_str(),
                 f.at,
-                f.exit_code,
-                f.duration,
-                f.message,
-                f.timed_out,
+                end.exit_code(),
+                end.seconds(),
+                end.message,
+                end.timed_out(),
                 id
             ])?;
-            if let Some(output) = &f.output {
+            if f.kept {
+                let output = end.body();
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO outputs (call_id, function, size, data) VALUES (?1, ?2, ?3, ?4)",
                 )?
@@ -262,17 +263,13 @@ fn insert_call(
     tx: &Transaction,
     call: &NewCall,
     started: Option<i64>,
-    end: Option<&Finish>,
+    end: Option<&Ended>,
 ) -> Result<(), StoreError> {
     let id = call.id.to_string();
-    // Only an async call resumes after a restart: only it needs its input and env.
-    let (input, env) = if call.is_async {
-        let env =
-            serde_json::to_string(&call.env).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        (Some(&call.input[..]), Some(env))
-    } else {
-        (None, None)
-    };
+    // Only an async call resumes after a restart: only it needs its input
+    // and request.
+    let is_async = call.kind == CallKind::Async;
+    let input = is_async.then_some(&call.input[..]);
     let inserted = tx
         .prepare_cached(
             "INSERT INTO calls (id, function, is_async, status, created, input, env, callback,
@@ -282,18 +279,18 @@ fn insert_call(
         .execute(params![
             id,
             call.function,
-            call.is_async,
-            end.map_or(Status::Pending, |e| e.status).as_str(),
+            is_async,
+            end.map_or(Status::Pending, |e| e.end.status()).as_str(),
             call.created,
             input,
-            env,
+            call.request,
             call.callback,
             started,
             end.map(|e| e.at),
-            end.and_then(|e| e.exit_code),
-            end.and_then(|e| e.duration),
-            end.and_then(|e| e.message.as_deref()),
-            end.is_some_and(|e| e.timed_out),
+            end.and_then(|e| e.end.exit_code()),
+            end.and_then(|e| e.end.seconds()),
+            end.and_then(|e| e.end.message.as_deref()),
+            end.is_some_and(|e| e.end.timed_out()),
         ]);
     match inserted {
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -313,7 +310,7 @@ fn call_events(
     call: &NewCall,
 ) -> Result<String, StoreError> {
     let id = call.id.to_string();
-    let stdin = &call.input[..call.input.len().min(crate::model::SHORT)];
+    let stdin = &call.input[..call.input.len().min(SHORT)];
     for (kind, stdin) in [(EventKind::Call, stdin), (EventKind::Pending, NONE)] {
         event(
             tx,
@@ -356,17 +353,17 @@ fn end_event(
     tx: &Transaction,
     budgets: &mut Budgets,
     events: &mut Vec<Event>,
-    f: &Finish,
+    f: &Ended,
     id: &str,
 ) -> Result<(), StoreError> {
-    let kind = if f.status == Status::Finished {
+    let kind = if f.end.status() == Status::Finished {
         EventKind::Finished
     } else {
         EventKind::Failed
     };
-    let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(crate::model::SHORT)].to_vec() };
-    let (out, err) = (cut(&f.stdout), cut(&f.stderr));
-    let message = f.message.as_deref().unwrap_or("");
+    let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(SHORT)].to_vec() };
+    let (out, err) = (cut(&f.end.stdout), cut(&f.end.stderr));
+    let message = f.end.message.as_deref().unwrap_or("");
     event(
         tx,
         budgets,
@@ -412,8 +409,8 @@ fn event(
     *budgets.log.entry(function.to_string()).or_default() += size as u64;
     budgets.touched.insert(function.to_string());
     events.push(Event {
-        time: clock::seconds(at),
-        event: kind.as_str().into(),
+        time: at,
+        event: kind,
         call_id: call_id.into(),
         short_stdin: short(stdin),
         short_stdout: short(stdout),

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use watchdog::runner::{Exit, Outcome};
 
 use crate::backend::{BackendError, Invocation};
-use crate::model::Function;
+use crate::function::Function;
 
 /// The watchdog's port inside a replica.
 pub const WATCHDOG_PORT: u16 = 8080;
@@ -179,76 +179,47 @@ impl Balancer {
     }
 }
 
-/// The HTTP request to a replica's watchdog, rebuilt from the call's
-/// `Http_*` variables: method, path, query and headers.
+/// The HTTP request to a replica's watchdog: the call's own request, with
+/// its call id, less what belongs to the hop (host, length, connection).
 fn build_request(
     addr: &str,
     call: &Invocation,
 ) -> Result<hyper::Request<Full<Bytes>>, BackendError> {
-    let get = |name: &str| {
-        call.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    let request = &call.request;
+    let uri = match &request.query {
+        Some(query) => format!("http://{addr}{}?{query}", request.path),
+        None => format!("http://{addr}{}", request.path),
     };
-    let path = get("Http_Path").unwrap_or("/");
-    let uri = match get("Http_Query") {
-        Some(query) => format!("http://{addr}{path}?{query}"),
-        None => format!("http://{addr}{path}"),
-    };
-    let mut request = hyper::Request::builder()
-        .method(get("Http_Method").unwrap_or("POST"))
+    let mut builder = hyper::Request::builder()
+        .method(request.method.clone())
         .uri(uri);
-    for (name, value) in &call.env {
-        let Some(header) = name.strip_prefix("Http_") else {
-            continue;
-        };
-        if matches!(
-            header,
-            "Method" | "Path" | "Query" | "Host" | "Content_Length"
-        ) {
-            continue;
+    if let Some(headers) = builder.headers_mut() {
+        for (name, value) in &request.headers {
+            if !HOP_HEADERS.contains(name) {
+                headers.append(name.clone(), value.clone());
+            }
         }
-        request = request.header(header.replace('_', "-"), value);
+        if let Ok(id) = http::HeaderValue::from_str(&call.id.to_string()) {
+            headers.insert("x-call-id", id);
+        }
     }
-    request
+    builder
         .body(Full::new(call.input.clone()))
         .map_err(|e| BackendError::Invalid(format!("the call cannot be forwarded: {e}")))
 }
 
+/// Headers that describe the caller's connection, not the call.
+const HOP_HEADERS: [http::HeaderName; 5] = [
+    http::header::HOST,
+    http::header::CONTENT_LENGTH,
+    http::header::CONNECTION,
+    http::header::TRANSFER_ENCODING,
+    http::header::TE,
+];
+
 /// A watchdog's answer as an [`Outcome`].
 fn outcome(status: u16, body: Bytes, duration: Duration, max_output: usize) -> Outcome {
-    let (exit, stdout) = match status {
-        200..=299 if body.len() > max_output => (Exit::OutputTooLarge, Bytes::new()),
-        200..=299 => (Exit::Code(0), body),
-        500 => {
-            // "exit status N\n" then the output.
-            let head = String::from_utf8_lossy(&body[..body.len().min(64)]).into_owned();
-            let code = head
-                .strip_prefix("exit status ")
-                .and_then(|rest| rest.split('\n').next())
-                .and_then(|n| n.trim().parse::<i32>().ok());
-            match code {
-                Some(code) => {
-                    let skip = body
-                        .iter()
-                        .position(|b| *b == b'\n')
-                        .map(|i| i + 1)
-                        .unwrap_or(body.len());
-                    (Exit::Code(code), body.slice(skip..))
-                }
-                None => (Exit::Code(1), body),
-            }
-        }
-        502 => (Exit::OutputTooLarge, Bytes::new()),
-        504 => (Exit::TimedOut, Bytes::new()),
-        413 => (Exit::InputTooLarge, Bytes::new()),
-        other => {
-            let mut text = format!("the watchdog answered {other}\n").into_bytes();
-            text.extend_from_slice(&body);
-            (Exit::Code(1), Bytes::from(text))
-        }
-    };
+    let (exit, stdout) = watchdog::answer::read(status, body, max_output);
     Outcome {
         exit,
         stdout,
@@ -296,15 +267,18 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_rebuilt_from_http_variables() {
+    fn the_call_s_own_request_is_forwarded() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", http::HeaderValue::from_static("ignored"));
+        headers.insert("x-custom", http::HeaderValue::from_static("kept"));
         let call = Invocation {
-            env: vec![
-                ("Http_Method".into(), "PUT".into()),
-                ("Http_Path".into(), "/a/b".into()),
-                ("Http_Query".into(), "x=1".into()),
-                ("Http_X_Call_Id".into(), "abc".into()),
-                ("Http_Host".into(), "ignored".into()),
-            ],
+            id: uuid::Uuid::nil(),
+            request: crate::backend::Request {
+                method: http::Method::PUT,
+                path: "/a/b".into(),
+                query: Some("x=1".into()),
+                headers,
+            },
             input: Bytes::from_static(b"body"),
             timeout: Duration::from_secs(1),
             max_output_bytes: 10,
@@ -312,7 +286,8 @@ mod tests {
         let req = build_request("10.1.2.3:8080", &call).expect("request");
         assert_eq!(req.method(), "PUT");
         assert_eq!(req.uri(), "http://10.1.2.3:8080/a/b?x=1");
-        assert_eq!(req.headers()["x-call-id"], "abc");
+        assert_eq!(req.headers()["x-call-id"], uuid::Uuid::nil().to_string());
+        assert_eq!(req.headers()["x-custom"], "kept");
         assert!(!req.headers().contains_key("host"));
     }
 

@@ -21,7 +21,7 @@ use bollard::models::HostConfig;
 use bollard::Docker;
 
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
-use crate::model::{Function, Mode};
+use crate::function::{Function, Mode};
 use service::Replicas as ReplicaSet;
 
 /// Functions on a Docker Engine.
@@ -187,17 +187,12 @@ pub async fn per_call(
     function: &Function,
     call: Invocation,
 ) -> Result<Outcome, BackendError> {
-    let call_id = call
-        .env
-        .iter()
-        .find(|(k, _)| k == "Http_X_Call_Id")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let call_id = call.id.to_string();
     let container = percall::ContainerCall {
-        name: format!("faas-{}-{}", function.name, short(&call_id)),
+        name: format!("faas-{}-{call_id}", function.name),
         image: function.image.clone(),
         command: function.command.clone(),
-        env: env_entries(function, &call.env),
+        env: env_entries(function, &call.request.env(call.id)),
         labels: HashMap::from([
             (engine::LABEL_FUNCTION.to_string(), function.name.clone()),
             (engine::LABEL_CALL.to_string(), call_id.clone()),
@@ -219,13 +214,4 @@ pub async fn per_call(
             }
             other => BackendError::Unreachable(other.to_string()),
         })
-}
-
-/// A call id cut to what a container name needs to be unique.
-fn short(call_id: &str) -> String {
-    call_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(36)
-        .collect()
 }

@@ -18,7 +18,7 @@ use super::balancer::{Balancer, Endpoint, ReplicaSource, WATCHDOG_PORT};
 use super::engine::{self, LABEL_FUNCTION, LABEL_OWNER, LABEL_REPLICA};
 use super::{env_entries, host_config};
 use crate::backend::{BackendError, Invocation, Replicas as Counts};
-use crate::model::Function;
+use crate::function::Function;
 
 /// How long a replica list read from the engine is trusted.
 const CACHE_FOR: Duration = Duration::from_millis(1000);
@@ -96,7 +96,7 @@ impl Replicas {
     /// replicas an earlier run of the gateway left running.
     pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         let running = self.list(&function.name, true).await?.len() as u64;
-        let desired = running.max(function.min_replicas());
+        let desired = running.max(function.scaling().min);
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
         self.reconcile(&function.name).await
     }
@@ -110,8 +110,8 @@ impl Replicas {
         let desired = previous
             .as_ref()
             .map(|(_, d)| *d)
-            .unwrap_or_else(|| function.min_replicas())
-            .max(function.min_replicas());
+            .unwrap_or_else(|| function.scaling().min)
+            .max(function.scaling().min);
         let mut fresh = Vec::new();
         for _ in 0..desired {
             fresh.push(self.create(function).await?);
@@ -335,7 +335,7 @@ impl ReplicaSource for Replicas {
     async fn wake(&self, function: &Function) -> Result<(), BackendError> {
         let wanted = lock(&self.specs).get(&function.name).map(|(_, d)| *d);
         match wanted {
-            Some(0) => self.scale(&function.name, function.wake_replicas()).await,
+            Some(0) => self.scale(&function.name, function.scaling().wake()).await,
             Some(_) => Ok(()),
             None => Err(BackendError::NotFound(function.name.clone())),
         }

@@ -25,7 +25,7 @@ use super::docker::balancer::{Balancer, Endpoint, ReplicaSource, WATCHDOG_PORT};
 use super::docker::engine::{self, LABEL_OWNER};
 use super::docker::per_call;
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
-use crate::model::{Function, Mode};
+use crate::function::{Function, Mode};
 
 /// How long a replica list read from the engine is trusted (a refused
 /// connection or a scale reads it again at once).
@@ -177,7 +177,7 @@ impl Backend for SwarmBackend {
             return Ok(());
         }
         let secrets = self.secret_ids(&function.secrets).await?;
-        let spec = self.spec(function, function.min_replicas(), secrets)?;
+        let spec = self.spec(function, function.scaling().min, secrets)?;
         self.docker
             .create_service(spec, None)
             .await
@@ -192,7 +192,7 @@ impl Backend for SwarmBackend {
         let current = self.inspect(&function.name).await?;
         match (function.mode, current) {
             (Mode::Service, Some((version, old))) => {
-                let replicas = replicas_of(&old).unwrap_or_else(|| function.min_replicas());
+                let replicas = replicas_of(&old).unwrap_or_else(|| function.scaling().min);
                 let secrets = self.secret_ids(&function.secrets).await?;
                 let spec = self.spec(function, replicas, secrets)?;
                 self.apply(&function.name, version, spec).await
@@ -318,7 +318,7 @@ impl ReplicaSource for SwarmBackend {
     async fn wake(&self, function: &Function) -> Result<(), BackendError> {
         let current = self.inspect(&function.name).await?;
         match current.as_ref().and_then(|(_, spec)| replicas_of(spec)) {
-            Some(0) => self.scale(&function.name, function.wake_replicas()).await,
+            Some(0) => self.scale(&function.name, function.scaling().wake()).await,
             Some(_) => Ok(()),
             None => Err(BackendError::NotFound(function.name.clone())),
         }

@@ -21,7 +21,7 @@ use crate::backend::docker::engine::{LABEL_FUNCTION, LABEL_OWNER};
 use crate::backend::docker::resources;
 use crate::backend::docker::service::watchdog_env;
 use crate::backend::BackendError;
-use crate::model::Function;
+use crate::function::Function;
 
 const SECOND_NS: i64 = 1_000_000_000;
 

@@ -1,19 +1,84 @@
-//! The records the gateway keeps and their JSON shapes: deployments as
-//! OpenFaaS sends them, functions as stored and listed, calls and events.
+//! A function: the deployment JSON as OpenFaaS sends it, the function as
+//! stored, its checks (each refusal a [`SpecError`] saying how to fix it),
+//! and OpenFaaS's scaling labels with their defaults, named once.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::clock;
-use crate::error::Error;
-
 /// Default and largest function timeout, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 300;
 pub const MAX_TIMEOUT: u64 = 86_400;
-/// Bytes kept of STDIN, STDOUT and STDERR in events.
-pub const SHORT: usize = 255;
+
+/// A deployment that cannot be accepted; the text says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+/// OpenFaaS's scaling labels (as its `scaling/ranges.go` names them).
+pub mod labels {
+    pub const MIN: &str = "com.openfaas.scale.min";
+    pub const MAX: &str = "com.openfaas.scale.max";
+    pub const TARGET: &str = "com.openfaas.scale.target";
+    pub const FACTOR: &str = "com.openfaas.scale.factor";
+    pub const ZERO: &str = "com.openfaas.scale.zero";
+    pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
+}
+
+/// A function's scaling, read from its labels; a label that is missing or
+/// not understood takes the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scaling {
+    /// Fewest replicas (default 1).
+    pub min: u64,
+    /// Most replicas (default 20, never below `min`).
+    pub max: u64,
+    /// Calls running and waiting per replica (default 10, at least 1).
+    pub target: u64,
+    /// Percent of `max` an AlertManager firing adds (default 20).
+    pub factor: u64,
+    /// Whether an idle function goes to zero replicas (default false).
+    pub zero: bool,
+    /// How long idle before zero (default 5 minutes).
+    pub zero_after: Duration,
+}
+
+impl Scaling {
+    pub const DEFAULT_MIN: u64 = 1;
+    pub const DEFAULT_MAX: u64 = 20;
+    pub const DEFAULT_TARGET: u64 = 10;
+    pub const DEFAULT_FACTOR: u64 = 20;
+    pub const DEFAULT_ZERO_AFTER: Duration = Duration::from_secs(300);
+
+    pub fn of(labels: &BTreeMap<String, String>) -> Scaling {
+        let number = |key: &str, default: u64| {
+            labels
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let min = number(labels::MIN, Self::DEFAULT_MIN);
+        Scaling {
+            min,
+            max: number(labels::MAX, Self::DEFAULT_MAX).max(min),
+            target: number(labels::TARGET, Self::DEFAULT_TARGET).max(1),
+            factor: number(labels::FACTOR, Self::DEFAULT_FACTOR),
+            zero: labels.get(labels::ZERO).map(String::as_str) == Some("true"),
+            zero_after: labels
+                .get(labels::ZERO_DURATION)
+                .and_then(|v| watchdog::duration::parse(v))
+                .unwrap_or(Self::DEFAULT_ZERO_AFTER),
+        }
+    }
+
+    /// The replicas a call brings a function at zero back to: its min, and
+    /// at least one.
+    pub fn wake(&self) -> u64 {
+        self.min.max(1)
+    }
+}
 
 /// How a function runs (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +149,7 @@ pub struct Function {
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
-pub fn check_name(name: &str) -> Result<(), Error> {
+pub fn check_name(name: &str) -> Result<(), SpecError> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let valid = !name.is_empty()
         && name.len() <= 63
@@ -94,7 +159,7 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     if valid {
         Ok(())
     } else {
-        Err(Error::BadRequest(format!(
+        Err(SpecError(format!(
             "invalid function name {name:?}: use 1-63 lowercase letters, digits and inner dashes"
         )))
     }
@@ -107,30 +172,15 @@ impl Function {
         Uuid::parse_str(uuid).ok() == Some(self.uuid)
     }
 
-    /// A numeric `com.openfaas.scale.*` label, or `default` when it is
-    /// missing or not a number.
-    pub fn scale_label(&self, key: &str, default: u64) -> u64 {
-        self.labels
-            .get(key)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// `com.openfaas.scale.min` (default 1).
-    pub fn min_replicas(&self) -> u64 {
-        self.scale_label("com.openfaas.scale.min", 1)
-    }
-
-    /// The replicas a call brings a function at zero back to: its min, and
-    /// at least one.
-    pub fn wake_replicas(&self) -> u64 {
-        self.min_replicas().max(1)
+    /// Its scaling labels, read.
+    pub fn scaling(&self) -> Scaling {
+        Scaling::of(&self.labels)
     }
 
     /// A new function from a POSTed deployment.
-    pub fn create(d: Deployment, now: i64) -> Result<Function, Error> {
+    pub fn create(d: Deployment, now: i64) -> Result<Function, SpecError> {
         let name = d.service.clone().ok_or_else(|| {
-            Error::BadRequest("the deployment needs \"service\": the function's name".into())
+            SpecError("the deployment needs \"service\": the function's name".into())
         })?;
         check_name(&name)?;
         let image = d
@@ -138,9 +188,7 @@ impl Function {
             .clone()
             .filter(|i| !i.trim().is_empty())
             .ok_or_else(|| {
-                Error::BadRequest(
-                    "the deployment needs \"image\": the function's Docker image".into(),
-                )
+                SpecError("the deployment needs \"image\": the function's Docker image".into())
             })?;
         let base = Function {
             name,
@@ -167,10 +215,10 @@ impl Function {
 
     /// This function with a PUT deployment applied: given fields replace,
     /// absent ones stay.
-    pub fn apply(&self, d: Deployment, creating: bool) -> Result<Function, Error> {
+    pub fn apply(&self, d: Deployment, creating: bool) -> Result<Function, SpecError> {
         if let Some(service) = &d.service {
             if service != &self.name {
-                return Err(Error::BadRequest(format!(
+                return Err(SpecError(format!(
                     "\"service\" is {service:?} but the function is {:?}; a function cannot be renamed",
                     self.name
                 )));
@@ -203,7 +251,7 @@ impl Function {
         };
         if let Some(timeout) = d.timeout {
             if !(1..=MAX_TIMEOUT).contains(&timeout) {
-                return Err(Error::BadRequest(format!(
+                return Err(SpecError(format!(
                     "\"timeout\" is {timeout}: use 1 to {MAX_TIMEOUT} seconds"
                 )));
             }
@@ -211,7 +259,7 @@ impl Function {
         }
         if let Some(max) = d.max_concurrency {
             if max == 0 {
-                return Err(Error::BadRequest(
+                return Err(SpecError(
                     "\"maxConcurrency\" must be at least 1 (leave it out for no limit)".into(),
                 ));
             }
@@ -221,7 +269,7 @@ impl Function {
             f.uuid = Uuid::new_v4();
         }
         match f.mode {
-            Mode::PerCall if f.command.is_empty() => Err(Error::BadRequest(
+            Mode::PerCall if f.command.is_empty() => Err(SpecError(
                 "a per-call function needs \"command\": the argv run for each call".into(),
             )),
             _ => Ok(f),
@@ -238,138 +286,6 @@ fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *field = value;
     }
-}
-
-/// A function as listed by `GET /system/functions`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Listed {
-    pub name: String,
-    pub image: String,
-    pub invocation_count: u64,
-    pub replicas: u64,
-    pub available_replicas: u64,
-    pub env_process: String,
-    pub env_vars: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub uuid: Uuid,
-    pub address: String,
-    pub mode: Mode,
-    pub command: Vec<String>,
-    pub timeout: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_concurrency: Option<u32>,
-    pub created: String,
-}
-
-/// Where a call is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    Pending,
-    Running,
-    Finished,
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "PENDING",
-            Status::Running => "RUNNING",
-            Status::Finished => "FINISHED",
-            Status::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "PENDING" => Status::Pending,
-            "RUNNING" => Status::Running,
-            "FINISHED" => Status::Finished,
-            _ => Status::Failed,
-        }
-    }
-}
-
-/// `GET /system/calls/<id>`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CallInfo {
-    pub call_id: Uuid,
-    pub function: String,
-    pub status: Status,
-    pub created: String,
-    pub started: Option<String>,
-    pub finished: Option<String>,
-    pub exit_code: Option<i32>,
-    pub duration_seconds: Option<f64>,
-    pub message: Option<String>,
-    /// Whether the call was asynchronous (its output is kept).
-    pub r#async: bool,
-    #[serde(skip)]
-    pub timed_out: bool,
-}
-
-/// The kinds of call events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Call,
-    Pending,
-    Running,
-    Finished,
-    Failed,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Call => "CALL",
-            EventKind::Pending => "PENDING",
-            EventKind::Running => "RUNNING",
-            EventKind::Finished => "FINISHED",
-            EventKind::Failed => "FAILED",
-        }
-    }
-}
-
-/// One line of `/system/logs`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Event {
-    pub time: String,
-    pub event: String,
-    pub call_id: String,
-    pub short_stdin: String,
-    pub short_stdout: String,
-    pub short_stderr: String,
-    pub message: String,
-    #[serde(skip)]
-    pub id: i64,
-    #[serde(skip)]
-    pub function: String,
-}
-
-/// The first [`SHORT`] bytes of `bytes`, as text.
-pub fn short(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(SHORT)]).into_owned()
-}
-
-/// `{"Total","Pending","Running","Finished","Failed"}`.
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Counts {
-    pub total: u64,
-    pub pending: u64,
-    pub running: u64,
-    pub finished: u64,
-    pub failed: u64,
-}
-
-/// Shows a stored time.
-pub fn time(ms: Option<i64>) -> Option<String> {
-    ms.map(clock::millis)
 }
 
 #[cfg(test)]

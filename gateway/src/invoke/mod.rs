@@ -1,0 +1,269 @@
+//! The invoke pipeline, one path for both kinds of call:
+//!
+//! 1. **queue**: take a place in the function's FIFO (429 when it is full);
+//! 2. **record**: the call is recorded ([`record`]: an async call is durable
+//!    before it is acknowledged, a sync call lives in memory until its end);
+//! 3. **wait** for a running slot under the quota and the function's limit;
+//! 4. **run** it on the backend under its timeout;
+//! 5. **record the end**, count it, deliver its callback;
+//! 6. **answer** ([`answer`]: the one table from how a call ended to its
+//!    HTTP status).
+//!
+//! A sync call runs in its caller's request; an async call in a task the
+//! gateway tracks, so a graceful stop waits for it. Async calls still queued
+//! when the gateway stops stay recorded as PENDING and resume at the next
+//! start ([`resume`]).
+
+pub mod answer;
+mod record;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::Uri;
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::backend::{Invocation, Request};
+use crate::call::{CallKind, End, How, Limits};
+use crate::callback::{self, Callback};
+use crate::clock;
+use crate::error::Error;
+use crate::registry::Deployed;
+use crate::scheduler::Ticket;
+use crate::store::{self, Resume};
+use record::Record;
+
+/// Async inputs up to this size stay in memory while queued; larger ones are
+/// read back from the store when the call starts.
+const KEEP_INPUT: usize = 64 * 1024;
+
+/// A call as a handler hands it over.
+pub struct Call {
+    pub id: Uuid,
+    pub kind: CallKind,
+    pub request: Request,
+    pub input: Bytes,
+    /// Where an async call's result is POSTed.
+    pub callback: Option<Uri>,
+}
+
+/// What the caller gets.
+pub enum Answer {
+    /// An async call, durable and queued.
+    Accepted,
+    /// A sync call, ended.
+    Ended(End),
+}
+
+/// Takes `call` through the pipeline: to its end when it is sync, to its
+/// acceptance when it is async.
+pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
+    let arrived = Instant::now();
+    let ticket = queue(app, &deployed, true)?;
+    let mut record = Record::open(app, &deployed, &call).await?;
+    let mut queued = Queued {
+        deployed,
+        id: call.id,
+        request: call.request,
+        input: Input::Ready(call.input),
+        ticket,
+        arrived: None,
+    };
+    match call.kind {
+        CallKind::Sync => {
+            queued.arrived = Some(arrived);
+            // Holds off a removal until the call's record is queued, so its
+            // write comes before the function's deletion.
+            let _recording = queued.deployed.life.running();
+            let end = run(app, queued, &mut record).await.unwrap_or_else(stopped);
+            record.ended(&end).await;
+            Ok(Answer::Ended(end))
+        }
+        CallKind::Async => {
+            if matches!(&queued.input, Input::Ready(input) if input.len() > KEEP_INPUT) {
+                queued.input = Input::Stored;
+            }
+            app.tasks
+                .spawn(finish_async(app.clone(), queued, record, call.callback));
+            Ok(Answer::Accepted)
+        }
+    }
+}
+
+/// Requeues the async calls a previous run accepted, in their order.
+pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
+    for call in queued {
+        let Ok(id) = Uuid::parse_str(&call.id) else {
+            continue;
+        };
+        let Some(deployed) = app.registry.get(&call.function) else {
+            let end = End::without_run(
+                How::Removed,
+                "the function was removed before the call ran".into(),
+            );
+            Record::resumed(app, id, &call.function).forget(&end);
+            continue;
+        };
+        let request = call
+            .request
+            .as_deref()
+            .and_then(Request::decode)
+            .unwrap_or_default();
+        let callback = call
+            .callback
+            .as_deref()
+            .and_then(|u| callback::parse_url(u).ok());
+        let Ok(ticket) = queue(app, &deployed, false) else {
+            continue;
+        };
+        tracing::debug!(call_id = %id, created = call.created, "resuming");
+        let record = Record::resumed(app, id, &deployed.function.name);
+        let queued = Queued {
+            deployed,
+            id,
+            request,
+            input: Input::Stored,
+            ticket,
+            arrived: None,
+        };
+        app.tasks
+            .spawn(finish_async(app.clone(), queued, record, callback));
+    }
+}
+
+/// Joins the function's queue; `bounded: false` skips the queue's bound
+/// (resumed calls were accepted already).
+fn queue(app: &App, deployed: &Deployed, bounded: bool) -> Result<Ticket, Error> {
+    let f = &deployed.function;
+    app.scheduler
+        .enqueue(&f.name, f.max_concurrency, bounded)
+        .map_err(|_| Error::QueueFull {
+            function: f.name.clone(),
+            max: app.config.max_queue,
+        })
+}
+
+/// A call holding a place in its function's queue.
+struct Queued {
+    deployed: Arc<Deployed>,
+    id: Uuid,
+    request: Request,
+    input: Input,
+    ticket: Ticket,
+    /// When a sync call arrived: its timeout covers the queue and the run.
+    /// An async call's covers the run only.
+    arrived: Option<Instant>,
+}
+
+/// Where the input of a queued call is.
+enum Input {
+    Ready(Bytes),
+    Stored,
+}
+
+/// An async call's life after its acceptance: run, record the end, deliver
+/// the callback. Stopped while queued, it is left PENDING to resume.
+async fn finish_async(app: Arc<App>, queued: Queued, mut record: Record, callback: Option<Uri>) {
+    let function = queued.deployed.function.name.clone();
+    let id = queued.id;
+    let Some(end) = run(&app, queued, &mut record).await else {
+        return;
+    };
+    record.ended(&end).await;
+    if let Some(url) = callback {
+        let delivery = Callback {
+            url,
+            call_id: id.to_string(),
+            function,
+            status: answer::status(&end.how).as_u16(),
+            duration_seconds: end.duration.as_secs_f64(),
+            body: end.body(),
+        };
+        app.notifier.notify(delivery).await;
+    }
+}
+
+/// Waits for a running slot, then runs the call. `None`: the gateway
+/// began to stop while the call was queued.
+async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
+    let Queued {
+        deployed,
+        id,
+        request,
+        input,
+        ticket,
+        arrived,
+    } = queued;
+    let function = &deployed.function;
+    let timeout = Duration::from_secs(function.timeout);
+    let deadline = arrived.map(|at| at + timeout);
+    let life = &deployed.life;
+    let permit = tokio::select! {
+        permit = ticket.wait() => permit,
+        () = until(deadline) => {
+            let message = format!("timed out after {}s waiting in the queue", function.timeout);
+            return Some(End::without_run(How::QueueTimeout, message));
+        }
+        () = life.removed.cancelled() => return Some(End::removed()),
+        () = app.stopping.cancelled() => return None,
+    };
+    let _running = life.running();
+    record.started(clock::now_ms());
+    let input = match input {
+        Input::Ready(input) => input,
+        Input::Stored => {
+            let key = id.to_string();
+            match app.store.read(move |c| store::input(c, &key)).await {
+                Ok(input) => input.unwrap_or_default(),
+                Err(e) => {
+                    let message = format!("cannot read the call's input: {e}");
+                    return Some(End::without_run(How::Internal, message));
+                }
+            }
+        }
+    };
+    let max_payload_bytes = app.config.max_payload_bytes as usize;
+    let invocation = Invocation {
+        id,
+        request,
+        input,
+        timeout: deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now())),
+        max_output_bytes: max_payload_bytes,
+    };
+    let result = tokio::select! {
+        result = app.backend.invoke(function, invocation) => result,
+        () = life.killed.cancelled() => return Some(End::removed()),
+    };
+    drop(permit);
+    Some(match result {
+        Ok(outcome) => End::ran(
+            outcome,
+            Limits {
+                timeout,
+                max_payload_bytes,
+            },
+        ),
+        Err(e) => {
+            let message = e.to_string();
+            End::without_run(How::Backend(e), message)
+        }
+    })
+}
+
+/// A sync call the gateway stopped before it ran.
+fn stopped() -> End {
+    End::without_run(
+        How::Stopped,
+        "the gateway is shutting down; retry later".into(),
+    )
+}
+
+/// Completes at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

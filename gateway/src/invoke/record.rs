@@ -1,0 +1,167 @@
+//! The record step: where a call's progress is written, by its kind. An
+//! async call's every step is committed as it happens (acceptance waits for
+//! it, a restart resumes it); a sync call lives in memory and is written
+//! once, at its end. A sync call whose caller hung up (its handler dropped
+//! before the end) is recorded as failed, so it never stays in flight.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::call::{CallKind, End, How, SHORT};
+use crate::clock;
+use crate::error::Error;
+use crate::registry::Deployed;
+use crate::store::{Ended, NewCall, SyncCall, Write};
+
+use super::Call;
+
+pub(super) struct Record {
+    app: Arc<App>,
+    id: Uuid,
+    function: String,
+    kind: CallKind,
+    /// A sync call's row, until it is written.
+    unwritten: Option<NewCall>,
+    /// Whether the store tracks the sync call in memory.
+    tracked: bool,
+    started: Option<i64>,
+}
+
+impl Record {
+    /// Records a new call: an async call is committed when this returns.
+    pub async fn open(app: &Arc<App>, deployed: &Deployed, call: &Call) -> Result<Record, Error> {
+        let function = deployed.function.name.clone();
+        app.metrics
+            .invocation_started
+            .with_label_values(&[&function])
+            .inc();
+        let is_async = call.kind == CallKind::Async;
+        let new_call = NewCall {
+            id: call.id,
+            function: function.clone(),
+            kind: call.kind,
+            created: clock::now_ms(),
+            // A sync call keeps only the start of its input (for its CALL
+            // event) and not its request: it never resumes.
+            input: if is_async {
+                call.input.clone()
+            } else {
+                Bytes::copy_from_slice(&call.input[..call.input.len().min(SHORT)])
+            },
+            request: is_async.then(|| call.request.encode()),
+            callback: call.callback.as_ref().map(|u| u.to_string()),
+        };
+        let mut record = Record {
+            app: app.clone(),
+            id: call.id,
+            function,
+            kind: call.kind,
+            unwritten: None,
+            tracked: false,
+            started: None,
+        };
+        match call.kind {
+            CallKind::Async => app.store.commit(Write::NewCall(Box::new(new_call))).await?,
+            CallKind::Sync => {
+                record.tracked = app.store.sync_begin(&new_call);
+                record.unwritten = Some(new_call);
+            }
+        }
+        Ok(record)
+    }
+
+    /// The record of an async call a previous run accepted.
+    pub fn resumed(app: &Arc<App>, id: Uuid, function: &str) -> Record {
+        Record {
+            app: app.clone(),
+            id,
+            function: function.to_string(),
+            kind: CallKind::Async,
+            unwritten: None,
+            tracked: false,
+            started: None,
+        }
+    }
+
+    /// The call started running.
+    pub fn started(&mut self, at: i64) {
+        self.started = Some(at);
+        match self.kind {
+            CallKind::Async => self.app.store.record(Write::Started {
+                id: self.id,
+                function: self.function.clone(),
+                at,
+            }),
+            CallKind::Sync => self.app.store.sync_started(self.id, at),
+        }
+    }
+
+    /// The call ended: counts it and records its end (an async call's is
+    /// committed when this returns).
+    pub async fn ended(&mut self, end: &End) {
+        let metrics = &self.app.metrics;
+        let code = super::answer::status(&end.how);
+        metrics
+            .invocation_total
+            .with_label_values(&[self.function.as_str(), code.as_str()])
+            .inc();
+        if let Some(seconds) = end.seconds() {
+            metrics
+                .functions_seconds
+                .with_label_values(&[&self.function])
+                .observe(seconds);
+        }
+        let ended = self.end(end);
+        if self.kind == CallKind::Async {
+            if let Err(e) = self
+                .app
+                .store
+                .commit(Write::Finished(Box::new(ended)))
+                .await
+            {
+                tracing::error!(call_id = %self.id, "cannot record the end of the call: {e}");
+            }
+            return;
+        }
+        self.write_sync(ended);
+    }
+
+    /// Records the end of a call that will not run, without counting it.
+    pub fn forget(self, end: &End) {
+        let ended = self.end(end);
+        self.app.store.record(Write::Finished(Box::new(ended)));
+    }
+
+    fn end(&self, end: &End) -> Ended {
+        Ended {
+            id: self.id,
+            function: self.function.clone(),
+            at: clock::now_ms(),
+            end: end.clone(),
+            kept: self.kind == CallKind::Async,
+        }
+    }
+
+    fn write_sync(&mut self, end: Ended) {
+        if let Some(call) = self.unwritten.take() {
+            let started = self.started;
+            self.app
+                .store
+                .sync_end(SyncCall { call, started, end }, self.tracked);
+        }
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if self.unwritten.is_some() {
+            let message = "the caller hung up before the call ended".to_string();
+            let end = End::without_run(How::HungUp, message);
+            let ended = self.end(&end);
+            self.write_sync(ended);
+        }
+    }
+}

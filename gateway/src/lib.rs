@@ -1,0 +1,41 @@
+//! The faas gateway: the one HTTP entry point of faas, as a library (the
+//! `gateway` binary is `main.rs`; tests run it in-process).
+//!
+//! The map, read top to bottom as a request travels:
+//! - [`cli`] turns flags and environment variables into a plain [`config::Config`].
+//! - [`server`] opens the store, the backend and the [`app`] state, serves
+//!   [`routes`] on a listener until shutdown, then drains.
+//! - [`routes`] is the table of every route, its access rule ([`auth`]) and
+//!   its handler; [`api`] holds the handlers, one file per route family.
+//! - [`invoke`] is the pipeline every call takes: queue → record → wait for
+//!   a slot → run on the backend → record the end → answer.
+//! - [`scheduler`] is the FIFO queue under the global quota and the
+//!   per-function limits; [`autoscale`] scales service functions by load.
+//! - [`backend`] is the only door to where functions run: local processes,
+//!   containers on Docker, services on Swarm.
+//! - [`store`] keeps functions, calls, outputs and events in SQLite, off the
+//!   async threads; [`registry`] is the deployed functions in memory.
+//! - [`function`] and [`call`] are the records, knowing nothing of HTTP;
+//!   [`error`] is the one error type and its one mapping to HTTP.
+//! - [`metrics`], [`callback`] and [`clock`] are what their names say.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod autoscale;
+pub mod backend;
+pub mod call;
+pub mod callback;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod function;
+pub mod invoke;
+pub mod metrics;
+pub mod registry;
+pub mod routes;
+pub mod scheduler;
+pub mod server;
+pub mod store;
