@@ -54,9 +54,14 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(seconds(0), "1970-01-01T00:00:00Z");
-        assert_eq!(seconds(1_489_676_758_000), "2017-03-16T15:05:58Z");
-        assert_eq!(millis(1_489_676_758_042), "2017-03-16T15:05:58.042Z");
-        assert_eq!(seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+        let shown = [
+            (seconds(0), "1970-01-01T00:00:00Z"),
+            (seconds(1_489_676_758_000), "2017-03-16T15:05:58Z"),
+            (millis(1_489_676_758_042), "2017-03-16T15:05:58.042Z"),
+            (seconds(951_782_400_000), "2000-02-29T00:00:00Z"),
+        ];
+        for (got, want) in shown {
+            assert_eq!(got, want);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics: OpenFaaS's gateway names plus faas's queue and quota
 //! gauges, in one registry served at `/metrics`.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -27,58 +28,43 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> prometheus::Result<Metrics> {
         let registry = Registry::new();
+        let r = Registrar(&registry);
         let function = &["function_name"];
-        let metrics = Metrics {
-            invocation_total: IntCounterVec::new(
+        Ok(Metrics {
+            invocation_total: r.add(IntCounterVec::new(
                 Opts::new(
                     "gateway_function_invocation_total",
                     "Function calls finished, by status code",
                 ),
                 &["function_name", "code"],
-            )?,
-            functions_seconds: HistogramVec::new(
+            )?)?,
+            functions_seconds: r.add(HistogramVec::new(
                 HistogramOpts::new("gateway_functions_seconds", "Function run time in seconds"),
                 function,
-            )?,
-            service_count: IntGaugeVec::new(
-                Opts::new("gateway_service_count", "Replicas of a function"),
-                function,
-            )?,
-            invocation_started: IntCounterVec::new(
+            )?)?,
+            service_count: r.gauges("gateway_service_count", "Replicas of a function")?,
+            invocation_started: r.add(IntCounterVec::new(
                 Opts::new(
                     "gateway_function_invocation_started",
                     "Function calls accepted",
                 ),
                 function,
-            )?,
-            queue_depth: IntGaugeVec::new(
-                Opts::new("faas_queue_depth", "Calls waiting in the queue"),
-                function,
-            )?,
-            calls_running: IntGaugeVec::new(
-                Opts::new("faas_calls_running", "Calls running"),
-                function,
-            )?,
-            quota_in_use: IntGauge::new("faas_quota_in_use", "Calls running across the gateway")?,
-            call_wait_seconds: HistogramVec::new(
+            )?)?,
+            queue_depth: r.gauges("faas_queue_depth", "Calls waiting in the queue")?,
+            calls_running: r.gauges("faas_calls_running", "Calls running")?,
+            quota_in_use: r.add(IntGauge::new(
+                "faas_quota_in_use",
+                "Calls running across the gateway",
+            )?)?,
+            call_wait_seconds: r.add(HistogramVec::new(
                 HistogramOpts::new(
                     "faas_call_wait_seconds",
                     "Time calls waited in the queue, in seconds",
                 ),
                 function,
-            )?,
+            )?)?,
             registry,
-        };
-        let r = &metrics.registry;
-        r.register(Box::new(metrics.invocation_total.clone()))?;
-        r.register(Box::new(metrics.functions_seconds.clone()))?;
-        r.register(Box::new(metrics.service_count.clone()))?;
-        r.register(Box::new(metrics.invocation_started.clone()))?;
-        r.register(Box::new(metrics.queue_depth.clone()))?;
-        r.register(Box::new(metrics.calls_running.clone()))?;
-        r.register(Box::new(metrics.quota_in_use.clone()))?;
-        r.register(Box::new(metrics.call_wait_seconds.clone()))?;
-        Ok(metrics)
+        })
     }
 
     /// The Prometheus text exposition of every metric.
@@ -93,5 +79,20 @@ impl Metrics {
         let _ = self.service_count.remove_label_values(&[function]);
         let _ = self.queue_depth.remove_label_values(&[function]);
         let _ = self.calls_running.remove_label_values(&[function]);
+    }
+}
+
+/// Registers each metric as it is made.
+struct Registrar<'a>(&'a Registry);
+
+impl Registrar<'_> {
+    fn add<M: Collector + Clone + 'static>(&self, metric: M) -> prometheus::Result<M> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    /// A gauge per function.
+    fn gauges(&self, name: &str, help: &str) -> prometheus::Result<IntGaugeVec> {
+        self.add(IntGaugeVec::new(Opts::new(name, help), &["function_name"])?)
     }
 }

@@ -56,71 +56,38 @@ where
 }
 
 /// The table.
+#[rustfmt::skip]
 pub fn table() -> Vec<Route> {
     use Access::*;
+    use Method as M;
     let mut t = vec![
-        route(Method::GET, "/healthz", Open, system::healthz),
-        route(Method::GET, "/metrics", Open, system::metrics),
-        route(Method::GET, "/system/openapi.json", Open, system::openapi),
-        route(Method::GET, "/system/info", Admin, system::info),
-        route(Method::POST, "/system/alert", Admin, system::alert),
-        route(Method::GET, "/system/functions", Admin, functions::list),
-        route(Method::POST, "/system/functions", Admin, functions::deploy),
-        route(Method::PUT, "/system/functions", Admin, functions::update),
-        route(
-            Method::DELETE,
-            "/system/functions",
-            Admin,
-            functions::remove,
-        ),
-        route(
-            Method::GET,
-            "/system/function/{name}",
-            Admin,
-            functions::get,
-        ),
-        route(
-            Method::GET,
-            "/system/function/{name}/status",
-            Admin,
-            functions::status,
-        ),
-        route(
-            Method::POST,
-            "/system/scale-function/{name}",
-            Admin,
-            functions::scale,
-        ),
-        route(Method::GET, "/system/calls/{callId}", Admin, calls::get),
-        route(
-            Method::GET,
-            "/system/calls/{callId}/output",
-            Admin,
-            calls::output,
-        ),
-        route(Method::GET, "/system/logs", Admin, logs::logs),
-        route(Method::POST, "/", Invoke, invoke::root),
-        route(
-            Method::GET,
-            "/output/{name}/{uuid}/{callId}",
-            Open,
-            calls::hyper_output,
-        ),
-        route(
-            Method::GET,
-            "/output/{name}/{uuid}/{callId}/wait",
-            Open,
-            calls::hyper_output_wait,
-        ),
+        route(M::GET,    "/healthz",                              Open,  system::healthz),
+        route(M::GET,    "/metrics",                              Open,  system::metrics),
+        route(M::GET,    "/system/openapi.json",                  Open,  system::openapi),
+        route(M::GET,    "/system/info",                          Admin, system::info),
+        route(M::POST,   "/system/alert",                         Admin, system::alert),
+        route(M::GET,    "/system/functions",                     Admin, functions::list),
+        route(M::POST,   "/system/functions",                     Admin, functions::deploy),
+        route(M::PUT,    "/system/functions",                     Admin, functions::update),
+        route(M::DELETE, "/system/functions",                     Admin, functions::remove),
+        route(M::GET,    "/system/function/{name}",               Admin, functions::get),
+        route(M::GET,    "/system/function/{name}/status",        Admin, functions::status),
+        route(M::POST,   "/system/scale-function/{name}",         Admin, functions::scale),
+        route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
+        route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
+        route(M::GET,    "/system/logs",                          Admin, logs::logs),
+        route(M::POST,   "/",                                     Invoke, invoke::root),
+        route(M::GET,    "/output/{name}/{uuid}/{callId}",        Open,  calls::hyper_output),
+        route(M::GET,    "/output/{name}/{uuid}/{callId}/wait",   Open,  calls::hyper_output_wait),
     ];
-    let sync = invoke::function;
-    let async_ = invoke::async_function;
-    any(&mut t, "/function/{name}", Invoke, sync);
-    any(&mut t, "/function/{name}/{*path}", Invoke, sync);
-    any(&mut t, "/async-function/{name}", Invoke, async_);
+    // Every method a function answers.
+    let (sync, async_) = (invoke::call::<false>, invoke::call::<true>);
+    any(&mut t, "/function/{name}",               Invoke, sync);
+    any(&mut t, "/function/{name}/{*path}",       Invoke, sync);
+    any(&mut t, "/async-function/{name}",         Invoke, async_);
     any(&mut t, "/async-function/{name}/{*path}", Invoke, async_);
-    any(&mut t, "/call/{name}/{uuid}", Open, async_);
-    any(&mut t, "/call/{name}/{uuid}/sync", Open, sync);
+    any(&mut t, "/call/{name}/{uuid}",            Open,   async_);
+    any(&mut t, "/call/{name}/{uuid}/sync",       Open,   sync);
     t
 }
 

@@ -6,20 +6,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{base_url, deployed, flag, json, parse_json, read_body, AppState, MAX_JSON_BYTES};
+use super::{base_url, deployed, flag, json, json_body, AppState};
 use crate::app::App;
 use crate::clock;
 use crate::error::Error;
 use crate::function::{check_name, Deployment, Function, Mode};
 use crate::registry::Deployed;
 use crate::store::Write;
+
+/// What a deployment body is called in errors.
+const DEPLOYMENT: &str = "deployment";
 
 /// How often a removal checks whether the function's calls are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -57,16 +59,9 @@ pub async fn status(
     Ok(json(StatusCode::OK, &counts))
 }
 
-pub async fn deploy(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, Error> {
-    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
-    let function = Function::create(
-        parse_json::<Deployment>(&bytes, "deployment")?,
-        clock::now_ms(),
-    )?;
+pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
+    let base = base_url(req.headers(), &app);
+    let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
     let name = function.name.clone();
     if !app.registry.insert_new(function.clone()) {
         return Err(Error::Exists(name));
@@ -82,17 +77,13 @@ pub async fn deploy(
         app.registry.remove(&name);
         return Err(e);
     }
-    let listed = describe(&app, &function, 0, &base_url(&headers, &app)).await;
+    let listed = describe(&app, &function, 0, &base).await;
     Ok(json(StatusCode::ACCEPTED, &listed))
 }
 
-pub async fn update(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, Error> {
-    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
-    let deployment: Deployment = parse_json(&bytes, "deployment")?;
+pub async fn update(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
+    let base = base_url(req.headers(), &app);
+    let deployment: Deployment = json_body(req, DEPLOYMENT).await?;
     let name = deployment.service.clone().ok_or_else(|| {
         Error::BadRequest("the deployment needs \"service\": the function's name".into())
     })?;
@@ -106,7 +97,7 @@ pub async fn update(
     let count = app.store.counts(&name).await?.total;
     Ok(json(
         StatusCode::ACCEPTED,
-        &describe(&app, &function, count, &base_url(&headers, &app)).await,
+        &describe(&app, &function, count, &base).await,
     ))
 }
 
@@ -119,12 +110,10 @@ struct Removal {
 pub async fn remove(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, Error> {
-    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
-    let name = parse_json::<Removal>(&bytes, "removal (expected {\"functionName\": \"<name>\"})")?
-        .function_name;
+    let what = "removal (expected {\"functionName\": \"<name>\"})";
+    let name = json_body::<Removal>(req, what).await?.function_name;
     check_name(&name)?;
     let force = flag(&query, "force")?;
     let deployed = app
@@ -161,12 +150,11 @@ struct Scale {
 pub async fn scale(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, Error> {
     check_name(&name)?;
-    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
-    let request: Scale = parse_json(&bytes, "scale (expected {\"serviceName\", \"replicas\"})")?;
+    let what = "scale (expected {\"serviceName\", \"replicas\"})";
+    let request: Scale = json_body(req, what).await?;
     if request.service_name.as_ref().is_some_and(|s| s != &name) {
         return Err(Error::BadRequest(format!(
             "\"serviceName\" does not match the path's function {name:?}"

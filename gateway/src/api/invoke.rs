@@ -25,22 +25,21 @@ pub struct Target {
     path: String,
 }
 
-/// `/function/<name>[/<path>]`.
-pub async fn function(
+/// Every address that names its function in the path:
+/// `/function/<name>[/<path>]` and `/call/<name>/<uuid>/sync` (`ASYNC`
+/// false), `/async-function/<name>[/<path>]` and `/call/<name>/<uuid>`
+/// (`ASYNC` true).
+pub async fn call<const ASYNC: bool>(
     State(app): State<AppState>,
     Path(target): Path<Target>,
     req: Request,
 ) -> Result<Response, Error> {
-    invoke(app, target, req, CallKind::Sync).await
-}
-
-/// `/async-function/<name>[/<path>]` and `/call/<name>/<uuid>`.
-pub async fn async_function(
-    State(app): State<AppState>,
-    Path(target): Path<Target>,
-    req: Request,
-) -> Result<Response, Error> {
-    invoke(app, target, req, CallKind::Async).await
+    let kind = if ASYNC {
+        CallKind::Async
+    } else {
+        CallKind::Sync
+    };
+    invoke(app, target, req, kind).await
 }
 
 /// `POST /` with `X-Function: <name>`.

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -71,9 +72,12 @@ pub fn flag(query: &HashMap<String, String>, key: &str) -> Result<bool, Error> {
     }
 }
 
-/// Parses a JSON body; `what` names it in the error.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
+/// Reads and parses a management request's JSON body (at most
+/// [`MAX_JSON_BYTES`]); `what` names it in the error.
+pub async fn json_body<T: DeserializeOwned>(req: Request, what: &str) -> Result<T, Error> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, &parts.headers, MAX_JSON_BYTES).await?;
+    serde_json::from_slice(&bytes)
         .map_err(|e| Error::BadRequest(format!("invalid {what} JSON: {e}")))
 }
 

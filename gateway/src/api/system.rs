@@ -2,13 +2,12 @@
 //! (AlertManager's webhook, scaling as OpenFaaS does), the OpenAPI document,
 //! and the answers for unknown routes and methods.
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{json, parse_json, read_body, AppState, MAX_JSON_BYTES};
+use super::{json, json_body, AppState};
 use crate::error::Error;
 
 /// The OpenAPI 3 document of every route, kept in the repository.
@@ -68,13 +67,8 @@ struct AlertLabels {
 
 /// Firing alerts add `ceil(max × factor / 100)` replicas up to the max;
 /// resolved ones go back to the min (OpenFaaS's rule).
-pub async fn alert(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, Error> {
-    let bytes = read_body(body, &headers, MAX_JSON_BYTES).await?;
-    let alerts: Alerts = parse_json(&bytes, "AlertManager webhook")?;
+pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
+    let alerts: Alerts = json_body(req, "AlertManager webhook").await?;
     for alert in alerts.alerts {
         let Some(name) = alert.labels.function_name else {
             continue;

@@ -60,13 +60,13 @@ pub struct Caps {
 #[derive(Debug, Clone)]
 pub struct NewCall {
     pub id: Uuid,
-    pub function: String,
-    pub kind: CallKind,
-    pub created: i64,
     /// Its STDIN (an async call's whole; a sync call's start, for its event).
     pub input: Bytes,
     /// An async call's request, encoded, so a resumed call sees it.
     pub request: Option<String>,
+    pub function: String,
+    pub kind: CallKind,
+    pub created: i64,
     pub callback: Option<String>,
 }
 

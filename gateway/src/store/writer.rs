@@ -425,61 +425,67 @@ fn event(
 /// Drops the oldest outputs and events of each touched function over budget.
 fn rotate(tx: &Transaction, budgets: &mut Budgets, caps: Caps) -> Result<(), StoreError> {
     for function in std::mem::take(&mut budgets.touched) {
-        let mut over = budgets
-            .output
-            .get(&function)
-            .copied()
-            .unwrap_or(0)
-            .saturating_sub(caps.output_bytes);
-        while over > 0 {
-            let oldest: Vec<(i64, String, i64)> = tx
-                .prepare_cached("SELECT seq, call_id, size FROM outputs WHERE function = ?1 ORDER BY seq LIMIT 256")?
-                .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            if oldest.is_empty() {
-                break;
-            }
-            for (seq, call_id, size) in oldest {
-                if over == 0 {
-                    break;
-                }
-                tx.prepare_cached("DELETE FROM outputs WHERE seq = ?1")?
-                    .execute(params![seq])?;
-                tx.prepare_cached("UPDATE calls SET output_rotated = 1 WHERE id = ?1")?
-                    .execute(params![call_id])?;
-                over = over.saturating_sub(size as u64);
-                if let Some(total) = budgets.output.get_mut(&function) {
-                    *total = total.saturating_sub(size as u64);
-                }
+        let tables = [
+            (&OUTPUTS, &mut budgets.output, caps.output_bytes),
+            (&EVENTS, &mut budgets.log, caps.log_bytes),
+        ];
+        for (table, totals, cap) in tables {
+            if let Some(total) = totals.get_mut(&function) {
+                trim(tx, table, &function, total, cap)?;
             }
         }
-        let mut over = budgets
-            .log
-            .get(&function)
-            .copied()
-            .unwrap_or(0)
-            .saturating_sub(caps.log_bytes);
-        while over > 0 {
-            let oldest: Vec<(i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT id, size FROM events WHERE function = ?1 ORDER BY id LIMIT 256",
-                )?
-                .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            if oldest.is_empty() {
+    }
+    Ok(())
+}
+
+/// A table whose rows rotate out, oldest first, over a per-function budget.
+struct Rotated {
+    /// The oldest rows of a function: key, size, call id.
+    oldest: &'static str,
+    delete: &'static str,
+    /// What else a deletion changes in the row's call.
+    mark: Option<&'static str>,
+}
+
+const OUTPUTS: Rotated = Rotated {
+    oldest: "SELECT seq, size, call_id FROM outputs WHERE function = ?1 ORDER BY seq LIMIT 256",
+    delete: "DELETE FROM outputs WHERE seq = ?1",
+    // Its output endpoint answers 410 from now on.
+    mark: Some("UPDATE calls SET output_rotated = 1 WHERE id = ?1"),
+};
+
+const EVENTS: Rotated = Rotated {
+    oldest: "SELECT id, size, call_id FROM events WHERE function = ?1 ORDER BY id LIMIT 256",
+    delete: "DELETE FROM events WHERE id = ?1",
+    mark: None,
+};
+
+/// Deletes `function`'s oldest rows of `table` until its `total` is
+/// within `cap`.
+fn trim(
+    tx: &Transaction,
+    table: &Rotated,
+    function: &str,
+    total: &mut u64,
+    cap: u64,
+) -> Result<(), StoreError> {
+    while *total > cap {
+        let oldest: Vec<(i64, i64, String)> = tx
+            .prepare_cached(table.oldest)?
+            .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        if oldest.is_empty() {
+            break;
+        }
+        for (key, size, call_id) in oldest {
+            if *total <= cap {
                 break;
             }
-            for (id, size) in oldest {
-                if over == 0 {
-                    break;
-                }
-                tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
-                    .execute(params![id])?;
-                over = over.saturating_sub(size as u64);
-                if let Some(total) = budgets.log.get_mut(&function) {
-                    *total = total.saturating_sub(size as u64);
-                }
+            tx.prepare_cached(table.delete)?.execute(params![key])?;
+            if let Some(mark) = table.mark {
+                tx.prepare_cached(mark)?.execute(params![call_id])?;
             }
+            *total = total.saturating_sub(size as u64);
         }
     }
     Ok(())
