@@ -58,17 +58,26 @@ impl Scheduler {
         })
     }
 
-    /// Joins the queue of `function`, whose limit is `limit` running calls.
-    /// `bounded: false` skips the queue bound (calls resumed after a restart
-    /// were already accepted).
-    pub fn enqueue(
-        self: &Arc<Self>,
-        function: &str,
-        limit: Option<u32>,
-        bounded: bool,
-    ) -> Result<Ticket, Full> {
-        let (start, started) = oneshot::channel();
+    /// Joins the queue of `function`, whose limit is `limit` running calls;
+    /// [`Full`] when `max_queue` calls wait already.
+    pub fn enqueue(self: &Arc<Self>, function: &str, limit: Option<u32>) -> Result<Ticket, Full> {
         let mut state = self.lock();
+        let waiting = state.lanes.get(function).map_or(0, |lane| lane.queue.len());
+        if waiting >= self.max_queue {
+            return Err(Full);
+        }
+        Ok(self.join(&mut state, function, limit))
+    }
+
+    /// Joins the queue with a call accepted before a restart: past the
+    /// bound, which it was within when it was accepted.
+    pub fn requeue(self: &Arc<Self>, function: &str, limit: Option<u32>) -> Ticket {
+        let mut state = self.lock();
+        self.join(&mut state, function, limit)
+    }
+
+    fn join(self: &Arc<Self>, state: &mut State, function: &str, limit: Option<u32>) -> Ticket {
+        let (start, started) = oneshot::channel();
         let seq = state.next_seq;
         let lane = state
             .lanes
@@ -79,22 +88,19 @@ impl Scheduler {
                 queue: VecDeque::new(),
             });
         lane.limit = limit.map_or(usize::MAX, |l| l as usize);
-        if bounded && lane.queue.len() >= self.max_queue {
-            return Err(Full);
-        }
         lane.queue.push_back(Waiter { seq, start });
         state.next_seq += 1;
         state.last_call.insert(function.to_string(), Instant::now());
-        self.dispatch(&mut state);
-        self.gauges(&state, function);
-        Ok(Ticket {
+        self.dispatch(state);
+        self.gauges(state, function);
+        Ticket {
             scheduler: self.clone(),
             function: function.to_string(),
             seq,
             started,
             since: Instant::now(),
             done: false,
-        })
+        }
     }
 
     /// Calls of `function` running or waiting now, and when it last got
@@ -260,9 +266,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn quota_and_fifo() {
         let s = scheduler(1, 10);
-        let a = s.enqueue("f", None, true).expect("queued");
-        let b = s.enqueue("g", None, true).expect("queued");
-        let c = s.enqueue("f", None, true).expect("queued");
+        let a = s.enqueue("f", None).expect("queued");
+        let b = s.enqueue("g", None).expect("queued");
+        let c = s.enqueue("f", None).expect("queued");
         let first = started(a).await.expect("a starts");
         let (b_wait, c_wait) = (tokio::spawn(b.wait()), tokio::spawn(c.wait()));
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -277,11 +283,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn function_limit_lets_others_pass_but_not_its_own() {
         let s = scheduler(2, 10);
-        let a = started(s.enqueue("f", Some(1), true).expect("q"))
+        let a = started(s.enqueue("f", Some(1)).expect("q"))
             .await
             .expect("a");
-        let f2 = s.enqueue("f", Some(1), true).expect("q");
-        let g = s.enqueue("g", None, true).expect("q");
+        let f2 = s.enqueue("f", Some(1)).expect("q");
+        let g = s.enqueue("g", None).expect("q");
         assert!(started(g).await.is_some(), "g passes f's waiting call");
         assert!(started(f2).await.is_none(), "f is at its limit");
         drop(a);
@@ -290,19 +296,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bound_and_leaving() {
         let s = scheduler(1, 2);
-        let running = started(s.enqueue("f", None, true).expect("q"))
+        let running = started(s.enqueue("f", None).expect("q"))
             .await
             .expect("runs");
-        let w1 = s.enqueue("f", None, true).expect("q");
-        let _w2 = s.enqueue("f", None, true).expect("q");
-        assert!(s.enqueue("f", None, true).is_err());
-        assert!(
-            s.enqueue("f", None, false).is_ok(),
-            "resumed calls skip the bound"
-        );
+        let w1 = s.enqueue("f", None).expect("q");
+        let _w2 = s.enqueue("f", None).expect("q");
+        assert!(s.enqueue("f", None).is_err());
+        let _resumed = s.requeue("f", None);
+        assert_eq!(s.queued("f"), 3, "resumed calls skip the bound");
         drop(w1);
-        assert_eq!(s.queued("f"), 1);
+        assert_eq!(s.queued("f"), 2);
         drop(running);
-        assert_eq!(s.queued("f"), 0);
+        assert_eq!(s.queued("f"), 1);
     }
 }

@@ -61,19 +61,19 @@ pub enum Answer {
 /// acceptance when it is async.
 pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
     let arrived = Instant::now();
-    let ticket = queue(app, &deployed, true)?;
+    let ticket = queue(app, &deployed)?;
     let mut record = Record::open(app, &deployed, &call).await?;
     let mut queued = Queued {
         deployed,
         id: call.id,
+        kind: call.kind,
         request: call.request,
         input: Input::Ready(call.input),
         ticket,
-        arrived: None,
+        arrived,
     };
     match call.kind {
         CallKind::Sync => {
-            queued.arrived = Some(arrived);
             // Holds off a removal until the call's record is queued, so its
             // write comes before the function's deletion.
             let _recording = queued.deployed.life.running();
@@ -115,30 +115,29 @@ pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
             .callback
             .as_deref()
             .and_then(|u| callback::parse_url(u).ok());
-        let Ok(ticket) = queue(app, &deployed, false) else {
-            continue;
-        };
+        let f = &deployed.function;
+        let ticket = app.scheduler.requeue(&f.name, f.max_concurrency);
         tracing::debug!(call_id = %id, created = call.created, "resuming");
         let record = Record::resumed(app, id, &deployed.function.name);
         let queued = Queued {
             deployed,
             id,
+            kind: CallKind::Async,
             request,
             input: Input::Stored,
             ticket,
-            arrived: None,
+            arrived: Instant::now(),
         };
         app.tasks
             .spawn(finish_async(app.clone(), queued, record, callback));
     }
 }
 
-/// Joins the function's queue; `bounded: false` skips the queue's bound
-/// (resumed calls were accepted already).
-fn queue(app: &App, deployed: &Deployed, bounded: bool) -> Result<Ticket, Error> {
+/// Joins the function's queue: 429 when it is full.
+fn queue(app: &App, deployed: &Deployed) -> Result<Ticket, Error> {
     let f = &deployed.function;
     app.scheduler
-        .enqueue(&f.name, f.max_concurrency, bounded)
+        .enqueue(&f.name, f.max_concurrency)
         .map_err(|_| Error::QueueFull {
             function: f.name.clone(),
             max: app.config.max_queue,
@@ -149,12 +148,13 @@ fn queue(app: &App, deployed: &Deployed, bounded: bool) -> Result<Ticket, Error>
 struct Queued {
     deployed: Arc<Deployed>,
     id: Uuid,
+    kind: CallKind,
     request: Request,
     input: Input,
     ticket: Ticket,
-    /// When a sync call arrived: its timeout covers the queue and the run.
-    /// An async call's covers the run only.
-    arrived: Option<Instant>,
+    /// When it arrived: a sync call's timeout covers the queue and the run,
+    /// an async call's the run only.
+    arrived: Instant,
 }
 
 /// Where the input of a queued call is.
@@ -191,6 +191,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
     let Queued {
         deployed,
         id,
+        kind,
         request,
         input,
         ticket,
@@ -198,7 +199,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
     } = queued;
     let function = &deployed.function;
     let timeout = Duration::from_secs(function.timeout);
-    let deadline = arrived.map(|at| at + timeout);
+    let deadline = (kind == CallKind::Sync).then_some(arrived + timeout);
     let life = &deployed.life;
     let permit = tokio::select! {
         permit = ticket.wait() => permit,

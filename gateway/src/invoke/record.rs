@@ -12,9 +12,8 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::call::{CallKind, End, How, SHORT};
 use crate::clock;
-use crate::error::Error;
 use crate::registry::Deployed;
-use crate::store::{Ended, NewCall, SyncCall, Write};
+use crate::store::{Ended, NewCall, StoreError, SyncCall, Write};
 
 use super::Call;
 
@@ -32,7 +31,11 @@ pub(super) struct Record {
 
 impl Record {
     /// Records a new call: an async call is committed when this returns.
-    pub async fn open(app: &Arc<App>, deployed: &Deployed, call: &Call) -> Result<Record, Error> {
+    pub async fn open(
+        app: &Arc<App>,
+        deployed: &Deployed,
+        call: &Call,
+    ) -> Result<Record, StoreError> {
         let function = deployed.function.name.clone();
         app.metrics
             .invocation_started
