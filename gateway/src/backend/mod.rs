@@ -73,6 +73,33 @@ struct Stored {
     headers: Vec<(String, String)>,
 }
 
+impl Stored {
+    /// A request kept as `Http_*` variables: `Http_X_Foo` is header `x-foo`.
+    fn from_variables(variables: Vec<(String, String)>) -> Stored {
+        let mut stored = Stored {
+            method: "POST".into(),
+            path: "/".into(),
+            query: None,
+            headers: Vec::new(),
+        };
+        for (name, value) in variables {
+            match name.as_str() {
+                "Http_Method" => stored.method = value,
+                "Http_Path" => stored.path = value,
+                "Http_Query" => stored.query = Some(value),
+                "Http_X_Call_Id" | "Http_Host" | "Http_Content_Length" => {}
+                other => {
+                    if let Some(header) = other.strip_prefix("Http_") {
+                        let header = header.replace('_', "-").to_ascii_lowercase();
+                        stored.headers.push((header, value));
+                    }
+                }
+            }
+        }
+        stored
+    }
+}
+
 impl Request {
     /// The function's `Http_*` variables for call `id`, as CGI names them.
     pub fn env(&self, id: Uuid) -> Vec<(String, String)> {
@@ -103,9 +130,13 @@ impl Request {
         serde_json::to_string(&stored).unwrap_or_default()
     }
 
-    /// A request kept by [`Request::encode`]; `None` when it is unreadable.
+    /// A request kept by [`Request::encode`], or by an earlier version as
+    /// the call's `Http_*` variables; `None` when it is unreadable.
     pub fn decode(text: &str) -> Option<Request> {
-        let stored: Stored = serde_json::from_str(text).ok()?;
+        let stored = match serde_json::from_str::<Stored>(text) {
+            Ok(stored) => stored,
+            Err(_) => Stored::from_variables(serde_json::from_str(text).ok()?),
+        };
         let mut headers = HeaderMap::new();
         for (name, value) in stored.headers {
             if let (Ok(name), Ok(value)) = (
@@ -154,4 +185,51 @@ pub trait Backend: Send + Sync {
     }
     /// Runs one call to its end. Dropping the future stops the run.
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-name", HeaderValue::from_static("a b"));
+        Request {
+            method: Method::PUT,
+            path: "/p/q".into(),
+            query: Some("x=1".into()),
+            headers,
+        }
+    }
+
+    #[test]
+    fn a_kept_request_comes_back_as_it_was() {
+        let back = Request::decode(&request().encode()).expect("decodes");
+        assert_eq!(back.method, Method::PUT);
+        assert_eq!(
+            (back.path.as_str(), back.query.as_deref()),
+            ("/p/q", Some("x=1"))
+        );
+        assert_eq!(back.headers["x-name"], "a b");
+        assert!(Request::decode("not json").is_none());
+    }
+
+    #[test]
+    fn a_request_kept_as_variables_comes_back_too() {
+        let vars = request().env(Uuid::nil());
+        let back = Request::decode(&serde_json::to_string(&vars).expect("json")).expect("decodes");
+        assert_eq!(back.env(Uuid::nil()), vars);
+    }
+
+    #[test]
+    fn the_function_sees_the_request_and_its_call_id() {
+        let id = Uuid::now_v7();
+        let env = request().env(id);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("Http_Method"), Some("PUT"));
+        assert_eq!(get("Http_Path"), Some("/p/q"));
+        assert_eq!(get("Http_Query"), Some("x=1"));
+        assert_eq!(get("Http_X_Name"), Some("a b"));
+        assert_eq!(get("Http_X_Call_Id"), Some(id.to_string().as_str()));
+    }
 }
