@@ -2,7 +2,7 @@
 # Builds the images faas needs, locally (no registry is needed):
 #   faas/fwatchdog:latest        just the static watchdog, at /fwatchdog
 #   faas/gateway:latest          the static gateway (for docker-stack.yml)
-#   faas/sample-<name>:latest    each function under sample-functions/
+#   faas/sample-<name>:latest    each sample function (sample-functions/README.md)
 # Needs a Docker Engine (scripts/docker-engine.sh) and Debian's busybox-static.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,10 +29,11 @@ resizer=target/samples/x86_64-unknown-linux-gnu/release/faas-sample-resizer
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
-build() { # tag, context dir
+build() { # tag, context dir, docker build options
   echo "build-images: $1"
-  local log
-  if ! log=$(DOCKER_BUILDKIT=0 docker build --quiet -t "$1" "$2" 2>&1); then
+  local tag=$1 dir=$2 log
+  shift 2
+  if ! log=$(DOCKER_BUILDKIT=0 docker build --quiet -t "$tag" "$@" "$dir" 2>&1); then
     echo "$log" >&2
     return 1
   fi
@@ -48,13 +49,17 @@ cp "$gw" "$ctx/gateway/gateway"
 printf 'FROM scratch\nCOPY gateway /gateway\nWORKDIR /\nEXPOSE 8080\nENTRYPOINT ["/gateway"]\n' >"$ctx/gateway/Dockerfile"
 build faas/gateway:latest "$ctx/gateway"
 
-for dir in sample-functions/*/; do
-  name=$(basename "$dir")
-  [ -f "$dir/Dockerfile" ] || continue
-  mkdir -p "$ctx/$name"
-  cp "$dir/Dockerfile" "$busybox_path" "$wd" "$ctx/$name/"
-  mv "$ctx/$name/$(basename "$busybox_path")" "$ctx/$name/busybox" 2>/dev/null || true
-  [ "$name" = resizer ] && cp "$resizer" "$ctx/$name/resizer"
-  build "faas/sample-$name:latest" "$ctx/$name"
-done
+sample() { # name, its service command (fprocess), its own program if it has one
+  local name=$1 fprocess=$2 program=${3:-}
+  mkdir -p "$ctx/$name/bin"
+  cp sample-functions/Dockerfile "$ctx/$name/"
+  cp "$busybox_path" "$ctx/$name/busybox"
+  cp "$wd" "$ctx/$name/bin/fwatchdog"
+  [ -z "$program" ] || cp "$program" "$ctx/$name/bin/$name"
+  build "faas/sample-$name:latest" "$ctx/$name" --build-arg "fprocess=$fprocess"
+}
+sample cat cat
+sample echo "sh -c 'echo \"\$Http_Method \$Http_Path \$Http_Query\"; cat'"
+sample wc wc
+sample resizer resizer "$resizer"
 echo "build-images: done"

@@ -61,7 +61,17 @@ impl Gateway {
 
     /// `GET /system/function/<name>`.
     pub fn function(&self, name: &str) -> Result<Value, Error> {
-        let path = format!("/system/function/{}", encode(name));
+        self.about_function(name, "")
+    }
+
+    /// `GET /system/function/<name>/status`: counts of calls by state.
+    pub fn status(&self, name: &str) -> Result<Value, Error> {
+        self.about_function(name, "/status")
+    }
+
+    /// `GET /system/function/<name><what>` as JSON; 404 means no such function.
+    fn about_function(&self, name: &str, what: &str) -> Result<Value, Error> {
+        let path = format!("/system/function/{}{what}", encode(name));
         let resp = self.send(self.request(Method::GET, &path))?;
         match resp.status() {
             s if s.is_success() => json_body(resp),
@@ -183,17 +193,6 @@ impl Gateway {
         }
     }
 
-    /// `GET /system/function/<name>/status`: counts of calls by state.
-    pub fn status(&self, name: &str) -> Result<Value, Error> {
-        let path = format!("/system/function/{}/status", encode(name));
-        let resp = self.send(self.request(Method::GET, &path))?;
-        match resp.status() {
-            s if s.is_success() => json_body(resp),
-            StatusCode::NOT_FOUND => Err(Error::NoSuchFunction(name.to_string())),
-            _ => Err(gateway_error(resp)),
-        }
-    }
-
     /// Copies a response body to `out` as it arrives, byte for byte,
     /// flushing after each chunk so followers see lines at once.
     pub fn copy_body(&self, mut resp: Response, out: &mut dyn Write) -> Result<(), Error> {
@@ -311,17 +310,18 @@ mod tests {
 
     #[test]
     fn segments_are_encoded() {
-        assert_eq!(encode("hello-world_1.2"), "hello-world_1.2");
-        assert_eq!(encode("a/b?c d"), "a%2Fb%3Fc%20d");
+        let encoded: Vec<String> = ["hello-world_1.2", "a/b?c d"].map(encode).into();
+        assert_eq!(encoded, ["hello-world_1.2", "a%2Fb%3Fc%20d"]);
     }
 
     #[test]
     fn messages_come_from_json_or_text() {
-        assert_eq!(message_of(r#"{"message":"bad name"}"#), "bad name");
-        assert_eq!(
-            message_of("Cannot find service: x.\n"),
-            "Cannot find service: x."
-        );
-        assert_eq!(message_of(""), "(no message)");
+        for (body, message) in [
+            (r#"{"message":"bad name"}"#, "bad name"),
+            ("Cannot find service: x.\n", "Cannot find service: x."),
+            ("", "(no message)"),
+        ] {
+            assert_eq!(message_of(body), message, "{body:?}");
+        }
     }
 }

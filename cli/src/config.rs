@@ -179,8 +179,12 @@ mod tests {
 
     #[test]
     fn urls_get_a_scheme_and_lose_the_slash() {
-        assert_eq!(normalize_url("127.0.0.1:8080/"), "http://127.0.0.1:8080");
-        assert_eq!(normalize_url("https://gw.example"), "https://gw.example");
+        for (given, url) in [
+            ("127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("https://gw.example", "https://gw.example"),
+        ] {
+            assert_eq!(normalize_url(given), url);
+        }
     }
 
     #[test]

@@ -11,18 +11,12 @@ pub enum Error {
     /// The gateway does not know the call (404 on a call route).
     #[error("No such call id: {0}")]
     NoSuchCallId(String),
-    /// The gateway refused the password we sent.
-    #[error("bad credentials for the gateway at {0}: run `faas login` or set FAAS_PASSWORD")]
-    BadCredentials(String),
-    /// The gateway wants a password and we have none.
-    #[error("the gateway at {0} needs a password: run `faas login` or set FAAS_PASSWORD")]
-    NoCredentials(String),
-    /// No TCP connection, or it broke before an answer came.
-    #[error("cannot reach the gateway at {gateway}: {cause}")]
-    Unreachable { gateway: String, cause: String },
     /// A function of that name exists already (409 on create).
     #[error("Function {0} already exists")]
     FunctionExists(String),
+    /// The gateway refused what we sent (400): its message says why.
+    #[error("{0}")]
+    BadRequest(String),
     /// The call ran and failed; its output, if any, went to STDOUT.
     #[error("call {id} failed: {message}")]
     CallFailed { id: String, message: String },
@@ -32,9 +26,15 @@ pub enum Error {
     /// `get` without `--wait` on a call that has not ended.
     #[error("call {id} is {status}: use `faas func get --wait {id}` to wait for its output")]
     NotFinished { id: String, status: String },
-    /// The gateway refused what we sent (400): its message says why.
-    #[error("{0}")]
-    BadRequest(String),
+    /// No TCP connection, or it broke before an answer came.
+    #[error("cannot reach the gateway at {gateway}: {cause}")]
+    Unreachable { gateway: String, cause: String },
+    /// The gateway wants a password and we have none.
+    #[error("the gateway at {0} needs a password: run `faas login` or set FAAS_PASSWORD")]
+    NoCredentials(String),
+    /// The gateway refused the password we sent.
+    #[error("bad credentials for the gateway at {0}: run `faas login` or set FAAS_PASSWORD")]
+    BadCredentials(String),
     /// Any other answer the gateway gives with an error status.
     #[error("the gateway answered {status}: {message}")]
     Gateway { status: u16, message: String },

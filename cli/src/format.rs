@@ -192,31 +192,35 @@ mod tests {
 
     #[test]
     fn times_are_utc_seconds() {
-        assert_eq!(
-            format_time(&json!("2017-03-16T15:05:58.9Z")),
-            "2017-03-16T15:05:58Z"
-        );
-        assert_eq!(format_time(&json!(1489676758)), "2017-03-16T15:05:58Z");
-        assert_eq!(
-            format_time(&json!(1489676758000u64)),
-            "2017-03-16T15:05:58Z"
-        );
-        assert_eq!(format_time(&json!("yesterday")), "yesterday");
+        for (time, text) in [
+            (json!("2017-03-16T15:05:58.9Z"), "2017-03-16T15:05:58Z"),
+            (json!(1489676758), "2017-03-16T15:05:58Z"),
+            (json!(1489676758000u64), "2017-03-16T15:05:58Z"),
+            (json!("yesterday"), "yesterday"),
+        ] {
+            assert_eq!(format_time(&time), text, "{time}");
+        }
     }
 
     #[test]
     fn durations_read_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(150), "2 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(20 * 86400), "2 weeks");
-        assert_eq!(human_duration(90 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        for (seconds, text) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (59, "59 seconds"),
+            (60, "About a minute"),
+            (150, "2 minutes"),
+            (HOUR, "About an hour"),
+            (5 * HOUR, "5 hours"),
+            (3 * DAY, "3 days"),
+            (20 * DAY, "2 weeks"),
+            (90 * DAY, "3 months"),
+            (800 * DAY, "2 years"),
+        ] {
+            assert_eq!(human_duration(seconds), text);
+        }
         let now = UNIX_EPOCH + Duration::from_secs(1489676758 + 120);
         assert_eq!(ago(&json!("2017-03-16T15:05:58Z"), now), "2 minutes ago");
     }

@@ -75,17 +75,3 @@ fn ps_labelled(label: &str, flags: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
-
-/// Waits up to `seconds` for `check` to hold; returns whether it did.
-pub fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    loop {
-        if check() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}

@@ -1,36 +1,210 @@
-//! Starting the real `gateway` binary for end-to-end tests: process backend,
-//! a free port, a fresh data directory and a known admin password.
+//! The gateway in end-to-end tests: [`start_gateway`] runs the real binary
+//! (process backend unless the test names another) on port 0, with a fresh
+//! data directory and a known admin password; [`Gateway`] is the API as the
+//! tests call it, on a gateway started here or on the Swarm stack's.
 //!
 //! ```no_run
 //! let gw = faas_tests::gateway::start_gateway(&[("FAAS_QUOTA", "2")]);
 //! gw.deploy(serde_json::json!({"service": "echo", "image": "x", "command": ["cat"]}));
-//! let out = gw.client.post(gw.url("/function/echo")).body("hi").send().unwrap();
+//! assert_eq!(gw.call("echo", "hi").text(), "hi");
 //! ```
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, RequestBuilder};
-use serde_json::Value;
+use reqwest::blocking::{Body, Client, RequestBuilder};
+use reqwest::Method;
+use serde_json::{json, Value};
 
-use crate::{binary, client, free_port, wait_for_port, Running, TempDir};
+use crate::{binary, client, send, Answer, Running, TempDir};
 
 /// The admin password every test gateway gets (user `admin`).
 pub const PASSWORD: &str = "test-admin-password";
 
-/// A running gateway; killed when dropped, its data directory removed.
-pub struct GatewayHandle {
-    pub running: Running,
+/// The docker backend, on a network of the tests' own (apart from a
+/// stack's `faas-functions`).
+pub const DOCKER_BACKEND: [(&str, &str); 2] = [
+    ("FAAS_BACKEND", "docker"),
+    ("FAAS_NETWORK", "faas-test-bridge"),
+];
+
+/// A gateway's API: where it answers and the admin password.
+pub struct Gateway {
+    base: String,
+    password: String,
     pub client: Client,
+}
+
+impl Gateway {
+    /// The gateway answering on `127.0.0.1:<port>`.
+    pub fn at(port: u16, password: &str) -> Gateway {
+        Gateway {
+            base: format!("http://127.0.0.1:{port}"),
+            password: password.to_string(),
+            client: client(),
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the admin credentials.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .basic_auth("admin", Some(&self.password))
+    }
+
+    /// A GET of `path` with the admin credentials, answered whole.
+    pub fn get(&self, path: &str) -> Answer {
+        send(self.admin(Method::GET, path))
+    }
+
+    /// The JSON at `path`; panics unless the gateway answers 200.
+    fn json(&self, path: &str) -> Value {
+        let answer = self.get(path);
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.text());
+        answer.json()
+    }
+
+    /// Every function, as `/system/functions` lists them.
+    pub fn functions(&self) -> Vec<Value> {
+        match self.json("/system/functions") {
+            Value::Array(functions) => functions,
+            other => panic!("not a list of functions: {other}"),
+        }
+    }
+
+    /// `/system/function/<name>`.
+    pub fn function(&self, name: &str) -> Value {
+        self.json(&format!("/system/function/{name}"))
+    }
+
+    /// The replicas `name` wants.
+    pub fn replicas(&self, name: &str) -> u64 {
+        self.function(name)["replicas"]
+            .as_u64()
+            .expect("replicas is a number")
+    }
+
+    /// The call counts of `name` (`Total`, `Pending`, `Running`, `Finished`,
+    /// `Failed`).
+    pub fn counts(&self, name: &str) -> Value {
+        self.json(&format!("/system/function/{name}/status"))
+    }
+
+    /// The record of call `id`.
+    pub fn record(&self, id: &str) -> Value {
+        self.json(&format!("/system/calls/{id}"))
+    }
+
+    /// The text of `/system/logs?<query>`.
+    pub fn logs(&self, query: &str) -> String {
+        let answer = self.get(&format!("/system/logs?{query}"));
+        assert_eq!(answer.status, 200, "logs?{query}: {}", answer.text());
+        answer.text()
+    }
+
+    /// Deploys `spec` (deployment JSON) and returns the function as listed;
+    /// panics unless the gateway answers 202.
+    pub fn deploy(&self, spec: Value) -> Value {
+        let answer = send(self.admin(Method::POST, "/system/functions").json(&spec));
+        assert_eq!(answer.status, 202, "deploy: {}", answer.text());
+        answer.json()
+    }
+
+    /// Removes function `name`.
+    pub fn remove(&self, name: &str) -> Answer {
+        send(
+            self.admin(Method::DELETE, "/system/functions")
+                .json(&json!({ "functionName": name })),
+        )
+    }
+
+    /// Sets the replicas of `name`; panics unless the gateway agrees.
+    pub fn scale(&self, name: &str, replicas: u64) {
+        let answer = send(
+            self.admin(Method::POST, &format!("/system/scale-function/{name}"))
+                .json(&json!({"serviceName": name, "replicas": replicas})),
+        );
+        assert!(answer.is_success(), "scale: {}", answer.status);
+    }
+
+    /// What AlertManager sends when `APIHighInvocationRate` is `status`
+    /// (`firing` or `resolved`) for `name`; panics unless accepted.
+    pub fn alert(&self, status: &str, name: &str) {
+        let answer = send(self.admin(Method::POST, "/system/alert").json(&json!({
+            "status": status, "receiver": "scale-up",
+            "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", "function_name": name}}]
+        })));
+        assert!(answer.is_success(), "alert: {}", answer.status);
+    }
+
+    /// A sync call of `name` with `body`, answered whole.
+    pub fn call(&self, name: &str, body: impl Into<Body>) -> Answer {
+        send(
+            self.client
+                .post(self.url(&format!("/function/{name}")))
+                .body(body),
+        )
+    }
+
+    /// Starts an async call of `name` and returns its call id.
+    pub fn call_async(&self, name: &str, body: impl Into<Body>) -> String {
+        let answer = send(
+            self.client
+                .post(self.url(&format!("/async-function/{name}")))
+                .body(body),
+        );
+        assert_eq!(answer.status, 202, "async call: {}", answer.text());
+        answer.json()["CallId"]
+            .as_str()
+            .expect("CallId")
+            .to_string()
+    }
+
+    /// Waits for call `id` to end; its status and output.
+    pub fn wait_output(&self, id: &str) -> Answer {
+        self.get(&format!("/system/calls/{id}/output?wait=true"))
+    }
+
+    /// The text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        send(self.client.get(self.url("/metrics"))).text()
+    }
+
+    /// The value of one series of `/metrics`, `name{labels}` as written there.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics().lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+    }
+}
+
+/// A gateway started here; killed when dropped, its data directory removed.
+pub struct GatewayHandle {
+    gateway: Gateway,
+    pub running: Running,
     /// Holds `data/` (the data dir) and `password`.
     pub dir: TempDir,
     env: Vec<(String, String)>,
 }
 
-/// Starts `gateway --backend process` (or the `FAAS_BACKEND` in `env`) on a
-/// free port with a fresh data dir.
-/// `env` adds variables such as `FAAS_QUOTA`; returns once `/healthz` answers.
+impl Deref for GatewayHandle {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
+/// Starts `gateway --backend process` (or the `FAAS_BACKEND` in `env`) on
+/// port 0 with a fresh data dir; `env` adds variables such as `FAAS_QUOTA`.
+/// Returns once it has said where it listens.
 pub fn start_gateway(env: &[(&str, &str)]) -> GatewayHandle {
     let dir = TempDir::new("faas-gateway");
     std::fs::write(dir.0.join("password"), format!("{PASSWORD}\n")).expect("the password file");
@@ -40,130 +214,56 @@ pub fn start_gateway(env: &[(&str, &str)]) -> GatewayHandle {
         .collect();
     let running = spawn(&dir, &env);
     GatewayHandle {
+        gateway: Gateway::at(running.port, PASSWORD),
         running,
-        client: client(),
         dir,
         env,
     }
 }
 
+/// [`start_gateway`] on the docker backend ([`DOCKER_BACKEND`]).
+pub fn start_docker_gateway(env: &[(&str, &str)]) -> GatewayHandle {
+    let mut all = DOCKER_BACKEND.to_vec();
+    all.extend_from_slice(env);
+    start_gateway(&all)
+}
+
 fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
-    let port = free_port();
-    // The process backend unless the test asks for another with FAAS_BACKEND.
     let backend = env
         .iter()
         .find(|(k, _)| k == "FAAS_BACKEND")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("process");
+        .map_or("process", |(_, v)| v.as_str());
     let mut child = Command::new(binary("gateway"))
-        .args([
-            "--backend",
-            backend,
-            "--port",
-            &port.to_string(),
-            "--data-dir",
-        ])
+        .args(["--backend", backend, "--port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
         .env("FAAS_BASIC_AUTH_PASSWORD_FILE", dir.0.join("password"))
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the gateway starts");
-    wait_for_port(port, &mut child);
-    let running = Running { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ok = client()
-            .get(running.url("/healthz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200);
-        if ok {
-            return running;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway's /healthz never answered 200"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let stdout = child.stdout.take().expect("STDOUT is piped");
+    let (running, mut stdout) = Running::announced(child, stdout, listening_port);
+    // The gateway's later lines must not fill the pipe, nor find it closed.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    running
+}
+
+/// The port in `gateway listening on http://<address> (backend <name>)`.
+fn listening_port(line: &str) -> Option<u16> {
+    let address = line.strip_prefix("gateway listening on http://")?;
+    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
+    Some(address.port())
 }
 
 impl GatewayHandle {
-    /// `http://127.0.0.1:<port><path>`.
-    pub fn url(&self, path: &str) -> String {
-        self.running.url(path)
-    }
-
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.0.join("data")
     }
 
-    /// A request with the admin credentials.
-    pub fn admin(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .basic_auth("admin", Some(PASSWORD))
-    }
-
-    /// Deploys `spec` (deployment JSON) and returns the function as listed;
-    /// panics unless the gateway answers 202.
-    pub fn deploy(&self, spec: Value) -> Value {
-        let response = self
-            .admin(reqwest::Method::POST, "/system/functions")
-            .json(&spec)
-            .send()
-            .expect("deploy");
-        let status = response.status();
-        let body = response.text().unwrap_or_default();
-        assert_eq!(status, 202, "deploy answered {status}: {body}");
-        serde_json::from_str(&body).expect("deploy answers the function as JSON")
-    }
-
-    /// Starts an async call of `function` and returns its call id.
-    pub fn call_async(&self, function: &str, body: impl Into<reqwest::blocking::Body>) -> String {
-        let response = self
-            .client
-            .post(self.url(&format!("/async-function/{function}")))
-            .body(body)
-            .send()
-            .expect("call");
-        assert_eq!(
-            response.status(),
-            202,
-            "async call answered {}",
-            response.status()
-        );
-        let v: Value = response.json().expect("{\"CallId\"}");
-        v["CallId"].as_str().expect("CallId").to_string()
-    }
-
-    /// Waits for call `id` to end; its status and output.
-    pub fn wait_output(&self, id: &str) -> (u16, Vec<u8>) {
-        let response = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/system/calls/{id}/output?wait=true"),
-            )
-            .send()
-            .expect("output");
-        let status = response.status().as_u16();
-        (status, response.bytes().expect("body").to_vec())
-    }
-
     /// Kills the gateway with SIGKILL (no chance to clean up).
-    /// The text of `/metrics`.
-    pub fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
-            .expect("metrics")
-            .text()
-            .expect("text")
-    }
-
     pub fn kill9(&mut self) {
         let _ = self.running.child.kill();
         let _ = self.running.child.wait();
@@ -173,5 +273,6 @@ impl GatewayHandle {
     pub fn restart(&mut self) {
         self.kill9();
         self.running = spawn(&self.dir, &self.env);
+        self.gateway = Gateway::at(self.running.port, PASSWORD);
     }
 }

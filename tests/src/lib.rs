@@ -1,14 +1,28 @@
-//! Helpers for the end-to-end tests: find the workspace's binaries, start them
-//! on free ports, wait until they answer, and stop them.
+//! Helpers for the end-to-end tests. This file: the workspace's binaries,
+//! processes started on port 0 that announce the port they bound, waiting
+//! with [`eventually`], HTTP answers read whole, temporary directories.
+//!
+//! - [`gateway`]: the real `gateway` binary and its API, as the tests call it.
+//! - [`watchdog`]: the real `fwatchdog` binary.
+//! - [`docker`]: whether a Docker Engine answers, the sample images, the
+//!   containers the gateway labelled.
 #![forbid(unsafe_code)]
 
 pub mod docker;
 pub mod gateway;
+pub mod watchdog;
 
-use std::net::TcpListener;
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use reqwest::blocking::RequestBuilder;
+use reqwest::header::HeaderMap;
+
+/// How long a starting binary may take to announce its port.
+const STARTUP: Duration = Duration::from_secs(20);
 
 /// Path of a binary built from this workspace (`fwatchdog`, `gateway`, `faas`).
 /// The binaries are built by `cargo build --workspace` before the tests run.
@@ -28,21 +42,58 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Runs `check` until it answers `Some` and returns that; panics naming
+/// `what` once `within` has passed. The one way the tests wait for
+/// something that happens in the background.
+pub fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{within:?} passed waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
-/// A child process that is killed when dropped.
+/// A child process that is killed when dropped, and the port it listens on.
 pub struct Running {
     pub child: Child,
     pub port: u16,
 }
 
 impl Running {
+    /// Waits for `child` to say on `stream` (its STDOUT or STDERR) which
+    /// port it bound: the first line `port_in` finds a port in. The stream
+    /// comes back unread past that line. Panics if the child exits first or
+    /// says nothing within 20 s.
+    pub fn announced<R: Read + Send + 'static>(
+        child: Child,
+        mut stream: R,
+        port_in: fn(&str) -> Option<u16>,
+    ) -> (Running, R) {
+        let mut running = Running { child, port: 0 };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let port = first_port(&mut stream, port_in);
+            let _ = tx.send(port.map(|port| (port, stream)));
+        });
+        match rx.recv_timeout(STARTUP) {
+            Ok(Some((port, stream))) => {
+                running.port = port;
+                (running, stream)
+            }
+            Ok(None) => panic!(
+                "the process ended before naming its port: {:?}",
+                running.child.wait()
+            ),
+            Err(_) => panic!("the process named no port within {STARTUP:?}"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -61,37 +112,22 @@ impl Drop for Running {
     }
 }
 
-/// Waits until something accepts connections on `port`.
-pub fn wait_for_port(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+/// Reads `stream` a byte at a time, so that nothing past the line that
+/// names the port is taken from it.
+fn first_port(stream: &mut impl Read, port_in: fn(&str) -> Option<u16>) -> Option<u16> {
+    let (mut line, mut byte) = (Vec::new(), [0u8]);
+    loop {
+        stream.read_exact(&mut byte).ok()?;
+        match byte[0] {
+            b'\n' => {
+                if let Some(port) = port_in(&String::from_utf8_lossy(&line)) {
+                    return Some(port);
+                }
+                line.clear();
+            }
+            other => line.push(other),
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the process exited before listening: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("nothing listens on port {port} after 20 s");
-}
-
-/// Starts `fwatchdog` with `vars` (plus `port`) on a free port, its lock file
-/// in a fresh temporary directory.
-pub fn watchdog(vars: &[(&str, &str)]) -> (Running, TempDir) {
-    let tmp = TempDir::new("fwatchdog");
-    let port = free_port();
-    let mut cmd = Command::new(binary("fwatchdog"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TMPDIR", &tmp.0)
-        .env("port", port.to_string())
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("fwatchdog starts");
-    wait_for_port(port, &mut child);
-    (Running { child, port }, tmp)
 }
 
 /// A blocking HTTP client with a generous timeout and no pooling surprises.
@@ -100,6 +136,53 @@ pub fn client() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client")
+}
+
+/// An HTTP answer read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// A header's value as text; panics when it is missing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+}
+
+/// Sends `request` and reads the whole answer; panics when no answer comes.
+pub fn send(request: RequestBuilder) -> Answer {
+    let response = request.send().expect("an answer");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().expect("the whole body").to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A temporary directory removed when dropped.

@@ -13,32 +13,15 @@ fn the_spec_transcript_in_containers() {
     if !engine_or_skip("the_spec_transcript_in_containers") {
         return;
     }
-    let env = Env::start_with(&[
-        ("FAAS_BACKEND", "docker"),
-        ("FAAS_NETWORK", "faas-test-bridge"),
-    ]);
+    let env = Env::docker();
     let url = env.url();
 
     // $ faas func create --name helloworld <image> echo HelloWorld
-    let out = env.faas(&[
-        "func",
-        "create",
-        "--name",
-        "helloworld",
-        "faas/sample-cat",
-        "echo",
-        "HelloWorld",
-    ]);
-    assert_success(&out);
-    let created =
-        format!("helloworld is created with the address of {url}/call/helloworld/{{uuid}}");
-    assert_lines(&stdout(&out), &[&created]);
+    let out = env.faas_line("func create --name helloworld faas/sample-cat echo HelloWorld");
+    assert_created(&out, &url, "helloworld");
 
     // $ faas func call helloworld ; faas func get --wait <id>
-    let out = env.faas(&["func", "call", "helloworld"]);
-    assert_success(&out);
-    assert_lines(&stdout(&out), &["CallId: {uuid}"]);
-    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let id = call_id(&env.faas(&["func", "call", "helloworld"]));
     let out = env.faas(&["func", "get", "--wait", &id]);
     assert_success(&out);
     assert_eq!(stdout(&out), "HelloWorld\n");
@@ -58,15 +41,7 @@ fn the_spec_transcript_in_containers() {
     );
 
     // $ cat picture.png | faas func call --sync resizer > picture_small.png
-    let out = env.faas(&[
-        "func",
-        "create",
-        "--name",
-        "resizer",
-        "faas/sample-resizer",
-        "resizer",
-    ]);
-    assert_success(&out);
+    env.create(&["--name", "resizer", "faas/sample-resizer", "resizer"]);
     let png =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/picture.png")).expect("picture");
     let out = env.faas_in(&["func", "call", "--sync", "resizer"], &png);
@@ -77,16 +52,7 @@ fn the_spec_transcript_in_containers() {
     assert_eq!((size(16), size(20)), (32, 20), "the picture is halved");
 
     // A failing container: its output, then Error: on STDERR, non-zero exit.
-    let out = env.faas(&[
-        "func",
-        "create",
-        "--name",
-        "broken",
-        "faas/sample-cat",
-        "sh",
-        "-c",
-        "echo oops; exit 3",
-    ]);
+    let out = env.faas_line("func create --name broken faas/sample-cat sh -c 'echo oops; exit 3'");
     assert_success(&out);
     let out = env.faas(&["func", "call", "--sync", "broken"]);
     assert!(!out.status.success());

@@ -21,9 +21,7 @@ fn a_binary_file_round_trips_through_cat() {
     assert!(out.stdout == input, "--sync changed the bytes");
 
     // The same asynchronously: call, then get --wait.
-    let out = env.faas_in(&["func", "call", "cat"], &input);
-    assert_success(&out);
-    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let id = call_id(&env.faas_in(&["func", "call", "cat"], &input));
     let out = env.faas(&["func", "get", "--wait", &id]);
     assert_success(&out);
     assert!(out.stdout == input, "get --wait changed the bytes");
@@ -62,9 +60,7 @@ fn a_failed_call_prints_its_output_and_fails() {
     assert!(stdout(&out).contains("partial\n"), "{}", stdout(&out));
     assert_lines(&stderr(&out), &["Error: call {uuid} failed: {any}"]);
 
-    let out = env.faas(&["func", "call", "fail"]);
-    assert_success(&out);
-    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let id = call_id(&env.faas(&["func", "call", "fail"]));
     let out = env.faas(&["func", "get", "--wait", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("partial\n"), "{}", stdout(&out));
@@ -96,9 +92,7 @@ fn a_failed_call_prints_its_output_and_fails() {
 fn get_without_wait_says_the_call_has_not_ended() {
     let env = Env::start();
     env.create(&["--name", "slow", "ubuntu", "sleep", "5"]);
-    let out = env.faas(&["func", "call", "slow"]);
-    assert_success(&out);
-    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let id = call_id(&env.faas(&["func", "call", "slow"]));
     let out = env.faas(&["func", "get", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert_lines(

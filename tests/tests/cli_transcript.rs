@@ -7,8 +7,10 @@ mod cli_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::Duration;
 
 use cli_support::*;
+use faas_tests::eventually;
 
 /// The events of `call_id` in `logs`, each event's lines joined: an event
 /// starts with a time, and a Short field's newline continues it on the next line.
@@ -33,42 +35,29 @@ fn the_spec_transcript() {
     let url = env.url();
 
     // $ faas func create --name helloworld ubuntu echo HelloWorld
-    let out = env.faas(&[
-        "func",
-        "create",
-        "--name",
-        "helloworld",
-        "ubuntu",
-        "echo",
-        "HelloWorld",
-    ]);
-    assert_success(&out);
-    let created =
-        format!("helloworld is created with the address of {url}/call/helloworld/{{uuid}}");
-    assert_lines(&stdout(&out), &[&created]);
+    let out = env.faas_line("func create --name helloworld ubuntu echo HelloWorld");
+    assert_created(&out, &url, "helloworld");
 
     // $ faas func call helloworld
-    let out = env.faas(&["func", "call", "helloworld"]);
-    assert_success(&out);
-    assert_lines(&stdout(&out), &["CallId: {uuid}"]);
-    let first = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let first = call_id(&env.faas(&["func", "call", "helloworld"]));
 
     // $ echo Hello | faas func call helloworld
     // (the transcript shows no output; faas prints the id, as Hyper did)
-    let out = env.faas_in(&["func", "call", "helloworld"], b"Hello\n");
-    assert_success(&out);
-    assert_lines(&stdout(&out), &["CallId: {uuid}"]);
-    let second = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let second = call_id(&env.faas_in(&["func", "call", "helloworld"], b"Hello\n"));
 
     // $ faas func logs helloworld
-    let logs = eventually("both calls to finish in the logs", || {
-        let out = env.faas(&["func", "logs", "helloworld"]);
-        assert_success(&out);
-        let logs = stdout(&out);
-        (logs.contains(&format!("[FINISHED] CallId: {first}"))
-            && logs.contains(&format!("[FINISHED] CallId: {second}")))
-        .then_some(logs)
-    });
+    let logs = eventually(
+        "both calls to finish in the logs",
+        Duration::from_secs(30),
+        || {
+            let out = env.faas(&["func", "logs", "helloworld"]);
+            assert_success(&out);
+            let logs = stdout(&out);
+            (logs.contains(&format!("[FINISHED] CallId: {first}"))
+                && logs.contains(&format!("[FINISHED] CallId: {second}")))
+            .then_some(logs)
+        },
+    );
     assert_lines(
         &events_of(&logs, &first),
         &[
@@ -142,16 +131,7 @@ fn the_spec_transcript() {
     );
 
     // update --refresh gives a new address; --timeout and --env stick.
-    let out = env.faas(&[
-        "func",
-        "update",
-        "--refresh",
-        "--timeout",
-        "30",
-        "-e",
-        "A=1",
-        "helloworld",
-    ]);
+    let out = env.faas_line("func update --refresh --timeout 30 -e A=1 helloworld");
     assert_success(&out);
     assert_lines(
         &stdout(&out),
@@ -193,9 +173,7 @@ fn logs_follow_prints_new_events() {
         .stderr(Stdio::null())
         .spawn()
         .expect("faas func logs -f starts");
-    let out = env.faas(&["func", "call", "hello"]);
-    assert_success(&out);
-    let id = stdout(&out)["CallId: ".len()..].trim().to_string();
+    let id = call_id(&env.faas(&["func", "call", "hello"]));
 
     let mut lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
     let finished = format!("[FINISHED] CallId: {id}, ShortStdout: HelloWorld");

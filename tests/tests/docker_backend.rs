@@ -5,147 +5,103 @@
 
 use std::time::{Duration, Instant};
 
-use faas_tests::client;
-use faas_tests::docker::{containers_labelled, engine_or_skip, eventually, running_labelled};
-use faas_tests::gateway::{start_gateway, GatewayHandle as Gateway, PASSWORD};
+use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
+use faas_tests::gateway::{start_docker_gateway, GatewayHandle};
+use faas_tests::{client, eventually, send};
 use reqwest::Method;
 use serde_json::json;
 
-/// A gateway on the docker backend with `env` added.
-fn docker_gateway(env: &[(&str, &str)]) -> Gateway {
-    // A network of the tests' own, apart from a stack's `faas-functions`.
-    let mut all = vec![
-        ("FAAS_BACKEND", "docker"),
-        ("FAAS_NETWORK", "faas-test-bridge"),
-    ];
-    all.extend_from_slice(env);
-    start_gateway(&all)
+/// A gateway on the docker backend with `env` added; `None` (the test
+/// skips) when no engine answers.
+fn docker_gateway(test: &str, env: &[(&str, &str)]) -> Option<GatewayHandle> {
+    engine_or_skip(test).then(|| start_docker_gateway(env))
 }
 
-/// GET `path` with the admin credentials.
-fn get(gw: &Gateway, path: &str) -> reqwest::blocking::Response {
-    gw.admin(Method::GET, path)
-        .send()
-        .expect("the gateway answers")
-}
-
-/// Deploys a per-call function running `command` in `image`.
-fn per_call(gw: &Gateway, name: &str, image: &str, command: &[&str], extra: serde_json::Value) {
-    let mut spec = json!({"service": name, "image": image, "command": command});
-    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-        spec.extend(extra.clone());
-    }
-    gw.deploy(spec);
+/// Waits up to `seconds` until no container of the functions `names` is
+/// left, running or not.
+fn no_container_of(names: &[&str], seconds: u64) {
+    eventually(
+        &format!("no container of {names:?}"),
+        Duration::from_secs(seconds),
+        || {
+            names
+                .iter()
+                .all(|name| containers_labelled(&format!("com.faas.function={name}")).is_empty())
+                .then_some(())
+        },
+    );
 }
 
 #[test]
 fn per_call_container_runs_the_payload_and_headers() {
-    if !engine_or_skip("per_call_container_runs_the_payload_and_headers") {
+    let Some(gw) = docker_gateway("per_call_container_runs_the_payload_and_headers", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
-    per_call(
-        &gw,
-        "headers",
-        "faas/sample-cat",
-        &[
-            "sh",
-            "-c",
-            "echo \"$Http_X_Custom $Http_Method $GREETING\"; cat",
-        ],
-        json!({"envVars": {"GREETING": "hello-env"}}),
+    };
+    gw.deploy(json!({"service": "headers", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "echo \"$Http_X_Custom $Http_Method $GREETING\"; cat"],
+        "envVars": {"GREETING": "hello-env"}}));
+    let answer = send(
+        client()
+            .put(gw.url("/function/headers"))
+            .header("X-Custom", "custom-value")
+            .body("the payload"),
     );
-    let resp = client()
-        .put(gw.url("/function/headers"))
-        .header("X-Custom", "custom-value")
-        .body("the payload")
-        .send()
-        .expect("call");
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.text().expect("text"),
-        "custom-value PUT hello-env\nthe payload"
-    );
-    assert!(eventually(10, || containers_labelled(
-        "com.faas.function=headers"
-    )
-    .is_empty()));
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "custom-value PUT hello-env\nthe payload");
+    no_container_of(&["headers"], 10);
 }
 
 #[test]
 fn failing_container_is_failed_with_its_output() {
-    if !engine_or_skip("failing_container_is_failed_with_its_output") {
+    let Some(gw) = docker_gateway("failing_container_is_failed_with_its_output", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
-    per_call(
-        &gw,
-        "fails",
-        "faas/sample-cat",
-        &["sh", "-c", "echo broken; exit 3"],
-        json!({}),
-    );
+    };
+    gw.deploy(json!({"service": "fails", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "echo broken; exit 3"]}));
     let id = gw.call_async("fails", "");
-    let (status, body) = gw.wait_output(&id);
-    assert_eq!(status, 500);
-    assert!(String::from_utf8_lossy(&body).contains("broken"));
-    let record: serde_json::Value = get(&gw, &format!("/system/calls/{id}"))
-        .json()
-        .expect("json");
+    let (output, record) = (gw.wait_output(&id), gw.record(&id));
+    assert_eq!(output.status, 500);
+    assert!(output.text().contains("broken"));
     assert_eq!(record["Status"], "FAILED");
     assert_eq!(record["ExitCode"], 3);
 }
 
 #[test]
 fn timeout_kills_and_removes_the_container() {
-    if !engine_or_skip("timeout_kills_and_removes_the_container") {
+    let Some(gw) = docker_gateway("timeout_kills_and_removes_the_container", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
-    per_call(
-        &gw,
-        "sleeper",
-        "faas/sample-cat",
-        &["sleep", "60"],
-        json!({"timeout": 2}),
-    );
+    };
+    gw.deploy(json!({"service": "sleeper", "image": "faas/sample-cat",
+        "command": ["sleep", "60"], "timeout": 2}));
     let started = Instant::now();
-    let resp = client()
-        .post(gw.url("/function/sleeper"))
-        .send()
-        .expect("call");
-    assert_eq!(resp.status(), 504);
+    assert_eq!(gw.call("sleeper", "").status, 504);
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert!(
-        eventually(10, || containers_labelled("com.faas.function=sleeper")
-            .is_empty()),
-        "the timed-out container is removed"
-    );
+    // The timed-out container is removed.
+    no_container_of(&["sleeper"], 10);
 }
 
 #[test]
 fn quota_bounds_the_containers_running_at_once() {
-    if !engine_or_skip("quota_bounds_the_containers_running_at_once") {
+    let Some(gw) = docker_gateway(
+        "quota_bounds_the_containers_running_at_once",
+        &[("FAAS_QUOTA", "3")],
+    ) else {
         return;
-    }
-    let gw = docker_gateway(&[("FAAS_QUOTA", "3")]);
-    per_call(&gw, "busy", "faas/sample-cat", &["sleep", "1"], json!({}));
+    };
+    gw.deploy(json!({"service": "busy", "image": "faas/sample-cat", "command": ["sleep", "1"]}));
     let ids: Vec<String> = (0..10).map(|_| gw.call_async("busy", "")).collect();
     let mut most = 0;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    eventually("all ten calls to end", Duration::from_secs(90), || {
         most = most.max(running_labelled("com.faas.function=busy").len());
-        let done = ids.iter().all(|id| {
-            let v: serde_json::Value = get(&gw, &format!("/system/calls/{id}"))
-                .json()
-                .expect("json");
-            v["Status"] == "FINISHED" || v["Status"] == "FAILED"
-        });
-        if done || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ids.iter()
+            .all(|id| {
+                matches!(
+                    gw.record(id)["Status"].as_str(),
+                    Some("FINISHED" | "FAILED")
+                )
+            })
+            .then_some(())
+    });
     assert!(
         most <= 3,
         "{most} function containers ran at once under quota 3"
@@ -155,40 +111,26 @@ fn quota_bounds_the_containers_running_at_once() {
         "the quota was never used: at most {most} at once"
     );
     for id in &ids {
-        assert_eq!(gw.wait_output(id).0, 200);
+        assert_eq!(gw.wait_output(id).status, 200);
     }
 }
 
 #[test]
 fn many_calls_leave_no_container_behind() {
-    if !engine_or_skip("many_calls_leave_no_container_behind") {
+    let Some(gw) = docker_gateway("many_calls_leave_no_container_behind", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
+    };
     let script = "case \"$(cat)\" in fail) echo failing; exit 1;; *) echo ok;; esac";
-    per_call(
-        &gw,
-        "mixed",
-        "faas/sample-cat",
-        &["sh", "-c", script],
-        json!({"timeout": 120}),
-    );
-    per_call(
-        &gw,
-        "slow",
-        "faas/sample-cat",
-        &["sleep", "30"],
-        json!({"timeout": 3}),
-    );
+    gw.deploy(json!({"service": "mixed", "image": "faas/sample-cat",
+        "command": ["sh", "-c", script], "timeout": 120}));
+    gw.deploy(json!({"service": "slow", "image": "faas/sample-cat",
+        "command": ["sleep", "30"], "timeout": 3}));
     let threads: Vec<_> = (0..100)
         .map(|i| {
             let (mixed, slow) = (gw.url("/function/mixed"), gw.url("/function/slow"));
             std::thread::spawn(move || match i % 10 {
                 // Timed out: the function's timeout kills the container.
-                0 => (
-                    "slow",
-                    client().post(&slow).send().expect("call").status().as_u16(),
-                ),
+                0 => ("slow", send(client().post(&slow)).status),
                 // Cancelled: the caller goes away mid-call.
                 1 | 2 => {
                     let short = reqwest::blocking::Client::builder()
@@ -198,26 +140,8 @@ fn many_calls_leave_no_container_behind() {
                     let _ = short.post(&mixed).body("fine").send();
                     ("cancelled", 0)
                 }
-                3 => (
-                    "fail",
-                    client()
-                        .post(&mixed)
-                        .body("fail")
-                        .send()
-                        .expect("call")
-                        .status()
-                        .as_u16(),
-                ),
-                _ => (
-                    "fine",
-                    client()
-                        .post(&mixed)
-                        .body("fine")
-                        .send()
-                        .expect("call")
-                        .status()
-                        .as_u16(),
-                ),
+                3 => ("fail", send(client().post(&mixed).body("fail")).status),
+                _ => ("fine", send(client().post(&mixed).body("fine")).status),
             })
         })
         .collect();
@@ -229,40 +153,22 @@ fn many_calls_leave_no_container_behind() {
             _ => {}
         }
     }
-    let left = || {
-        let mut ids = containers_labelled("com.faas.function=mixed");
-        ids.extend(containers_labelled("com.faas.function=slow"));
-        ids
-    };
-    assert!(
-        eventually(30, || left().is_empty()),
-        "containers left: {:?}",
-        left()
-    );
+    no_container_of(&["mixed", "slow"], 30);
 }
 
 #[test]
 fn resizer_halves_a_png() {
-    if !engine_or_skip("resizer_halves_a_png") {
+    let Some(gw) = docker_gateway("resizer_halves_a_png", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
-    per_call(
-        &gw,
-        "resizer",
-        "faas/sample-resizer",
-        &["resizer"],
-        json!({}),
+    };
+    gw.deploy(
+        json!({"service": "resizer", "image": "faas/sample-resizer", "command": ["resizer"]}),
     );
     let png =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/picture.png")).expect("picture");
-    let resp = client()
-        .post(gw.url("/function/resizer"))
-        .body(png)
-        .send()
-        .expect("call");
-    assert_eq!(resp.status(), 200);
-    let small = resp.bytes().expect("body");
+    let answer = gw.call("resizer", png);
+    assert_eq!(answer.status, 200);
+    let small = answer.body;
     assert_eq!(&small[1..4], b"PNG");
     let width = u32::from_be_bytes(small[16..20].try_into().expect("4 bytes"));
     let height = u32::from_be_bytes(small[20..24].try_into().expect("4 bytes"));
@@ -271,120 +177,81 @@ fn resizer_halves_a_png() {
 
 #[test]
 fn missing_image_is_400_and_records_nothing() {
-    if !engine_or_skip("missing_image_is_400_and_records_nothing") {
+    let Some(gw) = docker_gateway("missing_image_is_400_and_records_nothing", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
-    let resp = gw
-        .admin(Method::POST, "/system/functions")
-        .json(&json!({"service": "ghost", "image": "faas/no-such-image:1", "command": ["cat"]}))
-        .send()
-        .expect("deploy answers");
-    let (status, body) = (resp.status().as_u16(), resp.text().unwrap_or_default());
-    assert_eq!(status, 400);
+    };
+    let refused =
+        send(gw.admin(Method::POST, "/system/functions").json(
+            &json!({"service": "ghost", "image": "faas/no-such-image:1", "command": ["cat"]}),
+        ));
+    assert_eq!(refused.status, 400);
+    let body = refused.text();
     assert!(
         body.contains("No such image: faas/no-such-image:1"),
         "{body}"
     );
-    assert_eq!(get(&gw, "/system/function/ghost").status(), 404);
+    assert_eq!(gw.get("/system/function/ghost").status, 404);
 }
 
 #[test]
 fn limits_read_only_root_and_no_docker_socket() {
-    if !engine_or_skip("limits_read_only_root_and_no_docker_socket") {
+    let Some(gw) = docker_gateway("limits_read_only_root_and_no_docker_socket", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
+    };
     let script = "touch /root-file 2>/dev/null && echo root-writable || echo root-read-only; \
                   touch /tmp/x && echo tmp-writable; \
                   test -e /var/run/docker.sock && echo socket || echo no-socket; \
                   cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
-    per_call(
-        &gw,
-        "confined",
-        "faas/sample-cat",
-        &["sh", "-c", script],
-        json!({"readOnlyRootFilesystem": true, "limits": {"memory": "64m"}}),
+    gw.deploy(json!({"service": "confined", "image": "faas/sample-cat",
+        "command": ["sh", "-c", script],
+        "readOnlyRootFilesystem": true, "limits": {"memory": "64m"}}));
+    assert_eq!(
+        gw.call("confined", "").text(),
+        "root-read-only\ntmp-writable\nno-socket\n64000000\n"
     );
-    let text = client()
-        .post(gw.url("/function/confined"))
-        .send()
-        .expect("call")
-        .text()
-        .expect("text");
-    assert_eq!(text, "root-read-only\ntmp-writable\nno-socket\n64000000\n");
 }
 
 #[test]
 fn killed_gateway_leaves_nothing_after_restart() {
-    if !engine_or_skip("killed_gateway_leaves_nothing_after_restart") {
+    let Some(mut gw) = docker_gateway("killed_gateway_leaves_nothing_after_restart", &[]) else {
         return;
-    }
-    let mut gw = docker_gateway(&[]);
-    per_call(
-        &gw,
-        "orphan",
-        "faas/sample-cat",
-        &["sleep", "120"],
-        json!({}),
+    };
+    gw.deploy(
+        json!({"service": "orphan", "image": "faas/sample-cat", "command": ["sleep", "120"]}),
     );
     gw.call_async("orphan", "");
-    assert!(
-        eventually(20, || !running_labelled("com.faas.function=orphan")
-            .is_empty()),
-        "the call's container starts"
+    eventually(
+        "the call's container to start",
+        Duration::from_secs(20),
+        || (!running_labelled("com.faas.function=orphan").is_empty()).then_some(()),
     );
     gw.restart();
-    assert!(
-        eventually(20, || containers_labelled("com.faas.function=orphan")
-            .is_empty()),
-        "the restarted gateway removes the container left behind"
-    );
+    // The restarted gateway removes the container left behind.
+    no_container_of(&["orphan"], 20);
 }
 
 #[test]
 fn service_mode_replicas_serve_and_scale() {
-    if !engine_or_skip("service_mode_replicas_serve_and_scale") {
+    let Some(gw) = docker_gateway("service_mode_replicas_serve_and_scale", &[]) else {
         return;
-    }
-    let gw = docker_gateway(&[]);
+    };
     gw.deploy(json!({"service": "svc", "image": "faas/sample-cat", "envProcess": "cat"}));
-    let ok = eventually(30, || {
-        client()
-            .post(gw.url("/function/svc"))
-            .body("via the watchdog")
-            .send()
-            .map(|r| r.status() == 200 && r.text().unwrap_or_default() == "via the watchdog")
-            .unwrap_or(false)
+    eventually(
+        "the service to answer through its replica",
+        Duration::from_secs(30),
+        || {
+            let answer = gw.call("svc", "via the watchdog");
+            (answer.status == 200 && answer.text() == "via the watchdog").then_some(())
+        },
+    );
+    gw.scale("svc", 2);
+    eventually("two running replicas", Duration::from_secs(30), || {
+        (running_labelled("com.faas.function=svc").len() == 2).then_some(())
     });
-    assert!(ok, "the service answers through its replica");
-    let resp = client()
-        .post(gw.url("/system/scale-function/svc"))
-        .basic_auth("admin", Some(PASSWORD))
-        .json(&json!({"serviceName": "svc", "replicas": 2}))
-        .send()
-        .expect("scale");
-    assert!(resp.status().is_success(), "{}", resp.status());
-    assert!(eventually(30, || running_labelled("com.faas.function=svc")
-        .len()
-        == 2));
     for _ in 0..10 {
-        let resp = client()
-            .post(gw.url("/function/svc"))
-            .body("x")
-            .send()
-            .expect("call");
-        assert_eq!(resp.status(), 200);
+        assert_eq!(gw.call("svc", "x").status, 200);
     }
-    let resp = client()
-        .delete(gw.url("/system/functions"))
-        .basic_auth("admin", Some(PASSWORD))
-        .json(&json!({"functionName": "svc"}))
-        .send()
-        .expect("remove");
-    assert!(resp.status().is_success(), "{}", resp.status());
-    assert!(eventually(30, || containers_labelled(
-        "com.faas.function=svc"
-    )
-    .is_empty()));
+    let removed = gw.remove("svc");
+    assert!(removed.is_success(), "{}", removed.status);
+    no_container_of(&["svc"], 30);
 }

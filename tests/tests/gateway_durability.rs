@@ -2,11 +2,11 @@
 //! restart, the running one fails with a message), and output rotation
 //! (rotated outputs answer 410).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use faas_tests::eventually;
 use faas_tests::gateway::start_gateway;
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[test]
 fn kill_9_with_200_queued_calls_loses_none() {
@@ -14,20 +14,9 @@ fn kill_9_with_200_queued_calls_loses_none() {
     gw.deploy(json!({"service": "blocker", "image": "x", "command": ["sleep", "5"]}));
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     let blocker = gw.call_async("blocker", "");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r: Value = gw
-            .admin(Method::GET, &format!("/system/calls/{blocker}"))
-            .send()
-            .expect("record")
-            .json()
-            .expect("json");
-        if r["Status"] == "RUNNING" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the blocker never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually("the blocker to run", Duration::from_secs(5), || {
+        (gw.record(&blocker)["Status"] == "RUNNING").then_some(())
+    });
     let ids: Vec<(String, String)> = (0..200)
         .map(|i| {
             let input = format!("input {i}");
@@ -37,28 +26,17 @@ fn kill_9_with_200_queued_calls_loses_none() {
     gw.kill9();
     gw.restart();
     for (id, input) in &ids {
-        let (status, out) = gw.wait_output(id);
-        assert_eq!(status, 200, "call {id}");
-        assert_eq!(String::from_utf8_lossy(&out), *input);
+        let output = gw.wait_output(id);
+        assert_eq!(output.status, 200, "call {id}");
+        assert_eq!(output.text(), *input);
     }
-    let record: Value = gw
-        .admin(Method::GET, &format!("/system/calls/{blocker}"))
-        .send()
-        .expect("record")
-        .json()
-        .expect("json");
+    let record = gw.record(&blocker);
     assert_eq!(record["Status"], "FAILED");
     assert_eq!(
         record["Message"],
         "the gateway restarted while the call was running"
     );
-    let counts: Value = gw
-        .admin(Method::GET, "/system/function/cat/status")
-        .send()
-        .expect("status")
-        .json()
-        .expect("json");
-    assert_eq!(counts["Finished"], 200);
+    assert_eq!(gw.counts("cat")["Finished"], 200);
 }
 
 #[test]
@@ -71,26 +49,21 @@ fn rotated_outputs_answer_410() {
     let ids: Vec<String> = (0..3)
         .map(|i| {
             let id = gw.call_async("cat", format!("{i}").repeat(600));
-            assert_eq!(gw.wait_output(&id).0, 200, "a fresh output is there");
+            assert_eq!(gw.wait_output(&id).status, 200, "a fresh output is there");
             id
         })
         .collect();
-    let (status, body) = gw.wait_output(&ids[0]);
-    assert_eq!(status, 410, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(gw.wait_output(&ids[1]).0, 410);
-    let (status, body) = gw.wait_output(&ids[2]);
-    assert_eq!(status, 200);
-    assert_eq!(body, "2".repeat(600).as_bytes());
-    let logs = gw
-        .admin(Method::GET, "/system/logs?name=cat")
-        .send()
-        .expect("logs")
-        .text()
-        .expect("text");
-    let bytes: usize = logs.len();
+    let oldest = gw.wait_output(&ids[0]);
+    assert_eq!(oldest.status, 410, "{}", oldest.text());
+    assert_eq!(gw.wait_output(&ids[1]).status, 410);
+    let newest = gw.wait_output(&ids[2]);
+    assert_eq!(newest.status, 200);
+    assert_eq!(newest.body, "2".repeat(600).as_bytes());
+    let logs = gw.logs("name=cat");
     assert!(
         logs.lines().count() < 12,
-        "old events rotated out ({bytes} bytes of logs)"
+        "old events rotated out ({} bytes of logs)",
+        logs.len()
     );
     assert!(logs.contains(&ids[2]), "the newest events stay");
 }

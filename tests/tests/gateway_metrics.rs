@@ -44,26 +44,11 @@ fn metrics_parse_and_count() {
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     gw.deploy(json!({"service": "bad", "image": "x", "command": ["false"]}));
     for _ in 0..3 {
-        assert_eq!(
-            gw.client
-                .post(gw.url("/function/cat"))
-                .body("x")
-                .send()
-                .expect("call")
-                .status(),
-            200
-        );
+        assert_eq!(gw.call("cat", "x").status, 200);
     }
-    assert_eq!(
-        gw.client
-            .post(gw.url("/function/bad"))
-            .send()
-            .expect("call")
-            .status(),
-        500
-    );
+    assert_eq!(gw.call("bad", "").status, 500);
     let id = gw.call_async("cat", "y");
-    assert_eq!(gw.wait_output(&id).0, 200);
+    assert_eq!(gw.wait_output(&id).status, 200);
     let text = gw.metrics();
     let m = parse(&text);
     let get = |k: &str| {

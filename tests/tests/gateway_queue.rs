@@ -5,27 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use faas_tests::gateway::{start_gateway, GatewayHandle};
-use faas_tests::TempDir;
-use reqwest::Method;
-use serde_json::{json, Value};
+use faas_tests::gateway::{start_gateway, Gateway};
+use faas_tests::{eventually, send, TempDir};
+use serde_json::json;
 
-fn total(gw: &GatewayHandle, name: &str) -> u64 {
-    let v: Value = gw
-        .admin(Method::GET, &format!("/system/function/{name}/status"))
-        .send()
-        .expect("status")
-        .json()
-        .expect("json");
-    v["Total"].as_u64().expect("Total")
-}
-
-fn metric(gw: &GatewayHandle, line_start: &str) -> Option<f64> {
-    let text = gw.metrics();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+/// Waits until the one call the quota allows is running.
+fn quota_in_use(gw: &Gateway) {
+    eventually("a call to run", Duration::from_secs(5), || {
+        (gw.metric("faas_quota_in_use") == Some(1.0)).then_some(())
+    });
 }
 
 #[test]
@@ -40,7 +28,7 @@ fn fifo_with_quota_one() {
         .map(|i| gw.call_async("order", format!("{i}\n")))
         .collect();
     for id in &ids {
-        assert_eq!(gw.wait_output(id).0, 200);
+        assert_eq!(gw.wait_output(id).status, 200);
     }
     let order = std::fs::read_to_string(&file).expect("order file");
     let started: Vec<u32> = order.lines().map(|l| l.parse().expect("number")).collect();
@@ -96,7 +84,7 @@ fn quota_and_max_concurrency_are_never_exceeded() {
     }
     let one: Vec<String> = (0..3).map(|_| gw.call_async("one", "")).collect();
     for id in ids.iter().chain(&one) {
-        assert_eq!(gw.wait_output(id).0, 200);
+        assert_eq!(gw.wait_output(id).status, 200);
     }
     let all = intervals(&std::fs::read_to_string(tmp.0.join("all")).expect("file"));
     let single = intervals(&std::fs::read_to_string(tmp.0.join("one")).expect("file"));
@@ -119,25 +107,20 @@ fn quota_and_max_concurrency_are_never_exceeded() {
 fn a_full_queue_answers_429_and_records_nothing() {
     let gw = start_gateway(&[("FAAS_QUOTA", "1"), ("FAAS_MAX_QUEUE", "2")]);
     gw.deploy(json!({"service": "slow", "image": "x", "command": ["sleep", "2"]}));
-    let running = gw.call_async("slow", "");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&gw, "faas_quota_in_use") != Some(1.0) {
-        assert!(Instant::now() < deadline, "the first call never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    gw.call_async("slow", "");
+    quota_in_use(&gw);
     gw.call_async("slow", "");
     gw.call_async("slow", "");
     for path in ["/async-function/slow", "/function/slow"] {
-        let r = gw.client.post(gw.url(path)).send().expect("call");
-        assert_eq!(r.status(), 429, "{path}");
-        assert!(r.headers().contains_key("retry-after"));
+        let refused = send(gw.client.post(gw.url(path)));
+        assert_eq!(refused.status, 429, "{path}");
+        assert!(refused.headers.contains_key("retry-after"));
     }
-    assert_eq!(total(&gw, "slow"), 3);
+    assert_eq!(gw.counts("slow")["Total"], 3);
     assert_eq!(
-        metric(&gw, "faas_queue_depth{function_name=\"slow\"}"),
+        gw.metric("faas_queue_depth{function_name=\"slow\"}"),
         Some(2.0)
     );
-    drop(running);
 }
 
 #[test]
@@ -145,12 +128,7 @@ fn timeouts_answer_504_and_count_the_queue() {
     let gw = start_gateway(&[("FAAS_QUOTA", "1")]);
     gw.deploy(json!({"service": "sleepy", "image": "x", "command": ["sleep", "5"], "timeout": 1}));
     let start = Instant::now();
-    let r = gw
-        .client
-        .post(gw.url("/function/sleepy"))
-        .send()
-        .expect("call");
-    assert_eq!(r.status(), 504);
+    assert_eq!(gw.call("sleepy", "").status, 504);
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "killed at its timeout"
@@ -158,24 +136,18 @@ fn timeouts_answer_504_and_count_the_queue() {
 
     gw.deploy(json!({"service": "hog", "image": "x", "command": ["sleep", "3"]}));
     gw.deploy(json!({"service": "quick", "image": "x", "command": ["cat"], "timeout": 1}));
-    let hog = gw.call_async("hog", "");
-    std::thread::sleep(Duration::from_millis(200));
+    gw.call_async("hog", "");
+    quota_in_use(&gw);
     let start = Instant::now();
-    let r = gw
-        .client
-        .post(gw.url("/function/quick"))
-        .send()
-        .expect("call");
     assert_eq!(
-        r.status(),
+        gw.call("quick", "").status,
         504,
         "a second in the queue is the whole timeout"
     );
     assert!(start.elapsed() < Duration::from_millis(2500));
-    let _ = hog;
 
     let async_id = gw.call_async("sleepy", "");
-    assert_eq!(gw.wait_output(&async_id).0, 504);
+    assert_eq!(gw.wait_output(&async_id).status, 504);
 }
 
 #[test]
@@ -184,21 +156,15 @@ fn a_sync_caller_that_hangs_up_leaves_the_queue() {
     gw.deploy(json!({"service": "hog", "image": "x", "command": ["sleep", "2"]}));
     gw.deploy(json!({"service": "quick", "image": "x", "command": ["cat"]}));
     gw.call_async("hog", "");
-    std::thread::sleep(Duration::from_millis(200));
+    quota_in_use(&gw);
     let impatient = reqwest::blocking::Client::builder()
         .timeout(Duration::from_millis(300))
         .build()
         .expect("client");
     assert!(impatient.post(gw.url("/function/quick")).send().is_err());
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        if metric(&gw, "faas_queue_depth{function_name=\"quick\"}") == Some(0.0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the call stayed queued after its caller left"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        "the call to leave the queue after its caller left",
+        Duration::from_secs(1),
+        || (gw.metric("faas_queue_depth{function_name=\"quick\"}") == Some(0.0)).then_some(()),
+    );
 }

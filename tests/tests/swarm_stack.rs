@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faas_tests::docker::{engine_or_skip, eventually};
-use faas_tests::{client, free_port};
-use serde_json::json;
+use faas_tests::docker::engine_or_skip;
+use faas_tests::eventually;
+use faas_tests::gateway::Gateway;
+use serde_json::{json, Value};
 
 const STACK: &str = "faas-test";
 const PASSWORD: &str = "swarm-test-password";
@@ -27,13 +28,18 @@ fn docker(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Whether `docker <args>` lists `name` among the lines it prints.
+fn lists(args: &[&str], name: &str) -> bool {
+    docker(args).1.lines().any(|line| line == name)
+}
+
 /// The services of the functions the tests and the stack's `samples`
 /// service deploy through the gateway.
 const FUNCTIONS: [&str; 6] = ["scat", "spc", "cat", "echo", "wc", "resizer"];
 
 /// The stack, removed (with its functions' services) when dropped.
 struct Stack {
-    port: u16,
+    gateway: Gateway,
 }
 
 /// Removes the functions' services an earlier gateway left.
@@ -51,6 +57,26 @@ fn remove_function_services() {
     }
 }
 
+/// The host port the stack's gateway container publishes its 8080 on.
+/// The stack asks for port 0, so the engine picks a free one.
+fn published_port() -> Option<u16> {
+    let service = format!("label=com.docker.swarm.service.name={STACK}_gateway");
+    let (_, ids) = docker(&["ps", "-q", "--filter", &service]);
+    let id = ids.split_whitespace().next()?;
+    let (ok, ports) = docker(&["port", id, "8080/tcp"]);
+    if !ok {
+        return None;
+    }
+    ports
+        .lines()
+        .next()?
+        .rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 impl Stack {
     fn deploy() -> Stack {
         let (_, state) = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
@@ -62,20 +88,19 @@ impl Stack {
         remove_function_services();
         // A bridge of that name (a docker-backend gateway's) would clash.
         let _ = docker(&["network", "rm", "faas-functions"]);
-        eventually(30, || {
-            !docker(&["network", "ls", "--format", "{{.Name}}"])
-                .1
-                .lines()
-                .any(|n| n == "faas-functions")
+        let a_while = Duration::from_secs(30);
+        eventually("the faas-functions network to go", a_while, || {
+            (!lists(
+                &["network", "ls", "--format", "{{.Name}}"],
+                "faas-functions",
+            ))
+            .then_some(())
         });
         // A fresh gateway: no data from an earlier run of this test.
         let volume = format!("{STACK}_gateway-data");
-        eventually(30, || {
-            docker(&["volume", "rm", &volume]).0
-                || !docker(&["volume", "ls", "-q"])
-                    .1
-                    .lines()
-                    .any(|v| v == volume)
+        eventually("the gateway's volume to go", a_while, || {
+            (docker(&["volume", "rm", &volume]).0 || !lists(&["volume", "ls", "-q"], &volume))
+                .then_some(())
         });
         let _ = docker(&["secret", "rm", "faas-basic-auth-password"]);
         let mut secret = Command::new("docker")
@@ -91,12 +116,11 @@ impl Stack {
             .write_all(PASSWORD.as_bytes())
             .expect("secret");
         assert!(secret.wait().expect("exit").success());
-        let port = free_port();
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let out = Command::new("docker")
             .args(["stack", "deploy", "-c", "docker-stack.yml", STACK])
             .current_dir(root)
-            .env("FAAS_PORT", port.to_string())
+            .env("FAAS_PORT", "0")
             .output()
             .expect("docker stack deploy");
         assert!(
@@ -104,51 +128,40 @@ impl Stack {
             "stack deploy: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let stack = Stack { port };
-        let up = eventually(90, || {
-            client()
-                .get(stack.url("/healthz"))
-                .send()
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        });
-        assert!(up, "the stack's gateway answers on port {port}");
-        stack
+        let starting = Duration::from_secs(90);
+        let port = eventually(
+            "the stack's gateway to publish a port",
+            starting,
+            published_port,
+        );
+        let gateway = Gateway::at(port, PASSWORD);
+        eventually(
+            &format!("the stack's gateway to answer on port {port}"),
+            starting,
+            || {
+                let health = gateway.client.get(gateway.url("/healthz")).send().ok()?;
+                (health.status() == 200).then_some(())
+            },
+        );
+        Stack { gateway }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    /// `name`'s replicas and available replicas, once the gateway can say.
+    fn replicas(&self, name: &str) -> Option<(u64, u64)> {
+        let function: Value = self.gateway.get(&format!("/system/function/{name}")).json();
+        Some((
+            function["replicas"].as_u64()?,
+            function["availableReplicas"].as_u64()?,
+        ))
     }
 
-    fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        client()
-            .request(method, self.url(path))
-            .basic_auth("admin", Some(PASSWORD))
-    }
-
-    fn replicas(&self, name: &str) -> (u64, u64) {
-        let v: serde_json::Value = self
-            .admin(reqwest::Method::GET, &format!("/system/function/{name}"))
-            .send()
-            .expect("function")
-            .json()
-            .expect("json");
-        (
-            v["replicas"].as_u64().unwrap_or(99),
-            v["availableReplicas"].as_u64().unwrap_or(99),
-        )
-    }
-
-    fn scale(&self, name: &str, replicas: u64) {
-        let resp = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/system/scale-function/{name}"),
-            )
-            .json(&json!({"serviceName": name, "replicas": replicas}))
-            .send()
-            .expect("scale");
-        assert!(resp.status().is_success(), "scale: {}", resp.status());
+    /// Waits up to a minute for `name` to have `n` replicas, all available.
+    fn settles_at(&self, name: &str, n: u64) {
+        eventually(
+            &format!("{name} at {n} available replicas"),
+            Duration::from_secs(60),
+            || (self.replicas(name) == Some((n, n))).then_some(()),
+        );
     }
 }
 
@@ -224,56 +237,45 @@ impl Load {
     }
 }
 
+/// Ids of the running containers of the Swarm service `name`.
+fn replica_containers(name: &str) -> String {
+    let service = format!("label=com.docker.swarm.service.name={name}");
+    docker(&["ps", "-q", "--filter", &service]).1
+}
+
 #[test]
 fn stack_gateway_deploys_calls_scales_and_removes() {
     if !engine_or_skip("stack_gateway_deploys_calls_scales_and_removes") {
         return;
     }
     let stack = Stack::deploy();
+    let gw = &stack.gateway;
 
     // The stack's `samples` service deploys the sample functions through
     // the gateway; they answer.
-    assert!(
-        eventually(120, || {
-            stack
+    eventually(
+        "the sample echo function to answer",
+        Duration::from_secs(120),
+        || {
+            let answer = gw
                 .admin(reqwest::Method::POST, "/function/echo/samples?x=1")
                 .send()
                 .ok()
-                .filter(|r| r.status() == 200)
-                .and_then(|r| r.text().ok())
-                .is_some_and(|t| t == "POST /samples x=1\n")
-        }),
-        "the sample echo function answers"
+                .filter(|r| r.status() == 200)?;
+            (answer.text().ok()? == "POST /samples x=1\n").then_some(())
+        },
     );
-    let listed: serde_json::Value = stack
-        .admin(reqwest::Method::GET, "/system/functions")
-        .send()
-        .expect("list")
-        .json()
-        .expect("json");
-    let mut names: Vec<&str> = listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|f| f["name"].as_str())
-        .collect();
+    let listed = gw.functions();
+    let mut names: Vec<&str> = listed.iter().filter_map(|f| f["name"].as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["cat", "echo", "resizer", "wc"]);
 
     // A service function: a Swarm service running fwatchdog.
-    let resp = stack
-        .admin(reqwest::Method::POST, "/system/functions")
-        .json(
-            &json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
-            "labels": {"com.openfaas.scale.max": "5"}}),
-        )
-        .send()
-        .expect("deploy");
-    assert_eq!(resp.status(), 202, "{}", resp.text().unwrap_or_default());
-    assert!(
-        eventually(60, || stack.replicas("scat") == (1, 1)),
-        "one healthy replica"
+    gw.deploy(
+        json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
+        "labels": {"com.openfaas.scale.max": "5"}}),
     );
+    stack.settles_at("scat", 1);
     let (ok, labels) = docker(&[
         "service",
         "inspect",
@@ -288,42 +290,30 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     );
 
     // Under a steady load: 1 → 3 → 1 replicas, then a replica killed.
-    let load = Load::start(stack.url("/function/scat"));
+    let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(2));
-    stack.scale("scat", 3);
-    assert!(
-        eventually(60, || stack.replicas("scat") == (3, 3)),
-        "three healthy replicas"
-    );
+    gw.scale("scat", 3);
+    stack.settles_at("scat", 3);
     std::thread::sleep(Duration::from_secs(2));
-    stack.scale("scat", 1);
-    assert!(
-        eventually(60, || stack.replicas("scat") == (1, 1)),
-        "back to one"
-    );
+    gw.scale("scat", 1);
+    stack.settles_at("scat", 1);
     std::thread::sleep(Duration::from_secs(2));
     let (ok, failed) = load.finish();
     assert!(ok > 50, "the load ran: {ok} calls");
     assert_eq!(failed, 0, "no call failed while scaling ({ok} succeeded)");
 
-    stack.scale("scat", 2);
-    assert!(eventually(60, || stack.replicas("scat") == (2, 2)));
-    let load = Load::start(stack.url("/function/scat"));
+    gw.scale("scat", 2);
+    stack.settles_at("scat", 2);
+    let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(1));
-    let (_, ids) = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        "label=com.docker.swarm.service.name=scat",
-    ]);
-    let victim = ids
+    let victim = replica_containers("scat")
         .split_whitespace()
         .next()
         .expect("a replica container")
         .to_string();
     assert!(docker(&["kill", &victim]).0);
     std::thread::sleep(Duration::from_secs(3));
-    let after_kill = Load::start(stack.url("/function/scat"));
+    let after_kill = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(2));
     let (later_ok, later_failed) = after_kill.finish();
     let (ok, failed) = load.finish();
@@ -337,27 +327,19 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     );
 
     // Scale to zero, then the first call waits while a replica starts.
-    stack.scale("scat", 0);
-    assert!(eventually(60, || {
-        stack.replicas("scat") == (0, 0)
-            && docker(&[
-                "ps",
-                "-q",
-                "--filter",
-                "label=com.docker.swarm.service.name=scat",
-            ])
-            .1
-            .trim()
-            .is_empty()
-    }));
+    gw.scale("scat", 0);
+    eventually(
+        "scat at 0 replicas, no container left",
+        Duration::from_secs(60),
+        || {
+            (stack.replicas("scat") == Some((0, 0)) && replica_containers("scat").trim().is_empty())
+                .then_some(())
+        },
+    );
     let started = Instant::now();
-    let resp = client()
-        .post(stack.url("/function/scat"))
-        .body("from zero")
-        .send()
-        .expect("call");
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.text().expect("text"), "from zero");
+    let woken = gw.call("scat", "from zero");
+    assert_eq!(woken.status, 200);
+    assert_eq!(woken.text(), "from zero");
     eprintln!(
         "from 0 replicas to the first answer: {:?}",
         started.elapsed()
@@ -365,57 +347,20 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
 
     // AlertManager: firing adds ceil(max 5 × factor 20 / 100) = 1 replica,
     // resolved goes back to the min.
-    let alert = |status: &str| {
-        let resp = stack
-            .admin(reqwest::Method::POST, "/system/alert")
-            .json(&json!({
-                "status": status, "receiver": "scale-up",
-                "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", "function_name": "scat"}}]
-            }))
-            .send()
-            .expect("alert");
-        assert!(resp.status().is_success(), "alert: {}", resp.status());
-    };
-    alert("firing");
-    assert!(
-        eventually(60, || stack.replicas("scat") == (2, 2)),
-        "firing: 2 healthy replicas"
-    );
-    alert("resolved");
-    assert!(
-        eventually(60, || stack.replicas("scat") == (1, 1)),
-        "resolved: back to 1"
-    );
+    gw.alert("firing", "scat");
+    stack.settles_at("scat", 2);
+    gw.alert("resolved", "scat");
+    stack.settles_at("scat", 1);
 
     // Per-call functions run as containers on the manager.
-    let resp = stack
-        .admin(reqwest::Method::POST, "/system/functions")
-        .json(
-            &json!({"service": "spc", "image": "faas/sample-cat", "command": ["echo", "per call"]}),
-        )
-        .send()
-        .expect("deploy");
-    assert_eq!(resp.status(), 202);
-    let resp = client()
-        .post(stack.url("/function/spc"))
-        .send()
-        .expect("call");
-    assert_eq!(resp.text().expect("text"), "per call\n");
+    gw.deploy(
+        json!({"service": "spc", "image": "faas/sample-cat", "command": ["echo", "per call"]}),
+    );
+    assert_eq!(gw.call("spc", "").text(), "per call\n");
 
     // Removal takes the service away.
-    let resp = stack
-        .admin(reqwest::Method::DELETE, "/system/functions")
-        .json(&json!({"functionName": "scat"}))
-        .send()
-        .expect("remove");
-    assert_eq!(resp.status(), 202);
-    assert!(eventually(30, || !docker(&[
-        "service",
-        "ls",
-        "--format",
-        "{{.Name}}"
-    ])
-    .1
-    .lines()
-    .any(|n| n == "scat")));
+    assert_eq!(gw.remove("scat").status, 202);
+    eventually("the scat service to go", Duration::from_secs(30), || {
+        (!lists(&["service", "ls", "--format", "{{.Name}}"], "scat")).then_some(())
+    });
 }

@@ -1,10 +1,12 @@
 //! End-to-end tests of `fwatchdog`: the real binary, real processes, real HTTP.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use faas_tests::{binary, client, watchdog, TempDir};
+use faas_tests::watchdog::start_watchdog;
+use faas_tests::{binary, client, eventually, send, TempDir};
+use reqwest::Method;
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 fn random_bytes(len: usize, mut seed: u64) -> Vec<u8> {
@@ -29,43 +31,57 @@ fn process_cmdlines() -> Vec<String> {
     lines
 }
 
+/// Waits until a process runs `command` (the call's fprocess has started).
+fn runs(command: &str) {
+    eventually(command, Duration::from_secs(5), || {
+        process_cmdlines()
+            .iter()
+            .any(|c| c.trim_end() == command)
+            .then_some(())
+    });
+}
+
+/// Runs `fwatchdog` with only `vars` (and a TMPDIR) until it exits: its
+/// exit code and STDERR.
+fn run_to_exit(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tmp = TempDir::new("fwatchdog-exit");
+    let out = std::process::Command::new(binary("fwatchdog"))
+        .env_clear()
+        .env("TMPDIR", &tmp.0)
+        .envs(vars.iter().copied())
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn cat_round_trips_binary_payload() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
+    let wd = start_watchdog(&[("fprocess", "cat")]);
     let payload = random_bytes(512 * 1024, 42);
-    let resp = client()
-        .post(wd.url("/"))
-        .body(payload.clone())
-        .send()
-        .expect("response");
-    assert_eq!(resp.status(), 200);
-    let seconds: f64 = resp
-        .headers()
-        .get("x-duration-seconds")
-        .expect("X-Duration-Seconds")
-        .to_str()
-        .expect("ascii")
+    let answer = wd.post(payload.clone());
+    assert_eq!(answer.status, 200);
+    let seconds: f64 = answer
+        .header("x-duration-seconds")
         .parse()
         .expect("a number");
     assert!(seconds > 0.0 && seconds < 30.0);
-    assert_eq!(resp.bytes().expect("body").as_ref(), &payload[..]);
+    assert_eq!(answer.body, payload);
 }
 
 #[test]
 fn hundred_concurrent_requests_are_all_answered_correctly() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
+    let wd = start_watchdog(&[("fprocess", "cat")]);
     let url = wd.url("/");
     let threads: Vec<_> = (0..100)
         .map(|i| {
             let url = url.clone();
             std::thread::spawn(move || {
                 let body = format!("request number {i}");
-                let resp = client()
-                    .post(&url)
-                    .body(body.clone())
-                    .send()
-                    .expect("response");
-                (resp.status().as_u16(), resp.text().expect("text"), body)
+                let answer = send(client().post(&url).body(body.clone()));
+                (answer.status, answer.text(), body)
             })
         })
         .collect();
@@ -79,115 +95,90 @@ fn hundred_concurrent_requests_are_all_answered_correctly() {
 #[test]
 fn writing_before_reading_does_not_deadlock() {
     // 1 MiB out before reading 1 MiB in: both pipes must be served at once.
-    let (wd, _tmp) = watchdog(&[
+    let wd = start_watchdog(&[
         ("fprocess", "sh -c 'head -c 1048576 /dev/zero; wc -c'"),
         ("max_output_bytes", "2000000"),
     ]);
-    let resp = client()
-        .post(wd.url("/"))
-        .body(vec![7u8; 1024 * 1024])
-        .send()
-        .expect("response");
-    assert_eq!(resp.status(), 200);
-    let body = resp.bytes().expect("body");
-    assert_eq!(body.len(), 1024 * 1024 + "1048576\n".len());
-    assert!(body.ends_with(b"1048576\n"));
+    let answer = wd.post(vec![7u8; 1024 * 1024]);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body.len(), 1024 * 1024 + "1048576\n".len());
+    assert!(answer.body.ends_with(b"1048576\n"));
 }
 
 #[test]
 fn fprocess_is_split_like_a_shell_without_a_shell() {
-    let (wd, _tmp) = watchdog(&[("fprocess", r#"printf '%s|' "a b" 'c'"#)]);
-    let resp = client().get(wd.url("/")).send().expect("response");
-    assert_eq!(resp.text().expect("text"), "a b|c|");
+    let wd = start_watchdog(&[("fprocess", r#"printf '%s|' "a b" 'c'"#)]);
+    assert_eq!(wd.request(Method::GET, "/").text(), "a b|c|");
 }
 
 #[test]
 fn non_zero_exit_is_500_naming_the_status() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "sh -c 'echo partial; exit 3'")]);
-    let resp = client().post(wd.url("/")).send().expect("response");
-    assert_eq!(resp.status(), 500);
-    assert_eq!(resp.text().expect("text"), "exit status 3\npartial\n");
+    let wd = start_watchdog(&[("fprocess", "sh -c 'echo partial; exit 3'")]);
+    let answer = wd.request(Method::POST, "/");
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.text(), "exit status 3\npartial\n");
 }
 
 #[test]
 fn other_methods_get_405() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
-    for method in ["OPTIONS", "TRACE"] {
-        let resp = client()
-            .request(method.parse().expect("method"), wd.url("/"))
-            .send()
-            .expect("response");
-        assert_eq!(resp.status(), 405, "{method}");
-    }
-    for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
-        let resp = client()
-            .request(method.parse().expect("method"), wd.url("/"))
-            .send()
-            .expect("response");
-        assert_eq!(resp.status(), 200, "{method}");
+    let wd = start_watchdog(&[("fprocess", "cat")]);
+    for (method, status) in [
+        (Method::OPTIONS, 405),
+        (Method::TRACE, 405),
+        (Method::GET, 200),
+        (Method::POST, 200),
+        (Method::PUT, 200),
+        (Method::PATCH, 200),
+        (Method::DELETE, 200),
+    ] {
+        assert_eq!(wd.request(method.clone(), "/").status, status, "{method}");
     }
 }
 
 #[test]
 fn exec_timeout_kills_the_process_group() {
-    let (wd, _tmp) = watchdog(&[
+    let wd = start_watchdog(&[
         ("fprocess", "sh -c 'sleep 4711 & sleep 4711'"),
         ("exec_timeout", "500ms"),
     ]);
     let started = Instant::now();
-    let resp = client().post(wd.url("/")).send().expect("response");
-    assert_eq!(resp.status(), 504);
+    let answer = wd.request(Method::POST, "/");
+    assert_eq!(answer.status, 504);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(resp.text().expect("text").contains("exec_timeout"));
-    std::thread::sleep(Duration::from_millis(300));
-    let left: Vec<String> = process_cmdlines()
-        .into_iter()
-        .filter(|c| c.contains("sleep 4711"))
-        .collect();
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(answer.text().contains("exec_timeout"));
+    let left = || -> Vec<String> {
+        process_cmdlines()
+            .into_iter()
+            .filter(|c| c.contains("sleep 4711"))
+            .collect()
+    };
+    eventually("no process left behind", Duration::from_millis(300), || {
+        left().is_empty().then_some(())
+    });
 }
 
 #[test]
 fn max_inflight_answers_429_at_once() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "sleep 2"), ("max_inflight", "1")]);
+    let wd = start_watchdog(&[("fprocess", "sleep 2"), ("max_inflight", "1")]);
     let url = wd.url("/");
-    let busy = std::thread::spawn(move || client().post(&url).send().expect("response").status());
-    std::thread::sleep(Duration::from_millis(500));
+    let busy = std::thread::spawn(move || send(client().post(&url)).status);
+    runs("sleep 2");
     let started = Instant::now();
-    let resp = client().post(wd.url("/")).send().expect("response");
-    assert_eq!(resp.status(), 429);
+    assert_eq!(wd.request(Method::POST, "/").status, 429);
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(busy.join().expect("thread"), 200);
 }
 
 #[test]
 fn input_over_the_limit_is_413() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat"), ("max_input_bytes", "100")]);
-    let ok = client()
-        .post(wd.url("/"))
-        .body(vec![b'a'; 100])
-        .send()
-        .expect("response");
-    assert_eq!(ok.status(), 200);
-    let resp = client()
-        .post(wd.url("/"))
-        .body(vec![b'a'; 101])
-        .send()
-        .expect("response");
-    assert_eq!(resp.status(), 413);
-    assert!(resp.text().expect("text").contains("max_input_bytes"));
+    let wd = start_watchdog(&[("fprocess", "cat"), ("max_input_bytes", "100")]);
+    assert_eq!(wd.post(vec![b'a'; 100]).status, 200);
+    let refused = wd.post(vec![b'a'; 101]);
+    assert_eq!(refused.status, 413);
+    assert!(refused.text().contains("max_input_bytes"));
     // Chunked, so no Content-Length: the limit is enforced while streaming.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b'a'; 60]), Ok(vec![b'a'; 60])];
-    let body = reqwest::blocking::Body::new(ChunkedReader(
-        chunks.into_iter().flatten().flatten().collect(),
-        0,
-    ));
-    let resp = client()
-        .post(wd.url("/"))
-        .body(body)
-        .send()
-        .expect("response");
-    assert_eq!(resp.status(), 413);
+    let body = reqwest::blocking::Body::new(ChunkedReader(vec![b'a'; 120], 0));
+    assert_eq!(wd.post(body).status, 413);
 }
 
 /// A reader of unknown length, so reqwest sends the body chunked.
@@ -204,45 +195,44 @@ impl Read for ChunkedReader {
 
 #[test]
 fn output_over_the_limit_is_502() {
-    let (wd, _tmp) = watchdog(&[
+    let wd = start_watchdog(&[
         ("fprocess", "head -c 5000 /dev/zero"),
         ("max_output_bytes", "4096"),
     ]);
-    let resp = client().get(wd.url("/")).send().expect("response");
-    assert_eq!(resp.status(), 502);
-    assert!(resp.text().expect("text").contains("max_output_bytes"));
+    let answer = wd.request(Method::GET, "/");
+    assert_eq!(answer.status, 502);
+    assert!(answer.text().contains("max_output_bytes"));
 }
 
 #[test]
 fn content_type_is_fixed_or_echoed() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
-    let resp = client()
-        .post(wd.url("/"))
-        .header("content-type", "application/x-thing")
-        .body("x")
-        .send()
-        .expect("response");
-    assert_eq!(resp.headers()["content-type"], "application/x-thing");
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat"), ("content_type", "application/json")]);
-    let resp = client()
-        .post(wd.url("/"))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .expect("response");
-    assert_eq!(resp.headers()["content-type"], "application/json");
+    let echoed: &[(&str, &str)] = &[("fprocess", "cat")];
+    let fixed = &[("fprocess", "cat"), ("content_type", "application/json")];
+    for (vars, sent, answered) in [
+        (echoed, "application/x-thing", "application/x-thing"),
+        (fixed, "text/plain", "application/json"),
+    ] {
+        let wd = start_watchdog(vars);
+        let answer = send(
+            client()
+                .post(wd.url("/"))
+                .header("content-type", sent)
+                .body("{}"),
+        );
+        assert_eq!(answer.header("content-type"), answered, "{vars:?}");
+    }
 }
 
 #[test]
 fn cgi_headers_become_http_variables() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "env")]);
-    let resp = client()
-        .put(wd.url("/some/path?a=1&b=2"))
-        .header("X-Call-Id", "abc-123")
-        .body("12345")
-        .send()
-        .expect("response");
-    let env = resp.text().expect("text");
+    let wd = start_watchdog(&[("fprocess", "env")]);
+    let env = send(
+        client()
+            .put(wd.url("/some/path?a=1&b=2"))
+            .header("X-Call-Id", "abc-123")
+            .body("12345"),
+    )
+    .text();
     for line in [
         "Http_X_Call_Id=abc-123",
         "Http_Method=PUT",
@@ -256,65 +246,35 @@ fn cgi_headers_become_http_variables() {
         env.lines().any(|l| l.starts_with("Http_Host=127.0.0.1:")),
         "{env}"
     );
-    let (wd, _tmp) = watchdog(&[("fprocess", "env"), ("cgi_headers", "false")]);
-    let env = client()
-        .get(wd.url("/"))
-        .send()
-        .expect("response")
-        .text()
-        .expect("text");
+    let without = start_watchdog(&[("fprocess", "env"), ("cgi_headers", "false")]);
+    let env = without.request(Method::GET, "/").text();
     assert!(!env.contains("Http_"), "{env}");
 }
 
 #[test]
 fn combine_output_and_write_debug() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "sh -c 'echo out; echo err >&2'")]);
-    let text = client()
-        .get(wd.url("/"))
-        .send()
-        .expect("response")
-        .text()
-        .expect("text");
-    assert_eq!(text, "out\nerr\n");
+    let combined = start_watchdog(&[("fprocess", "sh -c 'echo out; echo err >&2'")]);
+    assert_eq!(combined.request(Method::GET, "/").text(), "out\nerr\n");
 
-    let (mut wd, _tmp) = watchdog(&[
+    let mut apart = start_watchdog(&[
         ("fprocess", "sh -c 'cat; echo err >&2'"),
         ("combine_output", "false"),
         ("write_debug", "true"),
     ]);
-    let text = client()
-        .post(wd.url("/"))
-        .body("debug-input-marker")
-        .send()
-        .expect("response")
-        .text()
-        .expect("text");
-    assert_eq!(text, "debug-input-marker");
-    wd.terminate();
-    let mut log = String::new();
-    wd.child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("log");
+    assert_eq!(
+        apart.post("debug-input-marker").text(),
+        "debug-input-marker"
+    );
+    let log = apart.terminate_and_read_log();
     assert!(log.contains("input: debug-input-marker"), "{log}");
     assert!(log.contains("err"), "{log}");
 }
 
 #[test]
 fn lock_file_health_and_healthcheck() {
-    let (wd, tmp) = watchdog(&[("fprocess", "cat")]);
-    let lock = tmp.0.join(".lock");
-    assert!(lock.exists());
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .expect("response")
-            .status(),
-        200
-    );
+    let wd = start_watchdog(&[("fprocess", "cat")]);
+    assert!(wd.lock_file().exists());
+    assert_eq!(wd.request(Method::GET, "/_/health").status, 200);
     let check = |dir: &std::path::Path| {
         std::process::Command::new(binary("fwatchdog"))
             .arg("--run-healthcheck")
@@ -323,66 +283,53 @@ fn lock_file_health_and_healthcheck() {
             .expect("runs")
             .success()
     };
-    assert!(check(&tmp.0));
-    std::fs::remove_file(&lock).expect("remove lock");
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .expect("response")
-            .status(),
-        503
-    );
-    assert!(!check(&tmp.0));
+    assert!(check(&wd.tmp.0));
+    std::fs::remove_file(wd.lock_file()).expect("remove lock");
+    assert_eq!(wd.request(Method::GET, "/_/health").status, 503);
+    assert!(!check(&wd.tmp.0));
 
-    let (wd, tmp) = watchdog(&[("fprocess", "cat"), ("suppress_lock", "true")]);
-    assert!(!tmp.0.join(".lock").exists());
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .expect("response")
-            .status(),
-        200
-    );
+    let unlocked = start_watchdog(&[("fprocess", "cat"), ("suppress_lock", "true")]);
+    assert!(!unlocked.lock_file().exists());
+    assert_eq!(unlocked.request(Method::GET, "/_/health").status, 200);
 }
 
 #[test]
 fn sigterm_drains_in_flight_and_refuses_new_connections() {
-    let (mut wd, tmp) = watchdog(&[("fprocess", "sh -c 'sleep 1; echo finished'")]);
+    let mut wd = start_watchdog(&[("fprocess", "sh -c 'sleep 1; echo finished'")]);
     let url = wd.url("/");
     let in_flight = std::thread::spawn(move || {
-        let resp = client().post(&url).send().expect("response");
-        (resp.status().as_u16(), resp.text().expect("text"))
+        let answer = send(client().post(&url));
+        (answer.status, answer.text())
     });
-    std::thread::sleep(Duration::from_millis(300));
-    wd.terminate();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !tmp.0.join(".lock").exists(),
-        "the lock is removed at SIGTERM"
-    );
-    assert!(
-        TcpStream::connect(("127.0.0.1", wd.port)).is_err(),
-        "new connections are refused while draining"
-    );
+    runs("sh -c sleep 1; echo finished");
+    wd.running.terminate();
+    // Both within 200 ms of SIGTERM, while the call still runs.
+    let soon = Duration::from_millis(200);
+    eventually("the lock removed at SIGTERM", soon, || {
+        (!wd.lock_file().exists()).then_some(())
+    });
+    eventually("new connections refused while draining", soon, || {
+        TcpStream::connect(("127.0.0.1", wd.running.port))
+            .is_err()
+            .then_some(())
+    });
     assert_eq!(
         in_flight.join().expect("thread"),
         (200, "finished\n".to_string())
     );
-    let status = wd.child.wait().expect("exit");
+    let status = wd.running.child.wait().expect("exit");
     assert_eq!(status.code(), Some(0));
 }
 
 #[test]
 fn write_timeout_bounds_the_drain() {
-    let (mut wd, _tmp) = watchdog(&[("fprocess", "sleep 30"), ("write_timeout", "1s")]);
+    let mut wd = start_watchdog(&[("fprocess", "sleep 30"), ("write_timeout", "1s")]);
     let url = wd.url("/");
     std::thread::spawn(move || client().post(&url).send());
-    std::thread::sleep(Duration::from_millis(300));
+    runs("sleep 30");
     let started = Instant::now();
-    wd.terminate();
-    let status = wd.child.wait().expect("exit");
+    wd.running.terminate();
+    let status = wd.running.child.wait().expect("exit");
     assert_eq!(status.code(), Some(0));
     let took = started.elapsed();
     assert!(
@@ -393,8 +340,8 @@ fn write_timeout_bounds_the_drain() {
 
 #[test]
 fn read_timeout_ends_a_stalled_body() {
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat"), ("read_timeout", "1s")]);
-    let mut stream = TcpStream::connect(("127.0.0.1", wd.port)).expect("connect");
+    let wd = start_watchdog(&[("fprocess", "cat"), ("read_timeout", "1s")]);
+    let mut stream = TcpStream::connect(("127.0.0.1", wd.running.port)).expect("connect");
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
         .expect("write");
@@ -412,36 +359,23 @@ fn read_timeout_ends_a_stalled_body() {
 
 #[test]
 fn port_variable_is_honoured() {
-    // `watchdog` starts it on the `port` it chose; a request proves it listens there.
-    let (wd, _tmp) = watchdog(&[("fprocess", "cat")]);
-    assert_eq!(
-        client()
-            .post(wd.url("/"))
-            .body("p")
-            .send()
-            .expect("response")
-            .text()
-            .expect("text"),
-        "p"
+    // port=0: it answers on the port it names.
+    let wd = start_watchdog(&[("fprocess", "cat")]);
+    assert_eq!(wd.post("p").text(), "p");
+    // Any other port is the one it binds: held here, it stops naming it.
+    let held = TcpListener::bind("0.0.0.0:0").expect("a listener");
+    let port = held.local_addr().expect("its address").port().to_string();
+    let (code, err) = run_to_exit(&[("fprocess", "cat"), ("port", &port)]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains(&format!("cannot listen on port {port}")),
+        "{err}"
     );
 }
 
 #[test]
 fn bad_configuration_stops_it_with_a_message() {
-    let tmp = TempDir::new("badconfig");
-    let run = |vars: &[(&str, &str)]| {
-        let out = std::process::Command::new(binary("fwatchdog"))
-            .env_clear()
-            .env("TMPDIR", &tmp.0)
-            .env("port", "0")
-            .envs(vars.iter().copied())
-            .output()
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |vars: &[(&str, &str)]| run_to_exit(&[&[("port", "0")], vars].concat());
     let (code, err) = run(&[]);
     assert_ne!(code, Some(0));
     assert!(err.contains("fprocess is not set"), "{err}");

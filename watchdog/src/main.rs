@@ -11,10 +11,10 @@ const HELP: &str = "fwatchdog: an HTTP server that runs $fprocess once per reque
 Usage: fwatchdog               serve (configured by environment variables)
        fwatchdog --run-healthcheck   exit 0 while the lock file exists
 
-Variables: fprocess (required), port (8080), read_timeout (10s), write_timeout (10s),
-exec_timeout (0: none), max_inflight (0: none), max_input_bytes (1048576),
-max_output_bytes (1048576), content_type, cgi_headers (true), combine_output (true),
-write_debug (false), suppress_lock (false).";
+Variables: fprocess (required), port (8080; 0: any free port, named at start),
+read_timeout (10s), write_timeout (10s), exec_timeout (0: none), max_inflight (0: none),
+max_input_bytes (1048576), max_output_bytes (1048576), content_type, cgi_headers (true),
+combine_output (true), write_debug (false), suppress_lock (false).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -75,8 +75,10 @@ async fn run(config: Config) -> Result<(), String> {
             )
         })?;
     }
+    // With port=0 the system picks the port: name the one bound.
+    let bound = listener.local_addr().map_or(port, |a| a.port());
     eprintln!(
-        "fwatchdog: listening on :{port}, fprocess={:?}",
+        "fwatchdog: listening on :{bound}, fprocess={:?}",
         config.fprocess
     );
     server::serve(listener, config, shutdown_signal())

@@ -1,14 +1,14 @@
-//! Shared by the `cli_*` tests: a real gateway (process backend) on a free
-//! port, the real `faas` binary run against it in an isolated home, and a
-//! small line matcher with `{uuid}`, `{time}` and `{any}` placeholders.
+//! Shared by the `cli_*` tests: a real gateway (process backend unless a
+//! test asks for Docker), the real `faas` binary run against it in an
+//! isolated home, and a small line matcher with `{uuid}`, `{time}` and
+//! `{any}` placeholders.
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use faas_tests::gateway::{start_gateway, GatewayHandle};
+use faas_tests::gateway::{start_gateway, GatewayHandle, DOCKER_BACKEND};
 use faas_tests::{binary, TempDir};
 
 pub use faas_tests::gateway::PASSWORD;
@@ -34,6 +34,11 @@ impl Env {
         }
     }
 
+    /// The same on the docker backend.
+    pub fn docker() -> Env {
+        Env::start_with(&DOCKER_BACKEND)
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         self.gateway.url("")
@@ -46,6 +51,12 @@ impl Env {
             None,
             &[("FAAS_GATEWAY", &self.url()), ("FAAS_PASSWORD", PASSWORD)],
         )
+    }
+
+    /// `faas <line>`, the line split into arguments as a shell would.
+    pub fn faas_line(&self, line: &str) -> Output {
+        let args = shell_words::split(line).expect("a line a shell can split");
+        self.faas(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// `faas` with `input` on STDIN.
@@ -111,6 +122,25 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Asserts `faas func create`'s one line: `name` and its address on the
+/// gateway at `url`.
+pub fn assert_created(out: &Output, url: &str, name: &str) {
+    assert_success(out);
+    assert_lines(
+        &stdout(out),
+        &[&format!(
+            "{name} is created with the address of {url}/call/{name}/{{uuid}}"
+        )],
+    );
+}
+
+/// The id in `faas func call`'s one line, `CallId: <uuid>`.
+pub fn call_id(out: &Output) -> String {
+    assert_success(out);
+    assert_lines(&stdout(out), &["CallId: {uuid}"]);
+    stdout(out)["CallId: ".len()..].trim().to_string()
 }
 
 /// STDOUT as text.
@@ -188,18 +218,6 @@ fn is_time(s: &str) -> bool {
         19 => c == 'Z',
         _ => c.is_ascii_digit(),
     })
-}
-
-/// Runs `probe` until it answers Some, for up to 30 s.
-pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `n` pseudo-random bytes (xorshift), the same for the same seed.
