@@ -17,15 +17,18 @@ use crate::store::{Ended, NewCall, StoreError, SyncCall, Write};
 
 use super::Call;
 
+/// A call's record as the call goes.
 pub(super) struct Record {
     app: Arc<App>,
     id: Uuid,
     function: String,
+    /// Decides where each step is written.
     kind: CallKind,
     /// A sync call's row, until it is written.
     unwritten: Option<NewCall>,
     /// Whether the store tracks the sync call in memory.
     tracked: bool,
+    /// When it started running, for a sync call's one write.
     started: Option<i64>,
 }
 
