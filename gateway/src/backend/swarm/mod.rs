@@ -63,6 +63,7 @@ impl SwarmBackend {
             .unwrap_or(false)
     }
 
+    /// The service `name`'s version and spec; `None` when there is none.
     async fn inspect(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, EngineError> {
         let options = InspectServiceOptionsBuilder::default().build();
         match self
@@ -85,6 +86,7 @@ impl SwarmBackend {
         }
     }
 
+    /// Replaces the spec of the service `name` at `version`.
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
         self.cache.forget(name);
         let version = i32::try_from(version).map_err(|_| {
@@ -103,6 +105,7 @@ impl SwarmBackend {
         Ok(())
     }
 
+    /// The (id, name) of each secret named; `Invalid` when one is missing.
     async fn secret_ids(&self, names: &[String]) -> Result<Vec<(String, String)>, BackendError> {
         if names.is_empty() {
             return Ok(Vec::new());
@@ -130,6 +133,7 @@ impl SwarmBackend {
             .collect()
     }
 
+    /// The service spec of `function` with `replicas` tasks.
     fn spec(
         &self,
         function: &Function,
@@ -137,12 +141,11 @@ impl SwarmBackend {
         secrets: Vec<(String, String)>,
     ) -> Result<ServiceSpec, BackendError> {
         let engine = &self.engine;
-        let max_payload_bytes = engine.max_payload_bytes;
         spec::service(
             function,
             &engine.owner,
             &engine.network,
-            max_payload_bytes,
+            engine.max_payload_bytes,
             replicas,
             secrets,
         )
