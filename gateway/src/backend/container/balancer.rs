@@ -121,9 +121,7 @@ impl Balancer {
                 tokio::time::sleep(WAIT_STEP).await;
                 continue;
             };
-            let counter = self.table().entry(addr.clone()).or_default().clone();
-            counter.fetch_add(1, Ordering::SeqCst);
-            let _inflight = InFlight(counter);
+            let _inflight = self.start(&addr);
             let request = build_request(&addr, &call)?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let response = match tokio::time::timeout(remaining, self.client.request(request)).await
@@ -162,6 +160,17 @@ impl Balancer {
                 call.max_output_bytes,
             ));
         }
+    }
+
+    /// Counts a call in flight on `addr` until the guard drops. The table
+    /// keeps only replicas with calls in flight (an entry no guard holds is
+    /// at zero), so replicas that went away do not pile up.
+    fn start(&self, addr: &str) -> InFlight {
+        let mut table = self.table();
+        table.retain(|_, counter| Arc::strong_count(counter) > 1);
+        let counter = table.entry(addr.to_string()).or_default().clone();
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
     }
 
     /// The healthy replica with the fewest calls in flight, skipping `avoid`.
@@ -204,6 +213,20 @@ mod tests {
             Some("a")
         );
         assert_eq!(balancer.pick(&replicas[2..], &[]), None);
+    }
+
+    #[test]
+    fn only_replicas_with_calls_in_flight_are_counted() {
+        let balancer = Balancer::default();
+        let first = balancer.start("a");
+        let second = balancer.start("a");
+        let other = balancer.start("b");
+        assert_eq!((balancer.load("a"), balancer.load("b")), (2, 1));
+        drop((first, other));
+        assert_eq!((balancer.load("a"), balancer.load("b")), (1, 0));
+        drop(second);
+        let _call = balancer.start("c");
+        assert_eq!(balancer.table().len(), 1);
     }
 
     /// A backend that only knows desired counts, recording its scales.
