@@ -3,8 +3,12 @@
 //! - [`process`]: local processes through the watchdog library, no Docker;
 //! - [`docker`]: a new container per call, service replicas as containers;
 //! - [`swarm`]: service functions as Swarm services;
+//! - [`container`] is what `docker` and `swarm` share: the engine and its
+//!   typed errors, images, labels, the network, host settings, per-call
+//!   containers, replicas with their cache, and the balancer;
 //! - [`select`] picks one at start (`auto`: swarm, else docker, else process).
 
+pub mod container;
 pub mod docker;
 mod process;
 pub mod select;

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::docker::{engine, DockerBackend};
+use super::container::engine;
+use super::docker::DockerBackend;
 use super::swarm::SwarmBackend;
 use super::{Backend, ProcessBackend};
 use crate::config::{BackendKind, Config};
@@ -15,12 +16,13 @@ pub async fn resolve(kind: BackendKind) -> BackendKind {
     if kind != BackendKind::Auto {
         return kind;
     }
-    match engine::connect().await {
+    match engine::local().await {
         Ok(docker) if SwarmBackend::is_manager(&docker).await => BackendKind::Swarm,
         Ok(_) => BackendKind::Docker,
         Err(why) => {
             println!(
-                "backend auto: {why}; using process (functions run as local commands; images are recorded, not used)"
+                "backend auto: {}; using process (functions run as local commands; images are recorded, not used)",
+                why.line()
             );
             BackendKind::Process
         }
@@ -35,12 +37,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
         BackendKind::Swarm => Arc::new(
             SwarmBackend::connect(&config.network, &owner, max)
                 .await
-                .map_err(anyhow::Error::msg)?,
+                .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Docker => Arc::new(
             DockerBackend::connect(&config.network, &owner, max)
                 .await
-                .map_err(anyhow::Error::msg)?,
+                .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Process | BackendKind::Auto => {
             if config.backend == BackendKind::Process {

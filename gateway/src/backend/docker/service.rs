@@ -6,90 +6,43 @@
 //! moving to another when a connection is refused before anything was sent.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
-use bollard::Docker;
-use watchdog::runner::Outcome;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use super::balancer::{Balancer, Endpoint, ReplicaSource, WATCHDOG_PORT};
-use super::engine::{self, LABEL_FUNCTION, LABEL_OWNER, LABEL_REPLICA};
-use super::{env_entries, host_config};
-use crate::backend::{BackendError, Invocation, Replicas as Counts};
+use crate::backend::container::{labels, replica, setup};
+use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache};
+use crate::backend::{BackendError, Replicas};
 use crate::function::Function;
 
-/// How long a replica list read from the engine is trusted.
-const CACHE_FOR: Duration = Duration::from_millis(1000);
 /// How long an updated function's new replicas get to become healthy.
 const ROLLOUT_LIMIT: Duration = Duration::from_secs(60);
 
-/// One running replica.
-#[derive(Debug, Clone)]
-struct Replica {
-    id: String,
-    /// `ip:port` on the functions network.
-    addr: String,
-    healthy: bool,
-}
-
 /// Replicas of every service function.
-pub struct Replicas {
-    docker: Docker,
-    network: String,
-    /// This gateway's id, on every replica it creates.
-    owner: String,
-    max_payload_bytes: u64,
+pub struct ReplicaSet {
+    engine: Engine,
     /// Spec and desired replica count of each service function.
     specs: Mutex<HashMap<String, (Function, u64)>>,
-    /// Replicas as last read from the engine, and when.
-    cache: Mutex<HashMap<String, (Instant, Vec<Replica>)>>,
+    /// Replicas as last read from the engine.
+    cache: ReplicaCache,
     /// Proxies calls and counts them per replica.
-    balancer: Balancer,
+    pub balancer: Balancer,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The environment of a replica: the function's `envVars`, then what its
-/// watchdog needs: `fprocess`, timeouts as long as the function's (so no
-/// layer cuts a long call short), the payload limits, and STDERR kept out of
-/// the answer.
-pub fn watchdog_env(function: &Function, max_payload_bytes: u64) -> Vec<String> {
-    let timeout = format!("{}s", function.timeout);
-    let limit = max_payload_bytes.to_string();
-    let mut vars = vec![
-        ("exec_timeout".to_string(), timeout.clone()),
-        ("read_timeout".to_string(), timeout.clone()),
-        ("write_timeout".to_string(), timeout),
-        ("max_input_bytes".to_string(), limit.clone()),
-        ("max_output_bytes".to_string(), limit),
-        ("combine_output".to_string(), "false".to_string()),
-    ];
-    if !function.env_process.is_empty() {
-        vars.push(("fprocess".to_string(), function.env_process.clone()));
-    }
-    env_entries(function, &vars)
-}
-
-impl Replicas {
-    pub fn new(docker: Docker, network: String, owner: String, max_payload_bytes: u64) -> Replicas {
-        Replicas {
-            docker,
-            network,
-            owner,
-            max_payload_bytes,
+impl ReplicaSet {
+    pub fn new(engine: Engine) -> ReplicaSet {
+        ReplicaSet {
+            engine,
             specs: Mutex::default(),
-            cache: Mutex::default(),
+            cache: ReplicaCache::default(),
             balancer: Balancer::default(),
         }
-    }
-
-    /// Creates the functions network unless it exists.
-    pub async fn ensure_network(&self) -> Result<(), String> {
-        engine::ensure_network(&self.docker, &self.network, false).await
     }
 
     /// Records the function and brings it to its minimum replicas, adopting
@@ -128,9 +81,9 @@ impl Replicas {
             }
             if Instant::now() > deadline {
                 for id in &fresh {
-                    self.remove_container(id).await;
+                    self.engine.remove(id).await;
                 }
-                self.forget_cache(&function.name);
+                self.cache.forget(&function.name);
                 return Err(BackendError::Start(format!(
                     "the updated replicas of {} did not become healthy within {}s; rolled back",
                     function.name,
@@ -141,23 +94,22 @@ impl Replicas {
         }
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
         for replica in old {
-            self.remove_container(&replica.id).await;
+            self.engine.remove(&replica.id).await;
         }
-        self.forget_cache(&function.name);
+        self.cache.forget(&function.name);
         Ok(())
     }
 
     /// Removes every replica of the function.
     pub async fn remove(&self, name: &str) -> Result<(), BackendError> {
         lock(&self.specs).remove(name);
-        self.forget_cache(name);
-        engine::remove_labelled(
-            &self.docker,
-            &[format!("{LABEL_FUNCTION}={name}"), self.owner_label()],
-        )
-        .await
-        .map(|_| ())
-        .map_err(BackendError::Unreachable)
+        self.cache.forget(name);
+        let replicas = [
+            labels::of_function(name),
+            labels::owned_by(&self.engine.owner),
+        ];
+        self.engine.remove_labelled(&replicas).await?;
+        Ok(())
     }
 
     pub async fn names(&self) -> Result<Vec<String>, BackendError> {
@@ -179,10 +131,10 @@ impl Replicas {
             .map_or(0, |(_, desired)| *desired)
     }
 
-    pub async fn count(&self, name: &str) -> Result<Counts, BackendError> {
+    pub async fn count(&self, name: &str) -> Result<Replicas, BackendError> {
         let desired = match lock(&self.specs).get(name) {
             Some((_, desired)) => *desired,
-            None => return Ok(Counts::default()),
+            None => return Ok(Replicas::default()),
         };
         let available = self
             .list(name, false)
@@ -190,53 +142,18 @@ impl Replicas {
             .iter()
             .filter(|r| r.healthy)
             .count() as u64;
-        Ok(Counts { desired, available })
-    }
-
-    /// Proxies one call to the least busy healthy replica.
-    pub async fn invoke(
-        &self,
-        function: &Function,
-        call: Invocation,
-    ) -> Result<Outcome, BackendError> {
-        self.balancer.invoke(self, function, call).await
-    }
-
-    fn owner_label(&self) -> String {
-        format!("{LABEL_OWNER}={}", self.owner)
-    }
-
-    fn forget_cache(&self, name: &str) {
-        lock(&self.cache).remove(name);
+        Ok(Replicas { desired, available })
     }
 
     /// Running replicas of `name`, from the cache unless `fresh`.
-    async fn list(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, BackendError> {
-        if !fresh {
-            if let Some((at, replicas)) = lock(&self.cache).get(name) {
-                if at.elapsed() < CACHE_FOR {
-                    return Ok(replicas.clone());
-                }
-            }
-        }
-        let labels = vec![
-            format!("{LABEL_FUNCTION}={name}"),
-            LABEL_REPLICA.to_string(),
-            self.owner_label(),
+    pub async fn list(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, EngineError> {
+        let filter = vec![
+            labels::of_function(name),
+            labels::REPLICA.to_string(),
+            labels::owned_by(&self.engine.owner),
         ];
-        let replicas: Vec<Replica> =
-            engine::running_replicas(&self.docker, labels, &self.network, WATCHDOG_PORT)
-                .await
-                .map_err(BackendError::Unreachable)?
-                .into_iter()
-                .map(|r| Replica {
-                    id: r.id,
-                    addr: r.addr,
-                    healthy: r.healthy,
-                })
-                .collect();
-        lock(&self.cache).insert(name.to_string(), (Instant::now(), replicas.clone()));
-        Ok(replicas)
+        let read = || replica::running(&self.engine, filter);
+        self.cache.get(name, fresh, read).await
     }
 
     /// Adds or removes containers until the running count is the desired one.
@@ -256,31 +173,30 @@ impl Replicas {
             // Unhealthy first, then the least busy.
             extra.sort_by_key(|r| (r.healthy, self.balancer.load(&r.addr)));
             for replica in extra.into_iter().take((have - desired) as usize) {
-                self.remove_container(&replica.id).await;
+                self.engine.remove(&replica.id).await;
             }
         }
-        self.forget_cache(name);
+        self.cache.forget(name);
         Ok(())
     }
 
     /// Creates and starts one replica; returns its container id.
     async fn create(&self, function: &Function) -> Result<String, BackendError> {
-        let env = watchdog_env(function, self.max_payload_bytes);
         let body = ContainerCreateBody {
             image: Some(function.image.clone()),
-            env: Some(env),
+            env: Some(setup::watchdog_env(function, self.engine.max_payload_bytes)),
             labels: Some(HashMap::from([
-                (LABEL_FUNCTION.to_string(), function.name.clone()),
-                (LABEL_REPLICA.to_string(), "true".to_string()),
-                (LABEL_OWNER.to_string(), self.owner.clone()),
+                (labels::FUNCTION.to_string(), function.name.clone()),
+                (labels::REPLICA.to_string(), "true".to_string()),
+                (labels::OWNER.to_string(), self.engine.owner.clone()),
             ])),
             host_config: Some(HostConfig {
-                network_mode: Some(self.network.clone()),
+                network_mode: Some(self.engine.network.clone()),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
-                ..host_config(function)?
+                ..setup::host_config(function)?
             }),
             ..Default::default()
         };
@@ -290,54 +206,18 @@ impl Replicas {
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = self
-            .docker
+        let docker = &self.engine.docker;
+        let created = docker
             .create_container(Some(options), body)
             .await
             .map_err(|e| {
-                BackendError::Start(format!("cannot create a replica of {}: {e}", function.name))
+                EngineError::refused(format!("create a replica of {}", function.name), e)
             })?;
-        if let Err(err) = self.docker.start_container(&created.id, None).await {
-            self.remove_container(&created.id).await;
-            return Err(BackendError::Start(format!(
-                "cannot start a replica of {}: {err}",
-                function.name
-            )));
+        if let Err(e) = docker.start_container(&created.id, None).await {
+            self.engine.remove(&created.id).await;
+            let action = format!("start a replica of {}", function.name);
+            return Err(EngineError::refused(action, e).into());
         }
         Ok(created.id)
-    }
-
-    async fn remove_container(&self, id: &str) {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        if let Err(err) = self.docker.remove_container(id, Some(options)).await {
-            tracing::warn!(container = %id, "cannot remove a replica: {err}");
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ReplicaSource for Replicas {
-    async fn endpoints(&self, name: &str, fresh: bool) -> Result<Vec<Endpoint>, BackendError> {
-        Ok(self
-            .list(name, fresh)
-            .await?
-            .into_iter()
-            .map(|r| Endpoint {
-                addr: r.addr,
-                healthy: r.healthy,
-            })
-            .collect())
-    }
-
-    async fn wake(&self, function: &Function) -> Result<(), BackendError> {
-        let wanted = lock(&self.specs).get(&function.name).map(|(_, d)| *d);
-        match wanted {
-            Some(0) => self.scale(&function.name, function.scaling().wake()).await,
-            Some(_) => Ok(()),
-            None => Err(BackendError::NotFound(function.name.clone())),
-        }
     }
 }

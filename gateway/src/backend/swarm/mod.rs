@@ -11,8 +11,6 @@
 mod spec;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
 use bollard::query_parameters::{
@@ -21,30 +19,22 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use super::docker::balancer::{Balancer, Endpoint, ReplicaSource, WATCHDOG_PORT};
-use super::docker::engine::{self, LABEL_OWNER};
-use super::docker::per_call;
+use super::container::{labels, percall, replica};
+use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
 use crate::function::{Function, Mode};
-
-/// How long a replica list read from the engine is trusted (a refused
-/// connection or a scale reads it again at once).
-const CACHE_FOR: Duration = Duration::from_secs(1);
 
 /// The Swarm label every task container carries: its service's name.
 const LABEL_SERVICE: &str = "com.docker.swarm.service.name";
 
 /// Functions on a Docker Swarm.
 pub struct SwarmBackend {
-    docker: Docker,
-    /// This gateway's id, on every service and container it creates.
-    owner: String,
-    /// The attachable overlay network of the functions (and the gateway).
-    network: String,
-    max_payload_bytes: u64,
+    /// The engine of a Swarm manager; its network is the attachable overlay
+    /// network of the functions (and the gateway).
+    engine: Engine,
     balancer: Balancer,
-    /// Replicas per function as last read from the engine, and when.
-    cache: Mutex<HashMap<String, (Instant, Vec<Endpoint>)>>,
+    /// Replicas per function as last read from the engine.
+    cache: ReplicaCache,
 }
 
 impl SwarmBackend {
@@ -54,21 +44,11 @@ impl SwarmBackend {
         network: &str,
         owner: &str,
         max_payload_bytes: u64,
-    ) -> Result<SwarmBackend, String> {
-        let docker = engine::connect().await?;
-        let leftovers = [
-            engine::LABEL_CALL.to_string(),
-            format!("{LABEL_OWNER}={owner}"),
-        ];
-        engine::remove_labelled(&docker, &leftovers).await?;
-        engine::ensure_network(&docker, network, true).await?;
+    ) -> Result<SwarmBackend, EngineError> {
         Ok(SwarmBackend {
-            docker,
-            owner: owner.to_string(),
-            network: network.to_string(),
-            max_payload_bytes,
+            engine: Engine::connect(network, owner, max_payload_bytes, true).await?,
             balancer: Balancer::default(),
-            cache: Mutex::default(),
+            cache: ReplicaCache::default(),
         })
     }
 
@@ -83,9 +63,15 @@ impl SwarmBackend {
             .unwrap_or(false)
     }
 
-    async fn inspect(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, BackendError> {
+    /// The service `name`'s version and spec; `None` when there is none.
+    async fn inspect(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, EngineError> {
         let options = InspectServiceOptionsBuilder::default().build();
-        match self.docker.inspect_service(name, Some(options)).await {
+        match self
+            .engine
+            .docker
+            .inspect_service(name, Some(options))
+            .await
+        {
             Ok(service) => {
                 let version = service.version.and_then(|v| v.index).unwrap_or(0);
                 Ok(service.spec.map(|spec| (version, spec)))
@@ -93,18 +79,16 @@ impl SwarmBackend {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(err) => Err(BackendError::Unreachable(format!(
-                "cannot inspect the service {name}: {err}"
-            ))),
+            Err(source) => Err(EngineError::Unreachable {
+                action: format!("inspect the service {name}"),
+                source,
+            }),
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<Endpoint>)>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+    /// Replaces the spec of the service `name` at `version`.
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
-        self.cache().remove(name);
+        self.cache.forget(name);
         let version = i32::try_from(version).map_err(|_| {
             BackendError::Unreachable(format!(
                 "the service {name} has an unusable version {version}"
@@ -113,22 +97,25 @@ impl SwarmBackend {
         let options = UpdateServiceOptionsBuilder::default()
             .version(version)
             .build();
-        self.docker
+        self.engine
+            .docker
             .update_service(name, spec, options, None)
             .await
-            .map(|_| ())
-            .map_err(|e| BackendError::Start(format!("cannot update the service {name}: {e}")))
+            .map_err(|e| EngineError::refused(format!("update the service {name}"), e))?;
+        Ok(())
     }
 
+    /// The (id, name) of each secret named; `Invalid` when one is missing.
     async fn secret_ids(&self, names: &[String]) -> Result<Vec<(String, String)>, BackendError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let secrets = self
+            .engine
             .docker
             .list_secrets(None::<bollard::query_parameters::ListSecretsOptions>)
             .await
-            .map_err(|e| BackendError::Unreachable(format!("cannot list secrets: {e}")))?;
+            .map_err(EngineError::unreachable("list secrets"))?;
         names
             .iter()
             .map(|name| {
@@ -146,20 +133,45 @@ impl SwarmBackend {
             .collect()
     }
 
+    /// The service spec of `function` with `replicas` tasks.
     fn spec(
         &self,
         function: &Function,
         replicas: u64,
         secrets: Vec<(String, String)>,
     ) -> Result<ServiceSpec, BackendError> {
+        let engine = &self.engine;
         spec::service(
             function,
-            &self.owner,
-            &self.network,
-            self.max_payload_bytes,
+            &engine.owner,
+            &engine.network,
+            engine.max_payload_bytes,
             replicas,
             secrets,
         )
+    }
+
+    /// Checks `function` can run; its mode and its service, if it has one.
+    async fn prepare(
+        &self,
+        function: &Function,
+    ) -> Result<(Mode, Option<(u64, ServiceSpec)>), BackendError> {
+        self.engine.runnable(function).await?;
+        Ok((function.mode, self.inspect(&function.name).await?))
+    }
+
+    /// Creates the service of a new service function.
+    async fn create(&self, function: &Function) -> Result<(), BackendError> {
+        let secrets = self.secret_ids(&function.secrets).await?;
+        let spec = self.spec(function, function.scaling().min, secrets)?;
+        self.engine
+            .docker
+            .create_service(spec, None)
+            .await
+            .map_err(|e| {
+                EngineError::refused(format!("create the service {}", function.name), e)
+            })?;
+        Ok(())
     }
 }
 
@@ -170,64 +182,55 @@ impl Backend for SwarmBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        super::docker::runnable(&self.docker, function).await?;
-        if function.mode != Mode::Service || self.inspect(&function.name).await?.is_some() {
-            // Per-call functions need no service; an existing service (an
-            // earlier run's) is adopted as it is.
-            return Ok(());
+        // An existing service (an earlier run's) is adopted as it is.
+        match self.prepare(function).await? {
+            (Mode::Service, None) => self.create(function).await,
+            _ => Ok(()),
         }
-        let secrets = self.secret_ids(&function.secrets).await?;
-        let spec = self.spec(function, function.scaling().min, secrets)?;
-        self.docker
-            .create_service(spec, None)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                BackendError::Start(format!("cannot create the service {}: {e}", function.name))
-            })
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        super::docker::runnable(&self.docker, function).await?;
-        let current = self.inspect(&function.name).await?;
-        match (function.mode, current) {
+        match self.prepare(function).await? {
             (Mode::Service, Some((version, old))) => {
                 let replicas = replicas_of(&old).unwrap_or_else(|| function.scaling().min);
                 let secrets = self.secret_ids(&function.secrets).await?;
                 let spec = self.spec(function, replicas, secrets)?;
                 self.apply(&function.name, version, spec).await
             }
-            (Mode::Service, None) => self.deploy(function).await,
+            (Mode::Service, None) => self.create(function).await,
             (Mode::PerCall, Some(_)) => self.remove(&function.name).await,
             (Mode::PerCall, None) => Ok(()),
         }
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
-        match self.docker.delete_service(name).await {
+        match self.engine.docker.delete_service(name).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(err) => Err(BackendError::Unreachable(format!(
-                "cannot remove the service {name}: {err}"
-            ))),
+            Err(source) => Err(EngineError::Unreachable {
+                action: format!("remove the service {name}"),
+                source,
+            }
+            .into()),
         }
     }
 
     async fn list(&self) -> Result<Vec<String>, BackendError> {
         let filters = HashMap::from([(
             "label".to_string(),
-            vec![format!("{LABEL_OWNER}={}", self.owner)],
+            vec![labels::owned_by(&self.engine.owner)],
         )]);
         let options = ListServicesOptionsBuilder::default()
             .filters(&filters)
             .build();
         let services = self
+            .engine
             .docker
             .list_services(Some(options))
             .await
-            .map_err(|e| BackendError::Unreachable(format!("cannot list services: {e}")))?;
+            .map_err(EngineError::unreachable("list services"))?;
         Ok(services
             .into_iter()
             .filter_map(|s| s.spec.and_then(|spec| spec.name))
@@ -267,9 +270,9 @@ impl Backend for SwarmBackend {
             ("desired-state".to_string(), vec!["running".to_string()]),
         ]);
         let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-        let tasks = self.docker.list_tasks(Some(options)).await.map_err(|e| {
-            BackendError::Unreachable(format!("cannot list the tasks of {name}: {e}"))
-        })?;
+        let tasks = self.engine.docker.list_tasks(Some(options)).await.map_err(
+            EngineError::unreachable(format!("list the tasks of {name}")),
+        )?;
         // A task with a HEALTHCHECK is "running" only once it is healthy.
         let available = tasks
             .iter()
@@ -284,44 +287,21 @@ impl Backend for SwarmBackend {
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
         match function.mode {
             Mode::Service => self.balancer.invoke(self, function, call).await,
-            Mode::PerCall => per_call(&self.docker, &self.owner, function, call).await,
+            Mode::PerCall => percall::invoke(&self.engine, function, call).await,
         }
     }
 }
 
 #[async_trait::async_trait]
 impl ReplicaSource for SwarmBackend {
-    async fn endpoints(&self, name: &str, fresh: bool) -> Result<Vec<Endpoint>, BackendError> {
-        if !fresh {
-            if let Some((at, endpoints)) = self.cache().get(name) {
-                if at.elapsed() < CACHE_FOR && !endpoints.is_empty() {
-                    return Ok(endpoints.clone());
-                }
-            }
-        }
-        let labels = vec![format!("{LABEL_SERVICE}={name}")];
-        let replicas = engine::running_replicas(&self.docker, labels, &self.network, WATCHDOG_PORT)
-            .await
-            .map_err(BackendError::Unreachable)?;
-        let endpoints: Vec<Endpoint> = replicas
-            .into_iter()
-            .map(|r| Endpoint {
-                addr: r.addr,
-                healthy: r.healthy,
-            })
-            .collect();
-        self.cache()
-            .insert(name.to_string(), (Instant::now(), endpoints.clone()));
-        Ok(endpoints)
-    }
-
-    async fn wake(&self, function: &Function) -> Result<(), BackendError> {
-        let current = self.inspect(&function.name).await?;
-        match current.as_ref().and_then(|(_, spec)| replicas_of(spec)) {
-            Some(0) => self.scale(&function.name, function.scaling().wake()).await,
-            Some(_) => Ok(()),
-            None => Err(BackendError::NotFound(function.name.clone())),
-        }
+    async fn running_replicas(
+        &self,
+        name: &str,
+        fresh: bool,
+    ) -> Result<Vec<Replica>, BackendError> {
+        let filter = vec![labels::is(LABEL_SERVICE, name)];
+        let read = || replica::running(&self.engine, filter);
+        Ok(self.cache.get(name, fresh, read).await?)
     }
 }
 

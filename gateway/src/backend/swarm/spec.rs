@@ -17,14 +17,15 @@ use bollard::models::{
     TaskSpecRestartPolicyConditionEnum,
 };
 
-use crate::backend::docker::engine::{LABEL_FUNCTION, LABEL_OWNER};
-use crate::backend::docker::resources;
-use crate::backend::docker::service::watchdog_env;
+use crate::backend::container::labels::{FUNCTION, OWNER};
+use crate::backend::container::{resources, setup};
 use crate::backend::BackendError;
 use crate::function::Function;
 
 const SECOND_NS: i64 = 1_000_000_000;
 
+/// The spec of `function`'s service, created by the gateway `owner`, with
+/// `replicas` tasks and `secrets` as (id, name).
 pub fn service(
     function: &Function,
     owner: &str,
@@ -33,21 +34,21 @@ pub fn service(
     replicas: u64,
     secrets: Vec<(String, String)>,
 ) -> Result<ServiceSpec, BackendError> {
-    let host = crate::backend::docker::host_config(function)?;
+    let host = setup::host_config(function)?;
     let mut labels: HashMap<String, String> = function.labels.clone().into_iter().collect();
     labels.insert("com.openfaas.function".into(), function.name.clone());
     labels.insert("function".into(), "true".into());
-    labels.insert(LABEL_FUNCTION.into(), function.name.clone());
-    labels.insert(LABEL_OWNER.into(), owner.into());
+    labels.insert(FUNCTION.into(), function.name.clone());
+    labels.insert(OWNER.into(), owner.into());
     let mut constraints = vec!["node.platform.os == linux".to_string()];
     constraints.extend(function.constraints.iter().cloned());
     let read_only = function.read_only_root_filesystem;
     let container = TaskSpecContainerSpec {
         image: Some(function.image.clone()),
-        env: Some(watchdog_env(function, max_payload_bytes)),
+        env: Some(setup::watchdog_env(function, max_payload_bytes)),
         labels: Some(HashMap::from([
-            (LABEL_FUNCTION.to_string(), function.name.clone()),
-            (LABEL_OWNER.to_string(), owner.to_string()),
+            (FUNCTION.to_string(), function.name.clone()),
+            (OWNER.to_string(), owner.to_string()),
         ])),
         read_only: Some(read_only),
         mounts: read_only.then(|| {

@@ -3,7 +3,8 @@
 //! replica when a connection is refused before anything was sent, and when
 //! no replica is up, wake the function (scale from zero) and wait for one
 //! within the call's time. Used by the `docker` and `swarm` backends alike;
-//! each tells where its replicas are through [`ReplicaSource`].
+//! each tells where its replicas are through [`ReplicaSource`], which also
+//! holds the one way a function is woken.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,34 +16,34 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use watchdog::runner::{Exit, Outcome};
+use watchdog::runner::Outcome;
 
-use crate::backend::{BackendError, Invocation};
+use super::forward::{build_request, outcome, timed_out};
+use super::Replica;
+use crate::backend::{Backend, BackendError, Invocation};
 use crate::function::Function;
 
-/// The watchdog's port inside a replica.
-pub const WATCHDOG_PORT: u16 = 8080;
 /// How long connecting to a replica may take.
 const CONNECT_LIMIT: Duration = Duration::from_secs(2);
 /// How often a call waiting for a replica looks again.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 
-/// One replica as the balancer sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `ip:port` of its watchdog.
-    pub addr: String,
-    /// Ready for calls (its health check passed).
-    pub healthy: bool,
-}
-
-/// Where a backend's replicas are.
+/// A backend whose service functions run as replicas the balancer calls.
 #[async_trait::async_trait]
-pub trait ReplicaSource: Send + Sync {
-    /// The function's replicas; `fresh` skips any cache.
-    async fn endpoints(&self, name: &str, fresh: bool) -> Result<Vec<Endpoint>, BackendError>;
-    /// Makes sure at least one replica is wanted (scale from zero).
-    async fn wake(&self, function: &Function) -> Result<(), BackendError>;
+pub trait ReplicaSource: Backend {
+    /// The function's running replicas; `fresh` skips any cache.
+    async fn running_replicas(&self, name: &str, fresh: bool)
+        -> Result<Vec<Replica>, BackendError>;
+
+    /// Makes sure at least one replica is wanted (scale from zero). A
+    /// function the backend does not know is `NotFound` (from `scale`).
+    async fn wake(&self, function: &Function) -> Result<(), BackendError> {
+        if self.desired(&function.name).await? == 0 {
+            self.scale(&function.name, function.scaling().wake())
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Proxies calls to replicas, counting the calls in flight on each.
@@ -106,7 +107,7 @@ impl Balancer {
         let mut woken = false;
         loop {
             let replicas = source
-                .endpoints(&function.name, !refused.is_empty())
+                .running_replicas(&function.name, !refused.is_empty())
                 .await?;
             let Some(addr) = self.pick(&replicas, &refused) else {
                 if !woken {
@@ -120,9 +121,7 @@ impl Balancer {
                 tokio::time::sleep(WAIT_STEP).await;
                 continue;
             };
-            let counter = self.table().entry(addr.clone()).or_default().clone();
-            counter.fetch_add(1, Ordering::SeqCst);
-            let _inflight = InFlight(counter);
+            let _inflight = self.start(&addr);
             let request = build_request(&addr, &call)?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let response = match tokio::time::timeout(remaining, self.client.request(request)).await
@@ -163,8 +162,19 @@ impl Balancer {
         }
     }
 
+    /// Counts a call in flight on `addr` until the guard drops. The table
+    /// keeps only replicas with calls in flight (an entry no guard holds is
+    /// at zero), so replicas that went away do not pile up.
+    fn start(&self, addr: &str) -> InFlight {
+        let mut table = self.table();
+        table.retain(|_, counter| Arc::strong_count(counter) > 1);
+        let counter = table.entry(addr.to_string()).or_default().clone();
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
+    }
+
     /// The healthy replica with the fewest calls in flight, skipping `avoid`.
-    fn pick(&self, replicas: &[Endpoint], avoid: &[String]) -> Option<String> {
+    fn pick(&self, replicas: &[Replica], avoid: &[String]) -> Option<String> {
         let table = self.table();
         replicas
             .iter()
@@ -179,117 +189,9 @@ impl Balancer {
     }
 }
 
-/// The HTTP request to a replica's watchdog: the call's own request, with
-/// its call id, less what belongs to the hop (host, length, connection).
-fn build_request(
-    addr: &str,
-    call: &Invocation,
-) -> Result<hyper::Request<Full<Bytes>>, BackendError> {
-    let request = &call.request;
-    let uri = match &request.query {
-        Some(query) => format!("http://{addr}{}?{query}", request.path),
-        None => format!("http://{addr}{}", request.path),
-    };
-    let mut builder = hyper::Request::builder()
-        .method(request.method.clone())
-        .uri(uri);
-    if let Some(headers) = builder.headers_mut() {
-        for (name, value) in &request.headers {
-            if !HOP_HEADERS.contains(name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        if let Ok(id) = http::HeaderValue::from_str(&call.id.to_string()) {
-            headers.insert("x-call-id", id);
-        }
-    }
-    builder
-        .body(Full::new(call.input.clone()))
-        .map_err(|e| BackendError::Invalid(format!("the call cannot be forwarded: {e}")))
-}
-
-/// Headers that describe the caller's connection, not the call.
-const HOP_HEADERS: [http::HeaderName; 5] = [
-    http::header::HOST,
-    http::header::CONTENT_LENGTH,
-    http::header::CONNECTION,
-    http::header::TRANSFER_ENCODING,
-    http::header::TE,
-];
-
-/// A watchdog's answer as an [`Outcome`].
-fn outcome(status: u16, body: Bytes, duration: Duration, max_output: usize) -> Outcome {
-    let (exit, stdout) = watchdog::answer::read(status, body, max_output);
-    Outcome {
-        exit,
-        stdout,
-        stderr: Bytes::new(),
-        duration,
-    }
-}
-
-fn timed_out(started: Instant) -> Outcome {
-    Outcome {
-        exit: Exit::TimedOut,
-        stdout: Bytes::new(),
-        stderr: Bytes::new(),
-        duration: started.elapsed(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn watchdog_answers_become_outcomes() {
-        let o = outcome(200, Bytes::from_static(b"hi"), Duration::ZERO, 10);
-        assert_eq!((o.exit, &o.stdout[..]), (Exit::Code(0), &b"hi"[..]));
-        let o = outcome(
-            500,
-            Bytes::from_static(b"exit status 3\npartial"),
-            Duration::ZERO,
-            100,
-        );
-        assert_eq!((o.exit, &o.stdout[..]), (Exit::Code(3), &b"partial"[..]));
-        assert_eq!(
-            outcome(504, Bytes::new(), Duration::ZERO, 1).exit,
-            Exit::TimedOut
-        );
-        assert_eq!(
-            outcome(502, Bytes::new(), Duration::ZERO, 1).exit,
-            Exit::OutputTooLarge
-        );
-        assert_eq!(
-            outcome(200, Bytes::from_static(b"toolong"), Duration::ZERO, 3).exit,
-            Exit::OutputTooLarge
-        );
-    }
-
-    #[test]
-    fn the_call_s_own_request_is_forwarded() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("host", http::HeaderValue::from_static("ignored"));
-        headers.insert("x-custom", http::HeaderValue::from_static("kept"));
-        let call = Invocation {
-            id: uuid::Uuid::nil(),
-            request: crate::backend::Request {
-                method: http::Method::PUT,
-                path: "/a/b".into(),
-                query: Some("x=1".into()),
-                headers,
-            },
-            input: Bytes::from_static(b"body"),
-            timeout: Duration::from_secs(1),
-            max_output_bytes: 10,
-        };
-        let req = build_request("10.1.2.3:8080", &call).expect("request");
-        assert_eq!(req.method(), "PUT");
-        assert_eq!(req.uri(), "http://10.1.2.3:8080/a/b?x=1");
-        assert_eq!(req.headers()["x-call-id"], uuid::Uuid::nil().to_string());
-        assert_eq!(req.headers()["x-custom"], "kept");
-        assert!(!req.headers().contains_key("host"));
-    }
 
     #[test]
     fn least_loaded_healthy_replica_is_picked() {
@@ -300,25 +202,103 @@ mod tests {
         balancer
             .table()
             .insert("b".into(), Arc::new(AtomicUsize::new(1)));
-        let replicas = [
-            Endpoint {
-                addr: "a".into(),
-                healthy: true,
-            },
-            Endpoint {
-                addr: "b".into(),
-                healthy: true,
-            },
-            Endpoint {
-                addr: "c".into(),
-                healthy: false,
-            },
-        ];
+        let replicas = [("a", true), ("b", true), ("c", false)].map(|(addr, healthy)| Replica {
+            id: addr.into(),
+            addr: addr.into(),
+            healthy,
+        });
         assert_eq!(balancer.pick(&replicas, &[]).as_deref(), Some("b"));
         assert_eq!(
             balancer.pick(&replicas, &["b".into()]).as_deref(),
             Some("a")
         );
         assert_eq!(balancer.pick(&replicas[2..], &[]), None);
+    }
+
+    #[test]
+    fn only_replicas_with_calls_in_flight_are_counted() {
+        let balancer = Balancer::default();
+        let first = balancer.start("a");
+        let second = balancer.start("a");
+        let other = balancer.start("b");
+        assert_eq!((balancer.load("a"), balancer.load("b")), (2, 1));
+        drop((first, other));
+        assert_eq!((balancer.load("a"), balancer.load("b")), (1, 0));
+        drop(second);
+        let _call = balancer.start("c");
+        assert_eq!(balancer.table().len(), 1);
+    }
+
+    /// A backend that only knows desired counts, recording its scales.
+    #[derive(Default)]
+    struct Counts(Mutex<HashMap<String, u64>>, Mutex<Vec<(String, u64)>>);
+
+    #[async_trait::async_trait]
+    impl Backend for Counts {
+        fn name(&self) -> &'static str {
+            "counts"
+        }
+        async fn deploy(&self, _: &Function) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn update(&self, _: &Function) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn remove(&self, _: &str) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn list(&self) -> Result<Vec<String>, BackendError> {
+            Ok(Vec::new())
+        }
+        async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
+            if !self.0.lock().expect("counts").contains_key(name) {
+                return Err(BackendError::NotFound(name.into()));
+            }
+            self.1.lock().expect("scales").push((name.into(), replicas));
+            Ok(())
+        }
+        async fn replicas(&self, name: &str) -> Result<crate::backend::Replicas, BackendError> {
+            let desired = self.0.lock().expect("counts").get(name).copied();
+            Ok(crate::backend::Replicas {
+                desired: desired.unwrap_or(0),
+                available: 0,
+            })
+        }
+        async fn invoke(&self, _: &Function, _: Invocation) -> Result<Outcome, BackendError> {
+            Err(BackendError::Invalid("not here".into()))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ReplicaSource for Counts {
+        async fn running_replicas(&self, _: &str, _: bool) -> Result<Vec<Replica>, BackendError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_function_at_zero_is_woken() {
+        let backend = Counts::default();
+        backend
+            .0
+            .lock()
+            .expect("counts")
+            .extend([("idle".into(), 0), ("busy".into(), 2)]);
+        let function = |name: &str| {
+            let deployment =
+                serde_json::json!({"service": name, "image": "i", "envProcess": "cat"});
+            Function::create(serde_json::from_value(deployment).expect("deployment"), 0)
+                .expect("function")
+        };
+        backend.wake(&function("idle")).await.expect("woken");
+        backend.wake(&function("busy")).await.expect("left");
+        assert!(matches!(
+            backend.wake(&function("ghost")).await,
+            Err(BackendError::NotFound(_))
+        ));
+        assert_eq!(
+            *backend.1.lock().expect("scales"),
+            [("idle".to_string(), 1)]
+        );
     }
 }

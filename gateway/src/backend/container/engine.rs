@@ -1,0 +1,128 @@
+//! The Docker Engine as both container backends hold it ([`Engine`]):
+//! connecting with API version negotiation, clearing what an earlier run
+//! left behind, finding containers by label, and removing a container (the
+//! one way every container the gateway made goes).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::Docker;
+
+use super::{image, labels, network, setup, EngineError};
+use crate::backend::BackendError;
+use crate::function::Function;
+
+/// How long an engine gets to answer the first ping.
+const PING_LIMIT: Duration = Duration::from_secs(3);
+
+/// A Docker Engine and what every container the gateway creates on it
+/// shares. Cheap to clone: the connection is shared.
+#[derive(Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    /// This gateway's id, labelled on everything it creates.
+    pub owner: String,
+    /// The network the gateway reaches service replicas on.
+    pub network: String,
+    /// The payload limit, which every replica's watchdog also enforces.
+    pub max_payload_bytes: u64,
+}
+
+/// Connects to the local engine (`DOCKER_HOST` or the default socket) and
+/// negotiates the API version.
+pub async fn local() -> Result<Docker, EngineError> {
+    let reach = "reach the Docker Engine";
+    let docker = Docker::connect_with_local_defaults().map_err(EngineError::unreachable(reach))?;
+    let docker = tokio::time::timeout(PING_LIMIT, docker.negotiate_version())
+        .await
+        .map_err(|_| EngineError::NoAnswer(PING_LIMIT))?
+        .map_err(EngineError::unreachable(reach))?;
+    docker
+        .ping()
+        .await
+        .map_err(EngineError::unreachable("ping the Docker Engine"))?;
+    Ok(docker)
+}
+
+impl Engine {
+    /// Connects to the local engine, removes the per-call containers an
+    /// earlier run of this gateway (`owner`) left behind, and makes sure the
+    /// functions network exists (an attachable `overlay` one for Swarm).
+    pub async fn connect(
+        network: &str,
+        owner: &str,
+        max_payload_bytes: u64,
+        overlay: bool,
+    ) -> Result<Engine, EngineError> {
+        let engine = Engine {
+            docker: local().await?,
+            owner: owner.to_string(),
+            network: network.to_string(),
+            max_payload_bytes,
+        };
+        let leftovers = [labels::CALL.to_string(), labels::owned_by(owner)];
+        let removed = engine.remove_labelled(&leftovers).await?;
+        if removed > 0 {
+            tracing::info!("removed {removed} call containers left by an earlier run");
+        }
+        network::ensure(&engine.docker, network, overlay).await?;
+        Ok(engine)
+    }
+
+    /// Checks a function can run on the engine before a deploy or update:
+    /// its limits parse and its image is there (pulled if missing).
+    pub async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
+        setup::host_config(function)?;
+        image::ensure(&self.docker, &function.image).await?;
+        Ok(())
+    }
+
+    /// The containers carrying all of `labels` (each `key` or `key=value`):
+    /// running ones, and stopped ones too when `all`.
+    pub async fn containers(
+        &self,
+        labels: Vec<String>,
+        all: bool,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let filters = HashMap::from([("label".to_string(), labels)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(all)
+            .filters(&filters)
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(EngineError::unreachable("list containers"))
+    }
+
+    /// Removes a container, running or not, with its anonymous volumes. A
+    /// failure is logged, not returned: whoever removes has nothing else to
+    /// do about it. Returns whether it went.
+    pub async fn remove(&self, id: &str) -> bool {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(container = %id, "cannot remove a container: {err}");
+                false
+            }
+        }
+    }
+
+    /// Removes every container carrying all of `labels`; returns how many
+    /// went.
+    pub async fn remove_labelled(&self, labels: &[String]) -> Result<usize, EngineError> {
+        let mut removed = 0;
+        for container in self.containers(labels.to_vec(), true).await? {
+            if let Some(id) = container.id {
+                removed += usize::from(self.remove(&id).await);
+            }
+        }
+        Ok(removed)
+    }
+}

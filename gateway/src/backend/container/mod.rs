@@ -1,0 +1,31 @@
+//! What the `docker` and `swarm` backends share: functions in containers on
+//! a Docker Engine.
+//!
+//! - [`engine`]: the [`Engine`] both hold (connection, owner, functions
+//!   network), clearing leftovers at start, finding and removing containers;
+//! - [`error`]: [`EngineError`], and its one conversion to `BackendError`;
+//! - [`labels`], [`image`], [`network`]: what the gateway labels, pulls and
+//!   creates on the engine;
+//! - [`setup`] and [`resources`]: a function's host settings and
+//!   environment, from its spec;
+//! - [`percall`]: a new container per call;
+//! - [`replica`]: a service function's replicas and their cache;
+//! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
+//!   waking a function scaled to zero.
+
+pub mod balancer;
+pub mod engine;
+pub mod error;
+pub mod forward;
+pub mod image;
+pub mod labels;
+pub mod network;
+pub mod percall;
+pub mod replica;
+pub mod resources;
+pub mod setup;
+
+pub use balancer::{Balancer, ReplicaSource};
+pub use engine::Engine;
+pub use error::EngineError;
+pub use replica::{Replica, ReplicaCache};

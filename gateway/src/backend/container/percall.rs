@@ -1,0 +1,270 @@
+//! A new container per call (Hyper Func's model): create it from the
+//! function's image with its command and environment, attach STDIN, STDOUT
+//! and STDERR, start it, write the payload in, collect the output under the
+//! limits, wait for its exit, and remove it — always: on success, failure,
+//! timeout, and when the caller goes away.
+//!
+//! The result is the same [`Outcome`] the process runner gives, so the rest
+//! of the gateway does not know where a call ran.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
+use bollard::query_parameters::{AttachContainerOptionsBuilder, CreateContainerOptionsBuilder};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use watchdog::runner::{Exit, Outcome};
+
+use super::{labels, setup, Engine, EngineError};
+use crate::backend::{BackendError, Invocation};
+use crate::function::Function;
+
+/// Runs one call of a per-call function in a new container labelled with
+/// the function, the call and the gateway.
+pub async fn invoke(
+    engine: &Engine,
+    function: &Function,
+    call: Invocation,
+) -> Result<Outcome, BackendError> {
+    let call_id = call.id.to_string();
+    let container = ContainerCall {
+        name: format!("faas-{}-{call_id}", function.name),
+        function: function.name.clone(),
+        image: function.image.clone(),
+        command: function.command.clone(),
+        env: setup::env_entries(function, &call.request.env(call.id)),
+        labels: HashMap::from([
+            (labels::FUNCTION.to_string(), function.name.clone()),
+            (labels::CALL.to_string(), call_id),
+            (labels::OWNER.to_string(), engine.owner.clone()),
+        ]),
+        host_config: HostConfig {
+            network_mode: function.network.clone(),
+            ..setup::host_config(function)?
+        },
+        timeout: call.timeout,
+        max_output_bytes: call.max_output_bytes,
+    };
+    Ok(run(engine, container, call.input).await?)
+}
+
+/// One container to run for one call.
+struct ContainerCall {
+    /// Container name (unique per call).
+    name: String,
+    /// The function's name, for messages.
+    function: String,
+    image: String,
+    /// The command; empty runs the image's own.
+    command: Vec<String>,
+    /// `KEY=value` entries: the function's env and the request's `Http_*`.
+    env: Vec<String>,
+    /// Labels naming the function, the call and the gateway, for clean-up.
+    labels: HashMap<String, String>,
+    host_config: HostConfig,
+    timeout: Duration,
+    max_output_bytes: usize,
+}
+
+/// Runs `call` with `input` on STDIN.
+///
+/// The container's whole life runs in a task of its own that always ends by
+/// removing the container, so a caller that goes away at any point (even
+/// while the engine is still creating it) cancels the run without leaving
+/// anything behind. The answer is handed over before the removal, which
+/// then goes on off the caller's path.
+async fn run(engine: &Engine, call: ContainerCall, input: Bytes) -> Result<Outcome, EngineError> {
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let (answer, answered) = oneshot::channel();
+    let name = call.name.clone();
+    tokio::spawn(lifecycle(engine.clone(), call, input, cancel, answer));
+    answered.await.unwrap_or(Err(EngineError::Lost(name)))
+}
+
+/// Create → attach → start → exchange → remove; the result goes to
+/// `answer` as soon as it is known, unless the caller went away.
+async fn lifecycle(
+    engine: Engine,
+    call: ContainerCall,
+    input: Bytes,
+    cancel: CancellationToken,
+    answer: oneshot::Sender<Result<Outcome, EngineError>>,
+) {
+    let started = Instant::now();
+    let body = ContainerCreateBody {
+        image: Some(call.image.clone()),
+        cmd: (!call.command.is_empty()).then(|| call.command.clone()),
+        env: Some(call.env.clone()),
+        labels: Some(call.labels.clone()),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        tty: Some(false),
+        host_config: Some(call.host_config.clone()),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&call.name)
+        .build();
+    let id = match engine.docker.create_container(Some(options), body).await {
+        Ok(created) => created.id,
+        Err(source) => {
+            let action = format!(
+                "create a container of {} from {}",
+                call.function, call.image
+            );
+            let _ = answer.send(Err(EngineError::refused(action, source)));
+            return;
+        }
+    };
+    tokio::select! {
+        result = drive(&engine, &id, &call, input, started) => {
+            let _ = answer.send(result);
+        }
+        () = cancel.cancelled() => {}
+    }
+    engine.remove(&id).await;
+}
+
+/// Attaches, starts and exchanges data with a created container, under the
+/// call's timeout.
+async fn drive(
+    engine: &Engine,
+    id: &str,
+    call: &ContainerCall,
+    input: Bytes,
+    started: Instant,
+) -> Result<Outcome, EngineError> {
+    let attach = AttachContainerOptionsBuilder::default()
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .build();
+    let attached = engine
+        .docker
+        .attach_container(id, Some(attach))
+        .await
+        .map_err(EngineError::unreachable("attach to the container"))?;
+    engine
+        .docker
+        .start_container(id, None)
+        .await
+        .map_err(|e| EngineError::refused(format!("start a container of {}", call.function), e))?;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let work = exchange(engine, id, attached, input, call, &mut stdout, &mut stderr);
+    let left = call.timeout.saturating_sub(started.elapsed());
+    let exit = tokio::time::timeout(left, work)
+        .await
+        .unwrap_or(Ok(Exit::TimedOut))?;
+    Ok(Outcome {
+        exit,
+        stdout: Bytes::from(stdout),
+        stderr: Bytes::from(stderr),
+        duration: started.elapsed(),
+    })
+}
+
+/// Writes STDIN, reads the output and waits for the exit status. A failure
+/// of the engine while waiting is the engine's, not the call's.
+async fn exchange(
+    engine: &Engine,
+    id: &str,
+    attached: AttachContainerResults,
+    input: Bytes,
+    call: &ContainerCall,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> Result<Exit, EngineError> {
+    let AttachContainerResults {
+        mut output,
+        input: mut stdin,
+    } = attached;
+    let feed = async {
+        // A container that stops reading early just misses the rest; then
+        // end of input: half-close, so the container sees end-of-file.
+        if stdin.write_all(&input).await.is_ok() {
+            let _ = stdin.shutdown().await;
+        }
+        Ok::<(), Exit>(())
+    };
+    let read = async {
+        while let Some(frame) = output.next().await {
+            match frame {
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    if stdout.len() + message.len() > call.max_output_bytes {
+                        return Err(Exit::OutputTooLarge);
+                    }
+                    stdout.extend_from_slice(&message);
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    let keep = message
+                        .len()
+                        .min(call.max_output_bytes.saturating_sub(stderr.len()));
+                    stderr.extend_from_slice(&message[..keep]);
+                }
+                Ok(LogOutput::StdIn { .. }) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    };
+    if let Err(exit) = tokio::try_join!(feed, read) {
+        return Ok(exit);
+    }
+    exit_of(engine.docker.wait_container(id, None).next().await)
+}
+
+/// The exit status from the engine's first answer to a wait. An engine that
+/// fails while waiting is the engine's failure, not the call's.
+fn exit_of(
+    waited: Option<Result<ContainerWaitResponse, bollard::errors::Error>>,
+) -> Result<Exit, EngineError> {
+    match waited {
+        Some(Ok(response)) => Ok(Exit::Code(response.status_code as i32)),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+            Ok(Exit::Code(code as i32))
+        }
+        Some(Err(source)) => Err(EngineError::Unreachable {
+            action: "wait for the container's exit".into(),
+            source,
+        }),
+        None => Err(EngineError::CutShort("the wait for the container's exit")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_failing_while_waiting_is_unreachable() {
+        let exited = ContainerWaitResponse {
+            status_code: 3,
+            ..Default::default()
+        };
+        assert_eq!(exit_of(Some(Ok(exited))).ok(), Some(Exit::Code(3)));
+        let failed = bollard::errors::Error::DockerContainerWaitError {
+            error: String::new(),
+            code: 1,
+        };
+        assert_eq!(exit_of(Some(Err(failed))).ok(), Some(Exit::Code(1)));
+        let gone = bollard::errors::Error::RequestTimeoutError;
+        for waited in [Some(Err(gone)), None] {
+            let error = exit_of(waited).map(|_| ()).map_err(BackendError::from);
+            assert!(
+                matches!(error, Err(BackendError::Unreachable(_))),
+                "{error:?}"
+            );
+        }
+    }
+}

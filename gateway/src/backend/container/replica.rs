@@ -1,0 +1,168 @@
+//! A service function's replicas as both backends find them: running
+//! containers on the functions network, each a watchdog at `ip:8080`, and
+//! the short-lived cache of those lists that keeps the engine from being
+//! asked on every call.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Engine, EngineError};
+
+/// The watchdog's port inside a replica.
+pub const WATCHDOG_PORT: u16 = 8080;
+/// How long a replica list read from the engine is trusted.
+const CACHE_FOR: Duration = Duration::from_secs(1);
+
+/// One running replica of a service function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// Its container's id.
+    pub id: String,
+    /// `ip:port` of its watchdog on the functions network.
+    pub addr: String,
+    /// Ready for calls: with a HEALTHCHECK the engine says "(healthy)";
+    /// without one a running container counts as ready.
+    pub healthy: bool,
+}
+
+/// The running containers carrying all of `labels` that are on the
+/// engine's functions network (others are left out).
+pub async fn running(engine: &Engine, labels: Vec<String>) -> Result<Vec<Replica>, EngineError> {
+    let containers = engine.containers(labels, false).await?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| {
+            let ip = c
+                .network_settings
+                .as_ref()?
+                .networks
+                .as_ref()?
+                .get(&engine.network)?
+                .ip_address
+                .clone()
+                .filter(|ip| !ip.is_empty())?;
+            let status = c.status.unwrap_or_default();
+            Some(Replica {
+                id: c.id?,
+                addr: format!("{ip}:{WATCHDOG_PORT}"),
+                healthy: status.contains("(healthy)") || !status.contains('('),
+            })
+        })
+        .collect())
+}
+
+/// Replica lists per function, each trusted for a second. A caller that
+/// knows the list is stale (a connection was refused, the function was
+/// scaled) reads again at once; an empty list is always read again, since
+/// replicas may be on their way (scale from zero). Holds only the lists
+/// read within the last second.
+#[derive(Default)]
+pub struct ReplicaCache {
+    lists: Mutex<HashMap<String, (Instant, Vec<Replica>)>>,
+}
+
+impl ReplicaCache {
+    /// The replicas of `name`: from the cache unless `fresh`, else from
+    /// `read`, then kept.
+    pub async fn get<E, F, Fut>(&self, name: &str, fresh: bool, read: F) -> Result<Vec<Replica>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<Replica>, E>>,
+    {
+        if !fresh {
+            if let Some((at, replicas)) = self.lists().get(name) {
+                if at.elapsed() < CACHE_FOR && !replicas.is_empty() {
+                    return Ok(replicas.clone());
+                }
+            }
+        }
+        let replicas = read().await?;
+        let mut lists = self.lists();
+        lists.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
+        lists.insert(name.to_string(), (Instant::now(), replicas.clone()));
+        Ok(replicas)
+    }
+
+    /// Drops the list of `name`: the next read asks the engine.
+    pub fn forget(&self, name: &str) {
+        self.lists().remove(name);
+    }
+
+    fn lists(&self) -> MutexGuard<'_, HashMap<String, (Instant, Vec<Replica>)>> {
+        self.lists.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Reads through `cache` with a reader that answers `replicas` and
+    /// counts its calls in `reads`.
+    async fn get(
+        cache: &ReplicaCache,
+        fresh: bool,
+        replicas: &[Replica],
+        reads: &AtomicUsize,
+    ) -> Vec<Replica> {
+        let read = || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Infallible>(replicas.to_vec())
+        };
+        match cache.get("f", fresh, read).await {
+            Ok(replicas) => replicas,
+            Err(never) => match never {},
+        }
+    }
+
+    fn one() -> Vec<Replica> {
+        vec![Replica {
+            id: "c1".into(),
+            addr: "10.0.0.2:8080".into(),
+            healthy: true,
+        }]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_list_is_trusted_for_a_second() {
+        let (cache, reads) = (ReplicaCache::default(), AtomicUsize::new(0));
+        assert_eq!(get(&cache, false, &one(), &reads).await, one());
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(get(&cache, false, &[], &reads).await, one());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(get(&cache, false, &[], &reads).await, []);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fresh_forgotten_and_empty_lists_are_read_again() {
+        let (cache, reads) = (ReplicaCache::default(), AtomicUsize::new(0));
+        get(&cache, false, &[], &reads).await;
+        get(&cache, false, &one(), &reads).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "an empty list is not kept");
+        get(&cache, true, &one(), &reads).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 3, "fresh skips the cache");
+        cache.forget("f");
+        get(&cache, false, &one(), &reads).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 4, "a forgotten list is read");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_recent_lists_are_held() {
+        let cache = ReplicaCache::default();
+        let reads = AtomicUsize::new(0);
+        get(&cache, false, &one(), &reads).await;
+        tokio::time::advance(CACHE_FOR).await;
+        let read = || async { Ok::<_, Infallible>(one()) };
+        let _ = cache.get("g", false, read).await;
+        assert_eq!(cache.lists().len(), 1);
+    }
+}

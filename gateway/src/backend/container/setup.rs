@@ -1,0 +1,127 @@
+//! What a function's containers get from its spec on either backend: the
+//! host settings (limits, requests, read-only root, no Docker socket) and
+//! the environment, a replica's watchdog settings included.
+
+use std::collections::HashMap;
+
+use bollard::models::HostConfig;
+
+use super::resources;
+use crate::backend::BackendError;
+use crate::function::Function;
+
+/// The host settings every function container gets: limits, requests,
+/// a read-only root with a writable `/tmp` when asked, and never the Docker
+/// socket (no binds at all).
+pub fn host_config(function: &Function) -> Result<HostConfig, BackendError> {
+    let bad = |what: &str, value: &str| {
+        BackendError::Invalid(format!(
+            "{what} {value:?} is not understood: use memory like \"128m\" and cpu like \"0.5\" or \"500m\""
+        ))
+    };
+    let mut config = HostConfig {
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        ..Default::default()
+    };
+    if let Some(limits) = &function.limits {
+        if let Some(memory) = &limits.memory {
+            config.memory =
+                Some(resources::memory_bytes(memory).ok_or_else(|| bad("limits.memory", memory))?);
+        }
+        if let Some(cpu) = &limits.cpu {
+            config.nano_cpus =
+                Some(resources::nano_cpus(cpu).ok_or_else(|| bad("limits.cpu", cpu))?);
+        }
+    }
+    if let Some(requests) = &function.requests {
+        if let Some(memory) = &requests.memory {
+            config.memory_reservation = Some(
+                resources::memory_bytes(memory).ok_or_else(|| bad("requests.memory", memory))?,
+            );
+        }
+        if let Some(cpu) = &requests.cpu {
+            let nano = resources::nano_cpus(cpu).ok_or_else(|| bad("requests.cpu", cpu))?;
+            // Relative weight: 1024 shares per requested core.
+            config.cpu_shares = Some((nano / 1_000_000_000 * 1024).max(2));
+        }
+    }
+    if function.read_only_root_filesystem {
+        config.readonly_rootfs = Some(true);
+        config.tmpfs = Some(HashMap::from([("/tmp".to_string(), "rw,exec".to_string())]));
+    }
+    Ok(config)
+}
+
+/// `KEY=value` entries of the function's env followed by `more`.
+pub fn env_entries<'a>(
+    function: &'a Function,
+    more: impl IntoIterator<Item = &'a (String, String)>,
+) -> Vec<String> {
+    function
+        .env_vars
+        .iter()
+        .chain(more.into_iter().map(|(k, v)| (k, v)))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
+/// The environment of a replica: the function's `envVars`, then what its
+/// watchdog needs: `fprocess`, timeouts as long as the function's (so no
+/// layer cuts a long call short), the payload limits, and STDERR kept out of
+/// the answer.
+pub fn watchdog_env(function: &Function, max_payload_bytes: u64) -> Vec<String> {
+    let timeout = format!("{}s", function.timeout);
+    let limit = max_payload_bytes.to_string();
+    let mut vars = vec![
+        ("exec_timeout".to_string(), timeout.clone()),
+        ("read_timeout".to_string(), timeout.clone()),
+        ("write_timeout".to_string(), timeout),
+        ("max_input_bytes".to_string(), limit.clone()),
+        ("max_output_bytes".to_string(), limit),
+        ("combine_output".to_string(), "false".to_string()),
+    ];
+    if !function.env_process.is_empty() {
+        vars.push(("fprocess".to_string(), function.env_process.clone()));
+    }
+    env_entries(function, &vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(deployment: serde_json::Value) -> Function {
+        let deployment = serde_json::from_value(deployment).expect("a deployment");
+        Function::create(deployment, 0).expect("a function")
+    }
+
+    #[test]
+    fn limits_requests_and_a_read_only_root() {
+        let f = function(serde_json::json!({
+            "service": "f", "image": "i", "command": ["cat"], "readOnlyRootFilesystem": true,
+            "limits": {"memory": "64m", "cpu": "0.5"}, "requests": {"cpu": "2"}
+        }));
+        let host = host_config(&f).expect("host settings");
+        assert_eq!(host.memory, Some(64_000_000));
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.cpu_shares, Some(2048));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert!(host.binds.is_none() && host.mounts.is_none());
+        let f = function(serde_json::json!({
+            "service": "f", "image": "i", "command": ["cat"], "limits": {"memory": "lots"}
+        }));
+        assert!(matches!(host_config(&f), Err(BackendError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_replica_s_watchdog_gets_the_function_s_settings() {
+        let f = function(serde_json::json!({
+            "service": "f", "image": "i", "envProcess": "cat", "envVars": {"A": "1"}, "timeout": 7
+        }));
+        let env = watchdog_env(&f, 99);
+        assert_eq!(env[0], "A=1");
+        for entry in ["exec_timeout=7s", "max_output_bytes=99", "fprocess=cat"] {
+            assert!(env.contains(&entry.to_string()), "{entry} in {env:?}");
+        }
+    }
+}
