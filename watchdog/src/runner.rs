@@ -203,11 +203,11 @@ where
             Some(reader) => {
                 let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
                     .map_err(|e| Exit::InputFailed(format!("cannot read the output: {e}")))?;
-                read_limited(Some(reader), stdout, job.max_output_bytes).await
+                read_pipe(Some(reader), stdout, job.max_output_bytes, Past::Fail).await
             }
             None => {
-                let out = read_limited(child_out, stdout, job.max_output_bytes);
-                let err = read_capped(child_err, stderr, job.max_output_bytes);
+                let out = read_pipe(child_out, stdout, job.max_output_bytes, Past::Fail);
+                let err = read_pipe(child_err, stderr, job.max_output_bytes, Past::Drop);
                 tokio::try_join!(out, err).map(|_| ())
             }
         }
@@ -267,45 +267,43 @@ where
     Ok(())
 }
 
-/// Reads `reader` to its end into `buf`; more than `limit` bytes is an error.
-async fn read_limited<R: AsyncRead + Unpin>(
-    reader: Option<R>,
-    buf: &mut Vec<u8>,
-    limit: usize,
-) -> Result<(), Exit> {
-    let Some(mut reader) = reader else {
-        return Ok(());
-    };
-    loop {
-        // One byte past the limit is enough to know it was crossed.
-        let room = (limit + 1).saturating_sub(buf.len());
-        if read_into(&mut reader, buf, room).await == 0 {
-            return Ok(());
-        }
-        if buf.len() > limit {
-            return Err(Exit::OutputTooLarge);
-        }
-    }
+/// What a pipe's bytes past its limit do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Past {
+    /// End the run: [`Exit::OutputTooLarge`].
+    Fail,
+    /// Are read and dropped, so the process never blocks on a full pipe.
+    Drop,
 }
 
-/// Reads `reader` to its end, keeping the first `limit` bytes.
-async fn read_capped<R: AsyncRead + Unpin>(
+/// Reads `reader` to its end into `buf`, up to `limit` bytes; what is past
+/// the limit does as `past` says.
+async fn read_pipe<R: AsyncRead + Unpin>(
     reader: Option<R>,
     buf: &mut Vec<u8>,
     limit: usize,
+    past: Past,
 ) -> Result<(), Exit> {
     let Some(mut reader) = reader else {
         return Ok(());
     };
-    let mut discard = [0u8; 4096];
     loop {
-        let read = if buf.len() < limit {
-            read_into(&mut reader, buf, limit - buf.len()).await
-        } else {
-            reader.read(&mut discard).await.unwrap_or(0)
+        let read = match past {
+            // One byte past the limit is enough to know it was crossed.
+            Past::Fail => read_into(&mut reader, buf, (limit + 1).saturating_sub(buf.len())).await,
+            Past::Drop if buf.len() < limit => read_into(&mut reader, buf, limit - buf.len()).await,
+            Past::Drop => {
+                let kept = buf.len();
+                let read = read_into(&mut reader, buf, READ_CHUNK).await;
+                buf.truncate(kept);
+                read
+            }
         };
         if read == 0 {
             return Ok(());
+        }
+        if past == Past::Fail && buf.len() > limit {
+            return Err(Exit::OutputTooLarge);
         }
     }
 }
