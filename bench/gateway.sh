@@ -18,19 +18,29 @@ load=target/release/load
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Both bind port 0 and print the port they got; this reads it from a log.
+port_in() {
+  local log=$1 pattern=$2 port
+  for _ in $(seq 400); do
+    port=$(sed -n "s/$pattern/\1/p" "$log" 2>/dev/null | head -n 1)
+    [ -n "$port" ] && { echo "$port"; return; }
+    sleep 0.05
+  done
+  echo "no listening port in $log" >&2
+  exit 1
+}
 
-wd_port=$(free_port)
-env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port="$wd_port" target/release/fwatchdog 2>"$tmp/wd.log" &
+env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port=0 target/release/fwatchdog 2>"$tmp/wd.log" &
 pids+=($!)
-gw_port=$(free_port)
+wd_port=$(port_in "$tmp/wd.log" '.*listening on :\([0-9]*\).*')
 echo bench > "$tmp/password"
 # The same environment as the baseline's, so the functions' processes get
 # the same variables in both (a LANG in one only makes `cat` load locale
 # files there and nowhere else).
 env -i PATH="$PATH" FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_QUOTA="$connections" FAAS_MAX_QUEUE=100000000 RUST_LOG=warn \
-  target/release/gateway --backend process --port "$gw_port" --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
+  target/release/gateway --backend process --port 0 --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
 pids+=($!)
+gw_port=$(port_in "$tmp/gw.log" '.*gateway listening on http:\/\/[^ ]*:\([0-9]*\) .*')
 for _ in $(seq 200); do
   curl -sf "http://127.0.0.1:$wd_port/_/health" >/dev/null && curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
   sleep 0.05

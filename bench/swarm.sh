@@ -14,9 +14,8 @@ password=bench-password
 scripts/docker-engine.sh >/dev/null
 cargo build --quiet --release -p faas-tests --bin load
 [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = active ] || docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-wd_port=$(free_port)
+# The ports the engine published a container's 8080 on (asked for as 0).
+published() { docker port "$1" 8080/tcp 2>/dev/null | head -n 1 | sed 's/.*://'; }
 cleanup() {
   docker service rm scat cat echo wc resizer >/dev/null 2>&1 || true
   docker stack rm "$stack" >/dev/null 2>&1 || true
@@ -34,15 +33,22 @@ done
 docker network rm faas-functions >/dev/null 2>&1 || true
 docker secret rm faas-basic-auth-password >/dev/null 2>&1 || true
 printf '%s' "$password" | docker secret create faas-basic-auth-password - >/dev/null
-FAAS_PORT=$port docker stack deploy -c docker-stack.yml "$stack" >/dev/null 2>&1
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.3; done
+FAAS_PORT=0 docker stack deploy -c docker-stack.yml "$stack" >/dev/null 2>&1
+port=
+for _ in $(seq 300); do
+  gateway=$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_gateway" | head -n 1)
+  [ -n "$gateway" ] && port=$(published "$gateway")
+  [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.3
+done
 curl -sf -u "admin:$password" "http://127.0.0.1:$port/system/functions" \
   -d '{"service":"scat","image":"faas/sample-cat","envProcess":"cat"}' >/dev/null
 for _ in $(seq 300); do
   curl -sf -d x "http://127.0.0.1:$port/function/scat" >/dev/null && break; sleep 0.2
 done
 
-docker run -d --name faas-bench-watchdog -p "127.0.0.1:$wd_port:8080" faas/sample-cat >/dev/null
+docker run -d --name faas-bench-watchdog -p "127.0.0.1::8080" faas/sample-cat >/dev/null
+wd_port=$(published faas-bench-watchdog)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$wd_port/_/health" >/dev/null && break; sleep 0.1; done
 alone=$(target/release/load --url "http://127.0.0.1:$wd_port/" --connections 16 --duration "$seconds" --json)
 docker rm -f faas-bench-watchdog >/dev/null
