@@ -219,6 +219,8 @@ pub enum EventKind {
     Running,
     Finished,
     Failed,
+    /// How an async call's `X-Callback-Url` delivery went.
+    Callback,
 }
 
 impl EventKind {
@@ -229,6 +231,7 @@ impl EventKind {
             EventKind::Running => "RUNNING",
             EventKind::Finished => "FINISHED",
             EventKind::Failed => "FAILED",
+            EventKind::Callback => "CALLBACK",
         }
     }
 
@@ -238,6 +241,7 @@ impl EventKind {
             "PENDING" => EventKind::Pending,
             "RUNNING" => EventKind::Running,
             "FINISHED" => EventKind::Finished,
+            "CALLBACK" => EventKind::Callback,
             _ => EventKind::Failed,
         }
     }

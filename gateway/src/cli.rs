@@ -51,6 +51,12 @@ pub struct Args {
     /// Docker network of service replicas (a bridge on docker, an attachable overlay on swarm)
     #[arg(long, env = "FAAS_NETWORK", default_value = "faas-functions")]
     network: String,
+    /// Callback targets allowed besides public addresses: CIDRs, addresses or host names, comma-separated (loopback and private networks are refused unless listed)
+    #[arg(long, env = "FAAS_CALLBACK_ALLOW", value_delimiter = ',')]
+    callback_allow: Vec<String>,
+    /// PEM file of CA certificates trusted for https callbacks, besides the public roots
+    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
+    callback_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +94,8 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
+            callback_allow: self.callback_allow,
+            callback_ca_file: self.callback_ca_file,
         })
     }
 }

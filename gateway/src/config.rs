@@ -43,6 +43,12 @@ pub struct Config {
     pub bind_given: bool,
     /// The Docker network of service replicas (and, on Swarm, the gateway).
     pub network: String,
+    /// Callback targets allowed beyond the public internet: CIDRs,
+    /// addresses or host names.
+    pub callback_allow: Vec<String>,
+    /// PEM certificates trusted for `https` callbacks besides the public
+    /// roots.
+    pub callback_ca_file: Option<PathBuf>,
 }
 
 impl Config {

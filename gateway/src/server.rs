@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
-use crate::callback::HttpNotifier;
+use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -73,6 +73,8 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
             recovered.failed
         );
     }
+    let guard = Guard::new(&config.callback_allow).map_err(anyhow::Error::msg)?;
+    let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
     let backend = crate::backend::select::open(&config).await?;
     let registry = Registry::default();
     for function in store.read(store::functions).await? {
@@ -99,7 +101,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         backend,
         registry,
         metrics,
-        notifier: Arc::new(HttpNotifier::default()),
+        notifier: Arc::new(notifier),
         password,
         tasks: TaskTracker::new(),
         stopping: CancellationToken::new(),

@@ -110,6 +110,8 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         password_file: Some(password),
         bind_given: true,
         network: "faas-functions".into(),
+        callback_allow: Vec::new(),
+        callback_ca_file: None,
     }
 }
 

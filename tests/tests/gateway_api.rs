@@ -1,9 +1,7 @@
 //! The gateway's API end to end: deploy/list/update/remove, sync, async and
-//! `X-Function` calls, Hyper Func's addresses, callbacks, bad input, auth and
+//! `X-Function` calls, Hyper Func's addresses, bad input, auth and
 //! the OpenAPI document, against the real binary over HTTP.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
 
 use faas_tests::gateway::start_gateway;
@@ -169,57 +167,6 @@ fn failures_and_hyper_addresses() {
     assert_eq!(wrong.status, 404);
     let unknown = gw.get("/system/calls/00000000-0000-0000-0000-000000000000/output");
     assert_eq!(unknown.status, 404);
-}
-
-#[test]
-fn callback_gets_the_result() {
-    let gw = start_gateway(&[]);
-    gw.deploy(json!({"service": "up", "image": "x", "command": ["tr", "a-z", "A-Z"]}));
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
-    let port = listener.local_addr().expect("addr").port();
-    let accepted = send(
-        gw.client
-            .post(gw.url("/async-function/up"))
-            .header("X-Callback-Url", format!("http://127.0.0.1:{port}/done"))
-            .body("shout"),
-    );
-    assert_eq!(accepted.status, 202);
-    let id = accepted.header("x-call-id");
-    let (mut stream, _) = listener.accept().expect("the callback arrives");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut head = Vec::new();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("line");
-        if line == "\r\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().expect("length");
-        }
-        head.push(lower);
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).expect("body");
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-    assert!(head[0].starts_with("post /done "), "{head:?}");
-    for expected in [
-        format!("x-call-id: {id}"),
-        "x-function-name: up".to_string(),
-        "x-function-status: 200".to_string(),
-    ] {
-        assert!(head.iter().any(|h| h.trim() == expected), "{head:?}");
-    }
-    assert!(
-        head.iter().any(|h| h.starts_with("x-duration-seconds:")),
-        "{head:?}"
-    );
-    assert_eq!(body, b"SHOUT");
 }
 
 #[test]

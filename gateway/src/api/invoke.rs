@@ -83,7 +83,9 @@ async fn invoke(
             let url = url
                 .to_str()
                 .map_err(|_| Error::BadRequest("X-Callback-Url is not text".into()))?;
-            Some(crate::callback::parse_url(url)?)
+            let url = crate::callback::parse_url(url)?;
+            app.notifier.check(&url).await?;
+            Some(url)
         }
         _ => None,
     };

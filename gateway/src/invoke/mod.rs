@@ -32,7 +32,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::registry::Deployed;
 use crate::scheduler::Ticket;
-use crate::store::{self, Resume};
+use crate::store::{self, Resume, Write};
 use record::Record;
 
 /// Async inputs up to this size stay in memory while queued; larger ones are
@@ -176,12 +176,18 @@ async fn finish_async(app: Arc<App>, queued: Queued, mut record: Record, callbac
         let delivery = Callback {
             url,
             call_id: id.to_string(),
-            function,
+            function: function.clone(),
             status: answer::status(&end.how).as_u16(),
             duration_seconds: end.duration.as_secs_f64(),
             body: end.body(),
         };
-        app.notifier.notify(delivery).await;
+        let message = app.notifier.notify(delivery).await;
+        app.store.record(Write::Callback {
+            id,
+            function,
+            at: clock::now_ms(),
+            message,
+        });
     }
 }
 

@@ -103,6 +103,13 @@ pub enum Write {
         at: i64,
     },
     Finished(Box<Ended>),
+    /// How a call's callback delivery went: an event.
+    Callback {
+        id: Uuid,
+        function: String,
+        at: i64,
+        message: String,
+    },
     /// A whole sync call: its row and its events.
     SyncCall(Box<SyncCall>),
     /// Nothing: acked once every earlier write is committed.

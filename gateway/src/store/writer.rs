@@ -245,6 +245,18 @@ fn apply(
             }
             end_event(tx, budgets, events, f, &id)?;
         }
+        Write::Callback {
+            id,
+            function,
+            at,
+            message,
+        } => {
+            let id = id.to_string();
+            let kind = EventKind::Callback;
+            event(
+                tx, budgets, events, function, &id, *at, kind, [NONE; 3], message,
+            )?;
+        }
         Write::SyncCall(sync) => {
             let SyncCall { call, started, end } = &**sync;
             insert_call(tx, call, *started, Some(end))?;

@@ -1,0 +1,213 @@
+//! Which callback targets the gateway may reach. By default none on a
+//! loopback, link-local, private, shared (carrier NAT), unique-local,
+//! multicast, broadcast or unspecified address: the gateway's own host and
+//! its neighbours (the Docker API, a cloud's metadata endpoint, the
+//! functions' networks) are not the caller's to reach. `--callback-allow`
+//! opens networks (CIDRs or addresses) or host names. A name is resolved at
+//! acceptance and again at each delivery, and the connection goes only to
+//! the addresses just checked, so a name cannot be re-pointed in between.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use hyper_util::client::legacy::connect::dns::Name;
+use ipnet::IpNet;
+
+use super::UrlError;
+
+/// The callback targets allowed beyond the public internet.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    nets: Vec<IpNet>,
+    /// Allowed host names, lowercase.
+    hosts: Vec<String>,
+}
+
+impl Guard {
+    /// A guard opening `allow`: each a CIDR (`10.0.0.0/8`), an address, or
+    /// a host name.
+    pub fn new(allow: &[String]) -> Result<Guard, String> {
+        let mut guard = Guard::default();
+        for entry in allow.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            if let Ok(net) = entry.parse::<IpNet>() {
+                guard.nets.push(net);
+            } else if let Ok(ip) = entry.parse::<IpAddr>() {
+                guard.nets.push(IpNet::from(ip));
+            } else if valid_host_name(entry) {
+                guard.hosts.push(entry.to_ascii_lowercase());
+            } else {
+                return Err(format!(
+                    "--callback-allow {entry:?}: use a CIDR (10.0.0.0/8), an address or a host name"
+                ));
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Whether the gateway may connect to `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        is_public(ip) || self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether `host` was allowed by name.
+    fn allows_name(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// The addresses of `host` the gateway may connect to: all of them, or
+    /// an error naming the first it may not.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, UrlError> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self.check(host, vec![ip]);
+        }
+        let found = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|e| UrlError(format!("the callback host {host} cannot be resolved: {e}")))?;
+        let ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+        if ips.is_empty() {
+            return Err(UrlError(format!("the callback host {host} has no address")));
+        }
+        self.check(host, ips)
+    }
+
+    fn check(&self, host: &str, ips: Vec<IpAddr>) -> Result<Vec<IpAddr>, UrlError> {
+        if self.allows_name(host) {
+            return Ok(ips);
+        }
+        match ips.iter().find(|ip| !self.allows(**ip)) {
+            Some(ip) => Err(UrlError(format!(
+                "callbacks to {host} ({ip}) are not allowed: it is not a public address \
+                 (allow it with --callback-allow / FAAS_CALLBACK_ALLOW)"
+            ))),
+            None => Ok(ips),
+        }
+    }
+}
+
+/// Letters, digits, dots and dashes: a DNS name.
+fn valid_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// An address on the public internet.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b);
+            let this_network = a == 0;
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || shared
+                || this_network)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local())
+            }
+        },
+    }
+}
+
+/// The callback client's resolver: only addresses the guard allows.
+#[derive(Clone)]
+pub struct Resolver(pub Arc<Guard>);
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = UrlError;
+    type Future = BoxFuture<'static, Result<Self::Response, UrlError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UrlError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let ips = guard.resolve(name.as_str()).await?;
+            let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn the_host_and_its_neighbours_are_refused_by_default() {
+        let guard = Guard::default();
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.17.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!guard.allows(ip(refused)), "{refused}");
+        }
+        for allowed in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(guard.allows(ip(allowed)), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn the_allow_list_opens_networks_and_names() {
+        let allow = [
+            "127.0.0.1".to_string(),
+            "10.0.0.0/8".into(),
+            "hooks.internal".into(),
+        ];
+        let guard = Guard::new(&allow).expect("a guard");
+        assert!(guard.allows(ip("127.0.0.1")));
+        assert!(guard.allows(ip("10.9.9.9")));
+        assert!(!guard.allows(ip("127.0.0.2")));
+        assert!(guard
+            .check("HOOKS.internal", vec![ip("192.168.0.9")])
+            .is_ok());
+        assert!(guard
+            .check("other.internal", vec![ip("192.168.0.9")])
+            .is_err());
+        assert!(Guard::new(&["not a host!".to_string()]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_name_is_refused_when_any_of_its_addresses_is() {
+        let guard = Guard::default();
+        let refused = guard.resolve("localhost").await;
+        assert!(refused.is_err_and(|e| e.0.contains("not allowed")));
+        assert!(guard.resolve("[::1]").await.is_err());
+        let allowed = Guard::new(&["localhost".to_string()]).expect("a guard");
+        assert!(allowed.resolve("localhost").await.is_ok());
+    }
+}
