@@ -18,17 +18,8 @@ load=target/release/load
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-# Both bind port 0 and print the port they got; this reads it from a log.
-port_in() {
-  local log=$1 pattern=$2 port
-  for _ in $(seq 400); do
-    port=$(sed -n "s/$pattern/\1/p" "$log" 2>/dev/null | head -n 1)
-    [ -n "$port" ] && { echo "$port"; return; }
-    sleep 0.05
-  done
-  echo "no listening port in $log" >&2
-  exit 1
-}
+# Both bind port 0 and print the port they got.
+source bench/lib.sh
 
 env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port=0 target/release/fwatchdog 2>"$tmp/wd.log" &
 pids+=($!)

@@ -36,9 +36,12 @@ pub struct Args {
     /// Bytes of async outputs kept per function; the oldest rotate out (410)
     #[arg(long, env = "FAAS_OUTPUT_CACHE_BYTES", default_value_t = 50 * MIB)]
     output_cache_bytes: u64,
-    /// Bytes of call events kept per function; the oldest rotate out
+    /// Bytes of call events and records kept per function; the oldest ended calls rotate out
     #[arg(long, env = "FAAS_LOG_CACHE_BYTES", default_value_t = 50 * MIB)]
     log_cache_bytes: u64,
+    /// Bytes of the whole database; beyond them the oldest ended calls of every function are removed
+    #[arg(long, env = "FAAS_MAX_DB_BYTES", default_value_t = 1024 * MIB)]
+    max_db_bytes: u64,
     /// Largest STDIN (413 beyond) and STDOUT of one call
     #[arg(long, env = "FAAS_MAX_PAYLOAD_BYTES", default_value_t = MIB)]
     max_payload_bytes: u64,
@@ -89,6 +92,7 @@ impl Args {
             max_queue: self.max_queue,
             output_cache_bytes: self.output_cache_bytes,
             log_cache_bytes: self.log_cache_bytes,
+            max_db_bytes: self.max_db_bytes,
             max_payload_bytes: self.max_payload_bytes,
             invoke_auth: self.invoke_auth,
             password_file: self.basic_auth_password_file,

@@ -31,8 +31,12 @@ pub struct Config {
     pub max_queue: usize,
     /// Bytes of kept outputs per function before the oldest rotate out.
     pub output_cache_bytes: u64,
-    /// Bytes of events per function before the oldest rotate out.
+    /// Bytes of events and call records per function before the oldest
+    /// ended calls rotate out.
     pub log_cache_bytes: u64,
+    /// Bytes of the whole database before the oldest ended calls of every
+    /// function are removed.
+    pub max_db_bytes: u64,
     /// Largest STDIN and STDOUT of one call.
     pub max_payload_bytes: u64,
     /// Whether `/function/…` and `/async-function/…` need credentials.

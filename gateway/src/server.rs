@@ -64,6 +64,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     let caps = Caps {
         output_bytes: config.output_cache_bytes,
         log_bytes: config.log_cache_bytes,
+        database_bytes: config.max_db_bytes,
     };
     let (store, recovered) = Store::open(dir, caps)
         .with_context(|| format!("cannot open the database in {}", dir.display()))?;

@@ -105,6 +105,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         max_queue: 100,
         output_cache_bytes: 1 << 20,
         log_cache_bytes: 1 << 20,
+        max_db_bytes: 1 << 30,
         max_payload_bytes: 1 << 20,
         invoke_auth: false,
         password_file: Some(password),

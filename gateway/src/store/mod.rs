@@ -10,6 +10,7 @@
 
 mod live;
 mod read;
+mod rotate;
 mod schema;
 mod writer;
 
@@ -49,11 +50,15 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Per-function byte budgets before the oldest rows rotate out.
+/// Byte budgets before the oldest rows rotate out.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
+    /// A function's kept outputs.
     pub output_bytes: u64,
+    /// A function's events and call records.
     pub log_bytes: u64,
+    /// The whole database.
+    pub database_bytes: u64,
 }
 
 /// A call as accepted.

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS calls (
     callback TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_function_status ON calls(function, status);
+CREATE INDEX IF NOT EXISTS calls_function_seq ON calls(function, seq);
 CREATE TABLE IF NOT EXISTS outputs (
     seq INTEGER PRIMARY KEY,
     call_id TEXT NOT NULL UNIQUE,
@@ -63,11 +64,30 @@ CREATE INDEX IF NOT EXISTS events_call ON events(call_id);
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Sqlite(format!("cannot open {}: {e}", path.display())))?;
+    incremental_vacuum(&conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // A checkpointed WAL shrinks back to this.
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+/// Bytes a checkpointed WAL file is truncated to.
+const WAL_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// Makes the database give freed pages back to the file system when asked
+/// (`PRAGMA incremental_vacuum`, after rotations): set before the first
+/// table of a new database, or by one `VACUUM` of a database made before.
+fn incremental_vacuum(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode != INCREMENTAL {
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+        conn.execute_batch("VACUUM")?;
+    }
+    Ok(())
 }
 
 const RESTARTED: &str = "the gateway restarted while the call was running";
@@ -99,8 +119,8 @@ pub fn recover(conn: &mut Connection) -> Result<Recovered, StoreError> {
                 CALLER_GONE
             };
             tx.execute(
-                "UPDATE calls SET status = 'FAILED', finished = ?1, message = ?2, input = NULL
-                 WHERE id = ?3",
+                "UPDATE calls SET status = 'FAILED', finished = ?1, message = ?2, input = NULL,
+                 env = NULL WHERE id = ?3",
                 params![now, message, id],
             )?;
             tx.execute(

@@ -5,7 +5,6 @@
 //! only then acks each waiter, forgets the sync calls it wrote from the
 //! in-memory [`Live`] table, and publishes the new events.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use rusqlite::{params, Connection, Transaction};
 use tokio::sync::broadcast;
 
 use super::live::Live;
+use super::rotate::{self, Budgets};
 use super::{Ack, Caps, Ended, NewCall, StoreError, SyncCall, Write};
 use crate::call::{short, CallKind, Event, EventKind, Status, SHORT};
 
@@ -53,14 +53,6 @@ impl Durability {
     }
 }
 
-/// Per-function bytes kept, so rotation needs no scan.
-#[derive(Default)]
-struct Budgets {
-    output: HashMap<String, u64>,
-    log: HashMap<String, u64>,
-    touched: HashSet<String>,
-}
-
 pub fn start(
     mut conn: Connection,
     rx: mpsc::Receiver<(Write, Option<Ack>)>,
@@ -68,7 +60,7 @@ pub fn start(
     live: Arc<Live>,
     caps: Caps,
 ) -> Result<JoinHandle<()>, StoreError> {
-    let mut budgets = load_budgets(&conn)?;
+    let mut budgets = Budgets::load(&conn)?;
     std::thread::Builder::new()
         .name("faas-store-writer".into())
         .spawn(move || {
@@ -135,7 +127,7 @@ fn commit_batch(
         for (write, _) in &batch {
             results.push(apply(&tx, write, budgets, &mut new_events));
         }
-        rotate(&tx, budgets, caps)?;
+        rotate::rotate(&tx, budgets, caps)?;
         tx.commit()?;
         Ok(())
     })();
@@ -153,10 +145,13 @@ fn commit_batch(
             for event in new_events {
                 let _ = events.send(Arc::new(event));
             }
+            if let Err(e) = rotate::reclaim(conn, budgets, caps) {
+                tracing::warn!("cannot reclaim disk space: {e}");
+            }
         }
         Err(e) => {
             fail_batch(batch, e);
-            match load_budgets(conn) {
+            match Budgets::load(conn) {
                 Ok(fresh) => *budgets = fresh,
                 Err(e) => tracing::error!("cannot reload the cache budgets: {e}"),
             }
@@ -205,11 +200,11 @@ fn apply(
             ] {
                 tx.execute(&format!("DELETE FROM {table} = ?1"), params![name])?;
             }
-            budgets.output.remove(name);
-            budgets.log.remove(name);
+            budgets.forget(name);
         }
         Write::NewCall(call) => {
             insert_call(tx, call, None, None)?;
+            budgets.add_log(&call.function, rotate::CALL_ROW);
             call_events(tx, budgets, events, call)?;
         }
         Write::Started { id, function, at } => {
@@ -223,7 +218,7 @@ fn apply(
             let end = &f.end;
             tx.prepare_cached(
                 "UPDATE calls SET status = ?1, finished = ?2, exit_code = ?3, duration = ?4,
-                 message = ?5, timed_out = ?6, input = NULL WHERE id = ?7",
+                 message = ?5, timed_out = ?6, input = NULL, env = NULL WHERE id = ?7",
             )?
             .execute(params![
                 end.status().as_str(),
@@ -240,8 +235,7 @@ fn apply(
                     "INSERT OR REPLACE INTO outputs (call_id, function, size, data) VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![id, f.function, output.len() as i64, &output[..]])?;
-                *budgets.output.entry(f.function.clone()).or_default() += output.len() as u64;
-                budgets.touched.insert(f.function.clone());
+                budgets.add_output(&f.function, output.len() as u64);
             }
             end_event(tx, budgets, events, f, &id)?;
         }
@@ -260,6 +254,7 @@ fn apply(
         Write::SyncCall(sync) => {
             let SyncCall { call, started, end } = &**sync;
             insert_call(tx, call, *started, Some(end))?;
+            budgets.add_log(&call.function, rotate::CALL_ROW);
             let id = call_events(tx, budgets, events, call)?;
             if let Some(at) = *started {
                 running_event(tx, budgets, events, &call.function, &id, at)?;
@@ -418,8 +413,7 @@ fn event(
         message,
         size as i64
     ])?;
-    *budgets.log.entry(function.to_string()).or_default() += size as u64;
-    budgets.touched.insert(function.to_string());
+    budgets.add_log(function, size as u64);
     events.push(Event {
         time: at,
         event: kind,
@@ -432,88 +426,4 @@ fn event(
         function: function.into(),
     });
     Ok(())
-}
-
-/// Drops the oldest outputs and events of each touched function over budget.
-fn rotate(tx: &Transaction, budgets: &mut Budgets, caps: Caps) -> Result<(), StoreError> {
-    for function in std::mem::take(&mut budgets.touched) {
-        let tables = [
-            (&OUTPUTS, &mut budgets.output, caps.output_bytes),
-            (&EVENTS, &mut budgets.log, caps.log_bytes),
-        ];
-        for (table, totals, cap) in tables {
-            if let Some(total) = totals.get_mut(&function) {
-                trim(tx, table, &function, total, cap)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A table whose rows rotate out, oldest first, over a per-function budget.
-struct Rotated {
-    /// The oldest rows of a function: key, size, call id.
-    oldest: &'static str,
-    delete: &'static str,
-    /// What else a deletion changes in the row's call.
-    mark: Option<&'static str>,
-}
-
-const OUTPUTS: Rotated = Rotated {
-    oldest: "SELECT seq, size, call_id FROM outputs WHERE function = ?1 ORDER BY seq LIMIT 256",
-    delete: "DELETE FROM outputs WHERE seq = ?1",
-    // Its output endpoint answers 410 from now on.
-    mark: Some("UPDATE calls SET output_rotated = 1 WHERE id = ?1"),
-};
-
-const EVENTS: Rotated = Rotated {
-    oldest: "SELECT id, size, call_id FROM events WHERE function = ?1 ORDER BY id LIMIT 256",
-    delete: "DELETE FROM events WHERE id = ?1",
-    mark: None,
-};
-
-/// Deletes `function`'s oldest rows of `table` until its `total` is
-/// within `cap`.
-fn trim(
-    tx: &Transaction,
-    table: &Rotated,
-    function: &str,
-    total: &mut u64,
-    cap: u64,
-) -> Result<(), StoreError> {
-    while *total > cap {
-        let oldest: Vec<(i64, i64, String)> = tx
-            .prepare_cached(table.oldest)?
-            .query_map(params![function], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        if oldest.is_empty() {
-            break;
-        }
-        for (key, size, call_id) in oldest {
-            if *total <= cap {
-                break;
-            }
-            tx.prepare_cached(table.delete)?.execute(params![key])?;
-            if let Some(mark) = table.mark {
-                tx.prepare_cached(mark)?.execute(params![call_id])?;
-            }
-            *total = total.saturating_sub(size as u64);
-        }
-    }
-    Ok(())
-}
-
-fn load_budgets(conn: &Connection) -> Result<Budgets, StoreError> {
-    let sums = |sql: &str| -> Result<HashMap<String, u64>, StoreError> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    };
-    Ok(Budgets {
-        output: sums("SELECT function, SUM(size) FROM outputs GROUP BY function")?,
-        log: sums("SELECT function, SUM(size) FROM events GROUP BY function")?,
-        touched: HashSet::new(),
-    })
 }
