@@ -2,7 +2,7 @@
 //! compares each function's load — calls running and waiting — with its
 //! replicas: `ceil(load / com.openfaas.scale.target)` (default 10) replicas
 //! are wanted, within `com.openfaas.scale.min` (1) and
-//! `com.openfaas.scale.max` (20). Up is at once; down only after the lower
+//! `com.openfaas.scale.max` (20), and never above `--max-replicas`. Up is at once; down only after the lower
 //! count has been wanted for [`DOWN_AFTER`], so bursts and AlertManager's
 //! `/system/alert` firings are not undone at the next tick; and up only
 //! while the function has calls, so a function scaled down by hand stays
@@ -84,7 +84,8 @@ pub async fn run(app: Arc<App>) {
             }
             let (load, last_call) = app.scheduler.load(&function.name);
             let idle = Some(last_call.unwrap_or(started).elapsed());
-            let want = wanted(&function.scaling(), load, idle);
+            let scaling = function.scaling().capped(app.config.max_replicas);
+            let want = wanted(&scaling, load, idle);
             let Ok(have) = app.backend.desired(&function.name).await else {
                 continue;
             };

@@ -45,6 +45,12 @@ pub struct Args {
     /// Largest STDIN (413 beyond) and STDOUT of one call
     #[arg(long, env = "FAAS_MAX_PAYLOAD_BYTES", default_value_t = MIB)]
     max_payload_bytes: u64,
+    /// Largest total size of a call's request headers; beyond it, 431
+    #[arg(long, env = "FAAS_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    max_header_bytes: u64,
+    /// Most replicas of any function, above its com.openfaas.scale.max too
+    #[arg(long, env = "FAAS_MAX_REPLICAS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    max_replicas: u64,
     /// Put /function/… and /async-function/… behind the admin credentials
     #[arg(long, env = "FAAS_INVOKE_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     invoke_auth: bool,
@@ -94,6 +100,8 @@ impl Args {
             log_cache_bytes: self.log_cache_bytes,
             max_db_bytes: self.max_db_bytes,
             max_payload_bytes: self.max_payload_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_replicas: self.max_replicas,
             invoke_auth: self.invoke_auth,
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
@@ -123,6 +131,7 @@ mod tests {
         assert_eq!(c.quota, 10);
         assert_eq!(c.max_queue, 1000);
         assert_eq!(c.max_payload_bytes, MIB);
+        assert_eq!((c.max_header_bytes, c.max_replicas), (64 * 1024, 100));
         assert!(!c.invoke_auth);
         let c = config(&[
             "--backend",
@@ -137,6 +146,9 @@ mod tests {
         assert!(c.invoke_auth);
         let c = config(&["--backend", "process", "--invoke-auth", "false"]);
         assert!(!c.invoke_auth);
+        let c = config(&["--max-header-bytes", "100", "--max-replicas", "3"]);
+        assert_eq!((c.max_header_bytes, c.max_replicas), (100, 3));
+        assert!(Args::try_parse_from(["gateway", "--max-replicas", "0"]).is_err());
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Config {
     pub max_db_bytes: u64,
     /// Largest STDIN and STDOUT of one call.
     pub max_payload_bytes: u64,
+    /// Largest total of a call's request headers (names and values).
+    pub max_header_bytes: u64,
+    /// Most replicas any function is scaled to, whatever its labels say.
+    pub max_replicas: u64,
     /// Whether `/function/…` and `/async-function/…` need credentials.
     pub invoke_auth: bool,
     /// A file holding the admin password; unset: generated into `data_dir`.

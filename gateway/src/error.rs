@@ -26,6 +26,8 @@ pub enum Error {
     Exists(String),
     #[error("the request body is larger than {0} bytes (FAAS_MAX_PAYLOAD_BYTES)")]
     TooLarge(u64),
+    #[error("the request headers total more than {0} bytes (FAAS_MAX_HEADER_BYTES); send fewer or smaller headers")]
+    HeadersTooLarge(u64),
     #[error("the queue of {function} is full ({max} waiting calls, FAAS_MAX_QUEUE); retry later")]
     QueueFull { function: String, max: usize },
     #[error("authentication required: HTTP basic auth, user admin")]
@@ -51,6 +53,7 @@ impl Error {
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Exists(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Gone(_) => StatusCode::GONE,

@@ -73,6 +73,15 @@ impl Scaling {
         }
     }
 
+    /// These bounds under the gateway's own maximum (`--max-replicas`).
+    pub fn capped(self, most: u64) -> Scaling {
+        Scaling {
+            min: self.min.min(most),
+            max: self.max.min(most),
+            ..self
+        }
+    }
+
     /// The replicas a call brings a function at zero back to: its min, and
     /// at least one.
     pub fn wake(&self) -> u64 {
@@ -268,18 +277,77 @@ impl Function {
         if d.refresh == Some(true) {
             f.uuid = Uuid::new_v4();
         }
-        match f.mode {
-            Mode::PerCall if f.command.is_empty() => Err(SpecError(
+        if f.mode == Mode::PerCall && f.command.is_empty() {
+            return Err(SpecError(
                 "a per-call function needs \"command\": the argv run for each call".into(),
-            )),
-            _ => Ok(f),
+            ));
         }
+        f.check_strings()?;
+        Ok(f)
+    }
+
+    /// Env names are `[A-Za-z_][A-Za-z0-9_]*`, and no string holds a NUL
+    /// byte (no process or container can be given one).
+    fn check_strings(&self) -> Result<(), SpecError> {
+        if let Some(name) = self.env_vars.keys().find(|k| !is_env_name(k)) {
+            return Err(SpecError(format!(
+                "env var name {name:?} is not usable: use letters, digits and '_', not starting with a digit"
+            )));
+        }
+        let fields: [(&str, Vec<&str>); 11] = [
+            ("image", vec![self.image.as_str()]),
+            ("command", self.command.iter().map(String::as_str).collect()),
+            ("envProcess", vec![self.env_process.as_str()]),
+            ("envVars", map_strings(&self.env_vars)),
+            ("labels", map_strings(&self.labels)),
+            ("annotations", map_strings(&self.annotations)),
+            (
+                "constraints",
+                self.constraints.iter().map(String::as_str).collect(),
+            ),
+            ("secrets", self.secrets.iter().map(String::as_str).collect()),
+            ("network", self.network.as_deref().into_iter().collect()),
+            ("limits", resource_strings(&self.limits)),
+            ("requests", resource_strings(&self.requests)),
+        ];
+        for (field, values) in fields {
+            if values.iter().any(|v| v.contains('\0')) {
+                return Err(SpecError(format!(
+                    "\"{field}\" holds a NUL byte: remove it (no process can be given one)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The `/call/<name>/<uuid>` address under `base` (`http://host:port`).
     pub fn address(&self, base: &str) -> String {
         format!("{base}/call/{}/{}", self.name, self.uuid)
     }
+}
+
+/// Keys and values of a map, for the NUL check.
+fn map_strings(m: &BTreeMap<String, String>) -> Vec<&str> {
+    m.iter()
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+        .collect()
+}
+
+/// The memory and cpu strings of resources, for the NUL check.
+fn resource_strings(r: &Option<Resources>) -> Vec<&str> {
+    r.iter()
+        .flat_map(|r| [r.memory.as_deref(), r.cpu.as_deref()])
+        .flatten()
+        .collect()
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and runtime takes.
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -335,5 +403,57 @@ mod tests {
         )
         .is_err());
         assert!(Function::create(deployment(r#"{"service":"a"}"#), 0).is_err());
+    }
+
+    #[test]
+    fn scaling_under_the_gateway_s_maximum() {
+        let labels = BTreeMap::from([
+            (labels::MIN.to_string(), "5".to_string()),
+            (labels::MAX.to_string(), "50".to_string()),
+        ]);
+        let s = Scaling::of(&labels);
+        assert_eq!((s.min, s.max), (5, 50));
+        let s = s.capped(10);
+        assert_eq!((s.min, s.max), (5, 10));
+        let s = s.capped(3);
+        assert_eq!((s.min, s.max), (3, 3));
+    }
+
+    #[test]
+    fn env_names_and_nul_bytes() {
+        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
+        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        assert!(create(r#","envVars":{"A_1":"x","_b":"y"}"#).is_ok());
+        for bad in ["", "1A", "A=B", "A-B", "A B", "A\\u0000"] {
+            let error = create(&format!(r#","envVars":{{"{bad}":"x"}}"#)).expect_err(bad);
+            assert!(error.0.starts_with("env var name"), "{error}");
+        }
+        for (field, more) in [
+            ("envVars", r#","envVars":{"A":"x\u0000"}"#),
+            ("labels", r#","labels":{"k":"\u0000"}"#),
+            ("annotations", r#","annotations":{"\u0000":"v"}"#),
+            ("constraints", r#","constraints":["\u0000"]"#),
+            ("secrets", r#","secrets":["s\u0000"]"#),
+            ("network", r#","network":"n\u0000""#),
+            ("limits", r#","limits":{"memory":"1\u0000"}"#),
+            ("envProcess", r#","envProcess":"cat\u0000""#),
+        ] {
+            let error = create(more).expect_err(field);
+            assert!(
+                error.0.contains(&format!("\"{field}\" holds a NUL")),
+                "{error}"
+            );
+        }
+        let f = create("").expect("create");
+        for (field, json) in [
+            ("image", r#"{"image":"i\u0000"}"#),
+            ("command", r#"{"command":["sh","-c","a\u0000b"]}"#),
+        ] {
+            let error = f.apply(deployment(json), false).expect_err(field);
+            assert!(
+                error.0.contains(&format!("\"{field}\" holds a NUL")),
+                "{error}"
+            );
+        }
     }
 }

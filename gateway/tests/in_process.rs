@@ -107,6 +107,8 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         log_cache_bytes: 1 << 20,
         max_db_bytes: 1 << 30,
         max_payload_bytes: 1 << 20,
+        max_header_bytes: 64 << 10,
+        max_replicas: 100,
         invoke_auth: false,
         password_file: Some(password),
         bind_given: true,

@@ -1,7 +1,8 @@
 //! The gateway in end-to-end tests: [`start_gateway`] runs the real binary
 //! (process backend unless the test names another) on port 0, with a fresh
-//! data directory and a known admin password; [`Gateway`] is the API as the
-//! tests call it, on a gateway started here or on the Swarm stack's.
+//! data directory and a known admin password, its output kept in a file;
+//! [`Gateway`] is the API as the tests call it, on a gateway started here or
+//! on the Swarm stack's.
 //!
 //! ```no_run
 //! let gw = faas_tests::gateway::start_gateway(&[("FAAS_QUOTA", "2")]);
@@ -228,11 +229,21 @@ pub fn start_docker_gateway(env: &[(&str, &str)]) -> GatewayHandle {
     start_gateway(&all)
 }
 
+/// Where a started gateway's STDERR (its log) and, past the line naming
+/// its port, its STDOUT go, in its temporary directory.
+const LOG: &str = "gateway.log";
+
 fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
     let backend = env
         .iter()
         .find(|(k, _)| k == "FAAS_BACKEND")
         .map_or("process", |(_, v)| v.as_str());
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.0.join(LOG))
+        .expect("the gateway's log file");
+    let mut copy = log.try_clone().expect("the gateway's log file");
     let mut child = Command::new(binary("gateway"))
         .args(["--backend", backend, "--port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
@@ -240,13 +251,13 @@ fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("the gateway starts");
     let stdout = child.stdout.take().expect("STDOUT is piped");
     let (running, mut stdout) = Running::announced(child, stdout, listening_port);
     // The gateway's later lines must not fill the pipe, nor find it closed.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut copy));
     running
 }
 
@@ -261,6 +272,11 @@ impl GatewayHandle {
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.0.join("data")
+    }
+
+    /// What the gateway wrote so far: its log, then its STDOUT.
+    pub fn log(&self) -> Vec<u8> {
+        std::fs::read(self.dir.0.join(LOG)).unwrap_or_default()
     }
 
     /// Kills the gateway with SIGKILL (no chance to clean up).

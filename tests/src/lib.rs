@@ -158,6 +158,17 @@ impl Answer {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
+    /// The body, after asserting it is one line of text (the gateway's
+    /// errors are).
+    pub fn one_line(&self) -> String {
+        let text = self.text();
+        assert!(
+            text.ends_with('\n') && text.trim_end().lines().count() == 1,
+            "not one line: {text:?}"
+        );
+        text
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

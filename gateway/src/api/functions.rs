@@ -1,7 +1,8 @@
 //! The management API in OpenFaaS's shapes: list, deploy (POST), update
 //! (PUT; fields left out keep their values), remove (DELETE, waiting for
 //! running calls or with `?force=true` killing them), describe one, its call
-//! counts, and scale.
+//! counts, and scale (400 over `com.openfaas.scale.max` or the gateway's
+//! `--max-replicas`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -62,6 +63,7 @@ pub async fn status(
 pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
     let base = base_url(req.headers(), &app);
     let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
+    check_min(&app, &function)?;
     let name = function.name.clone();
     if !app.registry.insert_new(function.clone()) {
         return Err(Error::Exists(name));
@@ -89,6 +91,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
     })?;
     let current = deployed(&app, &name)?;
     let function = current.function.apply(deployment, false)?;
+    check_min(&app, &function)?;
     app.backend.update(&function).await?;
     app.store
         .commit(Write::PutFunction(Box::new(function.clone())))
@@ -160,13 +163,40 @@ pub async fn scale(
             "\"serviceName\" does not match the path's function {name:?}"
         )));
     }
-    deployed(&app, &name)?;
+    let deployed = deployed(&app, &name)?;
+    check_replicas(&app, &deployed.function, request.replicas)?;
     app.backend.scale(&name, request.replicas).await?;
     app.metrics
         .service_count
         .with_label_values(&[&name])
         .set(request.replicas as i64);
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// 400 when `replicas` is over the function's cap: its
+/// `com.openfaas.scale.max` under the gateway's `--max-replicas`.
+fn check_replicas(app: &App, function: &Function, replicas: u64) -> Result<(), Error> {
+    let (max, most) = (function.scaling().max, app.config.max_replicas);
+    let cap = max.min(most);
+    if replicas > cap {
+        return Err(Error::BadRequest(format!(
+            "{replicas} replicas is over the cap of {}: {cap} (com.openfaas.scale.max {max}, gateway --max-replicas {most})",
+            function.name
+        )));
+    }
+    Ok(())
+}
+
+/// 400 when the function's `com.openfaas.scale.min` is over the gateway's
+/// `--max-replicas`: deploying it would start that many.
+fn check_min(app: &App, function: &Function) -> Result<(), Error> {
+    let (min, most) = (function.scaling().min, app.config.max_replicas);
+    if min > most {
+        return Err(Error::BadRequest(format!(
+            "com.openfaas.scale.min {min} is over the gateway's --max-replicas {most}: lower it"
+        )));
+    }
+    Ok(())
 }
 
 /// A function as listed by `GET /system/functions`.

@@ -1,7 +1,9 @@
 //! Invocation: `/function/<name>[/<path>]` (sync), `/async-function/…`,
 //! `POST /` named by `X-Function`, and Hyper Func's `/call/<name>/<uuid>[/sync]`.
-//! Each checks the name, finds the function, keeps or makes the call id,
-//! reads the body within the payload limit, then hands over to [`crate::invoke`].
+//! Each bounds the request's headers, checks the name, finds the function,
+//! keeps or makes the call id, takes the gateway's credentials off the
+//! request, reads the body within the payload limit, then hands over to
+//! [`crate::invoke`].
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, Method};
@@ -10,6 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{deployed, read_body, AppState};
+use crate::auth;
 use crate::backend;
 use crate::call::CallKind;
 use crate::error::Error;
@@ -68,6 +71,7 @@ async fn invoke(
     req: Request,
     kind: CallKind,
 ) -> Result<Response, Error> {
+    check_header_bytes(req.headers(), app.config.max_header_bytes)?;
     let deployed = deployed(&app, &target.name)?;
     if let Some(uuid) = target.uuid {
         // The UUID is the credential: a wrong one looks like no function.
@@ -77,7 +81,8 @@ async fn invoke(
     }
     let (parts, body) = req.into_parts();
     let mut headers = parts.headers;
-    let id = call_id(&mut headers)?;
+    let (id, caller_id) = call_id(&mut headers)?;
+    remove_credentials(&mut headers, &app.password);
     let callback = match (kind, headers.get("x-callback-url")) {
         (CallKind::Async, Some(url)) => {
             let url = url
@@ -103,6 +108,7 @@ async fn invoke(
     };
     let call = Call {
         id,
+        caller_id,
         kind,
         request,
         input,
@@ -114,20 +120,50 @@ async fn invoke(
     })
 }
 
+/// 431 when the request's headers (names and values) total more than
+/// `limit` bytes: they would reach the function as its environment.
+fn check_header_bytes(headers: &HeaderMap, limit: u64) -> Result<(), Error> {
+    let total: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if total as u64 > limit {
+        return Err(Error::HeadersTooLarge(limit));
+    }
+    Ok(())
+}
+
+/// Takes the gateway's credentials off a call's request, so no function,
+/// stored row or log line sees them: the `Authorization` header when it is
+/// the gateway's (always under `FAAS_INVOKE_AUTH`, where `auth` let it
+/// through; the admin credentials sent anyway), and cookies.
+fn remove_credentials(headers: &mut HeaderMap, password: &str) {
+    let gateway_s = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| auth::allows(Some(v.as_bytes()), password));
+    if gateway_s {
+        headers.remove(header::AUTHORIZATION);
+    }
+    headers.remove(header::COOKIE);
+}
+
 /// The caller's `X-Call-Id` (a UUID), taken off the headers (the function
-/// gets the call's id from the pipeline), or a new one.
-fn call_id(headers: &mut HeaderMap) -> Result<Uuid, Error> {
+/// gets the call's id from the pipeline), or a new one; and whether it is
+/// the caller's.
+fn call_id(headers: &mut HeaderMap) -> Result<(Uuid, bool), Error> {
     match headers.remove("x-call-id") {
         Some(value) => value
             .to_str()
             .ok()
             .and_then(|v| Uuid::parse_str(v.trim()).ok())
+            .map(|id| (id, true))
             .ok_or_else(|| {
                 Error::BadRequest("X-Call-Id must be a UUID (or leave it out to get one)".into())
             }),
         // Time-ordered (version 7): new calls land at the end of the id
         // indexes instead of on a random page each.
-        None => Ok(Uuid::now_v7()),
+        None => Ok((Uuid::now_v7(), false)),
     }
 }
 
@@ -139,3 +175,41 @@ pub const METHODS: [Method; 5] = [
     Method::PATCH,
     Method::DELETE,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use base64::Engine;
+
+    #[test]
+    fn the_gateway_s_credentials_and_cookies_go() {
+        let admin = base64::engine::general_purpose::STANDARD.encode("admin:pw");
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Basic {admin}")).expect("value");
+        headers.insert(header::AUTHORIZATION, value);
+        headers.insert(header::COOKIE, HeaderValue::from_static("s=1"));
+        headers.insert("x-keep", HeaderValue::from_static("k"));
+        remove_credentials(&mut headers, "pw");
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer own"),
+        );
+        remove_credentials(&mut headers, "pw");
+        assert_eq!(headers[header::AUTHORIZATION], "Bearer own");
+    }
+
+    #[test]
+    fn headers_are_bounded_in_total() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", HeaderValue::from_static("1234567"));
+        assert!(check_header_bytes(&headers, 10).is_ok());
+        headers.insert("x-b", HeaderValue::from_static("1"));
+        assert!(matches!(
+            check_header_bytes(&headers, 10),
+            Err(Error::HeadersTooLarge(10))
+        ));
+    }
+}

@@ -48,16 +48,24 @@ pub async fn info(State(app): State<AppState>) -> Response {
     )
 }
 
+/// AlertManager's webhook payload: an object with at least one alert,
+/// each with its status and labels.
 #[derive(Deserialize)]
 struct Alerts {
-    #[serde(default)]
     alerts: Vec<Alert>,
 }
 
 #[derive(Deserialize)]
 struct Alert {
-    status: String,
+    status: AlertStatus,
     labels: AlertLabels,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum AlertStatus {
+    Firing,
+    Resolved,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +76,7 @@ struct AlertLabels {
 /// Firing alerts add `ceil(max × factor / 100)` replicas up to the max;
 /// resolved ones go back to the min (OpenFaaS's rule).
 pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
-    let alerts: Alerts = json_body(req, "AlertManager webhook").await?;
+    let alerts = parse_alerts(json_body(req, ALERTS).await?)?;
     for alert in alerts.alerts {
         let Some(name) = alert.labels.function_name else {
             continue;
@@ -76,9 +84,9 @@ pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response
         let Some(deployed) = app.registry.get(&name) else {
             continue;
         };
-        let scaling = deployed.function.scaling();
+        let scaling = deployed.function.scaling().capped(app.config.max_replicas);
         let current = app.backend.desired(&name).await?;
-        let target = if alert.status == "firing" {
+        let target = if alert.status == AlertStatus::Firing {
             let step = (scaling.max * scaling.factor).div_ceil(100);
             (current + step).min(scaling.max)
         } else {
@@ -93,10 +101,57 @@ pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response
     Ok(StatusCode::OK.into_response())
 }
 
+/// What the alert body is called in errors, with the shape it must have.
+const ALERTS: &str = r#"AlertManager webhook (expected {"alerts":[{"status":"firing"|"resolved","labels":{"function_name":…}}]})"#;
+
+/// The webhook's alerts; 400 unless `body` is an object with at least one
+/// alert, each with a status and labels.
+fn parse_alerts(body: serde_json::Value) -> Result<Alerts, Error> {
+    let invalid = |why: String| Error::BadRequest(format!("invalid {ALERTS}: {why}"));
+    if !body.is_object() {
+        return Err(invalid("not an object".into()));
+    }
+    let alerts: Alerts = serde_json::from_value(body).map_err(|e| invalid(e.to_string()))?;
+    if alerts.alerts.is_empty() {
+        return Err(invalid("no alerts".into()));
+    }
+    Ok(alerts)
+}
+
 pub async fn no_route(req: Request) -> Error {
     Error::NoRoute(format!("{} {}", req.method(), req.uri().path()))
 }
 
 pub async fn method_not_allowed(req: Request) -> Error {
     Error::MethodNotAllowed(format!("{} {}", req.method(), req.uri().path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_need_an_object_with_statuses_and_labels() {
+        let ok = serde_json::json!({"alerts": [
+            {"status": "firing", "labels": {"function_name": "f"}},
+            {"status": "resolved", "labels": {}},
+        ]});
+        assert_eq!(parse_alerts(ok).map(|a| a.alerts.len()).ok(), Some(2));
+        for bad in [
+            serde_json::json!([[]]),
+            serde_json::json!({}),
+            serde_json::json!({"alerts": []}),
+            serde_json::json!({"alerts": [{"labels": {"function_name": "f"}}]}),
+            serde_json::json!({"alerts": [{"status": "firing"}]}),
+            serde_json::json!({"alerts": [{"status": "on", "labels": {}}]}),
+        ] {
+            match parse_alerts(bad.clone()) {
+                Err(Error::BadRequest(line)) => {
+                    assert!(line.starts_with("invalid AlertManager webhook"), "{line}");
+                    assert!(!line.contains('\n'), "{line}");
+                }
+                other => panic!("{bad}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
 }

@@ -33,8 +33,9 @@ pub enum BackendError {
     Invalid(String),
     #[error("no such function on the backend: {0}")]
     NotFound(String),
-    /// The function's process or container could not be started.
-    #[error("{0}")]
+    /// The function's process or container could not be started (the
+    /// backend answered, and refused).
+    #[error("function could not start: {0}")]
     Start(String),
     /// The backend itself (e.g. the Docker engine) did not answer.
     #[error("the backend is unreachable: {0}")]

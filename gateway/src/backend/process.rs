@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use watchdog::{Job, Outcome, OutputMode};
 
+use super::container::resources;
 use super::{Backend, BackendError, Invocation, Replicas};
 use crate::function::{Function, Mode};
 
@@ -101,6 +102,9 @@ impl Backend for ProcessBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+        // Not applied to processes, but checked as a container backend
+        // would, so a deployment means the same on every backend.
+        resources::check(function, resources::machine_cpus())?;
         let run = self.prepare(function)?;
         let mut table = self.table();
         let replicas = table.get(&function.name).map_or(1, |e| e.replicas);

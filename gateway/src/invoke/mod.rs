@@ -42,6 +42,9 @@ const KEEP_INPUT: usize = 64 * 1024;
 /// A call as a handler hands it over.
 pub struct Call {
     pub id: Uuid,
+    /// Whether the caller chose the id (`X-Call-Id`): only then can it be
+    /// one already taken.
+    pub caller_id: bool,
     pub kind: CallKind,
     pub request: Request,
     pub input: Bytes,

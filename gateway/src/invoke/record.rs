@@ -1,7 +1,8 @@
 //! The record step: where a call's progress is written, by its kind. An
 //! async call's every step is committed as it happens (acceptance waits for
 //! it, a restart resumes it); a sync call lives in memory and is written
-//! once, at its end. A sync call whose caller hung up (its handler dropped
+//! once, at its end. A call id already taken, in flight or stored, is
+//! refused (409) before anything is recorded. A sync call whose caller hung up (its handler dropped
 //! before the end) is recorded as failed, so it never stays in flight.
 
 use std::sync::Arc;
@@ -34,11 +35,18 @@ pub(super) struct Record {
 
 impl Record {
     /// Records a new call: an async call is committed when this returns.
+    /// An id already taken (in flight or stored) is a conflict, before
+    /// anything is recorded or run.
     pub async fn open(
         app: &Arc<App>,
         deployed: &Deployed,
         call: &Call,
     ) -> Result<Record, StoreError> {
+        let conflict = || StoreError::Conflict(call.id.to_string());
+        // Only a caller's own id can be taken: a new one is unique.
+        if call.caller_id && app.store.sync_in_flight(call.id) {
+            return Err(conflict());
+        }
         let function = deployed.function.name.clone();
         app.metrics
             .invocation_started
@@ -72,7 +80,25 @@ impl Record {
         match call.kind {
             CallKind::Async => app.store.commit(Write::NewCall(Box::new(new_call))).await?,
             CallKind::Sync => {
-                record.tracked = app.store.sync_begin(&new_call);
+                if !app.store.sync_begin(&new_call) {
+                    return Err(conflict());
+                }
+                if call.caller_id {
+                    // Tracked first, so a second call with this id waiting
+                    // for the same lookup meets it in flight.
+                    match app.store.stored(call.id).await {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            app.store.sync_forget(call.id);
+                            return Err(conflict());
+                        }
+                        Err(e) => {
+                            app.store.sync_forget(call.id);
+                            return Err(e);
+                        }
+                    }
+                }
+                record.tracked = true;
                 record.unwritten = Some(new_call);
             }
         }

@@ -61,6 +61,11 @@ impl Live {
         true
     }
 
+    /// Whether a call with id `id` is in flight.
+    pub fn contains(&self, id: Uuid) -> bool {
+        self.lock().contains_key(&id)
+    }
+
     pub fn started(&self, id: Uuid, at: i64) {
         if let Some(entry) = self.lock().get_mut(&id) {
             entry.started = Some(at);
@@ -139,6 +144,7 @@ mod tests {
             !live.begin(&new_call(id)),
             "an id in flight is not taken twice"
         );
+        assert!(live.contains(id));
         assert_eq!(live.call(id).expect("live").status, Status::Pending);
         live.started(id, 2_000);
         assert_eq!(live.call(id).expect("live").status, Status::Running);

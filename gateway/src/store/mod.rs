@@ -187,6 +187,22 @@ impl Store {
         self.live.begin(call)
     }
 
+    /// Whether a call with id `id` is in flight as a sync call.
+    pub fn sync_in_flight(&self, id: Uuid) -> bool {
+        self.live.contains(id)
+    }
+
+    /// Forgets a sync call [`Store::sync_begin`] tracked that will not run
+    /// and leaves no record.
+    pub fn sync_forget(&self, id: Uuid) {
+        self.live.remove(id);
+    }
+
+    /// Whether a call with id `id` is stored (in flight ones aside).
+    pub async fn stored(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.read(move |c| read::exists(c, id)).await
+    }
+
     /// A sync call started running.
     pub fn sync_started(&self, id: Uuid, at: i64) {
         self.live.started(id, at);

@@ -118,6 +118,15 @@ pub fn call(conn: &Connection, id: Uuid) -> Result<Option<CallInfo>, StoreError>
         .optional()?)
 }
 
+/// Whether a call with id `id` is stored: one lookup of the id index.
+pub fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
+        .query_row(params![id.to_string()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn output(conn: &Connection, id: Uuid) -> Result<Option<Output>, StoreError> {
     let sql = format!("SELECT {CALL_COLUMNS}, output_rotated FROM calls WHERE id = ?1");
     let found = conn

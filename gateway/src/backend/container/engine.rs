@@ -1,6 +1,6 @@
 //! The Docker Engine as both container backends hold it ([`Engine`]):
 //! connecting with API version negotiation, clearing what an earlier run
-//! left behind, finding containers by label, and removing a container (the
+//! left behind, checking a function can run on it, finding containers by label, and removing a container (the
 //! one way every container the gateway made goes).
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
 
-use super::{image, labels, network, setup, EngineError};
+use super::{image, labels, network, resources, setup, EngineError};
 use crate::backend::BackendError;
 use crate::function::Function;
 
@@ -28,6 +28,8 @@ pub struct Engine {
     pub network: String,
     /// The payload limit, which every replica's watchdog also enforces.
     pub max_payload_bytes: u64,
+    /// The engine's CPUs: the most a function may be given.
+    pub cpus: u64,
 }
 
 /// Connects to the local engine (`DOCKER_HOST` or the default socket) and
@@ -56,11 +58,22 @@ impl Engine {
         max_payload_bytes: u64,
         overlay: bool,
     ) -> Result<Engine, EngineError> {
+        let docker = local().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(EngineError::unreachable("read the Docker Engine's info"))?;
+        let cpus = info
+            .ncpu
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(resources::machine_cpus);
         let engine = Engine {
-            docker: local().await?,
+            docker,
             owner: owner.to_string(),
             network: network.to_string(),
             max_payload_bytes,
+            cpus,
         };
         let leftovers = [labels::CALL.to_string(), labels::owned_by(owner)];
         let removed = engine.remove_labelled(&leftovers).await?;
@@ -72,9 +85,18 @@ impl Engine {
     }
 
     /// Checks a function can run on the engine before a deploy or update:
-    /// its limits parse and its image is there (pulled if missing).
+    /// its limits parse and fit the engine, its network exists, and its
+    /// image is there (pulled if missing).
     pub async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
+        resources::check(function, self.cpus)?;
         setup::host_config(function)?;
+        if let Some(name) = &function.network {
+            if !network::exists(&self.docker, name).await? {
+                return Err(BackendError::Invalid(format!(
+                    "no such network: {name} (create it, or leave \"network\" out for the functions network)"
+                )));
+            }
+        }
         image::ensure(&self.docker, &function.image).await?;
         Ok(())
     }

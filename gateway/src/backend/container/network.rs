@@ -1,4 +1,5 @@
-//! The functions network: the one the gateway reaches service replicas on.
+//! The functions network: the one the gateway reaches service replicas on;
+//! and whether a network a deployment names exists.
 
 use std::collections::HashMap;
 
@@ -33,6 +34,11 @@ pub async fn ensure(docker: &Docker, name: &str, overlay: bool) -> Result<(), En
         let _ = docker.remove_network(duplicate).await;
     }
     Ok(())
+}
+
+/// Whether a network called exactly `name` exists.
+pub async fn exists(docker: &Docker, name: &str) -> Result<bool, EngineError> {
+    Ok(!ids(docker, name).await?.is_empty())
 }
 
 /// Ids of the networks called exactly `name`, smallest first.

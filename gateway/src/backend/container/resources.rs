@@ -1,5 +1,63 @@
 //! OpenFaaS resource strings as the Docker API wants them: memory `128m`,
-//! `1g`, `512Mi` or plain bytes; CPU `0.5` (cores) or `500m` (millicores).
+//! `1g`, `512Mi` or plain bytes; CPU `0.5` (cores) or `500m` (millicores);
+//! and their bounds ([`check`]): what no container could run with is
+//! refused at deploy.
+
+use crate::backend::BackendError;
+use crate::function::{Function, Resources};
+
+/// The least memory a function may be limited to or request.
+pub const MIN_MEMORY: i64 = 4 * 1024 * 1024;
+
+/// Checks the limits and requests of `function` parse and are bounded:
+/// memory at least [`MIN_MEMORY`], cpu above 0 and at most `cpus` (the
+/// machine's or the engine's). `Invalid` says which and how to fix it.
+pub fn check(function: &Function, cpus: u64) -> Result<(), BackendError> {
+    let named = [
+        ("limits", &function.limits),
+        ("requests", &function.requests),
+    ];
+    for (what, resources) in named {
+        let Some(Resources { memory, cpu }) = resources else {
+            continue;
+        };
+        if let Some(memory) = memory {
+            match memory_bytes(memory) {
+                Some(bytes) if bytes >= MIN_MEMORY => {}
+                Some(_) => {
+                    return Err(BackendError::Invalid(format!(
+                        "{what}.memory {memory:?} is too small: give at least 4Mi"
+                    )))
+                }
+                None => return Err(not_understood(what, "memory", memory)),
+            }
+        }
+        if let Some(cpu) = cpu {
+            match nano_cpus(cpu) {
+                Some(nano) if nano as f64 <= cpus as f64 * 1e9 => {}
+                Some(_) => {
+                    return Err(BackendError::Invalid(format!(
+                        "{what}.cpu {cpu:?} is more than the {cpus} CPUs there are: give at most {cpus}"
+                    )))
+                }
+                None => return Err(not_understood(what, "cpu", cpu)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of a resource string that is not an amount.
+pub fn not_understood(what: &str, resource: &str, value: &str) -> BackendError {
+    BackendError::Invalid(format!(
+        "{what}.{resource} {value:?} is not understood: use memory like \"128m\" and cpu like \"0.5\" or \"500m\" (above 0)"
+    ))
+}
+
+/// The CPUs of this machine (at least 1).
+pub fn machine_cpus() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
 
 /// Bytes of a memory amount; `None` when it is not one.
 pub fn memory_bytes(s: &str) -> Option<i64> {
@@ -45,6 +103,47 @@ mod tests {
         assert_eq!(memory_bytes("4096"), Some(4096));
         assert_eq!(memory_bytes("lots"), None);
         assert_eq!(memory_bytes("12q"), None);
+    }
+
+    fn function(resources: serde_json::Value) -> Function {
+        let mut deployment = serde_json::json!({"service": "f", "image": "i", "command": ["cat"]});
+        if let (Some(d), Some(r)) = (deployment.as_object_mut(), resources.as_object()) {
+            d.extend(r.clone());
+        }
+        Function::create(serde_json::from_value(deployment).expect("json"), 0).expect("function")
+    }
+
+    #[test]
+    fn bounds() {
+        let ok = serde_json::json!({"limits": {"memory": "4Mi", "cpu": "2"}, "requests": {"cpu": "100m"}});
+        assert!(check(&function(ok), 2).is_ok());
+        for (bad, says) in [
+            (
+                serde_json::json!({"limits": {"memory": "1"}}),
+                "limits.memory \"1\" is too small",
+            ),
+            (
+                serde_json::json!({"requests": {"memory": "4m"}}),
+                "requests.memory \"4m\" is too small",
+            ),
+            (
+                serde_json::json!({"limits": {"cpu": "3"}}),
+                "limits.cpu \"3\" is more than the 2 CPUs",
+            ),
+            (
+                serde_json::json!({"limits": {"cpu": "0"}}),
+                "limits.cpu \"0\" is not understood",
+            ),
+            (
+                serde_json::json!({"requests": {"memory": "lots"}}),
+                "requests.memory \"lots\" is not understood",
+            ),
+        ] {
+            match check(&function(bad), 2) {
+                Err(BackendError::Invalid(line)) => assert!(line.starts_with(says), "{line}"),
+                other => panic!("{says}: {other:?}"),
+            }
+        }
     }
 
     #[test]

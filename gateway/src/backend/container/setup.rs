@@ -14,33 +14,34 @@ use crate::function::Function;
 /// a read-only root with a writable `/tmp` when asked, and never the Docker
 /// socket (no binds at all).
 pub fn host_config(function: &Function) -> Result<HostConfig, BackendError> {
-    let bad = |what: &str, value: &str| {
-        BackendError::Invalid(format!(
-            "{what} {value:?} is not understood: use memory like \"128m\" and cpu like \"0.5\" or \"500m\""
-        ))
-    };
     let mut config = HostConfig {
         security_opt: Some(vec!["no-new-privileges".into()]),
         ..Default::default()
     };
     if let Some(limits) = &function.limits {
         if let Some(memory) = &limits.memory {
-            config.memory =
-                Some(resources::memory_bytes(memory).ok_or_else(|| bad("limits.memory", memory))?);
+            config.memory = Some(
+                resources::memory_bytes(memory)
+                    .ok_or_else(|| resources::not_understood("limits", "memory", memory))?,
+            );
         }
         if let Some(cpu) = &limits.cpu {
-            config.nano_cpus =
-                Some(resources::nano_cpus(cpu).ok_or_else(|| bad("limits.cpu", cpu))?);
+            config.nano_cpus = Some(
+                resources::nano_cpus(cpu)
+                    .ok_or_else(|| resources::not_understood("limits", "cpu", cpu))?,
+            );
         }
     }
     if let Some(requests) = &function.requests {
         if let Some(memory) = &requests.memory {
             config.memory_reservation = Some(
-                resources::memory_bytes(memory).ok_or_else(|| bad("requests.memory", memory))?,
+                resources::memory_bytes(memory)
+                    .ok_or_else(|| resources::not_understood("requests", "memory", memory))?,
             );
         }
         if let Some(cpu) = &requests.cpu {
-            let nano = resources::nano_cpus(cpu).ok_or_else(|| bad("requests.cpu", cpu))?;
+            let nano = resources::nano_cpus(cpu)
+                .ok_or_else(|| resources::not_understood("requests", "cpu", cpu))?;
             // Relative weight: 1024 shares per requested core.
             config.cpu_shares = Some((nano / 1_000_000_000 * 1024).max(2));
         }
