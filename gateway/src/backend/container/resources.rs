@@ -9,39 +9,59 @@ use crate::function::{Function, Resources};
 /// The least memory a function may be limited to or request.
 pub const MIN_MEMORY: i64 = 4 * 1024 * 1024;
 
+/// A function's `limits` or `requests` as amounts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Amounts {
+    /// Bytes.
+    pub memory: Option<i64>,
+    /// Billionths of a CPU.
+    pub nano_cpus: Option<i64>,
+}
+
+/// The amounts of `resources` (`what` is `limits` or `requests`, for the
+/// error); `Invalid` when a string is not an amount.
+pub fn amounts(what: &str, resources: &Option<Resources>) -> Result<Amounts, BackendError> {
+    let Some(Resources { memory, cpu }) = resources else {
+        return Ok(Amounts::default());
+    };
+    let parse = |value: &Option<String>, resource: &str, read: fn(&str) -> Option<i64>| {
+        value
+            .as_deref()
+            .map(|v| read(v).ok_or_else(|| not_understood(what, resource, v)))
+            .transpose()
+    };
+    Ok(Amounts {
+        memory: parse(memory, "memory", memory_bytes)?,
+        nano_cpus: parse(cpu, "cpu", nano_cpus)?,
+    })
+}
+
 /// Checks the limits and requests of `function` parse and are bounded:
 /// memory at least [`MIN_MEMORY`], cpu above 0 and at most `cpus` (the
 /// machine's or the engine's). `Invalid` says which and how to fix it.
 pub fn check(function: &Function, cpus: u64) -> Result<(), BackendError> {
-    let named = [
+    for (what, resources) in [
         ("limits", &function.limits),
         ("requests", &function.requests),
-    ];
-    for (what, resources) in named {
-        let Some(Resources { memory, cpu }) = resources else {
-            continue;
+    ] {
+        let Amounts { memory, nano_cpus } = amounts(what, resources)?;
+        let given = |pick: fn(&Resources) -> &Option<String>| {
+            resources
+                .as_ref()
+                .and_then(|r| pick(r).clone())
+                .unwrap_or_default()
         };
-        if let Some(memory) = memory {
-            match memory_bytes(memory) {
-                Some(bytes) if bytes >= MIN_MEMORY => {}
-                Some(_) => {
-                    return Err(BackendError::Invalid(format!(
-                        "{what}.memory {memory:?} is too small: give at least 4Mi"
-                    )))
-                }
-                None => return Err(not_understood(what, "memory", memory)),
-            }
+        if memory.is_some_and(|bytes| bytes < MIN_MEMORY) {
+            let value = given(|r| &r.memory);
+            return Err(BackendError::Invalid(format!(
+                "{what}.memory {value:?} is too small: give at least 4Mi"
+            )));
         }
-        if let Some(cpu) = cpu {
-            match nano_cpus(cpu) {
-                Some(nano) if nano as f64 <= cpus as f64 * 1e9 => {}
-                Some(_) => {
-                    return Err(BackendError::Invalid(format!(
-                        "{what}.cpu {cpu:?} is more than the {cpus} CPUs there are: give at most {cpus}"
-                    )))
-                }
-                None => return Err(not_understood(what, "cpu", cpu)),
-            }
+        if nano_cpus.is_some_and(|nano| nano as f64 > cpus as f64 * 1e9) {
+            let value = given(|r| &r.cpu);
+            return Err(BackendError::Invalid(format!(
+                "{what}.cpu {value:?} is more than the {cpus} CPUs there are: give at most {cpus}"
+            )));
         }
     }
     Ok(())

@@ -18,34 +18,15 @@ pub fn host_config(function: &Function) -> Result<HostConfig, BackendError> {
         security_opt: Some(vec!["no-new-privileges".into()]),
         ..Default::default()
     };
-    if let Some(limits) = &function.limits {
-        if let Some(memory) = &limits.memory {
-            config.memory = Some(
-                resources::memory_bytes(memory)
-                    .ok_or_else(|| resources::not_understood("limits", "memory", memory))?,
-            );
-        }
-        if let Some(cpu) = &limits.cpu {
-            config.nano_cpus = Some(
-                resources::nano_cpus(cpu)
-                    .ok_or_else(|| resources::not_understood("limits", "cpu", cpu))?,
-            );
-        }
-    }
-    if let Some(requests) = &function.requests {
-        if let Some(memory) = &requests.memory {
-            config.memory_reservation = Some(
-                resources::memory_bytes(memory)
-                    .ok_or_else(|| resources::not_understood("requests", "memory", memory))?,
-            );
-        }
-        if let Some(cpu) = &requests.cpu {
-            let nano = resources::nano_cpus(cpu)
-                .ok_or_else(|| resources::not_understood("requests", "cpu", cpu))?;
-            // Relative weight: 1024 shares per requested core.
-            config.cpu_shares = Some((nano / 1_000_000_000 * 1024).max(2));
-        }
-    }
+    let limits = resources::amounts("limits", &function.limits)?;
+    config.memory = limits.memory;
+    config.nano_cpus = limits.nano_cpus;
+    let requests = resources::amounts("requests", &function.requests)?;
+    config.memory_reservation = requests.memory;
+    // A relative weight: 1024 shares per requested core (at least 2).
+    config.cpu_shares = requests
+        .nano_cpus
+        .map(|nano| (nano.saturating_mul(1024) / 1_000_000_000).max(2));
     if function.read_only_root_filesystem {
         config.readonly_rootfs = Some(true);
         config.tmpfs = Some(HashMap::from([("/tmp".to_string(), "rw,exec".to_string())]));
@@ -112,6 +93,20 @@ mod tests {
             "service": "f", "image": "i", "command": ["cat"], "limits": {"memory": "lots"}
         }));
         assert!(matches!(host_config(&f), Err(BackendError::Invalid(_))));
+    }
+
+    #[test]
+    fn part_of_a_core_is_part_of_the_weight() {
+        let shares = |cpu: &str| {
+            let f = function(serde_json::json!({
+                "service": "f", "image": "i", "command": ["cat"], "requests": {"cpu": cpu}
+            }));
+            host_config(&f).expect("host settings").cpu_shares
+        };
+        assert_eq!(shares("0.5"), Some(512));
+        assert_eq!(shares("250m"), Some(256));
+        assert_eq!(shares("1.5"), Some(1536));
+        assert_eq!(shares("1m"), Some(2), "the engine's least weight");
     }
 
     #[test]
