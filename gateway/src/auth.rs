@@ -4,6 +4,7 @@
 //! data directory and printed once.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::{Request, State};
@@ -12,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
-use crate::api::AppState;
+use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -80,7 +81,7 @@ pub fn allows(header: Option<&[u8]>, password: &str) -> bool {
 }
 
 /// Middleware: 401 unless the request carries the admin credentials.
-pub async fn require(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     if allows(header, &app.password) {
         next.run(request).await
