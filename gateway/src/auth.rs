@@ -52,12 +52,7 @@ fn read(file: &Path) -> anyhow::Result<String> {
 
 fn write_private(file: &Path, password: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)?;
+    let mut f = crate::files::create_file(file, true)?;
     f.write_all(password.as_bytes())?;
     f.write_all(b"\n")
 }

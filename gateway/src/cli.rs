@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, Connections};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -66,6 +67,37 @@ pub struct Args {
     /// PEM file of CA certificates trusted for https callbacks, besides the public roots
     #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
     callback_ca_file: Option<PathBuf>,
+    /// A client that has not sent a whole request head this long after connecting (or after the first byte of its next request) is disconnected; seconds or units (1m30s)
+    #[arg(long, env = "FAAS_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// A request body that sends nothing for this long ends with 408 and nothing recorded
+    #[arg(long, env = "FAAS_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = duration)]
+    body_idle_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed
+    #[arg(long, env = "FAAS_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Open connections at most; further ones are closed at once [default: the open-files limit less 256, at least half of it, at most 16384]
+    #[arg(long, env = "FAAS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+}
+
+/// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
+/// zero and at most a day.
+fn duration(text: &str) -> Result<Duration, String> {
+    const DAY: Duration = Duration::from_secs(86_400);
+    match watchdog::duration::parse(text) {
+        Some(d) if !d.is_zero() && d <= DAY => Ok(d),
+        _ => Err(format!(
+            "{text:?} is not a duration above zero and at most a day: use seconds (30) or units (1m30s, 500ms)"
+        )),
+    }
+}
+
+/// The soft limit on this process's open files.
+fn open_files_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, Resource};
+    // Unknown: assume the common default.
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _hard)| soft)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,6 +140,15 @@ impl Args {
             network: self.network,
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
+            connections: Connections {
+                header_timeout: self.header_timeout,
+                body_idle_timeout: self.body_idle_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: match self.max_connections {
+                    Some(max) => max as usize,
+                    None => Connections::default_max(open_files_limit()),
+                },
+            },
         })
     }
 }
@@ -163,5 +204,48 @@ mod tests {
         assert_eq!(config(&[]).network, "faas-functions");
         assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--quota", "0"]).is_err());
+    }
+
+    #[test]
+    fn connection_bounds() {
+        let c = config(&[]).connections;
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(
+            c.max_connections,
+            Connections::default_max(open_files_limit())
+        );
+        let c = config(&[
+            "--header-timeout",
+            "1",
+            "--body-idle-timeout",
+            "500ms",
+            "--idle-timeout",
+            "1m30s",
+            "--max-connections",
+            "20",
+        ])
+        .connections;
+        assert_eq!(c.header_timeout, Duration::from_secs(1));
+        assert_eq!(c.body_idle_timeout, Duration::from_millis(500));
+        assert_eq!(c.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.max_connections, 20);
+        for bad in [
+            ["--header-timeout", "0"],
+            ["--idle-timeout", "soon"],
+            ["--body-idle-timeout", "1e15"],
+            ["--max-connections", "0"],
+        ] {
+            assert!(Args::try_parse_from(["gateway", bad[0], bad[1]]).is_err());
+        }
+    }
+
+    #[test]
+    fn default_connection_cap_leaves_files_for_the_rest() {
+        assert_eq!(Connections::default_max(1024), 768);
+        assert_eq!(Connections::default_max(256), 128);
+        assert_eq!(Connections::default_max(20_000), 16_384);
+        assert_eq!(Connections::default_max(1), 1);
     }
 }

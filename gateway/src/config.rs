@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where functions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub struct Config {
     /// PEM certificates trusted for `https` callbacks besides the public
     /// roots.
     pub callback_ca_file: Option<PathBuf>,
+    /// How long clients may hold connections, and how many.
+    pub connections: Connections,
 }
 
 impl Config {
@@ -67,5 +70,34 @@ impl Config {
             BackendKind::Process | BackendKind::Auto => IpAddr::from([127, 0, 0, 1]),
             BackendKind::Docker | BackendKind::Swarm => IpAddr::from([0, 0, 0, 0]),
         }
+    }
+}
+
+/// Bounds on client connections, so that slow or idle clients cannot hold
+/// the gateway's sockets and file descriptors. None of them bounds the
+/// time a call takes: that is the function's own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// A request head not complete this long after the connection opened,
+    /// or after its first byte arrived on a kept-alive connection: closed.
+    pub header_timeout: Duration,
+    /// A request body that sends nothing for this long: 408, connection
+    /// closed, nothing recorded.
+    pub body_idle_timeout: Duration,
+    /// A kept-alive connection with no request for this long: closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most; further ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl Connections {
+    /// The default cap for a process that may open `open_files` files: what
+    /// is left once 256 are kept back for the store, the backend and the
+    /// pipes of running functions, but at least half the limit, and at most
+    /// 16384.
+    pub fn default_max(open_files: u64) -> usize {
+        let left = open_files.saturating_sub(256);
+        let max = left.max(open_files / 2).clamp(1, 16_384);
+        usize::try_from(max).unwrap_or(usize::MAX)
     }
 }

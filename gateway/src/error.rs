@@ -28,6 +28,9 @@ pub enum Error {
     TooLarge(u64),
     #[error("the request headers total more than {0} bytes (FAAS_MAX_HEADER_BYTES); send fewer or smaller headers")]
     HeadersTooLarge(u64),
+    /// The client stopped sending its request body; the text says for how long.
+    #[error("{0}")]
+    BodyTimeout(String),
     #[error("the queue of {function} is full ({max} waiting calls, FAAS_MAX_QUEUE); retry later")]
     QueueFull { function: String, max: usize },
     #[error("authentication required: HTTP basic auth, user admin")]
@@ -54,6 +57,7 @@ impl Error {
             Error::Exists(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Gone(_) => StatusCode::GONE,
@@ -92,6 +96,10 @@ impl IntoResponse for Error {
         match self {
             Error::QueueFull { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            // The rest of the body may never come: do not wait for it.
+            Error::BodyTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Error::Unauthorized => {
                 headers.insert(

@@ -4,7 +4,10 @@
 //! The map, read top to bottom as a request travels:
 //! - [`cli`] turns flags and environment variables into a plain [`config::Config`].
 //! - [`server`] opens the store, the backend and the [`app`] state, serves
-//!   [`routes`] on a listener until shutdown, then drains.
+//!   [`routes`] on a listener until shutdown, then drains; [`files`] keeps
+//!   the data directory private.
+//! - [`connection`] accepts connections under a cap and closes those whose
+//!   request head, body or idle time runs over.
 //! - [`routes`] is the table of every route, its access rule ([`auth`]) and
 //!   its handler; [`api`] holds the handlers, one file per route family.
 //! - [`invoke`] is the pipeline every call takes: queue → record → wait for
@@ -30,7 +33,9 @@ pub mod callback;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod error;
+pub mod files;
 pub mod function;
 pub mod invoke;
 pub mod metrics;

@@ -1,15 +1,15 @@
-//! Start-up and shutdown. [`run`] opens the store and recovers the previous
-//! run's calls, opens the backend and redeploys the functions, serves the
-//! routes on the listener it is given until `shutdown` completes, then
-//! drains: no new connections, queued calls stop waiting, running calls
-//! (each bounded by its own timeout) and their callbacks finish, and the
-//! store is flushed.
+//! Start-up and shutdown. [`run`] makes the data directory private, opens
+//! the store and recovers the previous run's calls, opens the backend and
+//! redeploys the functions, serves the routes on the listener it is given
+//! (through [`crate::connection`]) until `shutdown` completes, then drains:
+//! no new connections, queued calls stop waiting, running calls (each
+//! bounded by its own timeout) and their callbacks finish, and the store is
+//! flushed.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,19 +34,16 @@ pub async fn run(
         "gateway listening on http://{address} (backend {})",
         app.backend.name()
     );
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     app.tasks.spawn(crate::autoscale::run(app.clone()));
     let stopping = app.stopping.clone();
     let router = crate::routes::router(app.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stopping.cancel();
-        })
-        .await?;
+    let limits = app.config.connections;
+    crate::connection::serve(listener, router, limits, async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        stopping.cancel();
+    })
+    .await;
     app.tasks.close();
     app.tasks.wait().await;
     // Everything written so far is committed once this write is.
@@ -58,8 +55,9 @@ pub async fn run(
 /// previous run's queued async calls resumed.
 async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    crate::files::create_dir(dir)
+        .and_then(|()| crate::files::tighten(dir))
+        .with_context(|| format!("cannot make the data directory {} private", dir.display()))?;
     let password = crate::auth::load(&config)?;
     let caps = Caps {
         output_bytes: config.output_cache_bytes,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faas_gateway::config::{BackendKind, Config};
+use faas_gateway::config::{BackendKind, Config, Connections};
 use faas_gateway::server;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -115,6 +115,12 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         network: "faas-functions".into(),
         callback_allow: Vec::new(),
         callback_ca_file: None,
+        connections: Connections {
+            header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 100,
+        },
     }
 }
 

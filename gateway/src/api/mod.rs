@@ -42,7 +42,8 @@ pub fn deployed(app: &App, name: &str) -> Result<Arc<Deployed>, Error> {
 }
 
 /// Reads a whole request body, refusing more than `limit` bytes (413) —
-/// from `Content-Length` before reading when it is given.
+/// from `Content-Length` before reading when it is given — and one the
+/// client stopped sending (408).
 pub async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, Error> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -55,10 +56,23 @@ pub async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<By
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Error::TooLarge(limit)),
-        Err(e) => Err(Error::BadRequest(format!(
-            "cannot read the request body: {e}"
-        ))),
+        Err(e) => match timed_out(&*e) {
+            Some(stalled) => Err(Error::BodyTimeout(stalled.to_string())),
+            None => Err(Error::BadRequest(format!(
+                "cannot read the request body: {e}"
+            ))),
+        },
     }
+}
+
+/// The error in `e`'s chain saying the client stopped sending in time.
+fn timed_out<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source()).find(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
 }
 
 /// A `true`/`false` query parameter (empty means true, missing false).

@@ -64,7 +64,8 @@ fn owner_id(data_dir: &Path) -> anyhow::Result<String> {
         }
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    std::fs::write(&path, &id)
+    crate::files::create_file(&path, false)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, id.as_bytes()))
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(id)
 }

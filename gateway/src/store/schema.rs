@@ -61,7 +61,17 @@ CREATE INDEX IF NOT EXISTS events_call ON events(call_id);
 ";
 
 /// Opens `path` in WAL mode with full sync: a commit is on disk when acked.
+/// A new database file is created 0600 first; SQLite gives its `-wal` and
+/// `-shm` the database's mode.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    match crate::files::create_file(path, true) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            let path = path.display();
+            return Err(StoreError::Sqlite(format!("cannot create {path}: {e}")));
+        }
+    }
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Sqlite(format!("cannot open {}: {e}", path.display())))?;
     incremental_vacuum(&conn)?;
