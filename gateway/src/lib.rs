@@ -20,7 +20,8 @@
 //!   async threads; [`registry`] is the deployed functions in memory.
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP;
 //!   [`error`] is the one error type and its one mapping to HTTP.
-//! - [`metrics`], [`callback`] and [`clock`] are what their names say.
+//! - [`callback`] delivers `X-Callback-Url` results to the targets its
+//!   guard allows; [`metrics`] and [`clock`] are what their names say.
 #![forbid(unsafe_code)]
 
 pub mod api;
