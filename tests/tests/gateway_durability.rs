@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use faas_tests::gateway::start_gateway;
+use faas_tests::gateway::{start_gateway, GatewayHandle};
 use faas_tests::{eventually, send};
 use serde_json::json;
 
@@ -40,17 +40,23 @@ fn kill_9_with_200_queued_calls_loses_none() {
     assert_eq!(gw.counts("cat")["Finished"], 200);
 }
 
+/// `n` async calls of `cat` with 600 bytes each, each waited for (and its
+/// fresh output there); their ids.
+fn finished_calls(gw: &GatewayHandle, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let id = gw.call_async("cat", i.to_string().repeat(600));
+            assert_eq!(gw.wait_output(&id).status, 200, "a fresh output is there");
+            id
+        })
+        .collect()
+}
+
 #[test]
 fn rotated_outputs_answer_410() {
     let gw = start_gateway(&[("FAAS_OUTPUT_CACHE_BYTES", "1000")]);
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
-    let ids: Vec<String> = (0..3)
-        .map(|i| {
-            let id = gw.call_async("cat", format!("{i}").repeat(600));
-            assert_eq!(gw.wait_output(&id).status, 200, "a fresh output is there");
-            id
-        })
-        .collect();
+    let ids = finished_calls(&gw, 3);
     let oldest = gw.wait_output(&ids[0]);
     assert_eq!(oldest.status, 410, "{}", oldest.text());
     assert_eq!(gw.wait_output(&ids[1]).status, 410);
@@ -64,13 +70,7 @@ fn old_calls_rotate_out_of_the_log_whole() {
     // A call here is about 1 KB of log: its record and four events.
     let gw = start_gateway(&[("FAAS_LOG_CACHE_BYTES", "3000")]);
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
-    let ids: Vec<String> = (0..8)
-        .map(|i| {
-            let id = gw.call_async("cat", format!("{i}").repeat(600));
-            assert_eq!(gw.wait_output(&id).status, 200);
-            id
-        })
-        .collect();
+    let ids = finished_calls(&gw, 8);
     let counts = gw.counts("cat");
     let kept = counts["Total"].as_u64().expect("a total");
     assert!((1..=3).contains(&kept), "{counts}");

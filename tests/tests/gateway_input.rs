@@ -188,24 +188,12 @@ fn scale_stays_under_scale_max_and_the_gateway_s_maximum() {
         )
     };
 
-    let over = scale("three", 4);
-    assert_eq!(over.status, 400);
-    assert!(
-        over.one_line().contains("cap of three: 3"),
-        "{}",
-        over.text()
-    );
+    refused(scale("three", 4), "cap of three: 3");
     assert_eq!(gw.replicas("three"), 1, "nothing changed");
     assert_eq!(scale("three", 3).status, 202);
     assert_eq!(gw.replicas("three"), 3);
 
-    let over = scale("many", 1_000_000);
-    assert_eq!(over.status, 400);
-    assert!(
-        over.one_line().contains("cap of many: 5"),
-        "{}",
-        over.text()
-    );
+    refused(scale("many", 1_000_000), "cap of many: 5");
     assert_eq!(gw.replicas("many"), 1);
 
     // A firing alert adds 100% of max (50) and is clamped to the gateway's 5.
@@ -352,4 +340,10 @@ fn docker_refuses_missing_networks_and_cpus_beyond_the_engine() {
     let answer = gw.call("nope", "");
     assert_eq!(answer.status, 502, "{}", answer.text());
     assert!(answer.one_line().starts_with("function could not start: "));
+}
+
+/// Asserts `answer` is a one-line 400 saying `says`.
+fn refused(answer: Answer, says: &str) {
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.one_line().contains(says), "{}", answer.text());
 }

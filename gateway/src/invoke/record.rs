@@ -27,8 +27,6 @@ pub(super) struct Record {
     kind: CallKind,
     /// A sync call's row, until it is written.
     unwritten: Option<NewCall>,
-    /// Whether the store tracks the sync call in memory.
-    tracked: bool,
     /// When it started running, for a sync call's one write.
     started: Option<i64>,
 }
@@ -74,7 +72,6 @@ impl Record {
             function,
             kind: call.kind,
             unwritten: None,
-            tracked: false,
             started: None,
         };
         match call.kind {
@@ -98,7 +95,6 @@ impl Record {
                         }
                     }
                 }
-                record.tracked = true;
                 record.unwritten = Some(new_call);
             }
         }
@@ -113,7 +109,6 @@ impl Record {
             function: function.to_string(),
             kind: CallKind::Async,
             unwritten: None,
-            tracked: false,
             started: None,
         }
     }
@@ -180,9 +175,7 @@ impl Record {
     fn write_sync(&mut self, end: Ended) {
         if let Some(call) = self.unwritten.take() {
             let started = self.started;
-            self.app
-                .store
-                .sync_end(SyncCall { call, started, end }, self.tracked);
+            self.app.store.sync_end(SyncCall { call, started, end });
         }
     }
 }

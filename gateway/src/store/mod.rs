@@ -208,20 +208,15 @@ impl Store {
         self.live.started(id, at);
     }
 
-    /// A sync call ended: queues its one write. `tracked` is what
-    /// [`Store::sync_begin`] answered.
-    pub fn sync_end(&self, call: SyncCall, tracked: bool) {
+    /// A sync call [`Store::sync_begin`] tracked ended: queues its one
+    /// write; the writer forgets the call once the write is committed.
+    pub fn sync_end(&self, call: SyncCall) {
         let id = call.call.id;
-        if tracked {
-            self.live.ended(&call.end);
-        }
+        self.live.ended(&call.end);
         let write = Write::SyncCall(Box::new(call));
-        // The writer forgets a tracked call once its write is committed.
         if self.writes.try_send((write, None)).is_err() {
             tracing::warn!("the store is overloaded or stopped: a call record was dropped");
-            if tracked {
-                self.live.remove(id);
-            }
+            self.live.remove(id);
         }
     }
 
