@@ -13,7 +13,8 @@ cap=${CAP_BYTES:-16777216}
 cargo build --quiet --release -p faas-gateway -p faas-tests --bin gateway --bin load
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+# SIGKILL: a gateway drains on SIGTERM, waiting for the calls it runs.
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 source bench/lib.sh
 
 echo bench > "$tmp/password"

@@ -17,7 +17,9 @@ cargo build --quiet --release -p faas-gateway -p faas-watchdog -p faas-tests --b
 load=target/release/load
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+# SIGKILL: a gateway drains on SIGTERM, and the parked call would hold it
+# (its `sleep 30` then ends on its own).
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 # Both bind port 0 and print the port they got.
 source bench/lib.sh
 
@@ -38,7 +40,7 @@ for _ in $(seq 200); do
 done
 admin=(-sf -u admin:bench -o /dev/null)
 curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"cat","image":"x","command":["cat"]}'
-curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"parked","image":"x","command":["sleep","600"],"maxConcurrency":1}'
+curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"parked","image":"x","command":["sleep","30"],"maxConcurrency":1}'
 
 run() { "$load" --url "$1" --connections "$2" --duration "$seconds" --json; }
 # The machine is shared and noisy: the two sides take turns, ROUNDS times,
