@@ -9,6 +9,10 @@ use crate::callback::UrlError;
 use crate::function::SpecError;
 use crate::store::StoreError;
 
+/// `Retry-After` while the data directory takes no writes: space usually
+/// comes back by an operator's hand, not in a second.
+const UNWRITABLE_RETRY: &str = "5";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; the text says how to fix it.
@@ -63,6 +67,8 @@ impl Error {
             Error::Gone(_) => StatusCode::GONE,
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Error::Store(StoreError::Unwritable(_)) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Store(StoreError::Busy | StoreError::Stopped) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Backend(e) => match e {
                 BackendError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -94,8 +100,14 @@ impl IntoResponse for Error {
         let mut response = (status, line).into_response();
         let headers = response.headers_mut();
         match self {
-            Error::QueueFull { .. } => {
+            Error::QueueFull { .. } | Error::Store(StoreError::Busy) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Error::Store(StoreError::Unwritable(_)) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(UNWRITABLE_RETRY),
+                );
             }
             // The rest of the body may never come: do not wait for it.
             Error::BodyTimeout(_) => {

@@ -99,12 +99,27 @@ pub enum Mode {
     PerCall,
 }
 
+/// Memory and CPU amounts as given; an empty one is not set, as in
+/// OpenFaaS.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "blank_is_unset"
+    )]
     pub memory: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "blank_is_unset"
+    )]
     pub cpu: Option<String>,
+}
+
+fn blank_is_unset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value: Option<String> = Option::deserialize(d)?;
+    Ok(value.filter(|v| !v.trim().is_empty()))
 }
 
 /// The deployment JSON of `POST/PUT /system/functions`: OpenFaaS's fields
@@ -362,6 +377,26 @@ mod tests {
 
     fn deployment(json: &str) -> Deployment {
         serde_json::from_str(json).expect("deployment")
+    }
+
+    #[test]
+    fn empty_resources_are_unset_as_in_openfaas() {
+        let f = Function::create(
+            deployment(
+                r#"{"service":"a","image":"i","command":["cat"],
+                    "limits":{"memory":"","cpu":" "},"requests":{"memory":"8Mi","cpu":""}}"#,
+            ),
+            0,
+        )
+        .expect("create");
+        assert_eq!(f.limits, Some(Resources::default()));
+        assert_eq!(
+            f.requests,
+            Some(Resources {
+                memory: Some("8Mi".into()),
+                cpu: None
+            })
+        );
     }
 
     #[test]

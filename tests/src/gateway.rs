@@ -207,7 +207,12 @@ impl Deref for GatewayHandle {
 /// port 0 with a fresh data dir; `env` adds variables such as `FAAS_QUOTA`.
 /// Returns once it has said where it listens.
 pub fn start_gateway(env: &[(&str, &str)]) -> GatewayHandle {
-    let dir = TempDir::new("faas-gateway");
+    start_gateway_in(TempDir::new("faas-gateway"), env)
+}
+
+/// [`start_gateway`] in `dir`, which may already hold its `data` (a link
+/// to a data directory elsewhere, say).
+pub fn start_gateway_in(dir: TempDir, env: &[(&str, &str)]) -> GatewayHandle {
     std::fs::write(dir.0.join("password"), format!("{PASSWORD}\n")).expect("the password file");
     let env: Vec<(String, String)> = env
         .iter()

@@ -170,6 +170,7 @@ fn a_command_that_cannot_start_is_502_not_unreachable() {
         "{}",
         answer.text()
     );
+    assert_eq!(answer.header("content-type"), "text/plain; charset=utf-8");
 }
 
 #[test]
@@ -192,6 +193,15 @@ fn scale_stays_under_scale_max_and_the_gateway_s_maximum() {
     assert_eq!(gw.replicas("three"), 1, "nothing changed");
     assert_eq!(scale("three", 3).status, 202);
     assert_eq!(gw.replicas("three"), 3);
+    // The path names the function; "serviceName" is ignored, as in OpenFaaS.
+    let other = send(
+        gw.admin(Method::POST, "/system/scale-function/three")
+            .json(&json!({"serviceName": "many", "replicas": 2})),
+    );
+    assert_eq!(other.status, 202, "{}", other.text());
+    assert_eq!(gw.replicas("three"), 2);
+    assert_eq!(gw.replicas("many"), 1);
+    assert_eq!(scale("three", 3).status, 202);
 
     refused(scale("many", 1_000_000), "cap of many: 5");
     assert_eq!(gw.replicas("many"), 1);

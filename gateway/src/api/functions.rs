@@ -64,6 +64,7 @@ pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Respons
     let base = base_url(req.headers(), &app);
     let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
     check_min(&app, &function)?;
+    app.store.writable()?;
     let name = function.name.clone();
     if !app.registry.insert_new(function.clone()) {
         return Err(Error::Exists(name));
@@ -92,6 +93,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
     let current = deployed(&app, &name)?;
     let function = current.function.apply(deployment, false)?;
     check_min(&app, &function)?;
+    app.store.writable()?;
     app.backend.update(&function).await?;
     app.store
         .commit(Write::PutFunction(Box::new(function.clone())))
@@ -119,6 +121,7 @@ pub async fn remove(
     let name = json_body::<Removal>(req, what).await?.function_name;
     check_name(&name)?;
     let force = flag(&query, "force")?;
+    app.store.writable()?;
     let deployed = app
         .registry
         .remove(&name)
@@ -146,7 +149,6 @@ async fn drain(deployed: &Deployed, force: bool) {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Scale {
-    service_name: Option<String>,
     replicas: u64,
 }
 
@@ -158,11 +160,8 @@ pub async fn scale(
     check_name(&name)?;
     let what = "scale (expected {\"serviceName\", \"replicas\"})";
     let request: Scale = json_body(req, what).await?;
-    if request.service_name.as_ref().is_some_and(|s| s != &name) {
-        return Err(Error::BadRequest(format!(
-            "\"serviceName\" does not match the path's function {name:?}"
-        )));
-    }
+    // The path names the function; "serviceName" is ignored, as OpenFaaS
+    // ignores it.
     let deployed = deployed(&app, &name)?;
     check_replicas(&app, &deployed.function, request.replicas)?;
     app.backend.scale(&name, request.replicas).await?;

@@ -47,10 +47,15 @@ pub fn ended(id: Uuid, end: &End, content_type: Option<HeaderValue>) -> Response
     response
 }
 
-/// A call's output with its id and run time.
+/// A call's output with its id and run time. Anything but a success is
+/// text: the function's STDERR or why the call failed.
 pub fn output(code: StatusCode, id: Uuid, seconds: f64, body: Bytes) -> Response {
     let mut response = (code, Body::from(body)).into_response();
     let headers: &mut HeaderMap = response.headers_mut();
+    if code != StatusCode::OK {
+        let text = HeaderValue::from_static("text/plain; charset=utf-8");
+        headers.insert(header::CONTENT_TYPE, text);
+    }
     headers.insert(CALL_ID, value(&id));
     headers.insert(DURATION, value(&format!("{seconds:.6}")));
     response

@@ -33,7 +33,7 @@ use crate::error::Error;
 use crate::registry::Deployed;
 use crate::scheduler::Ticket;
 use crate::store::{self, Resume, Write};
-use record::Record;
+use record::{NotWritten, Record};
 
 /// Async inputs up to this size stay in memory while queued; larger ones are
 /// read back from the store when the call starts.
@@ -64,6 +64,8 @@ pub enum Answer {
 /// acceptance when it is async.
 pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
     let arrived = Instant::now();
+    // A call is accepted only while its record can be written.
+    app.store.writable()?;
     let ticket = queue(app, &deployed)?;
     let mut record = Record::open(app, &deployed, &call).await?;
     let mut queued = Queued {
@@ -220,7 +222,17 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
         () = app.stopping.cancelled() => return None,
     };
     let _running = life.running();
-    record.started(clock::now_ms());
+    // An async call's start is durable before it runs: a restart fails it
+    // rather than run it twice.
+    match record.started(clock::now_ms(), &app.stopping).await {
+        Ok(()) => {}
+        // Still PENDING: it resumes at the next start.
+        Err(NotWritten::Stopping) => return None,
+        Err(NotWritten::Failed(e)) => {
+            let message = format!("cannot record the call's start: {e}");
+            return Some(End::without_run(How::Internal, message));
+        }
+    }
     let input = match input {
         Input::Ready(input) => input,
         Input::Stored => {

@@ -14,9 +14,19 @@ use crate::app::App;
 use crate::call::{CallKind, End, How, SHORT};
 use crate::clock;
 use crate::registry::Deployed;
-use crate::store::{Ended, NewCall, StoreError, SyncCall, Write};
+use crate::store::{Ended, NewCall, StoreError, SyncCall, Write, PROBE};
+use tokio_util::sync::CancellationToken;
 
 use super::Call;
+
+/// Why a step of an async call was not committed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NotWritten {
+    #[error("the gateway is stopping")]
+    Stopping,
+    #[error(transparent)]
+    Failed(StoreError),
+}
 
 /// A call's record as the call goes.
 pub(super) struct Record {
@@ -113,16 +123,49 @@ impl Record {
         }
     }
 
-    /// The call started running.
-    pub fn started(&mut self, at: i64) {
+    /// The call is about to run. An async call's start is committed first,
+    /// retried while the data directory takes no writes.
+    pub async fn started(
+        &mut self,
+        at: i64,
+        stopping: &CancellationToken,
+    ) -> Result<(), NotWritten> {
         self.started = Some(at);
         match self.kind {
-            CallKind::Async => self.app.store.record(Write::Started {
-                id: self.id,
-                function: self.function.clone(),
-                at,
-            }),
-            CallKind::Sync => self.app.store.sync_started(self.id, at),
+            CallKind::Async => {
+                let write = || Write::Started {
+                    id: self.id,
+                    function: self.function.clone(),
+                    at,
+                };
+                self.persist(write, stopping).await
+            }
+            CallKind::Sync => {
+                self.app.store.sync_started(self.id, at);
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits the write `write` makes, again every [`PROBE`] while the
+    /// store cannot take it for now.
+    async fn persist(
+        &self,
+        write: impl Fn() -> Write,
+        stopping: &CancellationToken,
+    ) -> Result<(), NotWritten> {
+        loop {
+            match self.app.store.commit(write()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(call_id = %self.id, "waiting for the store: {e}");
+                }
+                Err(e) => return Err(NotWritten::Failed(e)),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PROBE) => {}
+                () = stopping.cancelled() => return Err(NotWritten::Stopping),
+            }
         }
     }
 
@@ -143,13 +186,12 @@ impl Record {
         }
         let ended = self.end(end);
         if self.kind == CallKind::Async {
-            if let Err(e) = self
-                .app
-                .store
-                .commit(Write::Finished(Box::new(ended)))
-                .await
-            {
-                tracing::error!(call_id = %self.id, "cannot record the end of the call: {e}");
+            // Retried as a write, never as a run. Should the gateway stop
+            // first, the call stays RUNNING and the next start fails it.
+            let stopping = self.app.stopping.clone();
+            let write = || Write::Finished(Box::new(ended.clone()));
+            if let Err(e) = self.persist(write, &stopping).await {
+                tracing::error!(call_id = %self.id, "the end of the call was not recorded: {e}");
             }
             return;
         }

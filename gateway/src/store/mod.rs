@@ -16,7 +16,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use bytes::Bytes;
 use rusqlite::Connection;
@@ -42,11 +42,61 @@ pub enum StoreError {
     Busy,
     #[error("the store has stopped")]
     Stopped,
+    /// The data directory takes no writes: the disk is full or read-only.
+    #[error("the gateway's data directory takes no writes (disk full or read-only: {0}); nothing was accepted, retry later")]
+    Unwritable(String),
+}
+
+impl StoreError {
+    /// Whether the same write may succeed later, unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy | StoreError::Unwritable(_))
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, DiskFull | ReadOnly | SystemIoFailure | CannotOpen) =>
+            {
+                StoreError::Unwritable(e.to_string())
+            }
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+/// Whether the data directory takes writes, as the writer last found it.
+/// While it does not, the writer keeps the records nobody waits on and
+/// retries them, with a probe when there are none, every [`PROBE`].
+#[derive(Default)]
+pub(crate) struct Health {
+    /// Why the last commit failed, while the directory takes no writes.
+    unwritable: Mutex<Option<String>>,
+}
+
+/// How often the writer retries while the data directory takes no writes.
+pub const PROBE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Health {
+    fn check(&self) -> Result<(), StoreError> {
+        match &*self.unwritable.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Err(StoreError::Unwritable(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn set(&self, why: Option<String>) {
+        *self.unwritable.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    fn is_unwritable(&self) -> bool {
+        self.unwritable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 
@@ -117,6 +167,9 @@ pub enum Write {
     },
     /// A whole sync call: its row and its events.
     SyncCall(Box<SyncCall>),
+    /// A write of one small row, to learn whether the data directory takes
+    /// writes again.
+    Probe,
     /// Nothing: acked once every earlier write is committed.
     Barrier,
 }
@@ -130,6 +183,7 @@ pub struct Store {
     readers: Arc<read::Pool>,
     events: broadcast::Sender<Arc<Event>>,
     live: Arc<live::Live>,
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -142,16 +196,29 @@ impl Store {
         let (events, _) = broadcast::channel(4096);
         let (writes, rx) = mpsc::sync_channel(WRITE_QUEUE);
         let live = Arc::new(live::Live::default());
+        let health = Arc::new(Health::default());
         // The thread ends when the last handle is dropped; whoever needs its
         // writes on disk first commits a [`Write::Barrier`].
-        writer::start(conn, rx, events.clone(), live.clone(), caps)?;
+        let shared = writer::Shared {
+            events: events.clone(),
+            live: live.clone(),
+            health: health.clone(),
+        };
+        writer::start(conn, rx, shared, caps)?;
         let store = Store {
             writes,
             readers: Arc::new(read::Pool::new(path)),
             events,
             live,
+            health,
         };
         Ok((store, recovered))
+    }
+
+    /// `Err` while the data directory takes no writes (disk full or
+    /// read-only): nothing new should be accepted until it does.
+    pub fn writable(&self) -> Result<(), StoreError> {
+        self.health.check()
     }
 
     /// Queues `write`; the answer comes after it is committed.

@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_function ON events(function, id);
 CREATE INDEX IF NOT EXISTS events_call ON events(call_id);
+-- one row the writer rewrites to learn whether the disk takes writes again
+CREATE TABLE IF NOT EXISTS probe (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);
 ";
 
 /// Opens `path` in WAL mode with full sync: a commit is on disk when acked.

@@ -4,6 +4,13 @@
 //! (synced to disk when someone waits for it, see [`Durability`]), and
 //! only then acks each waiter, forgets the sync calls it wrote from the
 //! in-memory [`Live`] table, and publishes the new events.
+//!
+//! When the data directory takes no writes (disk full, read-only), a
+//! batch fails whole: its waiters get [`StoreError::Unwritable`], the
+//! records nobody waits on are kept in a bounded backlog, and the store's
+//! [`Health`] says so, so new calls are refused. Every [`PROBE`] the writer
+//! tries again (the backlog, or one small probe row); the first commit that
+//! succeeds clears the state.
 
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -14,7 +21,7 @@ use tokio::sync::broadcast;
 
 use super::live::Live;
 use super::rotate::{self, Budgets};
-use super::{Ack, Caps, Ended, NewCall, StoreError, SyncCall, Write};
+use super::{Ack, Caps, Ended, Health, NewCall, StoreError, SyncCall, Write, PROBE};
 use crate::call::{short, CallKind, Event, EventKind, Status, SHORT};
 
 /// Most writes in one transaction.
@@ -53,39 +60,176 @@ impl Durability {
     }
 }
 
+/// What the writer shares with the store's handles.
+pub struct Shared {
+    pub events: broadcast::Sender<Arc<Event>>,
+    pub live: Arc<Live>,
+    pub health: Arc<Health>,
+}
+
+/// Most records nobody waits on kept to retry while the data directory
+/// takes no writes; beyond it new ones are dropped, with a warning. Only
+/// calls in flight when the disk filled add to it: new calls are refused.
+const BACKLOG: usize = 10_000;
+
 pub fn start(
-    mut conn: Connection,
+    conn: Connection,
     rx: mpsc::Receiver<(Write, Option<Ack>)>,
-    events: broadcast::Sender<Arc<Event>>,
-    live: Arc<Live>,
+    shared: Shared,
     caps: Caps,
 ) -> Result<JoinHandle<()>, StoreError> {
-    let mut budgets = Budgets::load(&conn)?;
+    let budgets = Budgets::load(&conn)?;
+    let mut writer = Writer {
+        conn,
+        budgets,
+        shared,
+        caps,
+        // As schema::open left it.
+        durability: Durability::Full,
+        backlog: Vec::new(),
+    };
     std::thread::Builder::new()
         .name("faas-store-writer".into())
         .spawn(move || {
-            // As schema::open left it.
-            let mut durability = Durability::Full;
-            while let Ok(first) = rx.recv() {
-                let batch = gather(&rx, first);
-                let wanted = if batch.iter().any(|(_, ack)| ack.is_some()) {
-                    Durability::Full
-                } else {
-                    Durability::Normal
-                };
-                if wanted != durability {
-                    if let Err(e) = wanted.set(&conn) {
-                        // Not synced as promised: the waiters get the error.
-                        forget_live(&batch, &live);
-                        fail_batch(batch, e);
-                        continue;
-                    }
-                    durability = wanted;
-                }
-                commit_batch(&mut conn, batch, &mut budgets, &events, &live, caps);
+            while let Some(batch) = writer.next(&rx) {
+                writer.commit(batch);
+            }
+            if !writer.backlog.is_empty() {
+                writer.commit(Vec::new());
             }
         })
         .map_err(|e| StoreError::Sqlite(format!("cannot start the writer thread: {e}")))
+}
+
+struct Writer {
+    conn: Connection,
+    budgets: Budgets,
+    shared: Shared,
+    caps: Caps,
+    durability: Durability,
+    /// Records nobody waits on whose commit failed because the data
+    /// directory took no writes: retried first, in their order.
+    backlog: Vec<Write>,
+}
+
+impl Writer {
+    /// The next batch; `None` once every handle is gone. While the data
+    /// directory takes no writes, a quiet [`PROBE`] brings a probe.
+    fn next(&self, rx: &mpsc::Receiver<(Write, Option<Ack>)>) -> Option<Vec<(Write, Option<Ack>)>> {
+        if !self.shared.health.is_unwritable() {
+            return rx.recv().ok().map(|first| gather(rx, first));
+        }
+        match rx.recv_timeout(PROBE) {
+            Ok(first) => Some(gather(rx, first)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Some(vec![(Write::Probe, None)]),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Commits the backlog and `batch` in one transaction, then acks.
+    fn commit(&mut self, batch: Vec<(Write, Option<Ack>)>) {
+        let mut all: Vec<_> = self.backlog.drain(..).map(|w| (w, None)).collect();
+        all.extend(batch);
+        let wanted = if all.iter().any(|(_, ack)| ack.is_some()) {
+            Durability::Full
+        } else {
+            Durability::Normal
+        };
+        if wanted != self.durability {
+            if let Err(e) = wanted.set(&self.conn) {
+                // Not synced as promised: the waiters get the error.
+                self.failed(all, e);
+                return;
+            }
+            self.durability = wanted;
+        }
+        let mut new_events = Vec::new();
+        let mut results = Vec::with_capacity(all.len());
+        let budgets = &mut self.budgets;
+        let caps = self.caps;
+        let committed = (|| -> Result<(), StoreError> {
+            let tx = self.conn.transaction()?;
+            for (write, _) in &all {
+                let result = apply(&tx, write, budgets, &mut new_events);
+                // SQLite may have rolled the whole transaction back: none
+                // of the batch is committed.
+                if let Err(e @ StoreError::Unwritable(_)) = result {
+                    return Err(e);
+                }
+                results.push(result);
+            }
+            rotate::rotate(&tx, budgets, caps)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = committed {
+            self.failed(all, e);
+            return;
+        }
+        if self.shared.health.is_unwritable() {
+            tracing::info!("the data directory takes writes again");
+            self.shared.health.set(None);
+        }
+        forget_live(&all, &self.shared.live);
+        for ((_, ack), result) in all.into_iter().zip(results) {
+            if let Err(e) = &result {
+                tracing::warn!("a write failed: {e}");
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(result);
+            }
+        }
+        for event in new_events {
+            let _ = self.shared.events.send(Arc::new(event));
+        }
+        if let Err(e) = rotate::reclaim(&mut self.conn, &mut self.budgets, self.caps) {
+            tracing::warn!("cannot reclaim disk space: {e}");
+        }
+    }
+
+    /// A batch was not committed: its waiters get the error; while the
+    /// data directory takes no writes, the records nobody waits on are kept
+    /// for the next try.
+    fn failed(&mut self, batch: Vec<(Write, Option<Ack>)>, e: StoreError) {
+        let transient = matches!(e, StoreError::Unwritable(_));
+        if transient {
+            if !self.shared.health.is_unwritable() {
+                tracing::error!("{e}");
+            }
+            self.shared.health.set(Some(unwritable_reason(&e)));
+        } else {
+            tracing::error!("a commit failed: {e}");
+        }
+        let mut dropped = 0;
+        for (write, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(Err(e.clone()));
+                continue;
+            }
+            match write {
+                Write::Probe | Write::Barrier => {}
+                write if transient && self.backlog.len() < BACKLOG => self.backlog.push(write),
+                write => {
+                    forget_live(&[(write, None)], &self.shared.live);
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!("{dropped} call records were dropped: {e}");
+        }
+        match Budgets::load(&self.conn) {
+            Ok(fresh) => self.budgets = fresh,
+            Err(e) => tracing::error!("cannot reload the cache budgets: {e}"),
+        }
+    }
+}
+
+fn unwritable_reason(e: &StoreError) -> String {
+    match e {
+        StoreError::Unwritable(why) => why.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The next batch: `first` and whatever is queued behind it. While nobody
@@ -112,68 +256,11 @@ fn gather(
     batch
 }
 
-fn commit_batch(
-    conn: &mut Connection,
-    batch: Vec<(Write, Option<Ack>)>,
-    budgets: &mut Budgets,
-    events: &broadcast::Sender<Arc<Event>>,
-    live: &Live,
-    caps: Caps,
-) {
-    let mut new_events = Vec::new();
-    let mut results = Vec::with_capacity(batch.len());
-    let committed = (|| -> Result<(), StoreError> {
-        let tx = conn.transaction()?;
-        for (write, _) in &batch {
-            results.push(apply(&tx, write, budgets, &mut new_events));
-        }
-        rotate::rotate(&tx, budgets, caps)?;
-        tx.commit()?;
-        Ok(())
-    })();
-    forget_live(&batch, live);
-    match committed {
-        Ok(()) => {
-            for ((_, ack), result) in batch.into_iter().zip(results) {
-                if let Err(e) = &result {
-                    tracing::warn!("a write failed: {e}");
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send(result);
-                }
-            }
-            for event in new_events {
-                let _ = events.send(Arc::new(event));
-            }
-            if let Err(e) = rotate::reclaim(conn, budgets, caps) {
-                tracing::warn!("cannot reclaim disk space: {e}");
-            }
-        }
-        Err(e) => {
-            fail_batch(batch, e);
-            match Budgets::load(conn) {
-                Ok(fresh) => *budgets = fresh,
-                Err(e) => tracing::error!("cannot reload the cache budgets: {e}"),
-            }
-        }
-    }
-}
-
 /// Committed or lost, a sync call's record is no longer only in memory.
 fn forget_live(batch: &[(Write, Option<Ack>)], live: &Live) {
     for (write, _) in batch {
         if let Write::SyncCall(call) = write {
             live.remove(call.call.id);
-        }
-    }
-}
-
-/// Answers every waiter of a batch that was not committed.
-fn fail_batch(batch: Vec<(Write, Option<Ack>)>, e: StoreError) {
-    tracing::error!("a commit failed: {e}");
-    for (_, ack) in batch {
-        if let Some(ack) = ack {
-            let _ = ack.send(Err(e.clone()));
         }
     }
 }
@@ -186,6 +273,10 @@ fn apply(
 ) -> Result<(), StoreError> {
     match write {
         Write::Barrier => {}
+        Write::Probe => {
+            tx.prepare_cached("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?1)")?
+                .execute(params![crate::clock::now_ms()])?;
+        }
         Write::PutFunction(f) => {
             let spec = serde_json::to_string(f).map_err(|e| StoreError::Sqlite(e.to_string()))?;
             tx.prepare_cached("INSERT OR REPLACE INTO functions (name, spec) VALUES (?1, ?2)")?
