@@ -78,7 +78,7 @@ pub fn table() -> Vec<Route> {
         route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
         route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
         route(M::GET,    "/system/logs",                          Admin, logs::logs),
-        route(M::GET,    "/ui",                                   Admin, ui::redirect),
+        route(M::GET,    "/ui",                                   Admin, ui::index),
         route(M::GET,    "/ui/",                                  Admin, ui::index),
         route(M::GET,    "/ui/{file}",                            Admin, ui::file),
         route(M::POST,   "/",                                     Invoke, invoke::root),

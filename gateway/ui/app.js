@@ -99,8 +99,9 @@
     return Number.isNaN(d.getTime()) ? text : d.toLocaleTimeString();
   }
 
+  /** The random end of a call id (ids the gateway makes begin with the time). */
   function shortId(id) {
-    return id ? id.slice(0, 8) : '';
+    return id ? id.slice(-12) : '';
   }
 
   /** Words as a shell splits them: quotes and backslashes honoured. */
@@ -245,9 +246,9 @@
       el('h1', {}, 'Functions'),
       problem,
       el('section', { class: 'panel' },
-        el('table', { class: 'cards', id: 'functions' },
+        el('div', { class: 'scroll' }, el('table', { class: 'cards', id: 'functions' },
           el('thead', {}, el('tr', {}, COLUMNS.map((c) => el('th', { scope: 'col', class: ['Replicas', 'Invocations', 'Pending', 'Running', 'Finished', 'Failed'].includes(c) ? 'num' : null }, c)))),
-          body),
+          body)),
         empty),
     ]);
     life.every(3000, async () => {
@@ -401,7 +402,8 @@
         el('section', { class: 'panel', 'aria-labelledby': 'h-facts' }, el('h2', { id: 'h-facts' }, 'Function'), facts),
         invokePanel(name)),
       plotsPanel(life, name),
-      el('div', { class: 'grid' }, callsPanel(life, name), logsPanel(life, name)),
+      callsPanel(life, name),
+      logsPanel(life, name),
       el('section', { class: 'panel', 'aria-labelledby': 'h-edit' }, el('h2', { id: 'h-edit' }, 'Update or remove'), edit),
     ]);
     let shown = false;
@@ -486,7 +488,7 @@
         later.replaceChildren(el('p', { class: 'muted', id: 'invoke-async-wait' }, `Waiting for call ${callId} to end…`));
         try {
           const ended = await request('GET', `/system/calls/${encodeURIComponent(callId)}/output?wait=true`);
-          later.replaceChildren(el('h3', {}, `Output of call ${shortId(callId)}`));
+          later.replaceChildren(el('h3', {}, `Output of call ${callId}`));
           const box = el('div', {});
           later.append(box);
           await showAnswer(box, ended, name, 'async');
@@ -571,7 +573,7 @@
           const cell = (label, content, cls) => el('td', { 'data-label': label, class: cls }, content);
           const view = el('button', { type: 'button', class: 'small secondary', 'aria-label': `Show the output of call ${c.CallId}` }, 'Show');
           view.addEventListener('click', async () => {
-            viewer.replaceChildren(el('h3', {}, `Output of call ${shortId(c.CallId)}`));
+            viewer.replaceChildren(el('h3', {}, `Output of call ${c.CallId}`));
             const box = el('div', {});
             viewer.append(box);
             try {
@@ -582,12 +584,12 @@
             }
           });
           return el('tr', { 'data-call': c.CallId, 'data-status': c.Status },
-            cell('Call', el('code', { title: c.CallId }, shortId(c.CallId))),
+            cell('Call', el('code', { class: 'call-id' }, c.CallId)),
             cell('Kind', c.Async ? 'async' : 'sync'),
             cell('Status', c.Status, `status status-${c.Status}`),
-            cell('Created', when(c.Created)),
-            cell('Started', when(c.Started)),
-            cell('Finished', when(c.Finished)),
+            cell('Created', when(c.Created), 'time'),
+            cell('Started', when(c.Started), 'time'),
+            cell('Finished', when(c.Finished), 'time'),
             cell('Exit code', c.ExitCode === null ? '' : String(c.ExitCode), 'num'),
             cell('Seconds', c.DurationSeconds === null ? '' : c.DurationSeconds.toFixed(3), 'num'),
             cell('Output', view));
@@ -599,8 +601,8 @@
     });
     return el('section', { class: 'panel', 'aria-labelledby': 'h-calls' },
       el('h2', { id: 'h-calls' }, 'Recent calls'), problem,
-      el('table', { class: 'cards', id: 'calls' },
-        el('thead', {}, el('tr', {}, heads.map((h) => el('th', { scope: 'col' }, h)))), body),
+      el('div', { class: 'scroll' }, el('table', { class: 'cards', id: 'calls' },
+        el('thead', {}, el('tr', {}, heads.map((h) => el('th', { scope: 'col' }, h)))), body)),
       viewer);
   }
 
@@ -715,22 +717,30 @@
       el('h2', { id: 'h-plots' }, 'Live'), note, problem, el('div', { class: 'plots' }, figures));
   }
 
+  /** The smallest 1, 2 or 5 × 10^k at or above `v`: the plot's top. */
+  function nice(v) {
+    const power = 10 ** Math.floor(Math.log10(v));
+    return [1, 2, 5, 10].map((m) => m * power).find((n) => n >= v * 0.999) || v;
+  }
+
   function format(v, unit) {
     if (v === null || v === undefined) return '–';
-    if (unit === 's') return v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(1)} ms`;
-    if (unit === '/s') return `${v.toFixed(2)}/s`;
+    if (unit === 's') return v >= 1 ? `${Number(v.toPrecision(3))} s` : `${Number((v * 1000).toPrecision(3))} ms`;
+    if (unit === '/s') return `${Number(v.toPrecision(3))}/s`;
     return String(v);
   }
 
   /** Draws `series` (values at times `t`) on the plot's SVG over the last 15 minutes. */
   function chart(plot, t, series) {
     const { chart: root, legend, latest } = plot.parts;
-    const [W, H, L, R, T, B] = [320, 140, 36, 6, 8, 18];
+    const [W, H, L, R, T, B] = [320, 140, 44, 6, 8, 18];
     const now = Date.now();
-    const x0 = now - WINDOW_MS;
+    // The axis grows with the history, from a minute up to the whole window.
+    const span = Math.min(WINDOW_MS, Math.max(60 * 1000, t.length ? now - t[0] : 0));
+    const x0 = now - span;
     const values = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
-    const top = Math.max(plot.unit === '' ? 1 : 1e-9, ...values) * 1.1;
-    const x = (ms) => L + ((ms - x0) / WINDOW_MS) * (W - L - R);
+    const top = nice(Math.max(plot.unit === '' ? 1 : 1e-6, ...values));
+    const x = (ms) => L + ((ms - x0) / span) * (W - L - R);
     const y = (v) => T + (1 - v / top) * (H - T - B);
     const parts = [
       svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }),
@@ -740,7 +750,8 @@
     const label = (text, attrs) => { const n = svg('text', attrs); n.textContent = text; return n; };
     parts.push(label(format(top, plot.unit), { x: 2, y: T + 8 }));
     parts.push(label('0', { x: L - 10, y: H - B }));
-    parts.push(label('-15 min', { x: L, y: H - 4 }));
+    const ago = span >= 120 * 1000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`;
+    parts.push(label(ago, { x: L, y: H - 4 }));
     parts.push(label('now', { x: W - R - 18, y: H - 4 }));
     let points = 0;
     series.forEach((s, i) => {

@@ -6,7 +6,7 @@
 //! gateway only and run no inline script, `nosniff`, and no framing.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
@@ -41,12 +41,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'";
 
-/// `GET /ui`: the portal is at `/ui/`.
-pub async fn redirect() -> Response {
-    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, "/ui/")]).into_response()
-}
-
-/// `GET /ui/`: the page.
+/// `GET /ui` and `GET /ui/`: the page (its links are absolute, so both work).
 pub async fn index() -> Response {
     serve(&ASSETS[0])
 }
