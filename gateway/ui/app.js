@@ -336,7 +336,7 @@
       result.textContent = '';
       problem.textContent = '';
       let d;
-      try { d = deployment(); } catch (e) { problem.textContent = e.message; return; }
+      try { d = deployment(); } catch (e) { refused(e.message); return; }
       try {
         const listed = await sendJson(existing ? 'PUT' : 'POST', '/system/functions', d);
         result.textContent = existing ? `${listed.name} updated` : `${listed.name} deployed`;
@@ -344,8 +344,14 @@
         if (!existing) window.location.hash = `#/fn/${fnPath(listed.name)}`;
         else route();
       } catch (e) {
-        problem.textContent = e.message;
+        refused(e.message);
       }
+    }
+
+    /** Shows why the gateway (or the form) refused, where it can be seen. */
+    function refused(line) {
+      problem.textContent = line;
+      problem.scrollIntoView({ block: 'nearest' });
     }
 
     const removal = el('div', { class: 'row', id: 'remove-confirm', hidden: true });
@@ -361,7 +367,7 @@
             announce(`${f.name} removed`);
             window.location.hash = '#/';
           } catch (e) {
-            problem.textContent = e.message;
+            refused(e.message);
           }
         } }, 'Yes, remove'),
         el('button', { type: 'button', class: 'secondary', onclick: () => { removal.hidden = true; } }, 'Cancel'),
@@ -511,7 +517,7 @@
         field('invoke-headers', 'Extra headers', headers, 'One Name: value a line.'),
         el('div', { class: 'row' },
           el('button', { type: 'submit', id: 'invoke' }, 'Invoke'),
-          el('button', { type: 'button', class: 'secondary', onclick: () => { file.value = ''; } }, 'Clear the file'))),
+          el('button', { type: 'button', class: 'secondary', id: 'invoke-clear', onclick: () => { file.value = ''; } }, 'Clear the file'))),
       problem, answer, later);
   }
 

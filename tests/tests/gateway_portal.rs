@@ -236,6 +236,29 @@ fn the_portal_in_a_real_browser() {
     let seconds = steps.browser.text("#invoke-duration");
     assert!(seconds.parse::<f64>().is_ok(), "{seconds}");
 
+    // A file body: a picture comes back, shown as one, with its size.
+    let picture = screenshots().join("01-refused-without-credentials.png");
+    let bytes = std::fs::metadata(&picture)
+        .expect("the first screenshot")
+        .len();
+    steps
+        .browser
+        .keys("#invoke-file", picture.to_str().expect("a UTF-8 path"));
+    steps.browser.click("#invoke");
+    steps.browser.wait("the picture", Duration::from_secs(10), |b| {
+        let shown = b.script(
+            "const i = document.getElementById('invoke-image'); return !!i && i.complete && i.naturalWidth > 0;",
+            json!([]),
+        );
+        (shown == true).then_some(())
+    });
+    let size = steps.browser.text("#invoke-answer");
+    assert!(
+        size.contains(&format!("{bytes} bytes, image/png")),
+        "{size}"
+    );
+    steps.browser.click("#invoke-clear");
+
     // An async call: its id now, its output once it ends.
     steps.browser.click("#invoke-async");
     steps.browser.type_into("#invoke-body", "hello later");
@@ -302,7 +325,7 @@ fn the_portal_in_a_real_browser() {
     steps.browser.resize(1280, 2300);
     steps
         .browser
-        .wait_text("#calls", |t| t.matches("FINISHED").count() >= 10);
+        .wait_text("#calls", |t| t.matches("FINISHED").count() >= 11);
     steps.browser.script("window.scrollTo(0, 0);", json!([]));
     steps.shot("function-page");
 
@@ -352,10 +375,10 @@ fn the_portal_in_a_real_browser() {
             "faas/sample-cat",
             "cat",
             "1/1",
-            "10",
+            "11",
             "0",
             "0",
-            "10",
+            "11",
             "0"
         ]
     );
