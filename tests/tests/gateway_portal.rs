@@ -96,6 +96,28 @@ fn a_functions_calls_and_samples_as_the_portal_reads_them() {
         assert_eq!(call["ExitCode"], 0);
         assert!(call["DurationSeconds"].is_number() && call["Finished"].is_string());
     }
+    // A sync call in flight is listed, RUNNING, before it is stored.
+    gw.deploy(json!({"service": "slow", "image": "x", "command": ["sh", "-c", "sleep 1; cat"]}));
+    let caller = {
+        let url = gw.url("/function/slow");
+        std::thread::spawn(move || send(faas_tests::client().post(url).body("late")))
+    };
+    let running = eventually("the sync call RUNNING", Duration::from_secs(5), || {
+        let calls = gw.get("/system/function/slow/calls").json();
+        let first = calls.get(0)?.clone();
+        (first["Status"] == "RUNNING").then_some(first)
+    });
+    assert_eq!(running["Async"], false);
+    assert_eq!(caller.join().expect("the caller").text(), "late");
+    let id = running["CallId"].as_str().expect("CallId").to_string();
+    eventually("the sync call FINISHED", Duration::from_secs(5), || {
+        let calls = gw.get("/system/function/slow/calls").json();
+        let listed = calls.as_array()?.clone();
+        (listed.len() == 1
+            && listed[0]["CallId"] == id.as_str()
+            && listed[0]["Status"] == "FINISHED")
+            .then_some(())
+    });
     let one = gw.get("/system/function/cat/calls?limit=1").json();
     assert_eq!(one.as_array().map(Vec::len), Some(1));
     for bad in ["0", "1001", "x"] {

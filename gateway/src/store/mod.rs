@@ -248,12 +248,14 @@ impl Store {
         function: &str,
         limit: usize,
     ) -> Result<Vec<CallInfo>, StoreError> {
+        // In flight first, then stored: a call leaves memory only once it
+        // is stored, so one that ends in between is in one of the two (or
+        // both, and listed once).
+        let mut calls = self.live.calls_of(function);
         let name = function.to_string();
         let stored = self
             .read(move |c| read::recent_calls(c, &name, limit))
             .await?;
-        // In flight first: a call leaves memory only once it is stored.
-        let mut calls = self.live.calls_of(function);
         let live: HashSet<Uuid> = calls.iter().map(|c| c.call_id).collect();
         calls.extend(stored.into_iter().filter(|c| !live.contains(&c.call_id)));
         // Times are RFC 3339 of one width: they sort as text.
