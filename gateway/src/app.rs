@@ -11,6 +11,7 @@ use crate::callback::Notifier;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::samples::Samples;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 
@@ -25,6 +26,8 @@ pub struct App {
     /// The deployed functions, in memory.
     pub registry: Registry,
     pub metrics: Metrics,
+    /// Each function's recent figures, for the portal's plots.
+    pub samples: Samples,
     /// Delivers `X-Callback-Url` results.
     pub notifier: Arc<dyn Notifier>,
     /// The admin password.

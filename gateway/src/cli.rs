@@ -79,6 +79,9 @@ pub struct Args {
     /// Open connections at most; further ones are closed at once [default: the open-files limit less 256, at least half of it, at most 16384]
     #[arg(long, env = "FAAS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
+    /// How often each function's calls, latency, queue and replicas are sampled for the portal's plots (the last 15 minutes are kept); 1s to 1m
+    #[arg(long, env = "FAAS_SAMPLE_INTERVAL", default_value = "5s", value_parser = sample_interval)]
+    sample_interval: Duration,
 }
 
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
@@ -89,6 +92,16 @@ fn duration(text: &str) -> Result<Duration, String> {
         Some(d) if !d.is_zero() && d <= DAY => Ok(d),
         _ => Err(format!(
             "{text:?} is not a duration above zero and at most a day: use seconds (30) or units (1m30s, 500ms)"
+        )),
+    }
+}
+
+/// A sampling interval: from a second to a minute.
+fn sample_interval(text: &str) -> Result<Duration, String> {
+    match watchdog::duration::parse(text) {
+        Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(60) => Ok(d),
+        _ => Err(format!(
+            "{text:?} is not a duration from 1s to 1m: use seconds (5) or units (30s, 1m)"
         )),
     }
 }
@@ -149,6 +162,7 @@ impl Args {
                     None => Connections::default_max(open_files_limit()),
                 },
             },
+            sample_interval: self.sample_interval,
         })
     }
 }
@@ -190,6 +204,12 @@ mod tests {
         let c = config(&["--max-header-bytes", "100", "--max-replicas", "3"]);
         assert_eq!((c.max_header_bytes, c.max_replicas), (100, 3));
         assert!(Args::try_parse_from(["gateway", "--max-replicas", "0"]).is_err());
+        assert_eq!(c.sample_interval, Duration::from_secs(5));
+        let c = config(&["--sample-interval", "1s"]);
+        assert_eq!(c.sample_interval, Duration::from_secs(1));
+        for bad in ["500ms", "2m", "soon"] {
+            assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
+        }
     }
 
     #[test]

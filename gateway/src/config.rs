@@ -60,6 +60,9 @@ pub struct Config {
     pub callback_ca_file: Option<PathBuf>,
     /// How long clients may hold connections, and how many.
     pub connections: Connections,
+    /// How often each function's figures are sampled for the portal's
+    /// plots (the last [`crate::samples::WINDOW`] are kept).
+    pub sample_interval: Duration,
 }
 
 impl Config {

@@ -21,7 +21,9 @@
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP;
 //!   [`error`] is the one error type and its one mapping to HTTP.
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
-//!   guard allows; [`metrics`] and [`clock`] are what their names say.
+//!   guard allows; [`metrics`] and [`clock`] are what their names say;
+//!   [`samples`] keeps each function's last 15 minutes of figures for the
+//!   portal's plots.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -42,6 +44,7 @@ pub mod invoke;
 pub mod metrics;
 pub mod registry;
 pub mod routes;
+pub mod samples;
 pub mod scheduler;
 pub mod server;
 pub mod store;

@@ -8,7 +8,7 @@ use axum::middleware;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use crate::api::{calls, functions, invoke, logs, system, AppState};
+use crate::api::{calls, functions, invoke, logs, samples, system, ui, AppState};
 use crate::auth;
 
 /// Who may call a route.
@@ -72,10 +72,15 @@ pub fn table() -> Vec<Route> {
         route(M::DELETE, "/system/functions",                     Admin, functions::remove),
         route(M::GET,    "/system/function/{name}",               Admin, functions::get),
         route(M::GET,    "/system/function/{name}/status",        Admin, functions::status),
+        route(M::GET,    "/system/function/{name}/calls",         Admin, calls::list),
+        route(M::GET,    "/system/function/{name}/samples",       Admin, samples::samples),
         route(M::POST,   "/system/scale-function/{name}",         Admin, functions::scale),
         route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
         route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
         route(M::GET,    "/system/logs",                          Admin, logs::logs),
+        route(M::GET,    "/ui",                                   Admin, ui::index),
+        route(M::GET,    "/ui/",                                  Admin, ui::index),
+        route(M::GET,    "/ui/{file}",                            Admin, ui::file),
         route(M::POST,   "/",                                     Invoke, invoke::root),
         route(M::GET,    "/output/{name}/{uuid}/{callId}",        Open,  calls::hyper_output),
         route(M::GET,    "/output/{name}/{uuid}/{callId}/wait",   Open,  calls::hyper_output_wait),
@@ -91,6 +96,11 @@ pub fn table() -> Vec<Route> {
     t
 }
 
+/// Whether `path` is the portal's.
+fn is_portal(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
+}
+
 /// The router for `app`: the table, each route behind its access rule.
 pub fn router(app: AppState) -> Router {
     let invoke_auth = app.config.invoke_auth;
@@ -101,12 +111,16 @@ pub fn router(app: AppState) -> Router {
             Access::Admin => true,
             Access::Invoke => invoke_auth,
         };
-        let handler = if guarded {
+        let mut handler = if guarded {
             r.handler
                 .route_layer(middleware::from_fn_with_state(app.clone(), auth::require))
         } else {
             r.handler
         };
+        if is_portal(r.path) {
+            // Outside the auth check, so that its 401 carries them too.
+            handler = handler.route_layer(middleware::map_response(ui::headers));
+        }
         router = router.route(r.path, handler);
     }
     router
@@ -158,9 +172,10 @@ mod tests {
     }
 
     #[test]
-    fn admin_routes_are_the_management_and_inspection_ones() {
+    fn admin_routes_are_the_management_and_inspection_ones_and_the_portal() {
         for r in table() {
-            let admin = r.path.starts_with("/system/") && r.path != "/system/openapi.json";
+            let admin = (r.path.starts_with("/system/") && r.path != "/system/openapi.json")
+                || is_portal(r.path);
             assert_eq!(r.access == Access::Admin, admin, "{} {}", r.method, r.path);
         }
     }

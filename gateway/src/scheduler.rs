@@ -114,6 +114,14 @@ impl Scheduler {
         (load, state.last_call.get(function).copied())
     }
 
+    /// Calls of `function` waiting and running now.
+    pub fn depth(&self, function: &str) -> (usize, usize) {
+        self.lock()
+            .lanes
+            .get(function)
+            .map_or((0, 0), |lane| (lane.queue.len(), lane.running))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves counts that are still usable.
         self.state

@@ -19,6 +19,7 @@ use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::samples::Samples;
 use crate::scheduler::Scheduler;
 use crate::store::{self, Caps, Store, Write};
 
@@ -35,6 +36,7 @@ pub async fn run(
         app.backend.name()
     );
     app.tasks.spawn(crate::autoscale::run(app.clone()));
+    app.tasks.spawn(crate::samples::run(app.clone()));
     let stopping = app.stopping.clone();
     let router = crate::routes::router(app.clone());
     let limits = app.config.connections;
@@ -93,6 +95,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         }
     }
     let metrics = Metrics::new()?;
+    let samples = Samples::new(config.sample_interval);
     let app = Arc::new(App {
         scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
         config,
@@ -100,6 +103,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         backend,
         registry,
         metrics,
+        samples,
         notifier: Arc::new(notifier),
         password,
         tasks: TaskTracker::new(),

@@ -121,6 +121,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 100,
         },
+        sample_interval: Duration::from_secs(5),
     }
 }
 

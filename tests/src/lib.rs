@@ -6,8 +6,10 @@
 //! - [`watchdog`]: the real `fwatchdog` binary.
 //! - [`docker`]: whether a Docker Engine answers, the sample images, the
 //!   containers the gateway labelled.
+//! - [`browser`]: a headless Chromium driven over WebDriver, for the portal.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod docker;
 pub mod gateway;
 pub mod watchdog;

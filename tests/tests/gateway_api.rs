@@ -245,6 +245,11 @@ fn auth_is_required_where_the_spec_says() {
         &format!("/system/calls/{id}"),
         &format!("/system/calls/{id}/output"),
         "/system/logs?name=cat",
+        "/system/function/cat/calls",
+        "/system/function/cat/samples",
+        "/ui",
+        "/ui/",
+        "/ui/app.js",
     ] {
         let none = send(gw.client.get(gw.url(path)));
         assert_eq!(none.status, 401, "{path}");
@@ -292,7 +297,8 @@ fn every_documented_route_is_served() {
             .replace("{name}", "nofn")
             .replace("{uuid}", "00000000-0000-0000-0000-000000000000")
             .replace("{callId}", "00000000-0000-0000-0000-000000000000")
-            .replace("{path}", "a/b");
+            .replace("{path}", "a/b")
+            .replace("{file}", "app.js");
         for method in item.as_object().expect("item").keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let answer = send(gw.admin(m, &concrete));

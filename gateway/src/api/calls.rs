@@ -1,5 +1,6 @@
 //! Call records and results: `GET /system/calls/<id>`,
-//! `GET /system/calls/<id>/output[?wait=true]`, and Hyper Func's
+//! `GET /system/calls/<id>/output[?wait=true]`, a function's recent calls
+//! (`GET /system/function/<name>/calls[?limit=N]`), and Hyper Func's
 //! `GET /output/<name>/<uuid>/<callId>[/wait]` behind the function's UUID.
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{flag, json, AppState};
+use super::{deployed, flag, json, AppState};
 use crate::call::{How, Status};
 use crate::error::Error;
 use crate::invoke::answer;
@@ -20,6 +21,31 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
     let info = app.store.call(id).await?;
     let info = info.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
     Ok(json(StatusCode::OK, &info))
+}
+
+/// Calls listed when no `limit` is given, and the most a `limit` may ask.
+const LIST_DEFAULT: usize = 50;
+const LIST_MAX: usize = 1000;
+
+/// The newest calls of a function, in flight or stored, newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    deployed(&app, &name)?;
+    let limit = match query.get("limit") {
+        None => LIST_DEFAULT,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=LIST_MAX).contains(n))
+            .ok_or_else(|| {
+                Error::BadRequest(format!("limit={n:?}: use a number from 1 to {LIST_MAX}"))
+            })?,
+    };
+    let calls = app.store.recent_calls(&name, limit).await?;
+    Ok(json(StatusCode::OK, &calls))
 }
 
 pub async fn output(

@@ -2,16 +2,21 @@
 //! the [`AppState`] and the request's parts, return `Result<Response, Error>`.
 //!
 //! - [`invoke`]: `/function`, `/async-function`, `POST /` with `X-Function`, `/call`.
-//! - [`calls`]: call records and outputs (`/system/calls`, `/output`).
+//! - [`calls`]: call records and outputs (`/system/calls`, `/output`), a
+//!   function's recent calls.
 //! - [`logs`]: `/system/logs`, NDJSON, with `follow`.
 //! - [`functions`]: the management API (`/system/functions`, `/system/function`, scale).
+//! - [`samples`]: a function's figures over the last 15 minutes.
 //! - [`system`]: health, metrics, info, alert, the OpenAPI document, fallbacks.
+//! - [`ui`]: the portal's page, script and style sheet under `/ui/`.
 
 pub mod calls;
 pub mod functions;
 pub mod invoke;
 pub mod logs;
+pub mod samples;
 pub mod system;
+pub mod ui;
 
 use std::collections::HashMap;
 use std::sync::Arc;

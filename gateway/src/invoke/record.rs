@@ -178,6 +178,9 @@ impl Record {
             .invocation_total
             .with_label_values(&[self.function.as_str(), code.as_str()])
             .inc();
+        self.app
+            .samples
+            .observe(&self.function, code.as_u16(), end.seconds());
         if let Some(seconds) = end.seconds() {
             metrics
                 .functions_seconds

@@ -85,21 +85,16 @@ impl Live {
 
     pub fn call(&self, id: Uuid) -> Option<CallInfo> {
         let calls = self.lock();
-        let entry = calls.get(&id)?;
-        let end = entry.end.as_ref();
-        Some(CallInfo {
-            call_id: id,
-            function: entry.function.clone(),
-            status: entry.status(),
-            created: clock::millis(entry.created),
-            started: time(entry.started),
-            finished: time(end.map(|e| e.at)),
-            exit_code: end.and_then(|e| e.end.exit_code()),
-            duration_seconds: end.and_then(|e| e.end.seconds()),
-            message: end.and_then(|e| e.end.message.clone()),
-            r#async: false,
-            timed_out: end.is_some_and(|e| e.end.timed_out()),
-        })
+        Some(info(id, calls.get(&id)?))
+    }
+
+    /// The calls of `function` in flight.
+    pub fn calls_of(&self, function: &str) -> Vec<CallInfo> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.function == function)
+            .map(|(id, e)| info(*id, e))
+            .collect()
     }
 
     /// Adds the calls of `function` in flight to `counts`.
@@ -114,6 +109,24 @@ impl Live {
         for entry in self.lock().values() {
             *totals.entry(entry.function.clone()).or_default() += 1;
         }
+    }
+}
+
+/// The record of call `id` in flight.
+fn info(id: Uuid, entry: &Entry) -> CallInfo {
+    let end = entry.end.as_ref();
+    CallInfo {
+        call_id: id,
+        function: entry.function.clone(),
+        status: entry.status(),
+        created: clock::millis(entry.created),
+        started: time(entry.started),
+        finished: time(end.map(|e| e.at)),
+        exit_code: end.and_then(|e| e.end.exit_code()),
+        duration_seconds: end.and_then(|e| e.end.seconds()),
+        message: end.and_then(|e| e.end.message.clone()),
+        r#async: false,
+        timed_out: end.is_some_and(|e| e.end.timed_out()),
     }
 }
 

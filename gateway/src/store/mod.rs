@@ -14,7 +14,7 @@ mod rotate;
 mod schema;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -306,6 +306,29 @@ impl Store {
             }));
         }
         self.read(move |c| read::output(c, id)).await
+    }
+
+    /// The newest `limit` calls of `function`, in flight or stored, newest
+    /// first.
+    pub async fn recent_calls(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<CallInfo>, StoreError> {
+        // In flight first, then stored: a call leaves memory only once it
+        // is stored, so one that ends in between is in one of the two (or
+        // both, and listed once).
+        let mut calls = self.live.calls_of(function);
+        let name = function.to_string();
+        let stored = self
+            .read(move |c| read::recent_calls(c, &name, limit))
+            .await?;
+        let live: HashSet<Uuid> = calls.iter().map(|c| c.call_id).collect();
+        calls.extend(stored.into_iter().filter(|c| !live.contains(&c.call_id)));
+        // Times are RFC 3339 of one width: they sort as text.
+        calls.sort_by(|a, b| b.created.cmp(&a.created));
+        calls.truncate(limit);
+        Ok(calls)
     }
 
     /// Calls of `function` by status, stored and in flight.

@@ -118,6 +118,21 @@ pub fn call(conn: &Connection, id: Uuid) -> Result<Option<CallInfo>, StoreError>
         .optional()?)
 }
 
+/// The newest `limit` stored calls of `function`, newest first.
+pub fn recent_calls(
+    conn: &Connection,
+    function: &str,
+    limit: usize,
+) -> Result<Vec<CallInfo>, StoreError> {
+    let sql =
+        format!("SELECT {CALL_COLUMNS} FROM calls WHERE function = ?1 ORDER BY seq DESC LIMIT ?2");
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![function, limit as i64], call_info)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Whether a call with id `id` is stored: one lookup of the id index.
 pub fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
     Ok(conn
