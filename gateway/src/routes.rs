@@ -8,7 +8,7 @@ use axum::middleware;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use crate::api::{calls, functions, invoke, logs, system, AppState};
+use crate::api::{calls, functions, invoke, logs, secrets, system, AppState};
 use crate::auth;
 
 /// Who may call a route.
@@ -73,6 +73,10 @@ pub fn table() -> Vec<Route> {
         route(M::GET,    "/system/function/{name}",               Admin, functions::get),
         route(M::GET,    "/system/function/{name}/status",        Admin, functions::status),
         route(M::POST,   "/system/scale-function/{name}",         Admin, functions::scale),
+        route(M::GET,    "/system/secrets",                       Admin, secrets::list),
+        route(M::POST,   "/system/secrets",                       Admin, secrets::create),
+        route(M::PUT,    "/system/secrets",                       Admin, secrets::update),
+        route(M::DELETE, "/system/secrets",                       Admin, secrets::remove),
         route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
         route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
         route(M::GET,    "/system/logs",                          Admin, logs::logs),

@@ -5,12 +5,14 @@
 //! - [`calls`]: call records and outputs (`/system/calls`, `/output`).
 //! - [`logs`]: `/system/logs`, NDJSON, with `follow`.
 //! - [`functions`]: the management API (`/system/functions`, `/system/function`, scale).
+//! - [`secrets`]: `/system/secrets`, OpenFaaS's secrets API.
 //! - [`system`]: health, metrics, info, alert, the OpenAPI document, fallbacks.
 
 pub mod calls;
 pub mod functions;
 pub mod invoke;
 pub mod logs;
+pub mod secrets;
 pub mod system;
 
 use std::collections::HashMap;
