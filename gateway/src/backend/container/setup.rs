@@ -39,9 +39,23 @@ pub fn host_config(function: &Function, isolation: &Isolation) -> Result<HostCon
         .map(|nano| (nano.saturating_mul(1024) / 1_000_000_000).max(2));
     if function.read_only_root_filesystem {
         config.readonly_rootfs = Some(true);
-        config.tmpfs = Some(HashMap::from([("/tmp".to_string(), "rw,exec".to_string())]));
+        config.tmpfs = Some(HashMap::from([("/tmp".to_string(), tmp_options(function))]));
     }
     Ok(config)
+}
+
+/// The options of the tmpfs `/tmp` of a read-only root: owned by the
+/// function's numeric user when it gives one, since the engine copies the
+/// image's `/tmp` (often root's, 0755) onto it.
+fn tmp_options(function: &Function) -> String {
+    let mut options = "rw,exec,nosuid,nodev,mode=1777".to_string();
+    let mut ids = function.user.as_deref().unwrap_or_default().splitn(2, ':');
+    for key in ["uid", "gid"] {
+        if let Some(id) = ids.next().filter(|id| id.parse::<u32>().is_ok()) {
+            options.push_str(&format!(",{key}={id}"));
+        }
+    }
+    options
 }
 
 /// The read-only bind mounts of a function's secrets, kept as files in
