@@ -160,7 +160,9 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
     for method in [Method::GET, Method::POST] {
         let answer = send(gw.admin(method, "/system/secrets").json(&secret));
         assert_eq!(answer.status, 400, "{}", answer.text());
-        assert!(answer.one_line().contains("the process backend has no secrets"));
+        assert!(answer
+            .one_line()
+            .contains("the process backend has no secrets"));
     }
 
     // An update is held to the same checks, and leaves the function as it was.
