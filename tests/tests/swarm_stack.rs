@@ -193,11 +193,36 @@ fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
                     break;
                 }
                 let why = String::from_utf8_lossy(&out.stderr).into_owned();
-                assert!(Instant::now() < deadline, "README ({name}): {line}: {why}");
+                if Instant::now() > deadline {
+                    let services = docker(&["service", "ls"]).1;
+                    panic!("README ({name}): {line}: {why}\nservices:\n{services}");
+                }
                 std::thread::sleep(Duration::from_secs(1));
             }
             if line.starts_with("docker stack deploy") {
                 gateway = Some(stack_gateway());
+                // The `samples` service deploys what is missing once, then
+                // exits: let it finish, so it does not bring back a sample
+                // removed right after.
+                let service = format!("{STACK}_samples");
+                let states = ["ps", &service, "--format", "{{.CurrentState}}"];
+                eventually(
+                    "the samples service to finish",
+                    Duration::from_secs(120),
+                    || {
+                        docker(
+                            &["service"]
+                                .iter()
+                                .chain(states.iter())
+                                .copied()
+                                .collect::<Vec<_>>(),
+                        )
+                        .1
+                        .lines()
+                        .any(|state| state.starts_with("Complete"))
+                        .then_some(())
+                    },
+                );
             } else if line.starts_with("docker stack rm") {
                 gateway = None;
                 // Its gateway has let go of the published port.
