@@ -527,6 +527,21 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         );
     }
     assert_eq!(gw.get("/system/function/sforeign").status, 404);
+    let scale = send(
+        gw.admin(Method::POST, "/system/scale-function/sforeign")
+            .json(&json!({"serviceName": "sforeign", "replicas": 0})),
+    );
+    assert_eq!(scale.status, 404, "{}", scale.text());
+    let delete = send(
+        gw.admin(Method::DELETE, "/system/functions")
+            .json(&json!({"functionName": "sforeign"})),
+    );
+    assert_eq!(delete.status, 404, "{}", delete.text());
+    // Nor may a function's service join the host's network.
+    let host = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+        "service": "shost", "image": "faas/sample-cat", "envProcess": "cat", "network": "host"})));
+    assert_eq!(host.status, 400, "{}", host.text());
+    assert!(!lists(&["service", "ls", "--format", "{{.Name}}"], "shost"));
     let (_, mode) = docker(&[
         "service",
         "inspect",
@@ -579,10 +594,23 @@ fn swarm_secrets(gw: &Gateway) {
     assert_eq!(per_call.status, 400, "{}", per_call.text());
 
     gw.deploy(json!({"service": "ssec", "image": "faas/sample-cat",
-        "envProcess": "cat /var/openfaas/secrets/swarm-key /run/secrets/swarm-key",
+        "envProcess": "sh -c 'cat /var/openfaas/secrets/swarm-key /run/secrets/swarm-key; echo; \
+            grep -E \"^(CapEff|NoNewPrivs)\" /proc/self/status; cat /sys/fs/cgroup/pids/pids.max'",
         "secrets": ["swarm-key"]}));
     settles_at(gw, "ssec", 1);
-    assert_eq!(gw.call("ssec", "").text(), "swarm-valueswarm-value");
+    // The service's replicas are confined as per-call containers are;
+    // Swarm sets no-new-privileges from API 1.46 (Docker 27) on.
+    let (_, api) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    let minor = api
+        .trim()
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok());
+    let no_new = if minor.is_some_and(|m| m >= 46) { 1 } else { 0 };
+    assert_eq!(
+        gw.call("ssec", "").text(),
+        format!("swarm-valueswarm-value\nCapEff:\t0000000000000000\nNoNewPrivs:\t{no_new}\n512\n")
+    );
     let in_use = secret(Method::DELETE, json!({"name": "swarm-key"}));
     assert_eq!(in_use.status, 409, "{}", in_use.text());
     assert_eq!(gw.remove("ssec").status, 202);
