@@ -167,11 +167,16 @@ impl Args {
             bind_given: self.bind.is_some(),
             network: self.network,
             isolation: Isolation {
-                allow_networks: self.allow_networks,
+                allow_networks: self
+                    .allow_networks
+                    .into_iter()
+                    .filter(|n| !n.trim().is_empty())
+                    .collect(),
                 allow_capabilities: self
                     .allow_capabilities
                     .iter()
                     .map(|c| capability(c))
+                    .filter(|c| !c.is_empty())
                     .collect(),
                 pids_limit: self.pids_limit,
                 default_memory: self.default_memory_limit,
@@ -259,6 +264,9 @@ mod tests {
         );
         assert!(Args::try_parse_from(["gateway", "--default-memory-limit", "1k"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--pids-limit", "0"]).is_err());
+        let none = config(&["--allow-capabilities", "", "--allow-networks", ""]);
+        assert!(none.isolation.allow_capabilities.is_empty());
+        assert!(none.isolation.allow_networks.is_empty());
         assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--quota", "0"]).is_err());
     }
