@@ -243,6 +243,8 @@ fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
 fn start_afresh() {
     let _ = docker(&["stack", "rm", STACK]);
     remove_function_services();
+    let _ = docker(&["service", "rm", "sforeign"]);
+    let _ = docker(&["secret", "rm", "swarm-key"]);
     let a_while = Duration::from_secs(60);
     for (what, args) in [
         ("network", vec!["network", "rm", NETWORK]),
@@ -268,6 +270,29 @@ impl Drop for Cleanup {
         remove_function_services();
         let _ = docker(&["service", "rm", "sforeign"]);
         let _ = docker(&["stack", "rm", STACK]);
+        // The secret the test makes through the gateway (gone unless the
+        // test failed half-way).
+        let _ = docker(&["secret", "rm", "swarm-key"]);
+        // What the README's last block removes, when the test stopped
+        // before it: retried while the stack's containers go.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut left = vec![
+            vec!["network", "rm", NETWORK],
+            vec!["secret", "rm", "faas-basic-auth-password"],
+            vec!["volume", "rm", "faas_gateway-data"],
+        ];
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|args| {
+                let listing: Vec<&str> = match args[0] {
+                    "volume" => vec!["volume", "ls", "-q"],
+                    other => vec![other, "ls", "--format", "{{.Name}}"],
+                };
+                lists(&listing, args[2]) && !docker(args).0
+            });
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
     }
 }
 
