@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{BackendKind, Config, Connections};
+use crate::config::{BackendKind, Config, Connections, Isolation};
+use crate::function::capability;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -58,9 +59,26 @@ pub struct Args {
     /// File holding the admin password [default: generated into the data dir]
     #[arg(long, env = "FAAS_BASIC_AUTH_PASSWORD_FILE")]
     basic_auth_password_file: Option<PathBuf>,
-    /// Docker network of service replicas (a bridge on docker, an attachable overlay on swarm)
-    #[arg(long, env = "FAAS_NETWORK", default_value = "faas-functions")]
-    network: String,
+    /// The functions network: every function container joins it unless its deployment says otherwise (an attachable overlay on swarm, default faas-functions; a bridge on docker, default faas-functions-bridge; created when missing)
+    #[arg(long, env = "FAAS_NETWORK")]
+    network: Option<String>,
+    /// Networks a deployment's "network" may name besides the functions network and "none", comma-separated ("host" and "container:<id>" only when listed)
+    #[arg(long, env = "FAAS_ALLOW_NETWORKS", value_delimiter = ',')]
+    allow_networks: Vec<String>,
+    /// Capabilities a deployment's "capabilities" may add back; every other one is dropped from function containers (comma-separated, without CAP_)
+    #[arg(
+        long,
+        env = "FAAS_ALLOW_CAPABILITIES",
+        value_delimiter = ',',
+        default_value = "CHOWN,DAC_OVERRIDE,FOWNER,KILL,NET_BIND_SERVICE,SETGID,SETUID"
+    )]
+    allow_capabilities: Vec<String>,
+    /// Processes a function container may hold at once
+    #[arg(long, env = "FAAS_PIDS_LIMIT", default_value_t = 512, value_parser = clap::value_parser!(i64).range(8..))]
+    pids_limit: i64,
+    /// Memory limit of a function whose deployment gives no limits.memory (e.g. 256Mi, 1g)
+    #[arg(long, env = "FAAS_DEFAULT_MEMORY_LIMIT", default_value = "256Mi", value_parser = memory)]
+    default_memory_limit: i64,
     /// Callback targets allowed besides public addresses: CIDRs, addresses or host names, comma-separated (loopback and private networks are refused unless listed)
     #[arg(long, env = "FAAS_CALLBACK_ALLOW", value_delimiter = ',')]
     callback_allow: Vec<String>,
@@ -102,6 +120,16 @@ fn sample_interval(text: &str) -> Result<Duration, String> {
         Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(60) => Ok(d),
         _ => Err(format!(
             "{text:?} is not a duration from 1s to 1m: use seconds (5) or units (30s, 1m)"
+        )),
+    }
+}
+
+/// A memory amount (`256Mi`, `1g`, bytes) of at least 4 MiB.
+fn memory(text: &str) -> Result<i64, String> {
+    match crate::backend::container::resources::memory_bytes(text) {
+        Some(bytes) if bytes >= crate::backend::container::resources::MIN_MEMORY => Ok(bytes),
+        _ => Err(format!(
+            "{text:?} is not a memory amount of at least 4Mi: use e.g. 256Mi or 1g"
         )),
     }
 }
@@ -151,6 +179,21 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
+            isolation: Isolation {
+                allow_networks: self
+                    .allow_networks
+                    .into_iter()
+                    .filter(|n| !n.trim().is_empty())
+                    .collect(),
+                allow_capabilities: self
+                    .allow_capabilities
+                    .iter()
+                    .map(|c| capability(c))
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+                pids_limit: self.pids_limit,
+                default_memory: self.default_memory_limit,
+            },
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
             connections: Connections {
@@ -221,7 +264,29 @@ mod tests {
         assert_eq!(config(&["--backend", "swarm"]).backend, BackendKind::Swarm);
         assert_eq!(config(&[]).backend, BackendKind::Auto);
         assert!(!config(&[]).bind_given);
-        assert_eq!(config(&[]).network, "faas-functions");
+        assert_eq!(config(&[]).network, None);
+        assert_eq!(config(&[]).isolation, Isolation::default());
+        let c = config(&[
+            "--allow-networks",
+            "host,other",
+            "--allow-capabilities",
+            "cap_net_raw",
+            "--pids-limit",
+            "64",
+            "--default-memory-limit",
+            "1g",
+        ]);
+        assert_eq!(c.isolation.allow_networks, ["host", "other"]);
+        assert_eq!(c.isolation.allow_capabilities, ["NET_RAW"]);
+        assert_eq!(
+            (c.isolation.pids_limit, c.isolation.default_memory),
+            (64, 1_000_000_000)
+        );
+        assert!(Args::try_parse_from(["gateway", "--default-memory-limit", "1k"]).is_err());
+        assert!(Args::try_parse_from(["gateway", "--pids-limit", "0"]).is_err());
+        let none = config(&["--allow-capabilities", "", "--allow-networks", ""]);
+        assert!(none.isolation.allow_capabilities.is_empty());
+        assert!(none.isolation.allow_networks.is_empty());
         assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--quota", "0"]).is_err());
     }

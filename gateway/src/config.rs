@@ -50,8 +50,11 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     /// Whether the listen address was given; if not, it follows the backend.
     pub bind_given: bool,
-    /// The Docker network of service replicas (and, on Swarm, the gateway).
-    pub network: String,
+    /// The functions network (and, on Swarm, the gateway's); `None`: the
+    /// backend's default ([`Isolation::default_network`]).
+    pub network: Option<String>,
+    /// What function containers may be given beyond the secure defaults.
+    pub isolation: Isolation,
     /// Callback targets allowed beyond the public internet: CIDRs,
     /// addresses or host names.
     pub callback_allow: Vec<String>,
@@ -72,6 +75,63 @@ impl Config {
         match backend {
             BackendKind::Process | BackendKind::Auto => IpAddr::from([127, 0, 0, 1]),
             BackendKind::Docker | BackendKind::Swarm => IpAddr::from([0, 0, 0, 0]),
+        }
+    }
+}
+
+/// How function containers are confined: what a deployment may ask for
+/// beyond the defaults, and the defaults' limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// Networks a deployment's `network` may name besides the functions
+    /// network and `none` (`host` and `container:<id>` only when listed).
+    pub allow_networks: Vec<String>,
+    /// Capabilities a deployment's `capabilities` may add back (every
+    /// other one is dropped), upper case without `CAP_`.
+    pub allow_capabilities: Vec<String>,
+    /// Processes a function container may hold at once.
+    pub pids_limit: i64,
+    /// The memory limit, in bytes, of a function that gives none.
+    pub default_memory: i64,
+}
+
+impl Isolation {
+    /// The capabilities a deployment may ask for unless told otherwise:
+    /// what ordinary programs that change owners or users, or bind a low
+    /// port, need. Never `NET_RAW`, `SYS_ADMIN` or the like.
+    pub const DEFAULT_CAPABILITIES: [&'static str; 7] = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "KILL",
+        "NET_BIND_SERVICE",
+        "SETGID",
+        "SETUID",
+    ];
+
+    /// The functions network of a backend when `--network` is not given:
+    /// an overlay on Swarm, a bridge otherwise, never of one name, so a
+    /// gateway that moves from `docker` to `swarm` finds no bridge in the
+    /// way.
+    pub fn default_network(swarm: bool) -> &'static str {
+        if swarm {
+            "faas-functions"
+        } else {
+            "faas-functions-bridge"
+        }
+    }
+}
+
+impl Default for Isolation {
+    fn default() -> Isolation {
+        Isolation {
+            allow_networks: Vec::new(),
+            allow_capabilities: Isolation::DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            pids_limit: 512,
+            default_memory: 256 * 1024 * 1024,
         }
     }
 }

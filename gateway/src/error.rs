@@ -72,7 +72,8 @@ impl Error {
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Backend(e) => match e {
                 BackendError::Invalid(_) => StatusCode::BAD_REQUEST,
-                BackendError::NotFound(_) => StatusCode::NOT_FOUND,
+                BackendError::NotFound(_) | BackendError::Absent(_) => StatusCode::NOT_FOUND,
+                BackendError::Conflict(_) => StatusCode::CONFLICT,
                 BackendError::Start(_) => StatusCode::BAD_GATEWAY,
                 BackendError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },

@@ -143,6 +143,12 @@ pub struct Deployment {
     pub command: Option<Vec<String>>,
     pub timeout: Option<u64>,
     pub max_concurrency: Option<u32>,
+    /// Capabilities to add back to the function's containers (from the
+    /// gateway's allow-list; every other one is dropped).
+    pub capabilities: Option<Vec<String>>,
+    /// The user its containers run as (`uid`, `uid:gid` or a name the
+    /// image knows); absent: the image's own.
+    pub user: Option<String>,
     /// Update only: replace the function's UUID.
     pub refresh: Option<bool>,
 }
@@ -168,6 +174,12 @@ pub struct Function {
     pub network: Option<String>,
     pub timeout: u64,
     pub max_concurrency: Option<u32>,
+    /// Capabilities added back to its containers.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// The user its containers run as; `None`: the image's.
+    #[serde(default)]
+    pub user: Option<String>,
     /// Unix milliseconds.
     pub created: i64,
 }
@@ -232,6 +244,8 @@ impl Function {
             network: None,
             timeout: DEFAULT_TIMEOUT,
             max_concurrency: None,
+            capabilities: Vec::new(),
+            user: None,
             created: now,
         };
         base.apply(d, true)
@@ -253,6 +267,7 @@ impl Function {
             f.image = image;
         }
         let command_given = d.command.as_ref().is_some_and(|c| !c.is_empty());
+        let read_only_given = d.read_only_root_filesystem.is_some();
         set(&mut f.command, d.command);
         set(&mut f.env_process, d.env_process);
         set(&mut f.env_vars, d.env_vars);
@@ -267,6 +282,12 @@ impl Function {
         f.limits = d.limits.or(f.limits);
         f.requests = d.requests.or(f.requests);
         f.network = d.network.or(f.network);
+        if let Some(capabilities) = d.capabilities {
+            f.capabilities = capabilities.iter().map(|c| capability(c)).collect();
+        }
+        if let Some(user) = d.user {
+            f.user = (!user.is_empty()).then_some(user);
+        }
         f.mode = match d.mode {
             Some(mode) => mode,
             None if creating && command_given => Mode::PerCall,
@@ -289,6 +310,11 @@ impl Function {
             }
             f.max_concurrency = Some(max);
         }
+        // A new per-call container's root is read-only unless asked
+        // otherwise: nothing a call writes outlives it anyway, bar `/tmp`.
+        if creating && !read_only_given && f.mode == Mode::PerCall {
+            f.read_only_root_filesystem = true;
+        }
         if d.refresh == Some(true) {
             f.uuid = Uuid::new_v4();
         }
@@ -298,6 +324,12 @@ impl Function {
             ));
         }
         f.check_strings()?;
+        if let Some(user) = &f.user {
+            check_user(user)?;
+        }
+        for secret in &f.secrets {
+            check_secret_name(secret)?;
+        }
         Ok(f)
     }
 
@@ -309,7 +341,7 @@ impl Function {
                 "env var name {name:?} is not usable: use letters, digits and '_', not starting with a digit"
             )));
         }
-        let fields: [(&str, Vec<&str>); 11] = [
+        let fields: [(&str, Vec<&str>); 13] = [
             ("image", vec![self.image.as_str()]),
             ("command", self.command.iter().map(String::as_str).collect()),
             ("envProcess", vec![self.env_process.as_str()]),
@@ -324,6 +356,11 @@ impl Function {
             ("network", self.network.as_deref().into_iter().collect()),
             ("limits", resource_strings(&self.limits)),
             ("requests", resource_strings(&self.requests)),
+            (
+                "capabilities",
+                self.capabilities.iter().map(String::as_str).collect(),
+            ),
+            ("user", self.user.as_deref().into_iter().collect()),
         ];
         for (field, values) in fields {
             if values.iter().any(|v| v.contains('\0')) {
@@ -338,6 +375,51 @@ impl Function {
     /// The `/call/<name>/<uuid>` address under `base` (`http://host:port`).
     pub fn address(&self, base: &str) -> String {
         format!("{base}/call/{}/{}", self.name, self.uuid)
+    }
+}
+
+/// 1-64 letters, digits, `-`, `_` and `.`, starting with a letter or
+/// digit: a Docker secret name and a file name alike (never a path).
+pub fn check_secret_name(name: &str) -> Result<(), SpecError> {
+    let ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError(format!(
+            "invalid secret name {name:?}: use 1-64 letters, digits, '-', '_' and '.', starting with a letter or digit"
+        )))
+    }
+}
+
+/// A capability as the engine names it: upper case, without `CAP_`.
+pub fn capability(name: &str) -> String {
+    let upper = name.trim().to_ascii_uppercase();
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+}
+
+/// A container user: `name`, `uid`, `name:group` or `uid:gid`, of
+/// letters, digits, `_`, `.` and `-`, at most 64 characters.
+fn check_user(user: &str) -> Result<(), SpecError> {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let mut parts = user.splitn(2, ':');
+    let ok = user.len() <= 64 && parts.all(part);
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError(format!(
+            "\"user\" {user:?} is not a user: give a name or uid, optionally with :group or :gid (e.g. \"1000:1000\")"
+        )))
     }
 }
 
@@ -452,6 +534,47 @@ mod tests {
         assert_eq!((s.min, s.max), (5, 10));
         let s = s.capped(3);
         assert_eq!((s.min, s.max), (3, 3));
+    }
+
+    #[test]
+    fn secret_names_users_and_capabilities() {
+        for ok in ["a", "db-password", "API_KEY.v2", &"x".repeat(64)] {
+            assert!(check_secret_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "-a", "a/b", "../x", "a b", &"x".repeat(65)] {
+            assert!(check_secret_name(bad).is_err(), "{bad}");
+        }
+        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
+        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        let error = create(r#","secrets":["../admin-password"]"#).expect_err("a path");
+        assert!(error.0.starts_with("invalid secret name"), "{error}");
+        for ok in ["1000", "1000:1000", "app", "app:staff"] {
+            let f = create(&format!(r#","user":"{ok}""#)).expect(ok);
+            assert_eq!(f.user.as_deref(), Some(ok));
+        }
+        for bad in ["", ":", "a:", "a b", "1:2:3", "$(id)"] {
+            let f = create(&format!(r#","user":"{bad}""#));
+            if bad.is_empty() {
+                assert_eq!(f.expect("empty: the image's").user, None);
+            } else {
+                assert!(f.is_err(), "{bad}");
+            }
+        }
+        let f =
+            create(r#","capabilities":["cap_net_bind_service"],"readOnlyRootFilesystem":false"#)
+                .expect("create");
+        assert_eq!(f.capabilities, ["NET_BIND_SERVICE"]);
+        assert!(
+            !f.read_only_root_filesystem,
+            "a per-call function may opt out"
+        );
+        assert!(create("").expect("create").read_only_root_filesystem);
+        let service = Function::create(
+            deployment(r#"{"service":"a","image":"i","envProcess":"cat"}"#),
+            0,
+        )
+        .expect("create");
+        assert!(!service.read_only_root_filesystem);
     }
 
     #[test]

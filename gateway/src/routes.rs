@@ -8,7 +8,7 @@ use axum::middleware;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use crate::api::{calls, functions, invoke, logs, samples, system, ui, AppState};
+use crate::api::{calls, functions, invoke, logs, samples, secrets, system, ui, AppState};
 use crate::auth;
 
 /// Who may call a route.
@@ -75,6 +75,10 @@ pub fn table() -> Vec<Route> {
         route(M::GET,    "/system/function/{name}/calls",         Admin, calls::list),
         route(M::GET,    "/system/function/{name}/samples",       Admin, samples::samples),
         route(M::POST,   "/system/scale-function/{name}",         Admin, functions::scale),
+        route(M::GET,    "/system/secrets",                       Admin, secrets::list),
+        route(M::POST,   "/system/secrets",                       Admin, secrets::create),
+        route(M::PUT,    "/system/secrets",                       Admin, secrets::update),
+        route(M::DELETE, "/system/secrets",                       Admin, secrets::remove),
         route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
         route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
         route(M::GET,    "/system/logs",                          Admin, logs::logs),

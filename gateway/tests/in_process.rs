@@ -112,7 +112,8 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         invoke_auth: false,
         password_file: Some(password),
         bind_given: true,
-        network: "faas-functions".into(),
+        network: None,
+        isolation: Default::default(),
         callback_allow: Vec::new(),
         callback_ca_file: None,
         connections: Connections {

@@ -255,3 +255,277 @@ fn service_mode_replicas_serve_and_scale() {
     assert!(removed.is_success(), "{}", removed.status);
     no_container_of(&["svc"], 30);
 }
+
+/// The IPv4 subnet (`a.b.c.d/n`) of the Docker network `name`.
+fn subnet_of(name: &str) -> (u32, u32) {
+    let out = std::process::Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            name,
+            "--format",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ])
+        .output()
+        .expect("docker network inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cidr = text
+        .split_whitespace()
+        .find(|s| s.contains('.'))
+        .unwrap_or_else(|| panic!("no IPv4 subnet for {name}: {text}"));
+    let (address, bits) = cidr.split_once('/').expect("a CIDR");
+    (ipv4(address), bits.parse().expect("prefix bits"))
+}
+
+fn ipv4(address: &str) -> u32 {
+    let ip: std::net::Ipv4Addr = address.trim().parse().expect("an IPv4 address");
+    u32::from(ip)
+}
+
+fn within(ip: u32, (net, bits): (u32, u32)) -> bool {
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    ip & mask == net & mask
+}
+
+/// What a function's container sees of its own confinement, one fact a
+/// line: its effective capabilities, no-new-privileges, its pids and memory
+/// limits, whether its root and `/tmp` are writable, its uid, its network
+/// interfaces and its IPv4 address.
+const PROBE: &str = "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\\t' ' '; \
+    cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; \
+    cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+    (touch /root-file 2>/dev/null && echo root-writable) || echo root-read-only; \
+    touch /tmp/x && echo tmp-writable; \
+    echo uid=$(id -u); \
+    echo nets=$(ls /sys/class/net | tr '\\n' ' '); \
+    ip -o -4 addr show eth0 2>/dev/null | awk '{print \"ip=\" $4}'";
+
+#[test]
+fn function_containers_are_confined_by_default() {
+    let Some(gw) = docker_gateway("function_containers_are_confined_by_default", &[]) else {
+        return;
+    };
+    let deploy =
+        |spec: serde_json::Value| send(gw.admin(Method::POST, "/system/functions").json(&spec));
+    // A per-call function with nothing asked: no capabilities, no new
+    // privileges, the default pids and memory limits, a read-only root with
+    // a writable /tmp, on the functions network (not the default bridge).
+    gw.deploy(json!({"service": "probe", "image": "faas/sample-cat",
+        "command": ["sh", "-c", PROBE]}));
+    let seen = gw.call("probe", "").text();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "CapEff: 0000000000000000",
+            "NoNewPrivs: 1",
+            "512",
+            "268435456",
+            "root-read-only",
+            "tmp-writable",
+            "uid=0"
+        ],
+        "{seen}"
+    );
+    let ip = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("ip="))
+        .unwrap_or_else(|| panic!("no address: {seen}"));
+    let ip = ipv4(ip.split('/').next().expect("an address"));
+    assert!(
+        within(ip, subnet_of("faas-test-bridge")),
+        "the call ran outside the functions network: {seen}"
+    );
+    assert!(
+        !within(ip, subnet_of("bridge")),
+        "the call ran on the default bridge: {seen}"
+    );
+
+    // What a deployment may ask for: no network, a capability of the
+    // allow-list, a writable root; and a user (whose /tmp is writable).
+    gw.deploy(json!({"service": "asks", "image": "faas/sample-cat",
+        "command": ["sh", "-c", PROBE], "network": "none",
+        "capabilities": ["CHOWN"], "readOnlyRootFilesystem": false,
+        "limits": {"memory": "64m"}}));
+    let seen = gw.call("asks", "").text();
+    for fact in [
+        "CapEff: 0000000000000001",
+        "64000000",
+        "root-writable",
+        "nets=lo",
+    ] {
+        assert!(
+            seen.lines().any(|l| l.trim_end() == fact),
+            "{fact} in {seen}"
+        );
+    }
+    assert!(!seen.contains("ip="), "no network: {seen}");
+    gw.deploy(json!({"service": "who", "image": "faas/sample-cat",
+        "command": ["sh", "-c", PROBE], "user": "1000:1000"}));
+    let seen = gw.call("who", "").text();
+    for fact in ["uid=1000", "tmp-writable", "root-read-only"] {
+        assert!(seen.lines().any(|l| l == fact), "{fact} in {seen}");
+    }
+
+    // What it may not: another network (the host's, another container's,
+    // the default bridge), a capability off the allow-list, a service
+    // function off the functions network. Each is 400, nothing recorded.
+    for (name, spec, says) in [
+        (
+            "host",
+            json!({"network": "host"}),
+            "\"network\" \"host\" is not allowed",
+        ),
+        (
+            "other",
+            json!({"network": "container:probe"}),
+            "is not allowed",
+        ),
+        ("bridge", json!({"network": "bridge"}), "is not allowed"),
+        (
+            "raw",
+            json!({"capabilities": ["NET_RAW"]}),
+            "capability \"NET_RAW\" is not allowed",
+        ),
+        (
+            "admin",
+            json!({"capabilities": ["SYS_ADMIN"]}),
+            "is not allowed",
+        ),
+        (
+            "svc",
+            json!({"network": "none", "mode": "service", "envProcess": "cat"}),
+            "functions network",
+        ),
+        ("whom", json!({"user": "0; rm -rf /"}), "is not a user"),
+    ] {
+        let mut body = json!({"service": name, "image": "faas/sample-cat", "command": ["cat"]});
+        for (k, v) in spec.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let refused = deploy(body);
+        assert_eq!(refused.status, 400, "{name}: {}", refused.text());
+        assert!(
+            refused.one_line().contains(says),
+            "{name}: {}",
+            refused.text()
+        );
+        assert_eq!(gw.get(&format!("/system/function/{name}")).status, 404);
+    }
+    no_container_of(&["probe", "asks", "who"], 10);
+}
+
+#[test]
+fn secrets_are_kept_private_and_mounted_read_only() {
+    let Some(gw) = docker_gateway("secrets_are_kept_private_and_mounted_read_only", &[]) else {
+        return;
+    };
+    let secret = |method: Method, body: serde_json::Value| {
+        send(gw.admin(method, "/system/secrets").json(&body))
+    };
+    // faas-cli's `secret create`: {"name", "value"}; 201, then 409.
+    let created = secret(
+        Method::POST,
+        json!({"name": "api-key", "value": "first-value"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        secret(Method::POST, json!({"name": "api-key", "value": "x"})).status,
+        409
+    );
+    // `rawValue` is base64 bytes, as faas-cli sends `--from-file`.
+    let raw = secret(Method::POST, json!({"name": "raw", "rawValue": "AAEC/w=="}));
+    assert_eq!(raw.status, 201, "{}", raw.text());
+    let listed = gw.get("/system/secrets");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json(), json!([{"name": "api-key"}, {"name": "raw"}]));
+    assert!(!listed.text().contains("first-value"));
+    // Kept 0600 in a 0700 directory, nowhere in the database.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = gw.data_dir().join("secrets");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(&dir.join("api-key"))), (0o700, 0o600));
+    assert_eq!(std::fs::read(dir.join("raw")).expect("raw"), [0, 1, 2, 255]);
+    // `secret update`: PUT; 404 for one that is not there.
+    let updated = secret(
+        Method::PUT,
+        json!({"name": "api-key", "value": "second-value"}),
+    );
+    assert_eq!(updated.status, 202, "{}", updated.text());
+    assert_eq!(
+        secret(Method::PUT, json!({"name": "nope", "value": "x"})).status,
+        404
+    );
+    for (bad, says) in [
+        (
+            json!({"name": "../admin-password", "value": "x"}),
+            "invalid secret name",
+        ),
+        (json!({"name": "empty"}), "needs a \"value\""),
+        (json!({"name": "bad", "rawValue": "%%%"}), "not base64"),
+    ] {
+        let refused = secret(Method::POST, bad);
+        assert_eq!(refused.status, 400);
+        assert!(refused.one_line().contains(says), "{}", refused.text());
+    }
+
+    // Mounted read-only where OpenFaaS mounts them, in per-call
+    // containers and in service replicas.
+    let read = "cat /var/openfaas/secrets/api-key; echo; \
+                (echo x > /var/openfaas/secrets/api-key) 2>/dev/null && echo writable || echo read-only";
+    gw.deploy(json!({"service": "reader", "image": "faas/sample-cat",
+        "command": ["sh", "-c", read], "secrets": ["api-key"]}));
+    assert_eq!(gw.call("reader", "").text(), "second-value\nread-only\n");
+    gw.deploy(json!({"service": "svc-reader", "image": "faas/sample-cat",
+        "envProcess": "cat /var/openfaas/secrets/raw", "secrets": ["raw"]}));
+    eventually(
+        "the replica to read its secret",
+        Duration::from_secs(30),
+        || {
+            let answer = gw.call("svc-reader", "");
+            (answer.status == 200).then_some(answer.body)
+        },
+    )
+    .eq(&[0, 1, 2, 255])
+    .then_some(())
+    .expect("the raw secret's bytes");
+    // A secret that is not there, or a path, is refused at deploy.
+    for secrets in [json!(["missing"]), json!(["../gateway-id"])] {
+        let refused = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+            "service": "ghost", "image": "faas/sample-cat", "command": ["cat"], "secrets": secrets})));
+        assert_eq!(refused.status, 400, "{}", refused.text());
+        assert_eq!(gw.get("/system/function/ghost").status, 404);
+    }
+
+    // `secret remove`: DELETE {"name"}; 409 while a function names it.
+    let in_use = secret(Method::DELETE, json!({"name": "api-key"}));
+    assert_eq!(in_use.status, 409);
+    assert!(
+        in_use.one_line().contains("used by reader"),
+        "{}",
+        in_use.text()
+    );
+    assert!(gw.remove("reader").is_success());
+    assert_eq!(
+        secret(Method::DELETE, json!({"name": "api-key"})).status,
+        202
+    );
+    assert_eq!(
+        secret(Method::DELETE, json!({"name": "api-key"})).status,
+        404
+    );
+    assert_eq!(gw.get("/system/secrets").json(), json!([{"name": "raw"}]));
+    assert!(gw.remove("svc-reader").is_success());
+    no_container_of(&["reader", "svc-reader"], 30);
+    // No value reached the log.
+    let log = String::from_utf8_lossy(&gw.log()).into_owned();
+    assert!(
+        !log.contains("first-value") && !log.contains("second-value"),
+        "{log}"
+    );
+}

@@ -134,6 +134,15 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
             with("limits", json!({"cpu": (cpus + 1).to_string()})),
             "is more than the",
         ),
+        (
+            with("secrets", json!(["api-key"])),
+            "\"secrets\" cannot be mounted on the process backend",
+        ),
+        (
+            with("secrets", json!(["../admin-password"])),
+            "invalid secret name",
+        ),
+        (with("user", json!("0 0")), "\"user\" \"0 0\" is not a user"),
     ];
     for (spec, says) in &refused {
         let answer = post(&gw, spec);
@@ -146,6 +155,15 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
     }
     assert!(gw.functions().is_empty(), "nothing was recorded");
     assert_eq!(gw.get("/system/function/f").status, 404);
+    // The process backend keeps no secrets.
+    let secret = json!({"name": "api-key", "value": "v"});
+    for method in [Method::GET, Method::POST] {
+        let answer = send(gw.admin(method, "/system/secrets").json(&secret));
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        assert!(answer
+            .one_line()
+            .contains("the process backend has no secrets"));
+    }
 
     // An update is held to the same checks, and leaves the function as it was.
     gw.deploy(with("envVars", json!({"A": "1"})));
@@ -326,7 +344,7 @@ fn docker_refuses_missing_networks_and_cpus_beyond_the_engine() {
     if !engine_or_skip(test) {
         return;
     }
-    let gw = start_docker_gateway(&[]);
+    let gw = start_docker_gateway(&[("FAAS_ALLOW_NETWORKS", "faas-no-such-network")]);
     let missing = post(
         &gw,
         &json!({"service": "net", "image": "faas/sample-cat", "command": ["cat"],

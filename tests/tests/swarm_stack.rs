@@ -1,9 +1,12 @@
-//! The Swarm deployment end to end: `docker stack deploy -c docker-stack.yml`
-//! on a single-node swarm (initialised here when the engine is not in one),
-//! then functions deployed, called, scaled and removed through the stack's
-//! gateway, which runs in a container on the functions overlay network.
-//! Skips with a printed reason when no engine answers; fails when
-//! `FAAS_REQUIRE_DOCKER=1`.
+//! The Swarm deployment end to end, as README.md's "Swarm" section tells a
+//! new user to do it: its three blocks of commands (deploy; tear down and
+//! deploy again; remove) are read from the README and run line by line on
+//! the engine's single-node swarm, after a gateway on the `docker` backend
+//! has run on the same engine. Between them, functions are deployed,
+//! called, scaled and removed through the stack's gateway, which runs in a
+//! container on the functions overlay network; a service it did not create
+//! is refused, and Swarm secrets are made and mounted. Skips with a printed
+//! reason when no engine answers; fails when `FAAS_REQUIRE_DOCKER=1`.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,12 +14,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faas_tests::docker::engine_or_skip;
-use faas_tests::eventually;
-use faas_tests::gateway::Gateway;
+use faas_tests::gateway::{start_gateway, Gateway};
+use faas_tests::{binary, eventually, send};
+use reqwest::Method;
 use serde_json::{json, Value};
 
-const STACK: &str = "faas-test";
-const PASSWORD: &str = "swarm-test-password";
+/// The stack and the password README.md's commands use.
+const STACK: &str = "faas";
+const PASSWORD: &str = "a-strong-password";
+const NETWORK: &str = "faas-functions";
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 fn docker(args: &[&str]) -> (bool, String) {
     let out = Command::new("docker")
@@ -35,12 +42,7 @@ fn lists(args: &[&str], name: &str) -> bool {
 
 /// The services of the functions the tests and the stack's `samples`
 /// service deploy through the gateway.
-const FUNCTIONS: [&str; 6] = ["scat", "spc", "cat", "echo", "wc", "resizer"];
-
-/// The stack, removed (with its functions' services) when dropped.
-struct Stack {
-    gateway: Gateway,
-}
+const FUNCTIONS: [&str; 7] = ["scat", "spc", "ssec", "cat", "echo", "wc", "resizer"];
 
 /// Removes the functions' services an earlier gateway left.
 fn remove_function_services() {
@@ -58,7 +60,7 @@ fn remove_function_services() {
 }
 
 /// The host port the stack's gateway container publishes its 8080 on.
-/// The stack asks for port 0, so the engine picks a free one.
+/// The tests give the stack `FAAS_PORT=0`, so the engine picks a free one.
 fn published_port() -> Option<u16> {
     let service = format!("label=com.docker.swarm.service.name={STACK}_gateway");
     let (_, ids) = docker(&["ps", "-q", "--filter", &service]);
@@ -77,99 +79,258 @@ fn published_port() -> Option<u16> {
         .ok()
 }
 
-impl Stack {
-    fn deploy() -> Stack {
-        let (_, state) = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        if state.trim() != "active" {
-            let (ok, text) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-            assert!(ok, "docker swarm init: {text}");
+/// The commands of the README's block marked `<!-- swarm: <name> -->`,
+/// their comments left out.
+fn readme_block(name: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).expect("README.md");
+    let marker = format!("<!-- swarm: {name} -->");
+    let block = readme
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("README.md has no {marker}"))
+        .1;
+    let block = block
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("no sh block after {marker}"))
+        .0;
+    block
+        .lines()
+        .map(|line| line.split_once("  #").map_or(line, |(command, _)| command))
+        .map(|line| line.trim().to_string())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// The stack's gateway once it answers, on the port it published.
+fn stack_gateway() -> Gateway {
+    let starting = Duration::from_secs(90);
+    let port = eventually(
+        "the stack's gateway to publish a port",
+        starting,
+        published_port,
+    );
+    let gateway = Gateway::at(port, PASSWORD);
+    eventually(
+        &format!("the stack's gateway to answer on port {port}"),
+        starting,
+        || {
+            let health = gateway.client.get(gateway.url("/healthz")).send().ok()?;
+            (health.status() == 200).then_some(())
+        },
+    );
+    gateway
+}
+
+/// Runs the README's block `name` line by line, as a user would on this
+/// machine: `docker swarm init` only when the engine is in no swarm, the
+/// images as the tests built them (a full `scripts/build-images.sh` takes
+/// minutes), each `curl` as an HTTP call to the gateway's published port
+/// (the stack gets `FAAS_PORT=0`) until it answers, `faas` as this
+/// workspace's binary, every other line as written. A removal may need the
+/// stack's containers gone first: it is retried for a while. Returns the
+/// stack's gateway after the last deploy.
+fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
+    for line in readme_block(name) {
+        eprintln!("README ({name}): {line}");
+        if line == "docker swarm init" {
+            let (_, state) = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+            if state.trim() != "active" {
+                let (ok, text) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+                assert!(ok, "docker swarm init: {text}");
+            }
+        } else if line == "scripts/build-images.sh" {
+            // engine_or_skip built the images; the gateway image is the
+            // one `scripts/build-images.sh` last built.
+            let (ok, _) = docker(&["image", "inspect", "faas/gateway:latest"]);
+            assert!(
+                ok,
+                "faas/gateway:latest is missing: run scripts/build-images.sh"
+            );
+        } else if let Some(call) = line.strip_prefix("curl ") {
+            let gw = gateway.as_ref().expect("a gateway deployed before curl");
+            let data = call
+                .split_once("-d ")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .expect("curl -d <data>");
+            let path = call
+                .split_once("127.0.0.1:8080")
+                .map(|(_, path)| path.trim())
+                .expect("a URL on 127.0.0.1:8080");
+            eventually(
+                &format!("{line} to answer {data}"),
+                Duration::from_secs(120),
+                || {
+                    let answer = gw
+                        .client
+                        .post(gw.url(path))
+                        .body(data.to_string())
+                        .send()
+                        .ok()?;
+                    (answer.status() == 200 && answer.text().ok()? == data).then_some(())
+                },
+            );
+        } else {
+            let gw_url = gateway.as_ref().map(|g| g.url("")).unwrap_or_default();
+            let faas = binary("faas");
+            let faas_dir = faas.parent().expect("a directory");
+            let path = format!(
+                "{}:{}",
+                faas_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let within = if line.contains(" rm ") { 60 } else { 1 };
+            let deadline = Instant::now() + Duration::from_secs(within);
+            loop {
+                let out = Command::new("sh")
+                    .args(["-c", &line])
+                    .current_dir(ROOT)
+                    .env("FAAS_PORT", "0")
+                    .env("FAAS_GATEWAY", &gw_url)
+                    .env("PATH", &path)
+                    .output()
+                    .expect("sh runs");
+                if out.status.success() {
+                    break;
+                }
+                let why = String::from_utf8_lossy(&out.stderr).into_owned();
+                if Instant::now() > deadline {
+                    let services = docker(&["service", "ls"]).1;
+                    panic!("README ({name}): {line}: {why}\nservices:\n{services}");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            if line.starts_with("docker stack deploy") {
+                gateway = Some(stack_gateway());
+                // The `samples` service deploys what is missing once, then
+                // exits: let it finish, so it does not bring back a sample
+                // removed right after.
+                let service = format!("{STACK}_samples");
+                let states = ["ps", &service, "--format", "{{.CurrentState}}"];
+                eventually(
+                    "the samples service to finish",
+                    Duration::from_secs(120),
+                    || {
+                        docker(
+                            &["service"]
+                                .iter()
+                                .chain(states.iter())
+                                .copied()
+                                .collect::<Vec<_>>(),
+                        )
+                        .1
+                        .lines()
+                        .any(|state| state.starts_with("Complete"))
+                        .then_some(())
+                    },
+                );
+            } else if line.starts_with("docker stack rm") {
+                gateway = None;
+                // Its gateway has let go of the published port.
+                eventually(
+                    "the stack's containers to go",
+                    Duration::from_secs(60),
+                    || published_port().is_none().then_some(()),
+                );
+            }
         }
-        let _ = docker(&["stack", "rm", STACK]);
-        remove_function_services();
-        // A bridge of that name (a docker-backend gateway's) would clash.
-        let _ = docker(&["network", "rm", "faas-functions"]);
-        let a_while = Duration::from_secs(30);
-        eventually("the faas-functions network to go", a_while, || {
-            (!lists(
-                &["network", "ls", "--format", "{{.Name}}"],
-                "faas-functions",
-            ))
-            .then_some(())
-        });
-        // A fresh gateway: no data from an earlier run of this test.
-        let volume = format!("{STACK}_gateway-data");
-        eventually("the gateway's volume to go", a_while, || {
-            (docker(&["volume", "rm", &volume]).0 || !lists(&["volume", "ls", "-q"], &volume))
-                .then_some(())
-        });
-        let _ = docker(&["secret", "rm", "faas-basic-auth-password"]);
-        let mut secret = Command::new("docker")
-            .args(["secret", "create", "faas-basic-auth-password", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("docker secret create");
-        use std::io::Write;
-        secret
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(PASSWORD.as_bytes())
-            .expect("secret");
-        assert!(secret.wait().expect("exit").success());
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let out = Command::new("docker")
-            .args(["stack", "deploy", "-c", "docker-stack.yml", STACK])
-            .current_dir(root)
-            .env("FAAS_PORT", "0")
-            .output()
-            .expect("docker stack deploy");
-        assert!(
-            out.status.success(),
-            "stack deploy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let starting = Duration::from_secs(90);
-        let port = eventually(
-            "the stack's gateway to publish a port",
-            starting,
-            published_port,
-        );
-        let gateway = Gateway::at(port, PASSWORD);
-        eventually(
-            &format!("the stack's gateway to answer on port {port}"),
-            starting,
-            || {
-                let health = gateway.client.get(gateway.url("/healthz")).send().ok()?;
-                (health.status() == 200).then_some(())
-            },
-        );
-        Stack { gateway }
     }
+    gateway
+}
 
-    /// `name`'s replicas and available replicas, once the gateway can say.
-    fn replicas(&self, name: &str) -> Option<(u64, u64)> {
-        let function: Value = self.gateway.get(&format!("/system/function/{name}")).json();
-        Some((
-            function["replicas"].as_u64()?,
-            function["availableReplicas"].as_u64()?,
-        ))
-    }
-
-    /// Waits up to a minute for `name` to have `n` replicas, all available.
-    fn settles_at(&self, name: &str, n: u64) {
-        eventually(
-            &format!("{name} at {n} available replicas"),
-            Duration::from_secs(60),
-            || (self.replicas(name) == Some((n, n))).then_some(()),
-        );
+/// Clears what an earlier run of this test (or an older version of the
+/// gateway) left: the stack, its functions, the gateway's data volume, the
+/// admin secret and the functions network, so the README starts afresh.
+fn start_afresh() {
+    let _ = docker(&["stack", "rm", STACK]);
+    remove_function_services();
+    let _ = docker(&["service", "rm", "sforeign"]);
+    let _ = docker(&["secret", "rm", "swarm-key"]);
+    let a_while = Duration::from_secs(60);
+    for (what, args) in [
+        ("network", vec!["network", "rm", NETWORK]),
+        ("volume", vec!["volume", "rm", "faas_gateway-data"]),
+        ("secret", vec!["secret", "rm", "faas-basic-auth-password"]),
+    ] {
+        let name = args[2];
+        let listing: Vec<&str> = match what {
+            "volume" => vec!["volume", "ls", "-q"],
+            other => vec![other, "ls", "--format", "{{.Name}}"],
+        };
+        eventually(&format!("the {what} {name} to go"), a_while, || {
+            (docker(&args).0 || !lists(&listing, name)).then_some(())
+        });
     }
 }
 
-impl Drop for Stack {
+/// Removes what the test made, whatever happened.
+struct Cleanup;
+
+impl Drop for Cleanup {
     fn drop(&mut self) {
         remove_function_services();
+        let _ = docker(&["service", "rm", "sforeign"]);
         let _ = docker(&["stack", "rm", STACK]);
+        // The secret the test makes through the gateway (gone unless the
+        // test failed half-way).
+        let _ = docker(&["secret", "rm", "swarm-key"]);
+        // What the README's last block removes, when the test stopped
+        // before it: retried while the stack's containers go.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut left = vec![
+            vec!["network", "rm", NETWORK],
+            vec!["secret", "rm", "faas-basic-auth-password"],
+            vec!["volume", "rm", "faas_gateway-data"],
+        ];
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|args| {
+                let listing: Vec<&str> = match args[0] {
+                    "volume" => vec!["volume", "ls", "-q"],
+                    other => vec![other, "ls", "--format", "{{.Name}}"],
+                };
+                lists(&listing, args[2]) && !docker(args).0
+            });
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
     }
+}
+
+/// The replicas and available replicas of `name`, once the gateway can say.
+fn replicas(gw: &Gateway, name: &str) -> Option<(u64, u64)> {
+    let function: Value = gw.get(&format!("/system/function/{name}")).json();
+    Some((
+        function["replicas"].as_u64()?,
+        function["availableReplicas"].as_u64()?,
+    ))
+}
+
+/// Waits up to a minute for `name` to have `n` replicas, all available.
+fn settles_at(gw: &Gateway, name: &str, n: u64) {
+    eventually(
+        &format!("{name} at {n} available replicas"),
+        Duration::from_secs(60),
+        || (replicas(gw, name) == Some((n, n))).then_some(()),
+    );
+}
+
+/// A gateway on the `docker` backend runs on the same engine first, with
+/// its default network (a bridge), then stops: the stack must deploy
+/// after it all the same.
+fn docker_backend_runs_first() {
+    let gw = start_gateway(&[("FAAS_BACKEND", "docker")]);
+    gw.deploy(json!({"service": "before", "image": "faas/sample-cat", "command": ["cat"]}));
+    assert_eq!(gw.call("before", "first").text(), "first");
+    let (_, driver) = docker(&[
+        "network",
+        "inspect",
+        "faas-functions-bridge",
+        "--format",
+        "{{.Driver}}",
+    ]);
+    assert_eq!(driver.trim(), "bridge");
+    drop(gw);
+    let _ = docker(&["network", "rm", "faas-functions-bridge"]);
 }
 
 /// Sends `cat` calls back to back from 4 threads until stopped; counts
@@ -248,8 +409,11 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     if !engine_or_skip("stack_gateway_deploys_calls_scales_and_removes") {
         return;
     }
-    let stack = Stack::deploy();
-    let gw = &stack.gateway;
+    let _cleanup = Cleanup;
+    docker_backend_runs_first();
+    start_afresh();
+    let gw = run_readme("deploy", None).expect("the stack's gateway");
+    let gw = &gw;
 
     // The stack's `samples` service deploys the sample functions through
     // the gateway; they answer.
@@ -275,7 +439,7 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
         "labels": {"com.openfaas.scale.max": "5"}}),
     );
-    stack.settles_at("scat", 1);
+    settles_at(gw, "scat", 1);
     let (ok, labels) = docker(&[
         "service",
         "inspect",
@@ -293,17 +457,17 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(2));
     gw.scale("scat", 3);
-    stack.settles_at("scat", 3);
+    settles_at(gw, "scat", 3);
     std::thread::sleep(Duration::from_secs(2));
     gw.scale("scat", 1);
-    stack.settles_at("scat", 1);
+    settles_at(gw, "scat", 1);
     std::thread::sleep(Duration::from_secs(2));
     let (ok, failed) = load.finish();
     assert!(ok > 50, "the load ran: {ok} calls");
     assert_eq!(failed, 0, "no call failed while scaling ({ok} succeeded)");
 
     gw.scale("scat", 2);
-    stack.settles_at("scat", 2);
+    settles_at(gw, "scat", 2);
     let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(1));
     let victim = replica_containers("scat")
@@ -332,7 +496,7 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         "scat at 0 replicas, no container left",
         Duration::from_secs(60),
         || {
-            (stack.replicas("scat") == Some((0, 0)) && replica_containers("scat").trim().is_empty())
+            (replicas(gw, "scat") == Some((0, 0)) && replica_containers("scat").trim().is_empty())
                 .then_some(())
         },
     );
@@ -348,9 +512,9 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     // AlertManager: firing adds ceil(max 5 × factor 20 / 100) = 1 replica,
     // resolved goes back to the min.
     gw.alert("firing", "scat");
-    stack.settles_at("scat", 2);
+    settles_at(gw, "scat", 2);
     gw.alert("resolved", "scat");
-    stack.settles_at("scat", 1);
+    settles_at(gw, "scat", 1);
 
     // Per-call functions run as containers on the manager.
     gw.deploy(
@@ -363,4 +527,122 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     eventually("the scat service to go", Duration::from_secs(30), || {
         (!lists(&["service", "ls", "--format", "{{.Name}}"], "scat")).then_some(())
     });
+
+    // A service the gateway did not create: its name is 409, and the
+    // service is left as it was.
+    let (ok, text) = docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "sforeign",
+        "faas/sample-cat",
+    ]);
+    assert!(ok, "docker service create: {text}");
+    for spec in [
+        json!({"service": "sforeign", "image": "faas/sample-cat", "envProcess": "cat"}),
+        json!({"service": "sforeign", "image": "faas/sample-cat", "command": ["cat"]}),
+    ] {
+        let refused = send(gw.admin(Method::POST, "/system/functions").json(&spec));
+        assert_eq!(refused.status, 409, "{}", refused.text());
+        assert!(
+            refused.one_line().contains("did not create"),
+            "{}",
+            refused.text()
+        );
+    }
+    assert_eq!(gw.get("/system/function/sforeign").status, 404);
+    let scale = send(
+        gw.admin(Method::POST, "/system/scale-function/sforeign")
+            .json(&json!({"serviceName": "sforeign", "replicas": 0})),
+    );
+    assert_eq!(scale.status, 404, "{}", scale.text());
+    let delete = send(
+        gw.admin(Method::DELETE, "/system/functions")
+            .json(&json!({"functionName": "sforeign"})),
+    );
+    assert_eq!(delete.status, 404, "{}", delete.text());
+    // Nor may a function's service join the host's network.
+    let host = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+        "service": "shost", "image": "faas/sample-cat", "envProcess": "cat", "network": "host"})));
+    assert_eq!(host.status, 400, "{}", host.text());
+    assert!(!lists(&["service", "ls", "--format", "{{.Name}}"], "shost"));
+    let (_, mode) = docker(&[
+        "service",
+        "inspect",
+        "sforeign",
+        "--format",
+        "{{json .Spec.Mode}}",
+    ]);
+    assert!(mode.contains("\"Replicas\":1"), "{mode}");
+    assert!(docker(&["service", "rm", "sforeign"]).0);
+
+    swarm_secrets(gw);
+
+    // Torn down and deployed again, twice: the functions outlive the
+    // stack, and the gateway (same data, same id) takes them back.
+    let mut gw = run_readme("redeploy", None).expect("the stack's gateway");
+    gw = run_readme("redeploy", Some(gw)).expect("the stack's gateway");
+    assert_eq!(gw.call("echo", "").status, 200);
+    let _ = run_readme("remove", Some(gw));
+    assert!(!lists(&["network", "ls", "--format", "{{.Name}}"], NETWORK));
+}
+
+/// OpenFaaS's secrets API on Swarm: Docker secrets labelled as the
+/// gateway's, mounted at `/var/openfaas/secrets/<name>` and
+/// `/run/secrets/<name>`; the gateway's own admin secret is not among
+/// them, cannot be mounted, replaced or removed.
+fn swarm_secrets(gw: &Gateway) {
+    let secret =
+        |method: Method, body: Value| send(gw.admin(method, "/system/secrets").json(&body));
+    let created = secret(
+        Method::POST,
+        json!({"name": "swarm-key", "value": "swarm-value"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        gw.get("/system/secrets").json(),
+        json!([{"name": "swarm-key"}])
+    );
+    let own = "faas-basic-auth-password";
+    for method in [Method::POST, Method::PUT] {
+        let refused = secret(method, json!({"name": own, "value": "mine now"}));
+        assert_eq!(refused.status, 409, "{}", refused.text());
+    }
+    assert_eq!(secret(Method::DELETE, json!({"name": own})).status, 409);
+    assert!(lists(&["secret", "ls", "--format", "{{.Name}}"], own));
+    let mounts_own = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+        "service": "sown", "image": "faas/sample-cat", "envProcess": "cat", "secrets": [own]})));
+    assert_eq!(mounts_own.status, 400, "{}", mounts_own.text());
+    let per_call = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+        "service": "spcs", "image": "faas/sample-cat", "command": ["cat"], "secrets": ["swarm-key"]})));
+    assert_eq!(per_call.status, 400, "{}", per_call.text());
+
+    gw.deploy(json!({"service": "ssec", "image": "faas/sample-cat",
+        "envProcess": "sh -c 'cat /var/openfaas/secrets/swarm-key /run/secrets/swarm-key; echo; \
+            grep -E \"^(CapEff|NoNewPrivs)\" /proc/self/status; cat /sys/fs/cgroup/pids/pids.max'",
+        "secrets": ["swarm-key"]}));
+    settles_at(gw, "ssec", 1);
+    // The service's replicas are confined as per-call containers are;
+    // Swarm sets no-new-privileges from API 1.46 (Docker 27) on.
+    let (_, api) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    let minor = api
+        .trim()
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok());
+    let no_new = if minor.is_some_and(|m| m >= 46) { 1 } else { 0 };
+    assert_eq!(
+        gw.call("ssec", "").text(),
+        format!("swarm-valueswarm-value\nCapEff:\t0000000000000000\nNoNewPrivs:\t{no_new}\n512\n")
+    );
+    let in_use = secret(Method::DELETE, json!({"name": "swarm-key"}));
+    assert_eq!(in_use.status, 409, "{}", in_use.text());
+    assert_eq!(gw.remove("ssec").status, 202);
+    eventually(
+        "the secret to be removable",
+        Duration::from_secs(30),
+        || (secret(Method::DELETE, json!({"name": "swarm-key"})).status == 202).then_some(()),
+    );
+    assert_eq!(gw.get("/system/secrets").json(), json!([]));
 }

@@ -7,6 +7,7 @@
 //! - [`logs`]: `/system/logs`, NDJSON, with `follow`.
 //! - [`functions`]: the management API (`/system/functions`, `/system/function`, scale).
 //! - [`samples`]: a function's figures over the last 15 minutes.
+//! - [`secrets`]: `/system/secrets`, OpenFaaS's secrets API.
 //! - [`system`]: health, metrics, info, alert, the OpenAPI document, fallbacks.
 //! - [`ui`]: the portal's page, script and style sheet under `/ui/`.
 
@@ -15,6 +16,7 @@ pub mod functions;
 pub mod invoke;
 pub mod logs;
 pub mod samples;
+pub mod secrets;
 pub mod system;
 pub mod ui;
 

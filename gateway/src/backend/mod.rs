@@ -33,6 +33,14 @@ pub enum BackendError {
     Invalid(String),
     #[error("no such function on the backend: {0}")]
     NotFound(String),
+    /// Something the request names (a secret) does not exist; the text
+    /// says what.
+    #[error("{0}")]
+    Absent(String),
+    /// The name is taken by something the gateway does not own, or what
+    /// is asked would break something in use; the text says which.
+    #[error("{0}")]
+    Conflict(String),
     /// The function's process or container could not be started (the
     /// backend answered, and refused).
     #[error("function could not start: {0}")]
@@ -40,6 +48,13 @@ pub enum BackendError {
     /// The backend itself (e.g. the Docker engine) did not answer.
     #[error("the backend is unreachable: {0}")]
     Unreachable(String),
+}
+
+/// The refusal of secrets by a backend that cannot mount them.
+pub fn no_secrets(backend: &str) -> BackendError {
+    BackendError::Invalid(format!(
+        "the {backend} backend has no secrets: functions run as local processes, with nothing to mount them in; run the gateway with --backend docker or swarm"
+    ))
 }
 
 /// One call as the backend sees it.
@@ -187,6 +202,22 @@ pub trait Backend: Send + Sync {
     /// backend answers it without counting replicas where it can.
     async fn desired(&self, name: &str) -> Result<u64, BackendError> {
         Ok(self.replicas(name).await?.desired)
+    }
+    /// Names of the secrets functions may mount (those made through
+    /// `/system/secrets`); a backend without secrets refuses.
+    async fn secrets(&self) -> Result<Vec<String>, BackendError> {
+        Err(no_secrets(self.name()))
+    }
+    /// Keeps `value` as the secret `name`: new when `create` (`Conflict`
+    /// if it exists), else replacing it (`Absent` if it does not).
+    async fn put_secret(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
+        let _ = (name, value, create);
+        Err(no_secrets(self.name()))
+    }
+    /// Removes the secret `name` (`Absent` if there is none).
+    async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
+        let _ = name;
+        Err(no_secrets(self.name()))
     }
     /// Runs one call to its end. Dropping the future stops the run.
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError>;

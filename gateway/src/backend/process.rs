@@ -105,6 +105,11 @@ impl Backend for ProcessBackend {
         // Not applied to processes, but checked as a container backend
         // would, so a deployment means the same on every backend.
         resources::check(function, resources::machine_cpus())?;
+        if !function.secrets.is_empty() {
+            return Err(BackendError::Invalid(
+                "\"secrets\" cannot be mounted on the process backend: functions run as local processes, with no container to mount them in; leave \"secrets\" out, or run the gateway with --backend docker or swarm".into(),
+            ));
+        }
         let run = self.prepare(function)?;
         let mut table = self.table();
         let replicas = table.get(&function.name).map_or(1, |e| e.replicas);

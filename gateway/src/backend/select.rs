@@ -9,7 +9,7 @@ use super::container::engine;
 use super::docker::DockerBackend;
 use super::swarm::SwarmBackend;
 use super::{Backend, ProcessBackend};
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, Isolation};
 
 /// What `auto` means on this machine now; other kinds stay as they are.
 pub async fn resolve(kind: BackendKind) -> BackendKind {
@@ -33,14 +33,20 @@ pub async fn resolve(kind: BackendKind) -> BackendKind {
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     let owner = owner_id(&config.data_dir)?;
     let max = config.max_payload_bytes;
-    Ok(match resolve(config.backend).await {
+    let isolation = config.isolation.clone();
+    let kind = resolve(config.backend).await;
+    let network = config
+        .network
+        .clone()
+        .unwrap_or_else(|| Isolation::default_network(kind == BackendKind::Swarm).to_string());
+    Ok(match kind {
         BackendKind::Swarm => Arc::new(
-            SwarmBackend::connect(&config.network, &owner, max)
+            SwarmBackend::connect(&network, &owner, max, isolation)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Docker => Arc::new(
-            DockerBackend::connect(&config.network, &owner, max)
+            DockerBackend::connect(&network, &owner, max, isolation, &config.data_dir)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use super::{Ended, NewCall};
-use crate::call::{time, CallInfo, Counts, Status};
+use crate::call::{time, CallInfo, Status};
 use crate::clock;
 
 /// The sync calls not yet committed, by id.
@@ -97,18 +97,13 @@ impl Live {
             .collect()
     }
 
-    /// Adds the calls of `function` in flight to `counts`.
-    pub fn add_counts(&self, function: &str, counts: &mut Counts) {
-        for entry in self.lock().values().filter(|e| e.function == function) {
-            counts.add(entry.status(), 1);
-        }
-    }
-
-    /// Adds the calls in flight to per-function totals.
-    pub fn add_totals(&self, totals: &mut HashMap<String, u64>) {
-        for entry in self.lock().values() {
-            *totals.entry(entry.function.clone()).or_default() += 1;
-        }
+    /// The calls in flight (of `function`, or all): id, function, status.
+    pub fn statuses(&self, function: Option<&str>) -> Vec<(Uuid, String, Status)> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| function.is_none_or(|f| e.function == f))
+            .map(|(id, e)| (*id, e.function.clone(), e.status()))
+            .collect()
     }
 }
 
@@ -161,9 +156,11 @@ mod tests {
         assert_eq!(live.call(id).expect("live").status, Status::Pending);
         live.started(id, 2_000);
         assert_eq!(live.call(id).expect("live").status, Status::Running);
-        let mut counts = Counts::default();
-        live.add_counts("f", &mut counts);
-        assert_eq!((counts.total, counts.running), (1, 1));
+        assert_eq!(
+            live.statuses(Some("f")),
+            [(id, "f".into(), Status::Running)]
+        );
+        assert!(live.statuses(Some("g")).is_empty());
         let outcome = watchdog::Outcome {
             exit: watchdog::Exit::Code(0),
             stdout: Bytes::new(),

@@ -23,7 +23,7 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::call::{CallInfo, CallKind, Counts, End, Event};
+use crate::call::{CallInfo, CallKind, Counts, End, Event, Status};
 use crate::function::Function;
 
 pub use read::{events, functions, input};
@@ -334,16 +334,51 @@ impl Store {
     /// Calls of `function` by status, stored and in flight.
     pub async fn counts(&self, function: &str) -> Result<Counts, StoreError> {
         let name = function.to_string();
-        let mut counts = self.read(move |c| read::counts(c, &name)).await?;
-        self.live.add_counts(function, &mut counts);
+        let (mut counts, live) = self
+            .with_live(Some(function), move |c| read::counts(c, &name))
+            .await?;
+        for (_, _, status) in live {
+            counts.add(status, 1);
+        }
         Ok(counts)
     }
 
     /// Calls per function, stored and in flight.
     pub async fn invocation_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let mut totals = self.read(read::invocation_counts).await?;
-        self.live.add_totals(&mut totals);
+        let (mut totals, live) = self.with_live(None, read::invocation_counts).await?;
+        for (_, function, _) in live {
+            *totals.entry(function).or_default() += 1;
+        }
         Ok(totals)
+    }
+
+    /// `query` over the stored calls, and the calls in flight (of
+    /// `function`, or all) that are not stored yet: each call counted once,
+    /// though a sync call's record is committed before it leaves memory.
+    /// In flight first: one committed meanwhile is found stored.
+    async fn with_live<T, F>(
+        &self,
+        function: Option<&str>,
+        query: F,
+    ) -> Result<(T, Vec<(Uuid, String, Status)>), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let live = self.live.statuses(function);
+        self.read(move |c| {
+            // One snapshot for both reads.
+            let tx = c.unchecked_transaction()?;
+            let result = query(&tx)?;
+            let ids: Vec<String> = live.iter().map(|(id, _, _)| id.to_string()).collect();
+            let stored = read::stored_ids(&tx, &ids)?;
+            let live = live
+                .into_iter()
+                .filter(|(id, _, _)| !stored.contains(&id.to_string()))
+                .collect();
+            Ok((result, live))
+        })
+        .await
     }
 
     /// Committed events, as they are committed.

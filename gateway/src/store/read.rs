@@ -1,7 +1,7 @@
 //! Reads: a small pool of read connections used on the blocking pool, and
 //! the queries the API needs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -218,6 +218,18 @@ pub fn counts(conn: &Connection, function: &str) -> Result<Counts, StoreError> {
         counts.add(Status::parse(&status), n);
     }
     Ok(counts)
+}
+
+/// Which of `ids` are stored.
+pub fn stored_ids(conn: &Connection, ids: &[String]) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?;
+    let mut stored = HashSet::new();
+    for id in ids {
+        if stmt.exists(params![id])? {
+            stored.insert(id.clone());
+        }
+    }
+    Ok(stored)
 }
 
 /// Calls recorded per function.

@@ -4,6 +4,7 @@
 //! one way every container the gateway made goes).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::models::ContainerSummary;
@@ -12,6 +13,7 @@ use bollard::Docker;
 
 use super::{image, labels, network, resources, setup, EngineError};
 use crate::backend::BackendError;
+use crate::config::Isolation;
 use crate::function::Function;
 
 /// How long an engine gets to answer the first ping.
@@ -30,6 +32,11 @@ pub struct Engine {
     pub max_payload_bytes: u64,
     /// The engine's CPUs: the most a function may be given.
     pub cpus: u64,
+    /// How function containers are confined.
+    pub isolation: Isolation,
+    /// Where the gateway keeps the secrets it mounts into containers (the
+    /// `docker` backend); `None` where the engine keeps them (Swarm).
+    pub secret_files: Option<PathBuf>,
 }
 
 /// Connects to the local engine (`DOCKER_HOST` or the default socket) and
@@ -57,6 +64,8 @@ impl Engine {
         owner: &str,
         max_payload_bytes: u64,
         overlay: bool,
+        isolation: Isolation,
+        secret_files: Option<PathBuf>,
     ) -> Result<Engine, EngineError> {
         let docker = local().await?;
         let info = docker
@@ -74,24 +83,28 @@ impl Engine {
             network: network.to_string(),
             max_payload_bytes,
             cpus,
+            isolation,
+            secret_files,
         };
         let leftovers = [labels::CALL.to_string(), labels::owned_by(owner)];
         let removed = engine.remove_labelled(&leftovers).await?;
         if removed > 0 {
             tracing::info!("removed {removed} call containers left by an earlier run");
         }
-        network::ensure(&engine.docker, network, overlay).await?;
+        network::ensure(&engine.docker, network, overlay, owner).await?;
         Ok(engine)
     }
 
     /// Checks a function can run on the engine before a deploy or update:
-    /// its limits parse and fit the engine, its network exists, and its
-    /// image is there (pulled if missing).
+    /// its limits parse and fit the engine, its capabilities and network
+    /// are allowed and the network exists, and its image is there (pulled
+    /// if missing).
     pub async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
         resources::check(function, self.cpus)?;
-        setup::host_config(function)?;
-        if let Some(name) = &function.network {
-            if !network::exists(&self.docker, name).await? {
+        setup::host_config(function, &self.isolation)?;
+        setup::check_capabilities(function, &self.isolation)?;
+        if let Some(name) = network::check(function, &self.network, &self.isolation)? {
+            if !network::exists(&self.docker, &name).await? {
                 return Err(BackendError::Invalid(format!(
                     "no such network: {name} (create it, or leave \"network\" out for the functions network)"
                 )));

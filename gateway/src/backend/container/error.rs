@@ -40,6 +40,10 @@ pub enum EngineError {
     /// A stream from the engine ended before it said what was asked.
     #[error("the Docker Engine ended {0} without an answer")]
     CutShort(&'static str),
+    /// Something on the engine is not as the gateway needs it; the text
+    /// says what and how to fix it.
+    #[error("{0}")]
+    Misfit(String),
     /// The task running a call's container ended without an answer.
     #[error("the task running container {0} ended without an answer")]
     Lost(String),
@@ -77,7 +81,7 @@ impl From<EngineError> for BackendError {
     fn from(e: EngineError) -> BackendError {
         let line = e.line();
         match e {
-            EngineError::NoSuchImage { .. } => BackendError::Invalid(line),
+            EngineError::NoSuchImage { .. } | EngineError::Misfit(_) => BackendError::Invalid(line),
             EngineError::Refused { .. } => BackendError::Start(line),
             EngineError::Unreachable { .. }
             | EngineError::NoAnswer(_)

@@ -5,9 +5,10 @@
 //!   network), clearing leftovers at start, finding and removing containers;
 //! - [`error`]: [`EngineError`], and its one conversion to `BackendError`;
 //! - [`labels`], [`image`], [`network`]: what the gateway labels, pulls and
-//!   creates on the engine;
-//! - [`setup`] and [`resources`]: a function's host settings and
-//!   environment, from its spec;
+//!   creates on the engine, and the networks a deployment may name;
+//! - [`setup`] and [`resources`]: a function's host settings (the
+//!   confinement every function container gets) and environment, from its
+//!   spec;
 //! - [`percall`]: a new container per call;
 //! - [`replica`]: a service function's replicas and their cache;
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and

@@ -43,9 +43,22 @@ pub async fn invoke(
             (labels::CALL.to_string(), call_id),
             (labels::OWNER.to_string(), engine.owner.clone()),
         ]),
+        user: function.user.clone(),
         host_config: HostConfig {
-            network_mode: function.network.clone(),
-            ..setup::host_config(function)?
+            // The functions network unless it says otherwise: never the
+            // engine's default bridge.
+            network_mode: Some(
+                function
+                    .network
+                    .clone()
+                    .unwrap_or_else(|| engine.network.clone()),
+            ),
+            mounts: engine
+                .secret_files
+                .as_deref()
+                .map(|dir| setup::secret_mounts(function, dir))
+                .filter(|mounts| !mounts.is_empty()),
+            ..setup::host_config(function, &engine.isolation)?
         },
         timeout: call.timeout,
         max_output_bytes: call.max_output_bytes,
@@ -66,6 +79,8 @@ struct ContainerCall {
     env: Vec<String>,
     /// Labels naming the function, the call and the gateway, for clean-up.
     labels: HashMap<String, String>,
+    /// The user it runs as; `None`: the image's.
+    user: Option<String>,
     host_config: HostConfig,
     timeout: Duration,
     max_output_bytes: usize,
@@ -102,6 +117,7 @@ async fn lifecycle(
         cmd: (!call.command.is_empty()).then(|| call.command.clone()),
         env: Some(call.env.clone()),
         labels: Some(call.labels.clone()),
+        user: call.user.clone(),
         attach_stdin: Some(true),
         attach_stdout: Some(true),
         attach_stderr: Some(true),

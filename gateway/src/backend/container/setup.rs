@@ -1,25 +1,35 @@
 //! What a function's containers get from its spec on either backend: the
-//! host settings (limits, requests, read-only root, no Docker socket) and
-//! the environment, a replica's watchdog settings included.
+//! host settings (confinement, limits, requests, read-only root, no Docker
+//! socket) and the environment, a replica's watchdog settings included.
 
 use std::collections::HashMap;
+use std::path::Path;
 
-use bollard::models::HostConfig;
+use bollard::models::{HostConfig, Mount, MountType};
 
 use super::resources;
 use crate::backend::BackendError;
+use crate::config::Isolation;
 use crate::function::Function;
 
-/// The host settings every function container gets: limits, requests,
-/// a read-only root with a writable `/tmp` when asked, and never the Docker
-/// socket (no binds at all).
-pub fn host_config(function: &Function) -> Result<HostConfig, BackendError> {
+/// Where a function finds its secrets, as OpenFaaS mounts them.
+pub const SECRETS_DIR: &str = "/var/openfaas/secrets";
+
+/// The host settings every function container gets: every capability
+/// dropped but those its deployment adds back, `no-new-privileges`, the
+/// pids limit, its memory limit (the gateway's default when it gives
+/// none), requests, a read-only root with a writable `/tmp` when asked,
+/// and never the Docker socket (no binds at all).
+pub fn host_config(function: &Function, isolation: &Isolation) -> Result<HostConfig, BackendError> {
     let mut config = HostConfig {
         security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: (!function.capabilities.is_empty()).then(|| function.capabilities.clone()),
+        pids_limit: Some(isolation.pids_limit),
         ..Default::default()
     };
     let limits = resources::amounts("limits", &function.limits)?;
-    config.memory = limits.memory;
+    config.memory = Some(limits.memory.unwrap_or(isolation.default_memory));
     config.nano_cpus = limits.nano_cpus;
     let requests = resources::amounts("requests", &function.requests)?;
     config.memory_reservation = requests.memory;
@@ -29,9 +39,56 @@ pub fn host_config(function: &Function) -> Result<HostConfig, BackendError> {
         .map(|nano| (nano.saturating_mul(1024) / 1_000_000_000).max(2));
     if function.read_only_root_filesystem {
         config.readonly_rootfs = Some(true);
-        config.tmpfs = Some(HashMap::from([("/tmp".to_string(), "rw,exec".to_string())]));
+        config.tmpfs = Some(HashMap::from([("/tmp".to_string(), tmp_options(function))]));
     }
     Ok(config)
+}
+
+/// The options of the tmpfs `/tmp` of a read-only root: owned by the
+/// function's numeric user when it gives one, since the engine copies the
+/// image's `/tmp` (often root's, 0755) onto it.
+fn tmp_options(function: &Function) -> String {
+    let mut options = "rw,exec,nosuid,nodev,mode=1777".to_string();
+    let mut ids = function.user.as_deref().unwrap_or_default().splitn(2, ':');
+    for key in ["uid", "gid"] {
+        if let Some(id) = ids.next().filter(|id| id.parse::<u32>().is_ok()) {
+            options.push_str(&format!(",{key}={id}"));
+        }
+    }
+    options
+}
+
+/// The read-only bind mounts of a function's secrets, kept as files in
+/// `dir`, each at `/var/openfaas/secrets/<name>`. A bind mount (unlike a
+/// bind) fails when its file is missing instead of creating a directory.
+pub fn secret_mounts(function: &Function, dir: &Path) -> Vec<Mount> {
+    function
+        .secrets
+        .iter()
+        .map(|name| Mount {
+            target: Some(format!("{SECRETS_DIR}/{name}")),
+            source: Some(dir.join(name).to_string_lossy().into_owned()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Checks the capabilities a function asks for are on the allow-list.
+pub fn check_capabilities(function: &Function, isolation: &Isolation) -> Result<(), BackendError> {
+    let allowed = &isolation.allow_capabilities;
+    match function
+        .capabilities
+        .iter()
+        .find(|c| !allowed.contains(c))
+    {
+        None => Ok(()),
+        Some(refused) => Err(BackendError::Invalid(format!(
+            "capability {refused:?} is not allowed: ask only for {} (the gateway's --allow-capabilities)",
+            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+        ))),
+    }
 }
 
 /// `KEY=value` entries of the function's env followed by `more`.
@@ -83,8 +140,11 @@ mod tests {
             "service": "f", "image": "i", "command": ["cat"], "readOnlyRootFilesystem": true,
             "limits": {"memory": "64m", "cpu": "0.5"}, "requests": {"cpu": "2"}
         }));
-        let host = host_config(&f).expect("host settings");
+        let host = host_config(&f, &Isolation::default()).expect("host settings");
         assert_eq!(host.memory, Some(64_000_000));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(host.cap_add, None);
+        assert_eq!(host.pids_limit, Some(512));
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.cpu_shares, Some(2048));
         assert_eq!(host.readonly_rootfs, Some(true));
@@ -92,7 +152,40 @@ mod tests {
         let f = function(serde_json::json!({
             "service": "f", "image": "i", "command": ["cat"], "limits": {"memory": "lots"}
         }));
-        assert!(matches!(host_config(&f), Err(BackendError::Invalid(_))));
+        assert!(matches!(
+            host_config(&f, &Isolation::default()),
+            Err(BackendError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn defaults_and_capabilities_from_the_allow_list() {
+        let f = function(serde_json::json!({
+            "service": "f", "image": "i", "command": ["cat"], "capabilities": ["cap_chown", "NET_RAW"]
+        }));
+        assert_eq!(f.capabilities, ["CHOWN", "NET_RAW"]);
+        assert!(
+            f.read_only_root_filesystem,
+            "per-call: read-only by default"
+        );
+        let isolation = Isolation::default();
+        let host = host_config(&f, &isolation).expect("host settings");
+        assert_eq!(host.memory, Some(isolation.default_memory));
+        assert_eq!(host.cap_add, Some(vec!["CHOWN".into(), "NET_RAW".into()]));
+        match check_capabilities(&f, &isolation) {
+            Err(BackendError::Invalid(line)) => {
+                assert!(
+                    line.starts_with("capability \"NET_RAW\" is not allowed"),
+                    "{line}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let allowing = Isolation {
+            allow_capabilities: vec!["CHOWN".into(), "NET_RAW".into()],
+            ..Isolation::default()
+        };
+        assert!(check_capabilities(&f, &allowing).is_ok());
     }
 
     #[test]
@@ -101,9 +194,14 @@ mod tests {
             let f = function(serde_json::json!({
                 "service": "f", "image": "i", "command": ["cat"], "requests": {"cpu": cpu}
             }));
-            host_config(&f).expect("host settings").cpu_shares
+            host_config(&f, &Isolation::default())
+                .expect("host settings")
+                .cpu_shares
         };
+        assert_eq!(shares("0.25"), Some(256));
         assert_eq!(shares("0.5"), Some(512));
+        assert_eq!(shares("1"), Some(1024));
+        assert_eq!(shares("2"), Some(2048));
         assert_eq!(shares("250m"), Some(256));
         assert_eq!(shares("1.5"), Some(1536));
         assert_eq!(shares("1m"), Some(2), "the engine's least weight");

@@ -4,35 +4,69 @@
 //!   `container::percall`);
 //! - service functions run as plain containers, one per replica, each running
 //!   `fwatchdog` on a bridge network the gateway creates ([`service`]); calls
-//!   go through the shared balancer to the replica with the fewest in flight.
+//!   go through the shared balancer to the replica with the fewest in flight;
+//! - secrets are files the gateway keeps ([`secrets`]), mounted read-only.
 
+pub mod secrets;
 pub mod service;
+
+use std::path::Path;
 
 use super::container::{percall, Engine, EngineError, Replica, ReplicaSource};
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use crate::config::Isolation;
 use crate::function::{Function, Mode};
+use secrets::SecretFiles;
 use service::ReplicaSet;
 
 /// Functions on a Docker Engine.
 pub struct DockerBackend {
     engine: Engine,
     replicas: ReplicaSet,
+    secrets: SecretFiles,
 }
 
 impl DockerBackend {
     /// Connects to the engine, removes the per-call containers an earlier run
-    /// of this gateway (`owner`) left behind, and makes sure the functions
-    /// bridge network exists.
+    /// of this gateway (`owner`) left behind, makes sure the functions
+    /// bridge network exists, and opens the secrets kept in `data_dir`.
     pub async fn connect(
         network: &str,
         owner: &str,
         max_payload_bytes: u64,
+        isolation: Isolation,
+        data_dir: &Path,
     ) -> Result<DockerBackend, EngineError> {
-        let engine = Engine::connect(network, owner, max_payload_bytes, false).await?;
+        // Containers mount the files by their absolute path on the host.
+        let dir = std::path::absolute(data_dir.join("secrets"))
+            .map_err(|e| EngineError::Misfit(format!("cannot find the data directory: {e}")))?;
+        let secrets = SecretFiles::open(dir.clone()).map_err(|e| {
+            EngineError::Misfit(format!("cannot open the secrets in {}: {e}", dir.display()))
+        })?;
+        let engine = Engine::connect(
+            network,
+            owner,
+            max_payload_bytes,
+            false,
+            isolation,
+            Some(dir),
+        )
+        .await?;
         Ok(DockerBackend {
             replicas: ReplicaSet::new(engine.clone()),
             engine,
+            secrets,
         })
+    }
+
+    /// Checks every secret the function names is kept.
+    fn has_secrets(&self, function: &Function) -> Result<(), BackendError> {
+        match function.secrets.iter().find(|s| !self.secrets.has(s)) {
+            Some(missing) => Err(BackendError::Invalid(format!(
+                "no such secret: {missing} (create it with POST /system/secrets)"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -43,6 +77,7 @@ impl Backend for DockerBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+        self.has_secrets(function)?;
         self.engine.runnable(function).await?;
         if function.mode == Mode::Service {
             self.replicas.deploy(function).await?;
@@ -51,6 +86,7 @@ impl Backend for DockerBackend {
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
+        self.has_secrets(function)?;
         self.engine.runnable(function).await?;
         match function.mode {
             Mode::Service => self.replicas.update(function).await,
@@ -76,6 +112,18 @@ impl Backend for DockerBackend {
 
     async fn desired(&self, name: &str) -> Result<u64, BackendError> {
         Ok(self.replicas.desired(name))
+    }
+
+    async fn secrets(&self) -> Result<Vec<String>, BackendError> {
+        self.secrets.names()
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
+        self.secrets.put(name, value, create)
+    }
+
+    async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
+        self.secrets.remove(name)
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {

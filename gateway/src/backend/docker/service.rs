@@ -190,13 +190,20 @@ impl ReplicaSet {
                 (labels::REPLICA.to_string(), "true".to_string()),
                 (labels::OWNER.to_string(), self.engine.owner.clone()),
             ])),
+            user: function.user.clone(),
             host_config: Some(HostConfig {
                 network_mode: Some(self.engine.network.clone()),
+                mounts: self
+                    .engine
+                    .secret_files
+                    .as_deref()
+                    .map(|dir| setup::secret_mounts(function, dir))
+                    .filter(|mounts| !mounts.is_empty()),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
-                ..setup::host_config(function)?
+                ..setup::host_config(function, &self.engine.isolation)?
             }),
             ..Default::default()
         };

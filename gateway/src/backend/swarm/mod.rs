@@ -8,6 +8,7 @@
 //! the services use `endpoint_mode: dnsrr` and the gateway balances calls
 //! itself through the shared [`Balancer`].
 
+mod secrets;
 mod spec;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use bollard::Docker;
 use super::container::{labels, percall, replica};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use crate::config::Isolation;
 use crate::function::{Function, Mode};
 
 /// The Swarm label every task container carries: its service's name.
@@ -44,9 +46,12 @@ impl SwarmBackend {
         network: &str,
         owner: &str,
         max_payload_bytes: u64,
+        isolation: Isolation,
     ) -> Result<SwarmBackend, EngineError> {
+        let engine =
+            Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
         Ok(SwarmBackend {
-            engine: Engine::connect(network, owner, max_payload_bytes, true).await?,
+            engine,
             balancer: Balancer::default(),
             cache: ReplicaCache::default(),
         })
@@ -63,8 +68,23 @@ impl SwarmBackend {
             .unwrap_or(false)
     }
 
-    /// The service `name`'s version and spec; `None` when there is none.
-    async fn inspect(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, EngineError> {
+    /// The service `name`'s version and spec when this gateway created it;
+    /// `None` when there is none; `Conflict` when it is another's.
+    async fn inspect(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, BackendError> {
+        let found = self.inspect_any(name).await?;
+        if let Some((_, spec)) = &found {
+            let owner = spec.labels.as_ref().and_then(|l| l.get(labels::OWNER));
+            if owner != Some(&self.engine.owner) {
+                return Err(BackendError::Conflict(format!(
+                    "a Swarm service named {name} exists that this gateway did not create: remove it (docker service rm {name}) or give the function another name"
+                )));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The service `name`'s version and spec, whoever made it.
+    async fn inspect_any(&self, name: &str) -> Result<Option<(u64, ServiceSpec)>, EngineError> {
         let options = InspectServiceOptionsBuilder::default().build();
         match self
             .engine
@@ -105,34 +125,6 @@ impl SwarmBackend {
         Ok(())
     }
 
-    /// The (id, name) of each secret named; `Invalid` when one is missing.
-    async fn secret_ids(&self, names: &[String]) -> Result<Vec<(String, String)>, BackendError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let secrets = self
-            .engine
-            .docker
-            .list_secrets(None::<bollard::query_parameters::ListSecretsOptions>)
-            .await
-            .map_err(EngineError::unreachable("list secrets"))?;
-        names
-            .iter()
-            .map(|name| {
-                secrets
-                    .iter()
-                    .find(|s| s.spec.as_ref().and_then(|spec| spec.name.as_deref()) == Some(name))
-                    .and_then(|s| s.id.clone())
-                    .map(|id| (id, name.clone()))
-                    .ok_or_else(|| {
-                        BackendError::Invalid(format!(
-                            "no such secret: {name} (create it with `docker secret create {name} -`)"
-                        ))
-                    })
-            })
-            .collect()
-    }
-
     /// The service spec of `function` with `replicas` tasks.
     fn spec(
         &self,
@@ -148,6 +140,7 @@ impl SwarmBackend {
             engine.max_payload_bytes,
             replicas,
             secrets,
+            &engine.isolation,
         )
     }
 
@@ -156,13 +149,18 @@ impl SwarmBackend {
         &self,
         function: &Function,
     ) -> Result<(Mode, Option<(u64, ServiceSpec)>), BackendError> {
+        if function.mode == Mode::PerCall && !function.secrets.is_empty() {
+            return Err(BackendError::Invalid(
+                "\"secrets\" of a per-call function cannot be mounted on swarm: Docker mounts Swarm secrets into services only; deploy it with \"mode\": \"service\", or leave \"secrets\" out".into(),
+            ));
+        }
         self.engine.runnable(function).await?;
         Ok((function.mode, self.inspect(&function.name).await?))
     }
 
     /// Creates the service of a new service function.
     async fn create(&self, function: &Function) -> Result<(), BackendError> {
-        let secrets = self.secret_ids(&function.secrets).await?;
+        let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
         let spec = self.spec(function, function.scaling().min, secrets)?;
         self.engine
             .docker
@@ -182,7 +180,8 @@ impl Backend for SwarmBackend {
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        // An existing service (an earlier run's) is adopted as it is.
+        // An existing service of this gateway's (an earlier run's) is
+        // adopted as it is; another's is a conflict.
         match self.prepare(function).await? {
             (Mode::Service, None) => self.create(function).await,
             _ => Ok(()),
@@ -193,7 +192,7 @@ impl Backend for SwarmBackend {
         match self.prepare(function).await? {
             (Mode::Service, Some((version, old))) => {
                 let replicas = replicas_of(&old).unwrap_or_else(|| function.scaling().min);
-                let secrets = self.secret_ids(&function.secrets).await?;
+                let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
                 let spec = self.spec(function, replicas, secrets)?;
                 self.apply(&function.name, version, spec).await
             }
@@ -204,6 +203,13 @@ impl Backend for SwarmBackend {
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        // Another's service of that name is left alone.
+        if matches!(
+            self.inspect(name).await,
+            Err(BackendError::Conflict(_)) | Ok(None)
+        ) {
+            return Ok(());
+        }
         match self.engine.docker.delete_service(name).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -282,6 +288,18 @@ impl Backend for SwarmBackend {
             desired: replicas_of(&spec).unwrap_or(0),
             available,
         })
+    }
+
+    async fn secrets(&self) -> Result<Vec<String>, BackendError> {
+        secrets::names(&self.engine).await
+    }
+
+    async fn put_secret(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
+        secrets::put(&self.engine, name, value, create).await
+    }
+
+    async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
+        secrets::remove(&self.engine, name).await
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {

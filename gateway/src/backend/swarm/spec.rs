@@ -2,8 +2,11 @@
 //! it: labels `com.openfaas.function` and `function=true`, env `fprocess`
 //! plus `envVars`, the functions network, `node.platform.os == linux` plus
 //! the function's constraints, restart policy any (5 attempts, 5 s apart),
-//! secrets by name, limits and reservations, a read-only root with a tmpfs
-//! `/tmp`, rolling updates one task at a time that roll back on failure, and
+//! secrets by name (at `/run/secrets/<name>` and OpenFaaS's
+//! `/var/openfaas/secrets/<name>`), the gateway's confinement (capabilities
+//! dropped but the asked ones, no new privileges, a pids limit, a default
+//! memory limit, the user), limits and reservations, a read-only root with
+//! a tmpfs `/tmp` when asked, rolling updates one task at a time that roll back on failure, and
 //! `dnsrr` so no virtual IP is needed.
 
 use std::collections::HashMap;
@@ -12,14 +15,15 @@ use bollard::models::{
     EndpointSpec, EndpointSpecModeEnum, Limit, Mount, MountType, NetworkAttachmentConfig,
     ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecContainerSpecFile, TaskSpecContainerSpecSecrets,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecContainerSpec, TaskSpecContainerSpecFile, TaskSpecContainerSpecPrivileges,
+    TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 
 use crate::backend::container::labels::{FUNCTION, OWNER};
 use crate::backend::container::{resources, setup};
 use crate::backend::BackendError;
+use crate::config::Isolation;
 use crate::function::Function;
 
 const SECOND_NS: i64 = 1_000_000_000;
@@ -33,8 +37,9 @@ pub fn service(
     max_payload_bytes: u64,
     replicas: u64,
     secrets: Vec<(String, String)>,
+    isolation: &Isolation,
 ) -> Result<ServiceSpec, BackendError> {
-    let host = setup::host_config(function)?;
+    let host = setup::host_config(function, isolation)?;
     let mut labels: HashMap<String, String> = function.labels.clone().into_iter().collect();
     labels.insert("com.openfaas.function".into(), function.name.clone());
     labels.insert("function".into(), "true".into());
@@ -61,25 +66,37 @@ pub fn service(
         secrets: (!secrets.is_empty()).then(|| {
             secrets
                 .into_iter()
-                .map(|(id, name)| TaskSpecContainerSpecSecrets {
-                    file: Some(TaskSpecContainerSpecFile {
-                        name: Some(name.clone()),
-                        uid: Some("0".into()),
-                        gid: Some("0".into()),
-                        mode: Some(0o444),
-                    }),
-                    secret_id: Some(id),
-                    secret_name: Some(name),
+                .flat_map(|(id, name)| {
+                    let at = [name.clone(), format!("{}/{name}", setup::SECRETS_DIR)];
+                    at.map(|target| TaskSpecContainerSpecSecrets {
+                        file: Some(TaskSpecContainerSpecFile {
+                            name: Some(target),
+                            uid: Some("0".into()),
+                            gid: Some("0".into()),
+                            mode: Some(0o444),
+                        }),
+                        secret_id: Some(id.clone()),
+                        secret_name: Some(name.clone()),
+                    })
                 })
                 .collect()
         }),
+        user: function.user.clone(),
+        // Engines before API 1.46 ignore it; the capabilities are dropped
+        // from the bounding set either way.
+        privileges: Some(TaskSpecContainerSpecPrivileges {
+            no_new_privileges: Some(true),
+            ..Default::default()
+        }),
+        capability_drop: host.cap_drop.clone(),
+        capability_add: host.cap_add.clone(),
         ..Default::default()
     };
     let resources = TaskSpecResources {
         limits: Some(Limit {
             nano_cpus: host.nano_cpus,
             memory_bytes: host.memory,
-            ..Default::default()
+            pids: host.pids_limit,
         }),
         reservations: Some(ResourceObject {
             nano_cpus: function
@@ -162,6 +179,7 @@ mod tests {
             1024,
             2,
             vec![("id1".into(), "s".into())],
+            &Isolation::default(),
         )
         .expect("spec");
         let labels = spec.labels.expect("labels");
@@ -178,12 +196,20 @@ mod tests {
             container.mounts.expect("mounts")[0].target.as_deref(),
             Some("/tmp")
         );
+        let targets: Vec<_> = container
+            .secrets
+            .expect("secrets")
+            .into_iter()
+            .map(|s| (s.secret_name, s.file.and_then(|f| f.name)))
+            .collect();
         assert_eq!(
-            container.secrets.expect("secrets")[0]
-                .secret_name
-                .as_deref(),
-            Some("s")
+            targets,
+            [
+                (Some("s".into()), Some("s".into())),
+                (Some("s".into()), Some("/var/openfaas/secrets/s".into()))
+            ]
         );
+        assert_eq!(container.capability_drop, Some(vec!["ALL".to_string()]));
         let constraints = task
             .placement
             .expect("placement")
