@@ -8,8 +8,10 @@
 
 pub mod service;
 
-use super::container::{percall, Engine, EngineError, Replica, ReplicaSource};
-use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use std::sync::Arc;
+
+use super::container::{logs, percall, Engine, EngineError, Replica, ReplicaSource, UsageCache};
+use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::function::{Function, Mode};
 use service::ReplicaSet;
 
@@ -17,6 +19,8 @@ use service::ReplicaSet;
 pub struct DockerBackend {
     engine: Engine,
     replicas: ReplicaSet,
+    /// What the replicas use, as last sampled.
+    usage: Arc<UsageCache>,
 }
 
 impl DockerBackend {
@@ -31,6 +35,7 @@ impl DockerBackend {
         let engine = Engine::connect(network, owner, max_payload_bytes, false).await?;
         Ok(DockerBackend {
             replicas: ReplicaSet::new(engine.clone()),
+            usage: UsageCache::start(engine.clone()),
             engine,
         })
     }
@@ -76,6 +81,19 @@ impl Backend for DockerBackend {
 
     async fn desired(&self, name: &str) -> Result<u64, BackendError> {
         Ok(self.replicas.desired(name))
+    }
+
+    async fn replica_logs(
+        &self,
+        name: &str,
+        query: LogQuery,
+    ) -> Result<Option<ReplicaLines>, BackendError> {
+        let replicas = self.replicas.list(name, true).await?;
+        Ok(Some(logs::read(&self.engine, replicas, query)))
+    }
+
+    fn usage(&self, name: &str) -> Option<Usage> {
+        Some(self.usage.get(name))
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {

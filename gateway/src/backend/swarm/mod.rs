@@ -11,6 +11,7 @@
 mod spec;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
 use bollard::query_parameters::{
@@ -19,9 +20,9 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use super::container::{labels, percall, replica};
+use super::container::{labels, logs, percall, replica, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
-use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::function::{Function, Mode};
 
 /// The Swarm label every task container carries: its service's name.
@@ -35,6 +36,8 @@ pub struct SwarmBackend {
     balancer: Balancer,
     /// Replicas per function as last read from the engine.
     cache: ReplicaCache,
+    /// What the replicas use, as last sampled.
+    usage: Arc<UsageCache>,
 }
 
 impl SwarmBackend {
@@ -45,8 +48,10 @@ impl SwarmBackend {
         owner: &str,
         max_payload_bytes: u64,
     ) -> Result<SwarmBackend, EngineError> {
+        let engine = Engine::connect(network, owner, max_payload_bytes, true).await?;
         Ok(SwarmBackend {
-            engine: Engine::connect(network, owner, max_payload_bytes, true).await?,
+            usage: UsageCache::start(engine.clone()),
+            engine,
             balancer: Balancer::default(),
             cache: ReplicaCache::default(),
         })
@@ -282,6 +287,19 @@ impl Backend for SwarmBackend {
             desired: replicas_of(&spec).unwrap_or(0),
             available,
         })
+    }
+
+    async fn replica_logs(
+        &self,
+        name: &str,
+        query: LogQuery,
+    ) -> Result<Option<ReplicaLines>, BackendError> {
+        let replicas = self.running_replicas(name, true).await?;
+        Ok(Some(logs::read(&self.engine, replicas, query)))
+    }
+
+    fn usage(&self, name: &str) -> Option<Usage> {
+        Some(self.usage.get(name))
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
