@@ -211,3 +211,41 @@ fn completion_scripts() {
         assert!(stdout(&out).contains("faas"), "{shell}");
     }
 }
+
+#[test]
+fn logs_show_what_the_function_wrote_to_stderr() {
+    let env = Env::start();
+    env.create(&[
+        "--name",
+        "noisy",
+        "ubuntu",
+        "sh",
+        "-c",
+        "echo oops >&2; echo again >&2; echo done",
+    ]);
+    let id = call_id(&env.faas(&["func", "call", "noisy"]));
+    let logs = eventually(
+        "the call to finish in the logs",
+        Duration::from_secs(30),
+        || {
+            let logs = stdout(&env.faas(&["func", "logs", "noisy"]));
+            logs.contains(&format!("[FINISHED] CallId: {id}"))
+                .then_some(logs)
+        },
+    );
+    // Each line of STDERR its own event, before the call's end.
+    assert_lines(
+        &events_of(&logs, &id),
+        &[
+            &format!("{{time}} [CALL] CallId: {id}, ShortStdin: "),
+            &format!("{{time}} [PENDING] CallId: {id}"),
+            &format!("{{time}} [RUNNING] CallId: {id}"),
+            &format!("{{time}} [STDERR] CallId: {id}, Message: oops"),
+            &format!("{{time}} [STDERR] CallId: {id}, Message: again"),
+            &format!("{{time}} [FINISHED] CallId: {id}, ShortStdout: done"),
+            ", ShortStderr: oops",
+            "again",
+            "",
+        ],
+    );
+}
