@@ -348,3 +348,65 @@ fn openfaas_client_on_the_docker_backend() {
     let gw: GatewayHandle = start_docker_gateway(&[]);
     openfaas_client_flow(&gw, "faas/sample-cat", "docker", true);
 }
+
+/// Whether the engine is a Swarm manager (the swarm backend's test runs).
+fn swarm_manager() -> bool {
+    std::process::Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+/// On a Swarm manager: a service function's replica is a Swarm task, whose
+/// container's log (the watchdog's first line) is among the function's
+/// messages, and whose usage is sampled. (A gateway on the host cannot reach
+/// the overlay network's replicas, so calls are left to the stack's tests.)
+#[test]
+fn openfaas_client_sees_swarm_replicas_logs_and_usage() {
+    let test = "openfaas_client_sees_swarm_replicas_logs_and_usage";
+    if !engine_or_skip(test) {
+        return;
+    }
+    if !swarm_manager() {
+        eprintln!("skipped {test}: the engine is not a Swarm manager");
+        return;
+    }
+    let network = format!("faas-compat-{}", std::process::id());
+    let gw = start_gateway(&[("FAAS_BACKEND", "swarm"), ("FAAS_NETWORK", &network)]);
+    let name = format!("compat-swarm-{}", std::process::id());
+    {
+        let _cleanup = Removing(&gw, vec![name.clone()]);
+        let spec = json!({"service": name, "image": "faas/sample-cat", "envProcess": "cat",
+            "namespace": NAMESPACE});
+        let answer = deploy(&gw, &spec);
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        let line = eventually(
+            "the replica's first line in the logs",
+            Duration::from_secs(60),
+            || {
+                logs(&gw, &name, "&tail=-1").into_iter().find(|m| {
+                    m["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("fwatchdog: listening"))
+                })
+            },
+        );
+        assert_eq!(line["Event"], "STDERR");
+        assert!(line["instance"].as_str().is_some_and(|i| i.len() >= 12));
+        let usage = eventually("the replica's usage", Duration::from_secs(30), || {
+            let f = gw.function(&name);
+            (f["usage"]["totalMemoryBytes"].as_f64() > Some(0.0)).then_some(f["usage"].clone())
+        });
+        assert!(usage["cpu"].as_f64() >= Some(0.0));
+        assert_eq!(remove(&gw, &name).status, 202);
+    }
+    drop(gw);
+    // The network this test's gateway made; its service is gone.
+    eventually("the test's network to go", Duration::from_secs(30), || {
+        std::process::Command::new("docker")
+            .args(["network", "rm", &network])
+            .output()
+            .is_ok_and(|o| o.status.success())
+            .then_some(())
+    });
+}
