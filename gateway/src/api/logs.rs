@@ -29,6 +29,9 @@ use crate::store;
 
 /// Longest wait for the replicas' past lines.
 const REPLICA_LOGS_LIMIT: Duration = Duration::from_secs(5);
+/// Most past lines read of one replica's container log (its newest), so an
+/// old replica's long log cannot fill the gateway's memory.
+const MAX_REPLICA_LINES: u64 = 5000;
 
 /// The parameters, checked.
 #[derive(Debug, Default, PartialEq)]
@@ -108,7 +111,11 @@ pub async fn logs(
     let replicas = function.mode == Mode::Service && request.call_id.is_none();
     let past = LogQuery {
         since: request.since,
-        tail: request.tail,
+        tail: Some(
+            request
+                .tail
+                .map_or(MAX_REPLICA_LINES, |t| t.min(MAX_REPLICA_LINES)),
+        ),
         follow: false,
     };
     // Subscribe (and start following the replicas) before reading, so
@@ -125,11 +132,12 @@ pub async fn logs(
         }
         _ => None,
     };
+    // With `instance`, the tail is taken after that filter, not before.
     let (fname, cid, since, tail) = (
         function.name.clone(),
         request.call_id.clone(),
         request.since,
-        request.tail,
+        request.tail.filter(|_| request.instance.is_none()),
     );
     let stored = app
         .store

@@ -20,6 +20,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
+use super::container::replica::Snapshot;
 use super::container::{labels, logs, percall, replica, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
@@ -38,6 +39,8 @@ pub struct SwarmBackend {
     cache: ReplicaCache,
     /// What the replicas use, as last sampled.
     usage: Arc<UsageCache>,
+    /// Desired and running replicas of every function's service, for listing.
+    services: Snapshot<HashMap<String, Replicas>>,
 }
 
 impl SwarmBackend {
@@ -54,6 +57,7 @@ impl SwarmBackend {
             engine,
             balancer: Balancer::default(),
             cache: ReplicaCache::default(),
+            services: Snapshot::default(),
         })
     }
 
@@ -90,10 +94,66 @@ impl SwarmBackend {
             }),
         }
     }
+}
 
+/// Desired and running replicas of every service the gateway of `engine`
+/// made: two engine calls for them all.
+async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, EngineError> {
+    {
+        let filters = HashMap::from([("label".to_string(), vec![labels::owned_by(&engine.owner)])]);
+        let options = ListServicesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let services = engine
+            .docker
+            .list_services(Some(options))
+            .await
+            .map_err(EngineError::unreachable("list services"))?;
+        let running = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
+        let options = ListTasksOptionsBuilder::default().filters(&running).build();
+        let tasks = engine
+            .docker
+            .list_tasks(Some(options))
+            .await
+            .map_err(EngineError::unreachable("list tasks"))?;
+        let mut by_id: HashMap<String, (String, Replicas)> = HashMap::new();
+        for service in services {
+            let (Some(id), Some(spec)) = (service.id, service.spec) else {
+                continue;
+            };
+            let Some(name) = spec.name.clone() else {
+                continue;
+            };
+            let desired = replicas_of(&spec).unwrap_or(0);
+            by_id.insert(
+                id,
+                (
+                    name,
+                    Replicas {
+                        desired,
+                        available: 0,
+                    },
+                ),
+            );
+        }
+        // A task with a HEALTHCHECK is "running" only once it is healthy.
+        for task in tasks {
+            let running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
+            if let (true, Some(service)) = (running, task.service_id) {
+                if let Some((_, replicas)) = by_id.get_mut(&service) {
+                    replicas.available += 1;
+                }
+            }
+        }
+        Ok(by_id.into_values().collect())
+    }
+}
+
+impl SwarmBackend {
     /// Replaces the spec of the service `name` at `version`.
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
         self.cache.forget(name);
+        self.services.forget();
         let version = i32::try_from(version).map_err(|_| {
             BackendError::Unreachable(format!(
                 "the service {name} has an unusable version {version}"
@@ -169,6 +229,7 @@ impl SwarmBackend {
     async fn create(&self, function: &Function) -> Result<(), BackendError> {
         let secrets = self.secret_ids(&function.secrets).await?;
         let spec = self.spec(function, function.scaling().min, secrets)?;
+        self.services.forget();
         self.engine
             .docker
             .create_service(spec, None)
@@ -209,6 +270,7 @@ impl Backend for SwarmBackend {
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.services.forget();
         match self.engine.docker.delete_service(name).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -267,26 +329,9 @@ impl Backend for SwarmBackend {
     }
 
     async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
-        let Some((_, spec)) = self.inspect(name).await? else {
-            return Ok(Replicas::default());
-        };
-        let filters = HashMap::from([
-            ("service".to_string(), vec![name.to_string()]),
-            ("desired-state".to_string(), vec!["running".to_string()]),
-        ]);
-        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-        let tasks = self.engine.docker.list_tasks(Some(options)).await.map_err(
-            EngineError::unreachable(format!("list the tasks of {name}")),
-        )?;
-        // A task with a HEALTHCHECK is "running" only once it is healthy.
-        let available = tasks
-            .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-            .count() as u64;
-        Ok(Replicas {
-            desired: replicas_of(&spec).unwrap_or(0),
-            available,
-        })
+        let engine = self.engine.clone();
+        let services = self.services.get(|| read_services(engine)).await?;
+        Ok(services.get(name).copied().unwrap_or_default())
     }
 
     async fn replica_logs(
