@@ -48,7 +48,7 @@ enum Func {
     Update(UpdateArgs),
     /// List functions
     #[command(visible_alias = "list")]
-    Ls,
+    Ls(LsArgs),
     /// Remove one or more functions
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
@@ -90,6 +90,12 @@ struct CreateArgs {
     /// How calls run [gateway default: per-call when a command is given, else service]
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// Hyper's container size, as memory and CPU limits: s1 (64 MiB, 0.25 CPU),
+    /// s2 (128 MiB, 0.25), s3 (256 MiB, 0.5), s4 (512 MiB, 1), m1 (1 GiB, 1),
+    /// m2 (2 GiB, 2), m3 (4 GiB, 2), l1 (4 GiB, 4), l2 (8 GiB, 4), l3 (16 GiB, 8)
+    /// [default: no limits but the gateway's]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    size: Option<Size>,
     /// At most this many calls of the function run at once
     #[arg(long, value_name = "N")]
     max_concurrency: Option<u32>,
@@ -141,7 +147,20 @@ struct RmArgs {
 }
 
 #[derive(Debug, Args)]
+struct LsArgs {
+    /// Show only the functions that match: name=<part of the name>,
+    /// image=<image, with or without its tag> (repeat to narrow)
+    #[arg(short, long = "filter", value_name = "KEY=VALUE", value_parser = parse_filter)]
+    filter: Vec<cmd::ls::Filter>,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
+    /// Print each function through a template instead of as JSON:
+    /// {{.Name}}, {{.Address}}, {{.Image}}, {{.UUID}}, {{.EnvVars.KEY}}…
+    /// (fields by their JSON names, any case), {{json .Labels}} for JSON
+    #[arg(short, long, value_name = "TEMPLATE", value_parser = parse_template)]
+    format: Option<cmd::inspect::Template>,
     /// The functions
     #[arg(required = true, value_name = "NAME")]
     names: Vec<String>,
@@ -177,6 +196,10 @@ struct LogsArgs {
     /// Print only the events of this call
     #[arg(long, value_name = "ID")]
     callid: Option<String>,
+    /// Print only the events since this time: RFC 3339
+    /// (2017-03-16T15:05:58Z), Unix seconds, or a duration back from now (10m, 1h30m)
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    since: Option<String>,
     /// The function
     name: String,
 }
@@ -198,6 +221,67 @@ struct LoginArgs {
     /// Read the password from STDIN
     #[arg(long)]
     password_stdin: bool,
+}
+
+/// `--size`: one of Hyper's container sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Size(&'static cmd::create::Size);
+
+fn parse_size(s: &str) -> Result<Size, String> {
+    cmd::create::size(s).map(Size).ok_or_else(|| {
+        let names: Vec<&str> = cmd::create::SIZES.iter().map(|z| z.name).collect();
+        format!("expected one of {}, got {s:?}", names.join(", "))
+    })
+}
+
+fn parse_filter(s: &str) -> Result<cmd::ls::Filter, String> {
+    cmd::ls::Filter::parse(s)
+}
+
+fn parse_template(s: &str) -> Result<cmd::inspect::Template, String> {
+    cmd::inspect::Template::parse(s)
+}
+
+/// `--since` as the gateway takes it: RFC 3339 or Unix seconds; a duration
+/// is counted back from now.
+fn parse_since(s: &str) -> Result<String, String> {
+    if s.parse::<i64>().is_ok() || chrono::DateTime::parse_from_rfc3339(s).is_ok() {
+        return Ok(s.to_string());
+    }
+    let back = parse_duration(s).ok_or_else(|| {
+        format!("expected an RFC 3339 time, Unix seconds or a duration such as 10m, got {s:?}")
+    })?;
+    let now: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+    let then = now
+        - chrono::Duration::seconds(
+            i64::try_from(back)
+                .unwrap_or(i64::MAX / 1000)
+                .min(i64::MAX / 1000),
+        );
+    Ok(then.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// `1h30m`, `10m`, `45s`, `2d` as whole seconds.
+fn parse_duration(s: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        let n: u64 = number.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        number.clear();
+    }
+    (number.is_empty() && !s.is_empty()).then_some(total)
 }
 
 /// `--tail`: a number, or every event.
@@ -269,6 +353,7 @@ fn func_command(func: Func, lookup: Lookup) -> Result<Command, Error> {
                     Mode::Service => "service".to_string(),
                 }),
                 max_concurrency: a.max_concurrency,
+                size: a.size.map(|s| s.0),
             })
         }
         Func::Update(a) => Command::Update(cmd::update::Options {
@@ -278,12 +363,15 @@ fn func_command(func: Func, lookup: Lookup) -> Result<Command, Error> {
             refresh: a.refresh,
             max_concurrency: a.max_concurrency,
         }),
-        Func::Ls => Command::Ls,
+        Func::Ls(a) => Command::Ls(cmd::ls::Options { filters: a.filter }),
         Func::Rm(a) => Command::Rm(cmd::rm::Options {
             names: a.names,
             force: a.force,
         }),
-        Func::Inspect(a) => Command::Inspect(cmd::inspect::Options { names: a.names }),
+        Func::Inspect(a) => Command::Inspect(cmd::inspect::Options {
+            names: a.names,
+            format: a.format,
+        }),
         Func::Call(a) => Command::Call(cmd::call::Options {
             name: a.name,
             sync: a.sync,
@@ -297,6 +385,7 @@ fn func_command(func: Func, lookup: Lookup) -> Result<Command, Error> {
             follow: a.follow,
             tail: a.tail.0,
             callid: a.callid,
+            since: a.since,
         }),
         Func::Status(a) => Command::Status(cmd::status::Options { name: a.name }),
     })
@@ -404,6 +493,43 @@ mod tests {
         };
         assert_eq!(o.tail, None);
         assert!(Cli::try_parse_from(["faas", "func", "logs", "--tail", "x", "f"]).is_err());
+    }
+
+    #[test]
+    fn hypers_additions_parse() {
+        let Command::Create(o) = parse_ok(&["faas", "func", "create", "--size", "s3", "img"])
+        else {
+            panic!("not a create")
+        };
+        assert_eq!(o.size.map(|s| s.memory), Some("256Mi"));
+        assert!(Cli::try_parse_from(["faas", "func", "create", "--size", "xl", "img"]).is_err());
+        let Command::Ls(o) = parse_ok(&[
+            "faas",
+            "func",
+            "ls",
+            "-f",
+            "name=he",
+            "--filter",
+            "image=ubuntu",
+        ]) else {
+            panic!("not ls")
+        };
+        assert_eq!(o.filters.len(), 2);
+        assert!(Cli::try_parse_from(["faas", "func", "ls", "-f", "size=s1"]).is_err());
+        let Command::Inspect(o) = parse_ok(&["faas", "func", "inspect", "-f", "{{.Name}}", "f"])
+        else {
+            panic!("not inspect")
+        };
+        assert!(o.format.is_some());
+        let Command::Logs(o) = parse_ok(&["faas", "func", "logs", "--since", "10m", "f"]) else {
+            panic!("not logs")
+        };
+        assert!(o
+            .since
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(&t).is_ok()));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("10"), None);
+        assert!(parse_since("2017-03-16T15:05:58Z").is_ok() && parse_since("soon").is_err());
     }
 
     #[test]

@@ -166,9 +166,13 @@ impl Gateway {
         name: &str,
         callid: Option<&str>,
         tail: Option<u64>,
+        since: Option<&str>,
         follow: bool,
     ) -> Result<Response, Error> {
         let mut path = format!("/system/logs?name={}", encode(name));
+        if let Some(since) = since {
+            path.push_str(&format!("&since={}", encode(since)));
+        }
         if let Some(id) = callid {
             path.push_str(&format!("&callid={}", encode(id)));
         }

@@ -28,6 +28,9 @@ pub struct Event {
     pub short_stderr: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// OpenFaaS's field: the replica that wrote a line of no call.
+    #[serde(default, rename = "instance")]
+    pub instance: Option<String>,
 }
 
 /// The line `faas func logs` prints for `event`, newline included:
@@ -42,6 +45,11 @@ pub fn log_line(event: &Event) -> String {
     if let Some(id) = &event.call_id {
         line.push_str(&format!(" CallId: {id}"));
         sep = ", ";
+    } else if let Some(instance) = event.instance.as_ref().filter(|i| !i.is_empty()) {
+        // A replica's line: which replica, by its short container id.
+        let short: String = instance.chars().take(12).collect();
+        line.push_str(&format!(" Instance: {short}"));
+        sep = ", ";
     }
     let field = |s: &Option<String>| s.clone().unwrap_or_default();
     match event.event.as_str() {
@@ -53,7 +61,7 @@ pub fn log_line(event: &Event) -> String {
         )),
         "PENDING" | "RUNNING" => {}
         _ => {
-            // FAILED, and whatever else the gateway logs (function stderr…).
+            // FAILED, STDERR (its line), and whatever else the gateway logs.
             if event.event == "FAILED" || event.message.as_deref().is_some_and(|m| !m.is_empty()) {
                 line.push_str(&format!("{sep}Message: {}", field(&event.message)));
             }
@@ -187,6 +195,18 @@ mod tests {
         assert_eq!(
             log_line(&failed),
             format!("2017-03-16T15:05:58Z [FAILED] CallId: {id}, Message: exit status 3\n")
+        );
+        let stderr = event(json!({"Time": t, "Event": "STDERR", "CallId": id,
+            "Message": "oops", "instance": id, "text": "oops"}));
+        assert_eq!(
+            log_line(&stderr),
+            format!("2017-03-16T15:05:58Z [STDERR] CallId: {id}, Message: oops\n")
+        );
+        let replica = event(json!({"Time": t, "Event": "STDERR", "Message": "oops",
+            "instance": "0123456789abcdef"}));
+        assert_eq!(
+            log_line(&replica),
+            "2017-03-16T15:05:58Z [STDERR] Instance: 0123456789ab, Message: oops\n"
         );
     }
 

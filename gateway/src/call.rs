@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use uuid::Uuid;
 use watchdog::{Exit, Outcome};
 
@@ -20,6 +20,37 @@ pub const SHORT: usize = 255;
 /// The first [`SHORT`] bytes of `bytes`, as text.
 pub fn short(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(SHORT)]).into_owned()
+}
+
+/// Most STDERR lines of one call kept as events of their own.
+pub const MAX_STDERR_LINES: usize = 1000;
+/// Longest STDERR line kept; the rest of a longer one is cut.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The lines of a call's STDERR as its `STDERR` events hold them: each
+/// without its newline, cut at [`MAX_LINE_BYTES`], at most
+/// [`MAX_STDERR_LINES`] of them, then one saying how many more were left
+/// out.
+pub fn stderr_lines(stderr: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut all = stderr.split(|&b| b == b'\n').peekable();
+    let mut left_out = 0usize;
+    while let Some(line) = all.next() {
+        // The empty piece after a final newline is not a line.
+        if line.is_empty() && all.peek().is_none() {
+            break;
+        }
+        if lines.len() == MAX_STDERR_LINES {
+            left_out += 1;
+            continue;
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        lines.push(String::from_utf8_lossy(&line[..line.len().min(MAX_LINE_BYTES)]).into_owned());
+    }
+    if left_out > 0 {
+        lines.push(format!("({left_out} more lines of STDERR not kept)"));
+    }
+    lines
 }
 
 /// Whether the caller waits for the answer.
@@ -221,6 +252,8 @@ pub enum EventKind {
     Failed,
     /// How an async call's `X-Callback-Url` delivery went.
     Callback,
+    /// A line the function wrote to STDERR.
+    Stderr,
 }
 
 impl EventKind {
@@ -232,6 +265,7 @@ impl EventKind {
             EventKind::Finished => "FINISHED",
             EventKind::Failed => "FAILED",
             EventKind::Callback => "CALLBACK",
+            EventKind::Stderr => "STDERR",
         }
     }
 
@@ -242,6 +276,7 @@ impl EventKind {
             "RUNNING" => EventKind::Running,
             "FINISHED" => EventKind::Finished,
             "CALLBACK" => EventKind::Callback,
+            "STDERR" => EventKind::Stderr,
             _ => EventKind::Failed,
         }
     }
@@ -252,28 +287,125 @@ impl EventKind {
     }
 }
 
-/// One line of `/system/logs`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// One event of a function's log: a step of a call, or a line its
+/// function wrote to STDERR. Shown by `/system/logs` as a [`LogLine`].
+#[derive(Debug, Clone)]
 pub struct Event {
-    /// Unix milliseconds, shown in whole seconds as Hyper Func did.
-    #[serde(serialize_with = "seconds")]
+    /// Unix milliseconds.
     pub time: i64,
     pub event: EventKind,
     pub call_id: String,
     pub short_stdin: String,
     pub short_stdout: String,
     pub short_stderr: String,
+    /// Why a call failed, how a callback went; for `STDERR`, the line.
     pub message: String,
     /// Its place in the log, for `follow` to skip what was already sent.
-    #[serde(skip)]
     pub id: i64,
-    #[serde(skip)]
     pub function: String,
 }
 
-fn seconds<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&clock::seconds(*ms))
+/// The one namespace of this gateway's functions, as OpenFaaS names its
+/// default one.
+pub const NAMESPACE: &str = "openfaas-fn";
+
+/// A line of `/system/logs`: OpenFaaS's `logs.Message` (`name`,
+/// `namespace`, `instance`, `timestamp`, `text`) and Hyper Func's event
+/// fields at once. A line read from a replica's container has no call.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub name: String,
+    pub namespace: &'static str,
+    /// The call id for a call's events and per-call STDERR; the replica's
+    /// container (or task) id for what a replica wrote.
+    pub instance: String,
+    /// RFC 3339, to the millisecond.
+    pub timestamp: String,
+    pub text: String,
+    /// RFC 3339 in whole seconds, as Hyper Func showed it.
+    #[serde(rename = "Time")]
+    pub time: String,
+    #[serde(rename = "Event")]
+    pub event: EventKind,
+    #[serde(rename = "CallId", skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(rename = "ShortStdin")]
+    pub short_stdin: String,
+    #[serde(rename = "ShortStdout")]
+    pub short_stdout: String,
+    #[serde(rename = "ShortStderr")]
+    pub short_stderr: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+    /// Unix milliseconds, to merge lines from several sources.
+    #[serde(skip)]
+    pub at: i64,
+}
+
+impl Event {
+    /// How `/system/logs` shows it.
+    pub fn line(&self) -> LogLine {
+        LogLine {
+            name: self.function.clone(),
+            namespace: NAMESPACE,
+            instance: self.call_id.clone(),
+            timestamp: clock::millis(self.time),
+            text: self.text(),
+            time: clock::seconds(self.time),
+            event: self.event,
+            call_id: Some(self.call_id.clone()),
+            short_stdin: self.short_stdin.clone(),
+            short_stdout: self.short_stdout.clone(),
+            short_stderr: self.short_stderr.clone(),
+            message: self.message.clone(),
+            at: self.time,
+        }
+    }
+
+    /// OpenFaaS's `text`: the line for STDERR, else the event as Hyper
+    /// Func's log printed it, without its time.
+    fn text(&self) -> String {
+        let id = &self.call_id;
+        match self.event {
+            EventKind::Stderr => self.message.clone(),
+            EventKind::Call => format!("[CALL] CallId: {id}, ShortStdin: {}", self.short_stdin),
+            EventKind::Finished => format!(
+                "[FINISHED] CallId: {id}, ShortStdout: {}, ShortStderr: {}",
+                self.short_stdout, self.short_stderr
+            ),
+            EventKind::Pending | EventKind::Running => {
+                format!("[{}] CallId: {id}", self.event.as_str())
+            }
+            EventKind::Failed | EventKind::Callback => {
+                format!(
+                    "[{}] CallId: {id}, Message: {}",
+                    self.event.as_str(),
+                    self.message
+                )
+            }
+        }
+    }
+}
+
+impl LogLine {
+    /// A line a replica of `function` wrote, read from its container.
+    pub fn replica(function: &str, instance: String, at: i64, text: String) -> LogLine {
+        LogLine {
+            name: function.to_string(),
+            namespace: NAMESPACE,
+            instance,
+            timestamp: clock::millis(at),
+            time: clock::seconds(at),
+            event: EventKind::Stderr,
+            call_id: None,
+            short_stdin: String::new(),
+            short_stdout: String::new(),
+            short_stderr: String::new(),
+            message: text.clone(),
+            text,
+            at,
+        }
+    }
 }
 
 /// `{"Total","Pending","Running","Finished","Failed"}`.
@@ -345,6 +477,18 @@ mod tests {
     }
 
     #[test]
+    fn stderr_is_kept_line_by_line_and_bounded() {
+        assert!(stderr_lines(b"").is_empty());
+        assert_eq!(stderr_lines(b"a\n\nb\r\nc"), ["a", "", "b", "c"]);
+        let long = vec![b'x'; MAX_LINE_BYTES + 10];
+        assert_eq!(stderr_lines(&long)[0].len(), MAX_LINE_BYTES);
+        let many = "l\n".repeat(MAX_STDERR_LINES + 5);
+        let lines = stderr_lines(many.as_bytes());
+        assert_eq!(lines.len(), MAX_STDERR_LINES + 1);
+        assert_eq!(lines[MAX_STDERR_LINES], "(5 more lines of STDERR not kept)");
+    }
+
+    #[test]
     fn events_show_their_time_in_seconds_and_kind_in_capitals() {
         let event = Event {
             time: 1_489_676_758_042,
@@ -357,10 +501,19 @@ mod tests {
             id: 7,
             function: "f".into(),
         };
-        let json = serde_json::to_value(&event).expect("json");
+        let json = serde_json::to_value(event.line()).expect("json");
         assert_eq!(json["Time"], "2017-03-16T15:05:58Z");
         assert_eq!(json["Event"], "FINISHED");
         assert!(json.get("Id").is_none() && json.get("Function").is_none());
+        // OpenFaaS's logs.Message beside them.
+        assert_eq!(json["name"], "f");
+        assert_eq!(json["namespace"], NAMESPACE);
+        assert_eq!(json["instance"], "c");
+        assert_eq!(json["timestamp"], "2017-03-16T15:05:58.042Z");
+        assert_eq!(
+            json["text"],
+            "[FINISHED] CallId: c, ShortStdout: hi, ShortStderr: "
+        );
         assert_eq!(
             EventKind::parse(EventKind::Running.as_str()),
             EventKind::Running

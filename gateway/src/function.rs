@@ -139,6 +139,8 @@ pub struct Deployment {
     pub requests: Option<Resources>,
     pub read_only_root_filesystem: Option<bool>,
     pub network: Option<String>,
+    /// OpenFaaS's namespace: the gateway's one, or none.
+    pub namespace: Option<String>,
     pub mode: Option<Mode>,
     pub command: Option<Vec<String>>,
     pub timeout: Option<u64>,
@@ -259,6 +261,14 @@ impl Function {
                 return Err(SpecError(format!(
                     "\"service\" is {service:?} but the function is {:?}; a function cannot be renamed",
                     self.name
+                )));
+            }
+        }
+        if let Some(namespace) = d.namespace.as_deref().filter(|n| !n.is_empty()) {
+            if namespace != crate::call::NAMESPACE {
+                return Err(SpecError(format!(
+                    "no such namespace: {namespace:?}; this gateway has one, {} (name it or leave namespace out)",
+                    crate::call::NAMESPACE
                 )));
             }
         }

@@ -65,6 +65,7 @@ pub fn table() -> Vec<Route> {
         route(M::GET,    "/metrics",                              Open,  system::metrics),
         route(M::GET,    "/system/openapi.json",                  Open,  system::openapi),
         route(M::GET,    "/system/info",                          Admin, system::info),
+        route(M::GET,    "/system/namespaces",                    Admin, system::namespaces),
         route(M::POST,   "/system/alert",                         Admin, system::alert),
         route(M::GET,    "/system/functions",                     Admin, functions::list),
         route(M::POST,   "/system/functions",                     Admin, functions::deploy),

@@ -211,3 +211,113 @@ fn completion_scripts() {
         assert!(stdout(&out).contains("faas"), "{shell}");
     }
 }
+
+#[test]
+fn logs_show_what_the_function_wrote_to_stderr() {
+    let env = Env::start();
+    env.create(&[
+        "--name",
+        "noisy",
+        "ubuntu",
+        "sh",
+        "-c",
+        "echo oops >&2; echo again >&2; echo done",
+    ]);
+    let id = call_id(&env.faas(&["func", "call", "noisy"]));
+    let logs = eventually(
+        "the call to finish in the logs",
+        Duration::from_secs(30),
+        || {
+            let logs = stdout(&env.faas(&["func", "logs", "noisy"]));
+            logs.contains(&format!("[FINISHED] CallId: {id}"))
+                .then_some(logs)
+        },
+    );
+    // Each line of STDERR its own event, before the call's end.
+    assert_lines(
+        &events_of(&logs, &id),
+        &[
+            &format!("{{time}} [CALL] CallId: {id}, ShortStdin: "),
+            &format!("{{time}} [PENDING] CallId: {id}"),
+            &format!("{{time}} [RUNNING] CallId: {id}"),
+            &format!("{{time}} [STDERR] CallId: {id}, Message: oops"),
+            &format!("{{time}} [STDERR] CallId: {id}, Message: again"),
+            &format!("{{time}} [FINISHED] CallId: {id}, ShortStdout: done"),
+            ", ShortStderr: oops",
+            "again",
+            "",
+        ],
+    );
+}
+
+#[test]
+fn hypers_size_filter_format_and_since() {
+    let env = Env::start();
+    // --size sets the function's limits.
+    env.create(&["--name", "small", "--size", "s2", "ubuntu", "echo", "hi"]);
+    env.create(&["--name", "other", "alpine:3", "cat"]);
+    let out = env.faas(&["func", "inspect", "small"]);
+    let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        inspected[0]["limits"],
+        serde_json::json!({"memory": "128Mi", "cpu": "0.25"})
+    );
+    let out = env.faas(&["func", "create", "--size", "xxl", "ubuntu", "true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("s1"), "{}", stderr(&out));
+
+    // ls -f name= / image=.
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = env.faas(args);
+        assert_success(&out);
+        stdout(&out)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(names(&["func", "ls", "-f", "name=sma"]), ["small"]);
+    assert_eq!(
+        names(&["func", "ls", "--filter", "image=alpine"]),
+        ["other"]
+    );
+    assert!(names(&["func", "ls", "-f", "name=sma", "-f", "image=alpine"]).is_empty());
+
+    // inspect -f: a template per function.
+    let out = env.faas(&[
+        "func",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.Address}}",
+        "small",
+        "other",
+    ]);
+    assert_success(&out);
+    let url = env.url();
+    assert_lines(
+        &stdout(&out),
+        &[
+            &format!("small {url}/call/small/{{uuid}}"),
+            &format!("other {url}/call/other/{{uuid}}"),
+        ],
+    );
+
+    // logs --since: a time after the call leaves nothing; a duration back keeps it.
+    let id = call_id(&env.faas(&["func", "call", "small"]));
+    eventually("the call to finish", Duration::from_secs(30), || {
+        stdout(&env.faas(&["func", "logs", "small"]))
+            .contains(&format!("[FINISHED] CallId: {id}"))
+            .then_some(())
+    });
+    let out = env.faas(&["func", "logs", "--since", "10m", "small"]);
+    assert!(stdout(&out).contains(&format!("[FINISHED] CallId: {id}")));
+    let out = env.faas(&["func", "logs", "--since", "4102444800", "small"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "");
+
+    // The completion scripts know the new flags.
+    let bash = stdout(&env.faas(&["completion", "bash"]));
+    for flag in ["--size", "--filter", "--format", "--since"] {
+        assert!(bash.contains(flag), "{flag}");
+    }
+}

@@ -24,6 +24,75 @@ pub struct Options {
     /// `per-call` or `service`; None lets the gateway decide (SPEC §2).
     pub mode: Option<String>,
     pub max_concurrency: Option<u32>,
+    /// Hyper's container size: the function's limits.
+    pub size: Option<&'static Size>,
+}
+
+/// One of Hyper Func's container sizes, as the limits a deployment sets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Size {
+    pub name: &'static str,
+    pub memory: &'static str,
+    pub cpu: &'static str,
+}
+
+/// Hyper's sizes, smallest first.
+pub static SIZES: [Size; 10] = [
+    Size {
+        name: "s1",
+        memory: "64Mi",
+        cpu: "0.25",
+    },
+    Size {
+        name: "s2",
+        memory: "128Mi",
+        cpu: "0.25",
+    },
+    Size {
+        name: "s3",
+        memory: "256Mi",
+        cpu: "0.5",
+    },
+    Size {
+        name: "s4",
+        memory: "512Mi",
+        cpu: "1",
+    },
+    Size {
+        name: "m1",
+        memory: "1Gi",
+        cpu: "1",
+    },
+    Size {
+        name: "m2",
+        memory: "2Gi",
+        cpu: "2",
+    },
+    Size {
+        name: "m3",
+        memory: "4Gi",
+        cpu: "2",
+    },
+    Size {
+        name: "l1",
+        memory: "4Gi",
+        cpu: "4",
+    },
+    Size {
+        name: "l2",
+        memory: "8Gi",
+        cpu: "4",
+    },
+    Size {
+        name: "l3",
+        memory: "16Gi",
+        cpu: "8",
+    },
+];
+
+/// The size called `name` (any case).
+pub fn size(name: &str) -> Option<&'static Size> {
+    SIZES.iter().find(|s| s.name.eq_ignore_ascii_case(name))
 }
 
 pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error> {
@@ -65,6 +134,9 @@ pub fn deployment(name: &str, o: &Options) -> Value {
     }
     if let Some(n) = o.max_concurrency {
         d["maxConcurrency"] = json!(n);
+    }
+    if let Some(size) = o.size {
+        d["limits"] = json!({"memory": size.memory, "cpu": size.cpu});
     }
     d
 }

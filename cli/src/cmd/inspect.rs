@@ -1,6 +1,7 @@
-//! `faas func inspect NAME...`: the functions as a JSON array, as
-//! `docker inspect` prints one; unknown names are reported on STDERR and make
-//! the exit status 1.
+//! `faas func inspect [-f TEMPLATE] NAME...`: the functions as a JSON
+//! array, as `docker inspect` prints one, or each through a small template
+//! (`{{.Name}} {{.Address}}`); unknown names are reported on STDERR and
+//! make the exit status 1.
 
 use std::io::Write;
 
@@ -15,6 +16,89 @@ use crate::error::Error;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub names: Vec<String>,
+    pub format: Option<Template>,
+}
+
+/// A template of `-f/--format`: text with `{{.Field.Sub}}` and
+/// `{{json .Field}}` (and `{{json .}}`) in it. Fields are the function's
+/// JSON names in any case (`.Name`, `.UUID`, `.EnvVars.HOME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Field { path: Vec<String>, json: bool },
+}
+
+impl Template {
+    pub fn parse(s: &str) -> Result<Template, String> {
+        let mut pieces = Vec::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("{{") {
+            pieces.push(Piece::Text(rest[..start].to_string()));
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| format!("template {s:?}: {{{{ without }}}}"))?;
+            let action = after[..end].trim();
+            let (json, field) = match action.strip_prefix("json ") {
+                Some(field) => (true, field.trim()),
+                None => (false, action),
+            };
+            let path = field.strip_prefix('.').ok_or_else(|| {
+                format!("template {s:?}: {{{{{action}}}}} is not a field: use {{{{.Name}}}} or {{{{json .Labels}}}}")
+            })?;
+            let path = path
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            pieces.push(Piece::Field { path, json });
+            rest = &after[end + 2..];
+        }
+        pieces.push(Piece::Text(rest.to_string()));
+        Ok(Template(pieces))
+    }
+
+    /// `function` through the template; a field it does not have is an error.
+    pub fn render(&self, function: &Value) -> Result<String, Error> {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Field { path, json } => {
+                    let mut value = function;
+                    for key in path {
+                        value = field(value, key).ok_or_else(|| {
+                            Error::Usage(format!(
+                                "template: no field {key:?} in .{}",
+                                path.join(".")
+                            ))
+                        })?;
+                    }
+                    match (value, json) {
+                        (Value::String(s), false) => out.push_str(s),
+                        (Value::Null, false) => out.push_str("<no value>"),
+                        (other, _) => out.push_str(&other.to_string()),
+                    }
+                }
+            }
+        }
+        out.push('\n');
+        Ok(out)
+    }
+}
+
+/// The field `key` of `value`: its exact name, else any case.
+fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    let object = value.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error> {
@@ -31,7 +115,14 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
             }
         }
     }
-    write(out, &render(&found))?;
+    match &o.format {
+        Some(template) => {
+            for function in &found {
+                write(out, &template.render(function)?)?;
+            }
+        }
+        None => write(out, &render(&found))?,
+    }
     if failed {
         Err(Error::Reported)
     } else {
@@ -56,6 +147,30 @@ pub fn render(functions: &[Value]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn templates_print_fields_by_any_case() {
+        let f = json!({"name": "hello", "address": "http://x/call/hello/u", "envVars": {"A": "1"},
+            "labels": {"k": "v"}, "timeout": 300});
+        let t = Template::parse(
+            "{{.Name}} {{ .Address }} {{.EnvVars.A}} {{.Timeout}} {{json .Labels}}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&f).unwrap(),
+            "hello http://x/call/hello/u 1 300 {\"k\":\"v\"}\n"
+        );
+        assert!(Template::parse("{{.Name}").is_err());
+        assert!(Template::parse("{{Name}}").is_err());
+        assert!(Template::parse("{{.Nope}}").unwrap().render(&f).is_err());
+        assert_eq!(
+            Template::parse("{{json .}}")
+                .unwrap()
+                .render(&json!({"a": 1}))
+                .unwrap(),
+            "{\"a\":1}\n"
+        );
+    }
 
     #[test]
     fn inspect_prints_an_array() {

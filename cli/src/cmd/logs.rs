@@ -1,6 +1,7 @@
-//! `faas func logs [-f] [--tail N] [--callid ID] NAME`: the function's call
-//! events, one line each in Hyper Func's format; `-f` keeps reading the
-//! gateway's stream until interrupted.
+//! `faas func logs [-f] [--tail N] [--callid ID] [--since TIME] NAME`: the
+//! function's call events and the lines it wrote to STDERR, one line each in
+//! Hyper Func's format; `-f` keeps reading the gateway's stream until
+//! interrupted.
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -17,11 +18,19 @@ pub struct Options {
     /// None: every event kept.
     pub tail: Option<u64>,
     pub callid: Option<String>,
+    /// RFC 3339 or Unix seconds: only events since then.
+    pub since: Option<String>,
 }
 
 pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error> {
     let gateway = Gateway::new(config)?;
-    let resp = gateway.logs(&o.name, o.callid.as_deref(), o.tail, o.follow)?;
+    let resp = gateway.logs(
+        &o.name,
+        o.callid.as_deref(),
+        o.tail,
+        o.since.as_deref(),
+        o.follow,
+    )?;
     let mut reader = BufReader::new(resp);
     let mut line = Vec::new();
     loop {

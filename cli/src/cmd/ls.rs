@@ -1,4 +1,5 @@
-//! `faas func ls`: the functions as a table, `NAME IMAGE COMMAND CREATED UUID`.
+//! `faas func ls [-f KEY=VALUE]...`: the functions as a table,
+//! `NAME IMAGE COMMAND CREATED UUID`, those that every filter matches.
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -13,9 +14,52 @@ use crate::format::{ago, table};
 
 const HEADERS: [&str; 5] = ["NAME", "IMAGE", "COMMAND", "CREATED", "UUID"];
 
-pub fn run(config: &Config, out: &mut dyn Write) -> Result<(), Error> {
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub filters: Vec<Filter>,
+}
+
+/// `-f/--filter`, as Hyper's and Docker's `ls` take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// `name=<part>`: the name contains it.
+    Name(String),
+    /// `image=<image>`: the image is it, with any tag or digest.
+    Image(String),
+}
+
+impl Filter {
+    pub fn parse(s: &str) -> Result<Filter, String> {
+        match s.split_once('=') {
+            Some(("name", part)) => Ok(Filter::Name(part.to_string())),
+            Some(("image", image)) if !image.is_empty() => Ok(Filter::Image(image.to_string())),
+            _ => Err(format!(
+                "expected name=<part of a name> or image=<image>, got {s:?}"
+            )),
+        }
+    }
+
+    pub fn matches(&self, f: &Value) -> bool {
+        match self {
+            Filter::Name(part) => text(&f["name"]).contains(part.as_str()),
+            Filter::Image(wanted) => {
+                let image = text(&f["image"]);
+                image == *wanted
+                    || image
+                        .strip_prefix(wanted.as_str())
+                        .is_some_and(|rest| rest.starts_with([':', '@']))
+            }
+        }
+    }
+}
+
+pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error> {
     let gateway = Gateway::new(config)?;
-    let functions = gateway.functions()?;
+    let functions: Vec<Value> = gateway
+        .functions()?
+        .into_iter()
+        .filter(|f| o.filters.iter().all(|filter| filter.matches(f)))
+        .collect();
     write(out, &render(&functions, SystemTime::now()))
 }
 
@@ -61,6 +105,19 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn filters_match_part_of_a_name_and_an_image_with_any_tag() {
+        let f = json!({"name": "helloworld", "image": "ubuntu:16.04"});
+        let yes = ["name=hello", "name=", "image=ubuntu", "image=ubuntu:16.04"];
+        for filter in yes {
+            assert!(Filter::parse(filter).unwrap().matches(&f), "{filter}");
+        }
+        for filter in ["name=bye", "image=ubunt", "image=ubuntu:18.04"] {
+            assert!(!Filter::parse(filter).unwrap().matches(&f), "{filter}");
+        }
+        assert!(Filter::parse("size=s1").is_err() && Filter::parse("image=").is_err());
+    }
 
     #[test]
     fn the_table_has_hypers_columns() {

@@ -26,7 +26,7 @@ use crate::error::Error;
 pub enum Command {
     Create(create::Options),
     Update(update::Options),
-    Ls,
+    Ls(ls::Options),
     Rm(rm::Options),
     Inspect(inspect::Options),
     Call(call::Options),
@@ -45,7 +45,7 @@ pub fn run(config: &Config, command: Command) -> Result<(), Error> {
     match command {
         Command::Create(o) => create::run(config, o, out),
         Command::Update(o) => update::run(config, o, out),
-        Command::Ls => ls::run(config, out),
+        Command::Ls(o) => ls::run(config, o, out),
         Command::Rm(o) => rm::run(config, o, out),
         Command::Inspect(o) => inspect::run(config, o, out),
         Command::Call(o) => call::run(config, o, out),

@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{base_url, deployed, flag, json, json_body, AppState};
+use super::{base_url, check_namespace, deployed, flag, json, json_body, AppState};
 use crate::app::App;
+use crate::backend::Usage;
+use crate::call::NAMESPACE;
 use crate::clock;
 use crate::error::Error;
-use crate::function::{check_name, Deployment, Function, Mode};
+use crate::function::{check_name, Deployment, Function, Mode, Resources};
 use crate::registry::Deployed;
 use crate::store::Write;
 
@@ -27,22 +29,31 @@ const DEPLOYMENT: &str = "deployment";
 /// How often a removal checks whether the function's calls are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
-pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    check_namespace(query.get("namespace").map(String::as_str))?;
     let counts = app.store.invocation_counts().await?;
     let base = base_url(&headers, &app);
-    let mut listed = Vec::new();
-    for deployed in app.registry.all() {
+    let all = app.registry.all();
+    // Each function's replicas are asked for at once, not one after another.
+    let listed = futures_util::future::join_all(all.iter().map(|deployed| {
         let count = counts.get(&deployed.function.name).copied().unwrap_or(0);
-        listed.push(describe(&app, &deployed.function, count, &base).await);
-    }
+        describe(&app, &deployed.function, count, &base)
+    }))
+    .await;
     Ok(json(StatusCode::OK, &listed))
 }
 
 pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    check_namespace(query.get("namespace").map(String::as_str))?;
     let deployed = deployed(&app, &name)?;
     let count = app.store.counts(&name).await?.total;
     Ok(json(
@@ -54,7 +65,9 @@ pub async fn get(
 pub async fn status(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
+    check_namespace(query.get("namespace").map(String::as_str))?;
     deployed(&app, &name)?;
     let counts = app.store.counts(&name).await?;
     Ok(json(StatusCode::OK, &counts))
@@ -87,6 +100,7 @@ pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Respons
 pub async fn update(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
     let base = base_url(req.headers(), &app);
     let deployment: Deployment = json_body(req, DEPLOYMENT).await?;
+    check_namespace(deployment.namespace.as_deref())?;
     let name = deployment.service.clone().ok_or_else(|| {
         Error::BadRequest("the deployment needs \"service\": the function's name".into())
     })?;
@@ -110,6 +124,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
 #[serde(rename_all = "camelCase")]
 struct Removal {
     function_name: String,
+    namespace: Option<String>,
 }
 
 pub async fn remove(
@@ -117,8 +132,11 @@ pub async fn remove(
     Query(query): Query<HashMap<String, String>>,
     req: Request,
 ) -> Result<Response, Error> {
+    check_namespace(query.get("namespace").map(String::as_str))?;
     let what = "removal (expected {\"functionName\": \"<name>\"})";
-    let name = json_body::<Removal>(req, what).await?.function_name;
+    let removal = json_body::<Removal>(req, what).await?;
+    check_namespace(removal.namespace.as_deref())?;
+    let name = removal.function_name;
     check_name(&name)?;
     let force = flag(&query, "force")?;
     app.store.writable()?;
@@ -150,16 +168,20 @@ async fn drain(deployed: &Deployed, force: bool) {
 #[serde(rename_all = "camelCase")]
 struct Scale {
     replicas: u64,
+    namespace: Option<String>,
 }
 
 pub async fn scale(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     req: Request,
 ) -> Result<Response, Error> {
     check_name(&name)?;
+    check_namespace(query.get("namespace").map(String::as_str))?;
     let what = "scale (expected {\"serviceName\", \"replicas\"})";
     let request: Scale = json_body(req, what).await?;
+    check_namespace(request.namespace.as_deref())?;
     // The path names the function; "serviceName" is ignored, as OpenFaaS
     // ignores it.
     let deployed = deployed(&app, &name)?;
@@ -198,19 +220,33 @@ fn check_min(app: &App, function: &Function) -> Result<(), Error> {
     Ok(())
 }
 
-/// A function as listed by `GET /system/functions`.
+/// A function as listed by `GET /system/functions`: every field of
+/// OpenFaaS's `FunctionStatus` under its own JSON name, then faas's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listed {
     pub name: String,
     pub image: String,
+    pub namespace: &'static str,
     pub invocation_count: u64,
     pub replicas: u64,
     pub available_replicas: u64,
     pub env_process: String,
     pub env_vars: BTreeMap<String, String>,
+    pub constraints: Vec<String>,
+    pub secrets: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Resources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Resources>,
+    pub read_only_root_filesystem: bool,
+    /// When it was deployed, RFC 3339 (OpenFaaS's name for `created`).
+    pub created_at: String,
+    /// What its service replicas use (container backends only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     pub uuid: Uuid,
     pub address: String,
     pub mode: Mode,
@@ -221,23 +257,35 @@ pub struct Listed {
     pub created: String,
 }
 
-/// A function as listed, with its replicas from the backend.
+/// A function as listed, with its replicas and their usage from the backend.
 async fn describe(app: &App, f: &Function, invocation_count: u64, base: &str) -> Listed {
     let replicas = app.backend.replicas(&f.name).await.unwrap_or_default();
     app.metrics
         .service_count
         .with_label_values(&[&f.name])
         .set(replicas.desired as i64);
+    let usage = match f.mode {
+        Mode::Service => app.backend.usage(&f.name),
+        Mode::PerCall => None,
+    };
     Listed {
         name: f.name.clone(),
         image: f.image.clone(),
+        namespace: NAMESPACE,
         invocation_count,
         replicas: replicas.desired,
         available_replicas: replicas.available,
         env_process: f.env_process.clone(),
         env_vars: f.env_vars.clone(),
+        constraints: f.constraints.clone(),
+        secrets: f.secrets.clone(),
         labels: f.labels.clone(),
         annotations: f.annotations.clone(),
+        limits: f.limits.clone(),
+        requests: f.requests.clone(),
+        read_only_root_filesystem: f.read_only_root_filesystem,
+        created_at: clock::millis(f.created),
+        usage,
         uuid: f.uuid,
         address: f.address(base),
         mode: f.mode,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{deployed, read_body, AppState};
 use crate::auth;
 use crate::backend;
-use crate::call::CallKind;
+use crate::call::{CallKind, NAMESPACE};
 use crate::error::Error;
 use crate::invoke::{self, answer, Answer, Call};
 
@@ -72,6 +72,15 @@ async fn invoke(
     kind: CallKind,
 ) -> Result<Response, Error> {
     check_header_bytes(req.headers(), app.config.max_header_bytes)?;
+    let mut target = target;
+    // OpenFaaS's clients name a function with its namespace: `<name>.<namespace>`.
+    if let Some(name) = target
+        .name
+        .strip_suffix(NAMESPACE)
+        .and_then(|n| n.strip_suffix('.'))
+    {
+        target.name = name.to_string();
+    }
     let deployed = deployed(&app, &target.name)?;
     if let Some(uuid) = target.uuid {
         // The UUID is the credential: a wrong one looks like no function.

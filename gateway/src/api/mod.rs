@@ -31,6 +31,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
+use crate::call::NAMESPACE;
 use crate::error::Error;
 use crate::function::check_name;
 use crate::registry::Deployed;
@@ -82,11 +83,24 @@ fn timed_out<'a>(
     })
 }
 
-/// A `true`/`false` query parameter (empty means true, missing false).
+/// 400 unless `namespace` is absent, empty or the gateway's one
+/// ([`NAMESPACE`]).
+pub fn check_namespace(namespace: Option<&str>) -> Result<(), Error> {
+    match namespace {
+        None | Some("") | Some(NAMESPACE) => Ok(()),
+        Some(other) => Err(Error::BadRequest(format!(
+            "no such namespace: {other:?}; this gateway has one, {NAMESPACE} (name it or leave namespace out)"
+        ))),
+    }
+}
+
+/// A `true`/`false` query parameter (empty means true, missing false), with
+/// the other spellings Go's `strconv.ParseBool` takes (`1`, `0`, `True`…),
+/// as OpenFaaS's clients send them.
 pub fn flag(query: &HashMap<String, String>, key: &str) -> Result<bool, Error> {
     match query.get(key).map(String::as_str) {
-        None | Some("false") => Ok(false),
-        Some("true") | Some("") => Ok(true),
+        None | Some("false" | "0" | "f" | "F" | "FALSE" | "False") => Ok(false),
+        Some("true" | "" | "1" | "t" | "T" | "TRUE" | "True") => Ok(true),
         Some(other) => Err(Error::BadRequest(format!(
             "{key}={other:?}: use {key}=true or {key}=false"
         ))),

@@ -1,4 +1,4 @@
-//! The rest: `/healthz`, `/metrics`, `/system/info`, `/system/alert`
+//! The rest: `/healthz`, `/metrics`, `/system/info`, `/system/namespaces`, `/system/alert`
 //! (AlertManager's webhook, scaling as OpenFaaS does), the OpenAPI document,
 //! and the answers for unknown routes and methods.
 
@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{json, json_body, AppState};
+use crate::call::NAMESPACE;
 use crate::error::Error;
 
 /// The OpenAPI 3 document of every route, kept in the repository.
@@ -32,20 +33,32 @@ pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
+/// OpenFaaS's `/system/info`: the provider (this gateway, orchestrating
+/// with its backend) and the gateway's version, with the commit it was
+/// built from.
 pub async fn info(State(app): State<AppState>) -> Response {
-    let version = env!("CARGO_PKG_VERSION");
+    let (release, sha) = (env!("CARGO_PKG_VERSION"), env!("FAAS_GIT_SHA"));
     json(
         StatusCode::OK,
         &serde_json::json!({
             "provider": {
                 "provider": "faas",
                 "orchestration": app.backend.name(),
-                "version": { "sha": "", "release": version },
+                "version": { "sha": sha, "release": release },
             },
-            "version": { "sha": "", "release": version, "commit_message": "" },
+            "version": {
+                "sha": sha,
+                "release": release,
+                "commit_message": env!("FAAS_GIT_MESSAGE"),
+            },
             "arch": std::env::consts::ARCH,
         }),
     )
+}
+
+/// OpenFaaS's `/system/namespaces`: the one namespace there is.
+pub async fn namespaces() -> Response {
+    json(StatusCode::OK, &[NAMESPACE])
 }
 
 /// AlertManager's webhook payload: an object with at least one alert,

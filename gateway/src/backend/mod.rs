@@ -175,6 +175,41 @@ impl Request {
     }
 }
 
+/// What `/system/logs` asks of a backend: its replicas' own lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogQuery {
+    /// Unix milliseconds: only lines written at or after it.
+    pub since: Option<i64>,
+    /// The newest this many lines of each replica; `None`: all.
+    pub tail: Option<u64>,
+    /// Go on with new lines as they are written.
+    pub follow: bool,
+}
+
+/// A line a service function's replica wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLine {
+    /// Its container's id.
+    pub instance: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub text: String,
+}
+
+/// Lines of a function's replicas, each replica's in time order.
+pub type ReplicaLines = futures_util::stream::BoxStream<'static, ReplicaLine>;
+
+/// What a function's replicas use, summed over them, as OpenFaaS's
+/// `FunctionUsage` has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// CPU in use, in cores (1.0 is one core busy).
+    pub cpu: f64,
+    /// Memory in use, in bytes.
+    pub total_memory_bytes: f64,
+}
+
 /// Replica counts of a function.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Replicas {
@@ -218,6 +253,23 @@ pub trait Backend: Send + Sync {
     async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
         let _ = name;
         Err(no_secrets(self.name()))
+    }
+    /// What the replicas of service function `name` wrote (their
+    /// containers' logs); `None` where a backend has no replicas of its own
+    /// (the process backend).
+    async fn replica_logs(
+        &self,
+        name: &str,
+        query: LogQuery,
+    ) -> Result<Option<ReplicaLines>, BackendError> {
+        let _ = (name, query);
+        Ok(None)
+    }
+    /// What the replicas of service function `name` use, as last sampled
+    /// (cheap: never waits for the engine); `None` where not known.
+    fn usage(&self, name: &str) -> Option<Usage> {
+        let _ = name;
+        None
     }
     /// Runs one call to its end. Dropping the future stops the run.
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError>;

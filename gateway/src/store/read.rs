@@ -173,19 +173,22 @@ pub fn input(conn: &Connection, id: &str) -> Result<Option<Bytes>, StoreError> {
     Ok(input.flatten().map(Bytes::from))
 }
 
-/// The newest `tail` events of `function` (all without `tail`), oldest first.
+/// The newest `tail` events of `function` (all without `tail`) at or
+/// after `since` (Unix milliseconds), oldest first.
 pub fn events(
     conn: &Connection,
     function: &str,
     call_id: Option<&str>,
+    since: Option<i64>,
     tail: Option<u64>,
 ) -> Result<Vec<Event>, StoreError> {
-    let limit = tail.map(|t| t as i64).unwrap_or(-1);
+    let limit = tail.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
     let mut stmt = conn.prepare_cached(
         "SELECT id, call_id, time, event, stdin, stdout, stderr, message FROM events
-         WHERE function = ?1 AND (?2 IS NULL OR call_id = ?2) ORDER BY id DESC LIMIT ?3",
+         WHERE function = ?1 AND (?2 IS NULL OR call_id = ?2) AND (?4 IS NULL OR time >= ?4)
+         ORDER BY id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![function, call_id, limit], |r| {
+    let rows = stmt.query_map(params![function, call_id, limit, since], |r| {
         let bytes = |i: usize| -> rusqlite::Result<String> {
             Ok(short(&r.get::<_, Option<Vec<u8>>>(i)?.unwrap_or_default()))
         };

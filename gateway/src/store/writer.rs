@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 use super::live::Live;
 use super::rotate::{self, Budgets};
 use super::{Ack, Caps, Ended, Health, NewCall, StoreError, SyncCall, Write, PROBE};
-use crate::call::{short, CallKind, Event, EventKind, Status, SHORT};
+use crate::call::{short, stderr_lines, CallKind, Event, EventKind, Status, SHORT};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -446,7 +446,8 @@ fn running_event(
     )
 }
 
-/// The FINISHED or FAILED event, with the start of STDOUT and STDERR.
+/// The call's STDERR, a `STDERR` event a line, then its FINISHED or
+/// FAILED event with the start of STDOUT and STDERR.
 fn end_event(
     tx: &Transaction,
     budgets: &mut Budgets,
@@ -459,6 +460,20 @@ fn end_event(
     } else {
         EventKind::Failed
     };
+    for line in stderr_lines(&f.end.stderr) {
+        let kind = EventKind::Stderr;
+        event(
+            tx,
+            budgets,
+            events,
+            &f.function,
+            id,
+            f.at,
+            kind,
+            [NONE; 3],
+            &line,
+        )?;
+    }
     let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(SHORT)].to_vec() };
     let (out, err) = (cut(&f.end.stdout), cut(&f.end.stderr));
     let message = f.end.message.as_deref().unwrap_or("");

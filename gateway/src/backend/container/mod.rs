@@ -11,6 +11,8 @@
 //!   spec;
 //! - [`percall`]: a new container per call;
 //! - [`replica`]: a service function's replicas and their cache;
+//! - [`logs`] and [`usage`]: replicas' container logs, and what they use
+//!   (the engine's stats, sampled into a cache);
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
 //!   waking a function scaled to zero.
 
@@ -20,13 +22,16 @@ pub mod error;
 pub mod forward;
 pub mod image;
 pub mod labels;
+pub mod logs;
 pub mod network;
 pub mod percall;
 pub mod replica;
 pub mod resources;
 pub mod setup;
+pub mod usage;
 
 pub use balancer::{Balancer, ReplicaSource};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use replica::{Replica, ReplicaCache};
+pub use usage::UsageCache;

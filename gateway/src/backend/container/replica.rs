@@ -5,8 +5,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use bollard::models::ContainerSummary;
 
 use tokio::time::Instant;
 
@@ -34,25 +37,47 @@ pub struct Replica {
 pub async fn running(engine: &Engine, labels: Vec<String>) -> Result<Vec<Replica>, EngineError> {
     let containers = engine.containers(labels, false).await?;
     Ok(containers
-        .into_iter()
-        .filter_map(|c| {
-            let ip = c
-                .network_settings
-                .as_ref()?
-                .networks
-                .as_ref()?
-                .get(&engine.network)?
-                .ip_address
-                .clone()
-                .filter(|ip| !ip.is_empty())?;
-            let status = c.status.unwrap_or_default();
-            Some(Replica {
-                id: c.id?,
-                addr: format!("{ip}:{WATCHDOG_PORT}"),
-                healthy: status.contains("(healthy)") || !status.contains('('),
-            })
-        })
+        .iter()
+        .filter_map(|c| replica_of(engine, c))
         .collect())
+}
+
+/// Healthy replicas per function (its `FUNCTION` label) among the running
+/// containers carrying all of `labels`: one engine call for them all.
+pub async fn healthy_per_function(
+    engine: &Engine,
+    labels: Vec<String>,
+) -> Result<HashMap<String, u64>, EngineError> {
+    let mut healthy = HashMap::new();
+    for c in engine.containers(labels, false).await? {
+        let function = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::labels::FUNCTION));
+        if let (Some(function), Some(replica)) = (function, replica_of(engine, &c)) {
+            *healthy.entry(function.clone()).or_default() += u64::from(replica.healthy);
+        }
+    }
+    Ok(healthy)
+}
+
+/// The replica a running container is, if it is on the functions network.
+fn replica_of(engine: &Engine, c: &ContainerSummary) -> Option<Replica> {
+    let ip = c
+        .network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(&engine.network)?
+        .ip_address
+        .clone()
+        .filter(|ip| !ip.is_empty())?;
+    let status = c.status.clone().unwrap_or_default();
+    Some(Replica {
+        id: c.id.clone()?,
+        addr: format!("{ip}:{WATCHDOG_PORT}"),
+        healthy: status.contains("(healthy)") || !status.contains('('),
+    })
 }
 
 /// Replica lists per function, each trusted for a second. A caller that
@@ -97,6 +122,90 @@ impl ReplicaCache {
     }
 }
 
+/// One value about every function at once (replica counts for listing),
+/// kept so that listing never waits for the engine: a value younger than
+/// [`CACHE_FOR`] is answered as it is; an older one is answered too while
+/// one background read replaces it; only when there is none (at first, and
+/// after [`Snapshot::forget`]) does the caller wait for a read. Listing many
+/// functions costs at most one engine call, not one per function.
+pub struct Snapshot<T> {
+    inner: Arc<SnapshotInner<T>>,
+}
+
+struct SnapshotInner<T> {
+    value: Mutex<Option<(Instant, Arc<T>)>>,
+    /// Bumped by [`Snapshot::forget`]; a read begun before is not kept.
+    generation: AtomicU64,
+    /// A background read is on its way.
+    refreshing: AtomicBool,
+}
+
+impl<T> Default for Snapshot<T> {
+    fn default() -> Self {
+        Snapshot {
+            inner: Arc::new(SnapshotInner {
+                value: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                refreshing: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Snapshot<T> {
+    pub async fn get<E, F, Fut>(&self, read: F) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let current = self.inner.lock().clone();
+        match current {
+            Some((at, value)) if at.elapsed() < CACHE_FOR => Ok(value),
+            Some((_, stale)) => {
+                if !self.inner.refreshing.swap(true, Ordering::SeqCst) {
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        let generation = inner.generation.load(Ordering::SeqCst);
+                        match read().await {
+                            Ok(fresh) => inner.keep(generation, Arc::new(fresh)),
+                            Err(e) => tracing::debug!("cannot refresh the replica counts: {e}"),
+                        }
+                        inner.refreshing.store(false, Ordering::SeqCst);
+                    });
+                }
+                Ok(stale)
+            }
+            None => {
+                let generation = self.inner.generation.load(Ordering::SeqCst);
+                let fresh = Arc::new(read().await?);
+                self.inner.keep(generation, fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    /// The next read asks the engine and waits for it (something changed).
+    pub fn forget(&self) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        *self.inner.lock() = None;
+    }
+}
+
+impl<T> SnapshotInner<T> {
+    fn lock(&self) -> MutexGuard<'_, Option<(Instant, Arc<T>)>> {
+        self.value.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a value read since `generation`, unless forgotten meanwhile.
+    fn keep(&self, generation: u64, value: Arc<T>) {
+        let mut current = self.lock();
+        if generation == self.generation.load(Ordering::SeqCst) {
+            *current = Some((Instant::now(), value));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
@@ -128,6 +237,27 @@ mod tests {
             addr: "10.0.0.2:8080".into(),
             healthy: true,
         }]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_snapshot_answers_at_once_and_is_read_again_behind() {
+        let snapshot = Snapshot::<usize>::default();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let read = |reads: Arc<AtomicUsize>| {
+            move || async move { Ok::<_, Infallible>(reads.fetch_add(1, Ordering::SeqCst) + 1) }
+        };
+        // The first read is waited for; within a second it is answered as it is.
+        for _ in 0..3 {
+            assert_eq!(*snapshot.get(read(reads.clone())).await.expect("read"), 1);
+        }
+        // Stale: answered at once while a read in the background replaces it.
+        tokio::time::advance(CACHE_FOR).await;
+        assert_eq!(*snapshot.get(read(reads.clone())).await.expect("read"), 1);
+        tokio::task::yield_now().await;
+        assert_eq!(*snapshot.get(read(reads.clone())).await.expect("read"), 2);
+        // Forgotten: the next caller waits for a new read.
+        snapshot.forget();
+        assert_eq!(*snapshot.get(read(reads.clone())).await.expect("read"), 3);
     }
 
     #[tokio::test(start_paused = true)]

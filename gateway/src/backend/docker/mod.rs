@@ -11,9 +11,10 @@ pub mod secrets;
 pub mod service;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use super::container::{percall, Engine, EngineError, Replica, ReplicaSource};
-use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use super::container::{logs, percall, Engine, EngineError, Replica, ReplicaSource, UsageCache};
+use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::Isolation;
 use crate::function::{Function, Mode};
 use secrets::SecretFiles;
@@ -24,6 +25,8 @@ pub struct DockerBackend {
     engine: Engine,
     replicas: ReplicaSet,
     secrets: SecretFiles,
+    /// What the replicas use, as last sampled.
+    usage: Arc<UsageCache>,
 }
 
 impl DockerBackend {
@@ -54,6 +57,7 @@ impl DockerBackend {
         .await?;
         Ok(DockerBackend {
             replicas: ReplicaSet::new(engine.clone()),
+            usage: UsageCache::start(engine.clone()),
             engine,
             secrets,
         })
@@ -124,6 +128,19 @@ impl Backend for DockerBackend {
 
     async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
         self.secrets.remove(name)
+    }
+
+    async fn replica_logs(
+        &self,
+        name: &str,
+        query: LogQuery,
+    ) -> Result<Option<ReplicaLines>, BackendError> {
+        let replicas = self.replicas.list(name, true).await?;
+        Ok(Some(logs::read(&self.engine, replicas, query)))
+    }
+
+    fn usage(&self, name: &str) -> Option<Usage> {
+        Some(self.usage.get(name))
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {

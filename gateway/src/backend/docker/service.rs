@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
+use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, replica, setup};
 use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache};
 use crate::backend::{BackendError, Replicas};
@@ -27,6 +28,8 @@ pub struct ReplicaSet {
     specs: Mutex<HashMap<String, (Function, u64)>>,
     /// Replicas as last read from the engine.
     cache: ReplicaCache,
+    /// Healthy replicas of every function, for listing.
+    healthy: Snapshot<HashMap<String, u64>>,
     /// Proxies calls and counts them per replica.
     pub balancer: Balancer,
 }
@@ -41,6 +44,7 @@ impl ReplicaSet {
             engine,
             specs: Mutex::default(),
             cache: ReplicaCache::default(),
+            healthy: Snapshot::default(),
             balancer: Balancer::default(),
         }
     }
@@ -97,6 +101,7 @@ impl ReplicaSet {
             self.engine.remove(&replica.id).await;
         }
         self.cache.forget(&function.name);
+        self.healthy.forget();
         Ok(())
     }
 
@@ -104,6 +109,7 @@ impl ReplicaSet {
     pub async fn remove(&self, name: &str) -> Result<(), BackendError> {
         lock(&self.specs).remove(name);
         self.cache.forget(name);
+        self.healthy.forget();
         let replicas = [
             labels::of_function(name),
             labels::owned_by(&self.engine.owner),
@@ -136,12 +142,14 @@ impl ReplicaSet {
             Some((_, desired)) => *desired,
             None => return Ok(Replicas::default()),
         };
-        let available = self
-            .list(name, false)
-            .await?
-            .iter()
-            .filter(|r| r.healthy)
-            .count() as u64;
+        let every = vec![
+            labels::REPLICA.to_string(),
+            labels::owned_by(&self.engine.owner),
+        ];
+        let engine = self.engine.clone();
+        let read = || async move { replica::healthy_per_function(&engine, every).await };
+        let healthy = self.healthy.get(read).await?;
+        let available = healthy.get(name).copied().unwrap_or(0);
         Ok(Replicas { desired, available })
     }
 
@@ -177,6 +185,7 @@ impl ReplicaSet {
             }
         }
         self.cache.forget(name);
+        self.healthy.forget();
         Ok(())
     }
 

@@ -12,6 +12,7 @@ mod secrets;
 mod spec;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
 use bollard::query_parameters::{
@@ -20,9 +21,10 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use super::container::{labels, percall, replica};
+use super::container::replica::Snapshot;
+use super::container::{labels, logs, percall, replica, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
-use super::{Backend, BackendError, Invocation, Outcome, Replicas};
+use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::Isolation;
 use crate::function::{Function, Mode};
 
@@ -37,6 +39,10 @@ pub struct SwarmBackend {
     balancer: Balancer,
     /// Replicas per function as last read from the engine.
     cache: ReplicaCache,
+    /// What the replicas use, as last sampled.
+    usage: Arc<UsageCache>,
+    /// Desired and running replicas of every function's service, for listing.
+    services: Snapshot<HashMap<String, Replicas>>,
 }
 
 impl SwarmBackend {
@@ -51,9 +57,11 @@ impl SwarmBackend {
         let engine =
             Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
         Ok(SwarmBackend {
+            usage: UsageCache::start(engine.clone()),
             engine,
             balancer: Balancer::default(),
             cache: ReplicaCache::default(),
+            services: Snapshot::default(),
         })
     }
 
@@ -105,10 +113,66 @@ impl SwarmBackend {
             }),
         }
     }
+}
 
+/// Desired and running replicas of every service the gateway of `engine`
+/// made: two engine calls for them all.
+async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, EngineError> {
+    {
+        let filters = HashMap::from([("label".to_string(), vec![labels::owned_by(&engine.owner)])]);
+        let options = ListServicesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let services = engine
+            .docker
+            .list_services(Some(options))
+            .await
+            .map_err(EngineError::unreachable("list services"))?;
+        let running = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
+        let options = ListTasksOptionsBuilder::default().filters(&running).build();
+        let tasks = engine
+            .docker
+            .list_tasks(Some(options))
+            .await
+            .map_err(EngineError::unreachable("list tasks"))?;
+        let mut by_id: HashMap<String, (String, Replicas)> = HashMap::new();
+        for service in services {
+            let (Some(id), Some(spec)) = (service.id, service.spec) else {
+                continue;
+            };
+            let Some(name) = spec.name.clone() else {
+                continue;
+            };
+            let desired = replicas_of(&spec).unwrap_or(0);
+            by_id.insert(
+                id,
+                (
+                    name,
+                    Replicas {
+                        desired,
+                        available: 0,
+                    },
+                ),
+            );
+        }
+        // A task with a HEALTHCHECK is "running" only once it is healthy.
+        for task in tasks {
+            let running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
+            if let (true, Some(service)) = (running, task.service_id) {
+                if let Some((_, replicas)) = by_id.get_mut(&service) {
+                    replicas.available += 1;
+                }
+            }
+        }
+        Ok(by_id.into_values().collect())
+    }
+}
+
+impl SwarmBackend {
     /// Replaces the spec of the service `name` at `version`.
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
         self.cache.forget(name);
+        self.services.forget();
         let version = i32::try_from(version).map_err(|_| {
             BackendError::Unreachable(format!(
                 "the service {name} has an unusable version {version}"
@@ -162,6 +226,7 @@ impl SwarmBackend {
     async fn create(&self, function: &Function) -> Result<(), BackendError> {
         let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
         let spec = self.spec(function, function.scaling().min, secrets)?;
+        self.services.forget();
         self.engine
             .docker
             .create_service(spec, None)
@@ -210,6 +275,7 @@ impl Backend for SwarmBackend {
         ) {
             return Ok(());
         }
+        self.services.forget();
         match self.engine.docker.delete_service(name).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -268,26 +334,22 @@ impl Backend for SwarmBackend {
     }
 
     async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
-        let Some((_, spec)) = self.inspect(name).await? else {
-            return Ok(Replicas::default());
-        };
-        let filters = HashMap::from([
-            ("service".to_string(), vec![name.to_string()]),
-            ("desired-state".to_string(), vec!["running".to_string()]),
-        ]);
-        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-        let tasks = self.engine.docker.list_tasks(Some(options)).await.map_err(
-            EngineError::unreachable(format!("list the tasks of {name}")),
-        )?;
-        // A task with a HEALTHCHECK is "running" only once it is healthy.
-        let available = tasks
-            .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-            .count() as u64;
-        Ok(Replicas {
-            desired: replicas_of(&spec).unwrap_or(0),
-            available,
-        })
+        let engine = self.engine.clone();
+        let services = self.services.get(|| read_services(engine)).await?;
+        Ok(services.get(name).copied().unwrap_or_default())
+    }
+
+    async fn replica_logs(
+        &self,
+        name: &str,
+        query: LogQuery,
+    ) -> Result<Option<ReplicaLines>, BackendError> {
+        let replicas = self.running_replicas(name, true).await?;
+        Ok(Some(logs::read(&self.engine, replicas, query)))
+    }
+
+    fn usage(&self, name: &str) -> Option<Usage> {
+        Some(self.usage.get(name))
     }
 
     async fn secrets(&self) -> Result<Vec<String>, BackendError> {
