@@ -93,6 +93,9 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         }
     }
     let metrics = Metrics::new()?;
+    for collector in backend.collectors() {
+        metrics.register(collector)?;
+    }
     let app = Arc::new(App {
         scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
         config,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faas_gateway::config::{BackendKind, Config, Connections};
+use faas_gateway::config::{BackendKind, Config, Connections, PoolConfig};
 use faas_gateway::server;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -120,6 +120,13 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             body_idle_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 100,
+        },
+        pool: PoolConfig {
+            idle: Duration::from_secs(300),
+            per_function: 0,
+            total: 0,
+            memory_bytes: 0,
+            launcher_image: String::new(),
         },
     }
 }

@@ -40,7 +40,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Docker => Arc::new(
-            DockerBackend::connect(&config.network, &owner, max)
+            DockerBackend::connect(&config.network, &owner, max, config.pool.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),

@@ -9,6 +9,9 @@
 //! - [`setup`] and [`resources`]: a function's host settings and
 //!   environment, from its spec;
 //! - [`percall`]: a new container per call;
+//! - [`pool`], [`warm`] and [`launcher`]: warm single-use containers for
+//!   per-call functions, one container waiting for one call, and the
+//!   launcher they run;
 //! - [`replica`]: a service function's replicas and their cache;
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
 //!   waking a function scaled to zero.
@@ -19,11 +22,14 @@ pub mod error;
 pub mod forward;
 pub mod image;
 pub mod labels;
+pub mod launcher;
 pub mod network;
 pub mod percall;
+pub mod pool;
 pub mod replica;
 pub mod resources;
 pub mod setup;
+pub mod warm;
 
 pub use balancer::{Balancer, ReplicaSource};
 pub use engine::Engine;
