@@ -119,7 +119,12 @@ impl Launcher {
             }),
             ..Default::default()
         };
-        let name = format!("{}-fill", self.volume);
+        // Gateways starting together may each fill it: their own helpers.
+        let name = format!(
+            "{}-fill-{}",
+            self.volume,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let helper = docker
             .create_container(Some(options), body)
