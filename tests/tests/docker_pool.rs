@@ -148,6 +148,30 @@ fn pooled_timeout_kills_and_removes_the_container() {
 }
 
 #[test]
+fn pooled_output_limit_and_exit_status_hold() {
+    let Some(gw) = docker_gateway("pooled_output_limit_and_exit_status_hold", &[]) else {
+        return;
+    };
+    let script =
+        "case \"$(cat)\" in big) head -c 2000000 /dev/zero;; *) echo failing; exit 7;; esac";
+    gw.deploy(json!({"service": "limits", "image": "faas/sample-cat",
+        "command": ["sh", "-c", script]}));
+    for _ in ["cold", "warm"] {
+        let big = gw.call("limits", "big");
+        assert_eq!(big.status, 502, "{}", big.text());
+        warm(&gw, "limits");
+        let id = gw.call_async("limits", "fail");
+        let (output, record) = (gw.wait_output(&id), gw.record(&id));
+        assert_eq!(output.status, 500);
+        assert!(output.text().contains("failing"), "{}", output.text());
+        assert_eq!(record["ExitCode"], 7);
+        warm(&gw, "limits");
+    }
+    assert!(metric(&gw, "faas_pool_hits_total", "limits") >= 3.0);
+    remove_and_wait(&gw, "limits");
+}
+
+#[test]
 fn idle_pool_drains_and_refills() {
     let Some(gw) = docker_gateway("idle_pool_drains_and_refills", &[("FAAS_POOL_IDLE", "4s")])
     else {
