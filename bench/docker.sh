@@ -15,8 +15,11 @@ runs=${RUNS:-30}
 seconds=${SECONDS_PER_RUN:-15}
 
 scripts/docker-engine.sh >/dev/null
-scripts/build-images.sh >/dev/null
-cargo build --quiet --release -p faas-gateway -p faas-tests
+# BUILD=0: use the images and release binaries already built.
+if [ "${BUILD:-1}" = 1 ]; then
+  scripts/build-images.sh >/dev/null
+  cargo build --quiet --release -p faas-gateway -p faas-tests
+fi
 
 tmp=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -86,14 +89,16 @@ result["warm"] = measure("cat", True)
 result["hits"] = metric('faas_pool_hits_total{function_name="cat"}') - hits
 json.dump(result, open(f"{tmp}/calls.json", "w"))
 PY
-stats() { # the first warm container's memory as `docker stats` shows it
-  local id
-  id=$(docker ps -q --filter label=com.faas.pooled=cat | head -n 1)
-  [ -n "$id" ] && docker stats --no-stream --format '{{.MemUsage}}' "$id" || echo "none ready"
-}
-memory=$(stats)
-launcher_rss=$(id=$(docker ps -q --filter label=com.faas.pooled=cat | head -n 1); \
-  [ -n "$id" ] && docker top "$id" -o rss,args | awk 'NR>1 && /fwatchdog/ {print $1 " KiB"}' || echo "?")
+# One warm container that has waited a while: the engine's count of its
+# memory (cgroup) and the launcher's resident set.
+sleep 2
+idle=$(docker ps -q --filter label=com.faas.pooled=cat --filter status=running | head -n 1)
+if [ -n "$idle" ]; then
+  memory=$(docker stats --no-stream --format '{{.MemUsage}}' "$idle" | cut -d/ -f1)
+  launcher_rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$(docker inspect -f '{{.State.Pid}}' "$idle")/status" 2>/dev/null || echo "?")
+else
+  memory="none ready" launcher_rss="?"
+fi
 warm_thr=$(target/release/load --url "http://127.0.0.1:$port/function/cat" --connections 10 --duration "$seconds" --json)
 cold_thr=$(target/release/load --url "http://127.0.0.1:$port/function/coldcat" --connections 10 --duration "$seconds" --json)
 metrics=$(curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^faas_(pool_(hits|misses)_total|container_start_seconds_(sum|count))\{function_name="cat"\}' || true)
