@@ -15,6 +15,9 @@
 //! call. Warm containers carry the gateway's owner label and
 //! [`labels::POOLED`] (not the function's label: they are no call's yet),
 //! and the gateway removes its own at start.
+//!
+//! [`demand`] decides how many a function should have; [`metrics`] holds
+//! the pool's metrics.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -22,9 +25,14 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HealthConfig};
 use prometheus::core::Collector;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+
+mod demand;
+mod metrics;
+
+use demand::Demand;
+use metrics::PoolMetrics;
 
 use super::launcher::Launcher;
 use super::warm::{self, Claim};
@@ -41,8 +49,6 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 /// How a container without a memory limit is counted against the pool's
 /// memory.
 const UNLIMITED_WEIGHT: u64 = 64 << 20;
-/// The half-life of a function's call rate.
-const RATE_HALF_LIFE: Duration = Duration::from_secs(10);
 /// The start time assumed before one was measured.
 const FIRST_START_GUESS: f64 = 0.5;
 /// The longest pause after warm containers of a function failed to start.
@@ -502,152 +508,9 @@ async fn trim(pool: Weak<Inner>) {
     }
 }
 
-/// A function's calls per second, decaying with [`RATE_HALF_LIFE`], and
-/// when it was last called.
-#[derive(Debug, Default, Clone, Copy)]
-struct Demand {
-    score: f64,
-    last: Option<Instant>,
-}
-
-impl Demand {
-    fn call(&mut self, now: Instant) {
-        self.score = self.score_at(now) + 1.0;
-        self.last = Some(now);
-    }
-
-    fn score_at(&self, now: Instant) -> f64 {
-        match self.last {
-            Some(last) => {
-                let halves = now.saturating_duration_since(last).as_secs_f64()
-                    / RATE_HALF_LIFE.as_secs_f64();
-                self.score * 0.5f64.powf(halves)
-            }
-            None => 0.0,
-        }
-    }
-
-    /// Calls per second now.
-    fn rate(&self, now: Instant) -> f64 {
-        self.score_at(now) * std::f64::consts::LN_2 / RATE_HALF_LIFE.as_secs_f64()
-    }
-
-    /// How many warm containers the function should have: none once idle;
-    /// else enough to cover the calls arriving while one starts, plus one.
-    fn target(&self, now: Instant, start_seconds: f64, config: &PoolConfig) -> usize {
-        match self.last {
-            Some(last) if now.saturating_duration_since(last) < config.idle => {
-                let arriving = (self.rate(now) * start_seconds).ceil() as usize;
-                (arriving + 1).min(config.per_function)
-            }
-            _ => 0,
-        }
-    }
-}
-
-/// `faas_pool_ready`, `faas_pool_hits_total`, `faas_pool_misses_total` and
-/// `faas_container_start_seconds`.
-struct PoolMetrics {
-    ready: IntGaugeVec,
-    hits: IntCounterVec,
-    misses: IntCounterVec,
-    start_seconds: HistogramVec,
-}
-
-impl PoolMetrics {
-    fn new() -> prometheus::Result<PoolMetrics> {
-        let function = &["function_name"];
-        Ok(PoolMetrics {
-            ready: IntGaugeVec::new(
-                Opts::new("faas_pool_ready", "Warm containers ready for a call"),
-                function,
-            )?,
-            hits: IntCounterVec::new(
-                Opts::new("faas_pool_hits_total", "Calls served by a warm container"),
-                function,
-            )?,
-            misses: IntCounterVec::new(
-                Opts::new(
-                    "faas_pool_misses_total",
-                    "Calls that found no warm container and ran cold",
-                ),
-                function,
-            )?,
-            start_seconds: HistogramVec::new(
-                HistogramOpts::new(
-                    "faas_container_start_seconds",
-                    "Time to create and start a warm container until its launcher is ready",
-                )
-                .buckets(vec![0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0]),
-                function,
-            )?,
-        })
-    }
-
-    fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![
-            Box::new(self.ready.clone()),
-            Box::new(self.hits.clone()),
-            Box::new(self.misses.clone()),
-            Box::new(self.start_seconds.clone()),
-        ]
-    }
-
-    fn set_ready(&self, function: &str, ready: usize) {
-        self.ready
-            .with_label_values(&[function])
-            .set(i64::try_from(ready).unwrap_or(i64::MAX));
-    }
-
-    fn forget(&self, function: &str) {
-        let _ = self.ready.remove_label_values(&[function]);
-        let _ = self.hits.remove_label_values(&[function]);
-        let _ = self.misses.remove_label_values(&[function]);
-        let _ = self.start_seconds.remove_label_values(&[function]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config() -> PoolConfig {
-        PoolConfig {
-            idle: Duration::from_secs(300),
-            per_function: 10,
-            total: 32,
-            memory_bytes: 1 << 30,
-            launcher_image: "faas/fwatchdog:latest".into(),
-        }
-    }
-
-    #[test]
-    fn the_pool_follows_the_call_rate_within_its_cap() {
-        let config = config();
-        let t0 = Instant::now();
-        let mut demand = Demand::default();
-        assert_eq!(demand.target(t0, 0.5, &config), 0, "never called");
-        demand.call(t0);
-        assert_eq!(
-            demand.target(t0, 0.5, &config),
-            2,
-            "one call: one and a spare"
-        );
-        for i in 0..100 {
-            demand.call(t0 + Duration::from_millis(10 * i));
-        }
-        let busy = t0 + Duration::from_secs(1);
-        assert_eq!(demand.target(busy, 0.5, &config), 5, "about 7 calls/s");
-        let capped = PoolConfig {
-            per_function: 3,
-            ..config.clone()
-        };
-        assert_eq!(demand.target(busy, 0.5, &capped), 3, "capped per function");
-        let quieter = busy + Duration::from_secs(60);
-        assert_eq!(demand.target(quieter, 0.5, &config), 2, "the rate decays");
-        let idle = busy + config.idle;
-        assert_eq!(demand.target(idle, 0.5, &config), 0, "idle: none");
-    }
 
     #[test]
     fn a_container_counts_at_its_memory_limit() {
