@@ -5,6 +5,7 @@
 //! when no engine answers, and fails when `FAAS_REQUIRE_DOCKER=1`.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use faas_tests::docker::{engine_or_skip, running_labelled};
@@ -16,7 +17,36 @@ use serde_json::json;
 /// A gateway on the docker backend with `env` added; `None` (the test
 /// skips) when no engine answers.
 fn docker_gateway(test: &str, env: &[(&str, &str)]) -> Option<GatewayHandle> {
-    engine_or_skip(test).then(|| start_docker_gateway(env))
+    engine_or_skip(test).then(|| {
+        launcher_image();
+        start_docker_gateway(env)
+    })
+}
+
+/// Makes sure `faas/fwatchdog` has the launcher mode (`--once`), building
+/// the images from this tree when it does not (an image built from an
+/// older tree would leave every call cold).
+fn launcher_image() {
+    static CHECKED: Mutex<bool> = Mutex::new(false);
+    let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+    if *checked {
+        return;
+    }
+    let help = Command::new("docker")
+        .args(["run", "--rm", "faas/fwatchdog:latest", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !help.contains("--once") {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let status = Command::new("bash")
+            .arg(format!("{root}/scripts/build-images.sh"))
+            .current_dir(root)
+            .status()
+            .expect("scripts/build-images.sh runs");
+        assert!(status.success(), "scripts/build-images.sh failed");
+    }
+    *checked = true;
 }
 
 /// The warm containers of `function` that `gw` made, running or not.
