@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{BackendKind, Config, Connections, Isolation};
+use crate::config::{BackendKind, Config, Connections, Isolation, PoolConfig};
 use crate::function::capability;
 
 const MIB: u64 = 1024 * 1024;
@@ -100,6 +100,25 @@ pub struct Args {
     /// How often each function's calls, latency, queue and replicas are sampled for the portal's plots (the last 15 minutes are kept); 1s to 1m
     #[arg(long, env = "FAAS_SAMPLE_INTERVAL", default_value = "5s", value_parser = sample_interval)]
     sample_interval: Duration,
+    /// Warm containers (docker backend): a per-call function not called for this long keeps none
+    #[arg(long, env = "FAAS_POOL_IDLE", default_value = "5m", value_parser = duration)]
+    pool_idle: Duration,
+    /// Most warm containers of one per-call function (0: calls always start a container)
+    #[arg(long, env = "FAAS_POOL_PER_FUNCTION", default_value_t = 4)]
+    pool_per_function: usize,
+    /// Most warm containers across functions
+    #[arg(long, env = "FAAS_POOL_MAX", default_value_t = 32)]
+    pool_max: usize,
+    /// Most memory of warm containers across functions, each counted at its memory limit (--default-memory-limit without one)
+    #[arg(long, env = "FAAS_POOL_MAX_MEMORY_BYTES", default_value_t = 2048 * MIB)]
+    pool_max_memory_bytes: u64,
+    /// The image whose /fwatchdog is copied into a volume and runs each warm container's one call
+    #[arg(
+        long,
+        env = "FAAS_LAUNCHER_IMAGE",
+        default_value = "faas/fwatchdog:latest"
+    )]
+    launcher_image: String,
 }
 
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
@@ -206,6 +225,13 @@ impl Args {
                 },
             },
             sample_interval: self.sample_interval,
+            pool: PoolConfig {
+                idle: self.pool_idle,
+                per_function: self.pool_per_function,
+                total: self.pool_max,
+                memory_bytes: self.pool_max_memory_bytes,
+                launcher_image: self.launcher_image,
+            },
         })
     }
 }
@@ -324,6 +350,18 @@ mod tests {
         ] {
             assert!(Args::try_parse_from(["gateway", bad[0], bad[1]]).is_err());
         }
+    }
+
+    #[test]
+    fn warm_container_bounds() {
+        let p = config(&[]).pool;
+        assert_eq!(p.idle, Duration::from_secs(300));
+        assert_eq!((p.per_function, p.total), (4, 32));
+        assert_eq!(p.memory_bytes, 2048 * MIB);
+        assert_eq!(p.launcher_image, "faas/fwatchdog:latest");
+        let p = config(&["--pool-idle", "2s", "--pool-per-function", "0"]).pool;
+        assert_eq!((p.idle, p.per_function), (Duration::from_secs(2), 0));
+        assert!(Args::try_parse_from(["gateway", "--pool-idle", "0"]).is_err());
     }
 
     #[test]

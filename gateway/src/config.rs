@@ -66,6 +66,24 @@ pub struct Config {
     /// How often each function's figures are sampled for the portal's
     /// plots (the last [`crate::samples::WINDOW`] are kept).
     pub sample_interval: Duration,
+    /// Warm single-use containers of per-call functions (docker backend).
+    pub pool: PoolConfig,
+}
+
+/// The bounds of the warm containers kept for per-call functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// A function not called for this long keeps none.
+    pub idle: Duration,
+    /// Most warm containers of one function (0: none at all).
+    pub per_function: usize,
+    /// Most warm containers across functions.
+    pub total: usize,
+    /// Most memory of warm containers across functions, each counted at
+    /// its memory limit.
+    pub memory_bytes: u64,
+    /// The image whose `/fwatchdog` is the warm containers' launcher.
+    pub launcher_image: String,
 }
 
 impl Config {

@@ -74,6 +74,11 @@ impl Metrics {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// Adds a metric kept elsewhere (the backend's).
+    pub fn register(&self, collector: Box<dyn Collector>) -> prometheus::Result<()> {
+        self.registry.register(collector)
+    }
+
     /// Forgets a removed function's series.
     pub fn forget(&self, function: &str) {
         let _ = self.service_count.remove_label_values(&[function]);

@@ -96,6 +96,9 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     }
     let metrics = Metrics::new()?;
     let samples = Samples::new(config.sample_interval);
+    for collector in backend.collectors() {
+        metrics.register(collector)?;
+    }
     let app = Arc::new(App {
         scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
         config,

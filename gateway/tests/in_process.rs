@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faas_gateway::config::{BackendKind, Config, Connections};
+use faas_gateway::config::{BackendKind, Config, Connections, PoolConfig};
 use faas_gateway::server;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -123,6 +123,13 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             max_connections: 100,
         },
         sample_interval: Duration::from_secs(5),
+        pool: PoolConfig {
+            idle: Duration::from_secs(300),
+            per_function: 0,
+            total: 0,
+            memory_bytes: 0,
+            launcher_image: String::new(),
+        },
     }
 }
 

@@ -12,13 +12,18 @@
 //! - [`cgi`] turns request headers into `Http_*` environment variables.
 //! - [`lock`] owns the health lock file.
 //! - [`server`] is the `fwatchdog` HTTP server built on the pieces above.
+//! - [`once`] is `fwatchdog --once`, the launcher of a warm single-use
+//!   container: one call over a container's STDIN/STDOUT in the framed
+//!   protocol of [`frame`], which the gateway speaks too.
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod cgi;
 pub mod config;
 pub mod duration;
+pub mod frame;
 pub mod lock;
+pub mod once;
 pub mod runner;
 pub mod server;
 

@@ -1,5 +1,7 @@
 //! `fwatchdog`: reads its configuration from the environment and serves until
-//! SIGTERM. `fwatchdog --run-healthcheck` exits 0 while the lock file exists.
+//! SIGTERM. `fwatchdog --run-healthcheck` exits 0 while the lock file exists;
+//! `fwatchdog --once -- ARGV...` serves one call over STDIN/STDOUT (the
+//! launcher in a warm container, `watchdog::once`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -10,6 +12,8 @@ const HELP: &str = "fwatchdog: an HTTP server that runs $fprocess once per reque
 
 Usage: fwatchdog               serve (configured by environment variables)
        fwatchdog --run-healthcheck   exit 0 while the lock file exists
+       fwatchdog --once -- ARGV...   run ARGV for exactly one call framed on STDIN/STDOUT
+                                     (the launcher of the gateway's warm containers)
 
 Variables: fprocess (required), port (8080; 0: any free port, named at start),
 read_timeout (10s), write_timeout (10s), exec_timeout (0: none), max_inflight (0: none),
@@ -18,6 +22,13 @@ combine_output (true), write_debug (false), suppress_lock (false).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--once") {
+        let argv = match args.get(1).map(String::as_str) {
+            Some("--") => args[2..].to_vec(),
+            _ => args[1..].to_vec(),
+        };
+        return once(argv);
+    }
     if args
         .iter()
         .any(|a| a == "--run-healthcheck" || a == "-run-healthcheck")
@@ -57,6 +68,37 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("fwatchdog: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--once`: one call, on a single thread (an idle launcher should cost
+/// next to nothing).
+fn once(argv: Vec<String>) -> ExitCode {
+    if argv.is_empty() {
+        eprintln!("fwatchdog: --once needs the command to run: fwatchdog --once -- ARGV...");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("fwatchdog: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(watchdog::once::serve(
+        argv,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    ));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fwatchdog --once: {err}");
             ExitCode::FAILURE
         }
     }

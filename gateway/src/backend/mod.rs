@@ -273,6 +273,10 @@ pub trait Backend: Send + Sync {
     }
     /// Runs one call to its end. Dropping the future stops the run.
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError>;
+    /// The backend's own metrics, for the gateway's registry.
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

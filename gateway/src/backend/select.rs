@@ -46,9 +46,16 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Docker => Arc::new(
-            DockerBackend::connect(&network, &owner, max, isolation, &config.data_dir)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.line()))?,
+            DockerBackend::connect(
+                &network,
+                &owner,
+                max,
+                isolation,
+                &config.data_dir,
+                config.pool.clone(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
         BackendKind::Process | BackendKind::Auto => {
             if config.backend == BackendKind::Process {

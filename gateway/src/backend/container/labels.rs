@@ -5,6 +5,11 @@
 pub const FUNCTION: &str = "com.faas.function";
 /// On per-call containers: the call id.
 pub const CALL: &str = "com.faas.call";
+/// On warm containers waiting for a call: the function they are for (not
+/// [`FUNCTION`]: they are no call's yet).
+pub const POOLED: &str = "com.faas.pooled";
+/// On the volume holding the warm containers' launcher: its image.
+pub const LAUNCHER: &str = "com.faas.launcher";
 /// On the plain containers that are a service function's replicas.
 pub const REPLICA: &str = "com.faas.replica";
 /// Which gateway created it (its data directory's id), so one gateway never

@@ -10,6 +10,9 @@
 //!   confinement every function container gets) and environment, from its
 //!   spec;
 //! - [`percall`]: a new container per call;
+//! - [`pool`], [`warm`] and [`launcher`]: warm single-use containers for
+//!   per-call functions, one container waiting for one call, and the
+//!   launcher they run;
 //! - [`replica`]: a service function's replicas and their cache;
 //! - [`logs`] and [`usage`]: replicas' container logs, and what they use
 //!   (the engine's stats, sampled into a cache);
@@ -22,13 +25,16 @@ pub mod error;
 pub mod forward;
 pub mod image;
 pub mod labels;
+pub mod launcher;
 pub mod logs;
 pub mod network;
 pub mod percall;
+pub mod pool;
 pub mod replica;
 pub mod resources;
 pub mod setup;
 pub mod usage;
+pub mod warm;
 
 pub use balancer::{Balancer, ReplicaSource};
 pub use engine::Engine;

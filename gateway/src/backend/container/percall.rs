@@ -32,19 +32,47 @@ pub async fn invoke(
     call: Invocation,
 ) -> Result<Outcome, BackendError> {
     let call_id = call.id.to_string();
+    let call_label = [(labels::CALL.to_string(), call_id.clone())];
     let container = ContainerCall {
         name: format!("faas-{}-{call_id}", function.name),
         function: function.name.clone(),
         image: function.image.clone(),
-        command: function.command.clone(),
-        env: setup::env_entries(function, &call.request.env(call.id)),
-        labels: HashMap::from([
-            (labels::FUNCTION.to_string(), function.name.clone()),
-            (labels::CALL.to_string(), call_id),
-            (labels::OWNER.to_string(), engine.owner.clone()),
-        ]),
+        body: create_body(engine, function, &call.request.env(call.id), call_label)?,
+        timeout: call.timeout,
+        max_output_bytes: call.max_output_bytes,
+    };
+    Ok(run(engine, container, call.input).await?)
+}
+
+/// How every per-call container of `function` is created, a cold one for
+/// a call and a warm one for the pool alike: its image and command, the
+/// function's env followed by `env`, labels naming the function and the
+/// gateway plus `more_labels`, STDIN/STDOUT/STDERR attached, and the host
+/// settings.
+pub fn create_body(
+    engine: &Engine,
+    function: &Function,
+    env: &[(String, String)],
+    more_labels: impl IntoIterator<Item = (String, String)>,
+) -> Result<ContainerCreateBody, BackendError> {
+    let mut labels = HashMap::from([
+        (labels::FUNCTION.to_string(), function.name.clone()),
+        (labels::OWNER.to_string(), engine.owner.clone()),
+    ]);
+    labels.extend(more_labels);
+    Ok(ContainerCreateBody {
+        image: Some(function.image.clone()),
+        cmd: (!function.command.is_empty()).then(|| function.command.clone()),
+        env: Some(setup::env_entries(function, env)),
+        labels: Some(labels),
         user: function.user.clone(),
-        host_config: HostConfig {
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        tty: Some(false),
+        host_config: Some(HostConfig {
             // The functions network unless it says otherwise: never the
             // engine's default bridge.
             network_mode: Some(
@@ -59,11 +87,9 @@ pub async fn invoke(
                 .map(|dir| setup::secret_mounts(function, dir))
                 .filter(|mounts| !mounts.is_empty()),
             ..setup::host_config(function, &engine.isolation)?
-        },
-        timeout: call.timeout,
-        max_output_bytes: call.max_output_bytes,
-    };
-    Ok(run(engine, container, call.input).await?)
+        }),
+        ..Default::default()
+    })
 }
 
 /// One container to run for one call.
@@ -72,16 +98,10 @@ struct ContainerCall {
     name: String,
     /// The function's name, for messages.
     function: String,
+    /// The image, for messages.
     image: String,
-    /// The command; empty runs the image's own.
-    command: Vec<String>,
-    /// `KEY=value` entries: the function's env and the request's `Http_*`.
-    env: Vec<String>,
-    /// Labels naming the function, the call and the gateway, for clean-up.
-    labels: HashMap<String, String>,
-    /// The user it runs as; `None`: the image's.
-    user: Option<String>,
-    host_config: HostConfig,
+    /// What the container is created with ([`create_body`]).
+    body: ContainerCreateBody,
     timeout: Duration,
     max_output_bytes: usize,
 }
@@ -112,21 +132,7 @@ async fn lifecycle(
     answer: oneshot::Sender<Result<Outcome, EngineError>>,
 ) {
     let started = Instant::now();
-    let body = ContainerCreateBody {
-        image: Some(call.image.clone()),
-        cmd: (!call.command.is_empty()).then(|| call.command.clone()),
-        env: Some(call.env.clone()),
-        labels: Some(call.labels.clone()),
-        user: call.user.clone(),
-        attach_stdin: Some(true),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        open_stdin: Some(true),
-        stdin_once: Some(true),
-        tty: Some(false),
-        host_config: Some(call.host_config.clone()),
-        ..Default::default()
-    };
+    let body = call.body.clone();
     let options = CreateContainerOptionsBuilder::default()
         .name(&call.name)
         .build();
@@ -242,7 +248,7 @@ async fn exchange(
 
 /// The exit status from the engine's first answer to a wait. An engine that
 /// fails while waiting is the engine's failure, not the call's.
-fn exit_of(
+pub(super) fn exit_of(
     waited: Option<Result<ContainerWaitResponse, bollard::errors::Error>>,
 ) -> Result<Exit, EngineError> {
     match waited {

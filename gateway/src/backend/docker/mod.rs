@@ -1,7 +1,8 @@
 //! The `docker` backend: functions on a plain Docker Engine through its API.
 //!
 //! - per-call functions get a new container for every call (the shared
-//!   `container::percall`);
+//!   `container::percall`), started ahead when it can be: a warm one from
+//!   the shared `container::pool`;
 //! - service functions run as plain containers, one per replica, each running
 //!   `fwatchdog` on a bridge network the gateway creates ([`service`]); calls
 //!   go through the shared balancer to the replica with the fewest in flight;
@@ -13,9 +14,10 @@ pub mod service;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::container::{logs, percall, Engine, EngineError, Replica, ReplicaSource, UsageCache};
+use super::container::pool::Pool;
+use super::container::{logs, Engine, EngineError, Replica, ReplicaSource, UsageCache};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::Isolation;
+use crate::config::{Isolation, PoolConfig};
 use crate::function::{Function, Mode};
 use secrets::SecretFiles;
 use service::ReplicaSet;
@@ -27,18 +29,22 @@ pub struct DockerBackend {
     secrets: SecretFiles,
     /// What the replicas use, as last sampled.
     usage: Arc<UsageCache>,
+    /// Warm containers of per-call functions.
+    pool: Pool,
 }
 
 impl DockerBackend {
-    /// Connects to the engine, removes the per-call containers an earlier run
-    /// of this gateway (`owner`) left behind, makes sure the functions
-    /// bridge network exists, and opens the secrets kept in `data_dir`.
+    /// Connects to the engine, removes the per-call and warm containers an
+    /// earlier run of this gateway (`owner`) left behind, makes sure the
+    /// functions bridge network and the launcher volume exist, and opens
+    /// the secrets kept in `data_dir`.
     pub async fn connect(
         network: &str,
         owner: &str,
         max_payload_bytes: u64,
         isolation: Isolation,
         data_dir: &Path,
+        pool: PoolConfig,
     ) -> Result<DockerBackend, EngineError> {
         // Containers mount the files by their absolute path on the host.
         let dir = std::path::absolute(data_dir.join("secrets"))
@@ -58,6 +64,7 @@ impl DockerBackend {
         Ok(DockerBackend {
             replicas: ReplicaSet::new(engine.clone()),
             usage: UsageCache::start(engine.clone()),
+            pool: Pool::new(engine.clone(), pool).await?,
             engine,
             secrets,
         })
@@ -83,8 +90,9 @@ impl Backend for DockerBackend {
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         self.has_secrets(function)?;
         self.engine.runnable(function).await?;
-        if function.mode == Mode::Service {
-            self.replicas.deploy(function).await?;
+        match function.mode {
+            Mode::Service => self.replicas.deploy(function).await?,
+            Mode::PerCall => self.pool.reset(function),
         }
         Ok(())
     }
@@ -93,12 +101,19 @@ impl Backend for DockerBackend {
         self.has_secrets(function)?;
         self.engine.runnable(function).await?;
         match function.mode {
-            Mode::Service => self.replicas.update(function).await,
-            Mode::PerCall => self.replicas.remove(&function.name).await,
+            Mode::Service => {
+                self.pool.forget(&function.name);
+                self.replicas.update(function).await
+            }
+            Mode::PerCall => {
+                self.pool.reset(function);
+                self.replicas.remove(&function.name).await
+            }
         }
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.pool.forget(name);
         self.replicas.remove(name).await
     }
 
@@ -146,8 +161,12 @@ impl Backend for DockerBackend {
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
         match function.mode {
             Mode::Service => self.replicas.balancer.invoke(self, function, call).await,
-            Mode::PerCall => percall::invoke(&self.engine, function, call).await,
+            Mode::PerCall => self.pool.invoke(function, call).await,
         }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.pool.collectors()
     }
 }
 

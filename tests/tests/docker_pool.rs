@@ -1,0 +1,307 @@
+//! End-to-end tests of warm single-use containers on the `docker` backend,
+//! on a real Docker Engine: every call still gets a fresh container, a
+//! timeout kills it, the pool drains when idle and on an update, and a
+//! killed gateway leaves none behind. Each test skips with a printed reason
+//! when no engine answers, and fails when `FAAS_REQUIRE_DOCKER=1`.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use faas_tests::docker::{engine_or_skip, running_labelled};
+use faas_tests::gateway::{start_docker_gateway, Gateway, GatewayHandle};
+use faas_tests::{client, eventually, send};
+use reqwest::Method;
+use serde_json::json;
+
+/// A gateway on the docker backend with `env` added; `None` (the test
+/// skips) when no engine answers.
+fn docker_gateway(test: &str, env: &[(&str, &str)]) -> Option<GatewayHandle> {
+    engine_or_skip(test).then(|| {
+        launcher_image();
+        start_docker_gateway(env)
+    })
+}
+
+/// Makes sure `faas/fwatchdog` has the launcher mode (`--once`), building
+/// the images from this tree when it does not (an image built from an
+/// older tree would leave every call cold).
+fn launcher_image() {
+    static CHECKED: Mutex<bool> = Mutex::new(false);
+    let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+    if *checked {
+        return;
+    }
+    let help = Command::new("docker")
+        .args(["run", "--rm", "faas/fwatchdog:latest", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !help.contains("--once") {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let status = Command::new("bash")
+            .arg(format!("{root}/scripts/build-images.sh"))
+            .current_dir(root)
+            .status()
+            .expect("scripts/build-images.sh runs");
+        assert!(status.success(), "scripts/build-images.sh failed");
+    }
+    *checked = true;
+}
+
+/// The warm containers of `function` that `gw` made, running or not.
+fn pooled(gw: &GatewayHandle, function: &str) -> Vec<String> {
+    let owner =
+        std::fs::read_to_string(gw.data_dir().join("gateway-id")).expect("the gateway's id");
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.faas.pooled={function}"),
+        ])
+        .args([
+            "--filter",
+            &format!("label=com.faas.gateway={}", owner.trim()),
+        ])
+        .output()
+        .expect("docker ps runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Removes `function` and waits for its warm containers to go, so that a
+/// test leaves nothing behind when its gateway is killed.
+fn remove_and_wait(gw: &GatewayHandle, function: &str) {
+    assert!(gw.remove(function).is_success());
+    eventually(
+        &format!("no warm container of {function}"),
+        Duration::from_secs(30),
+        || pooled(gw, function).is_empty().then_some(()),
+    );
+}
+
+/// A counter or gauge of `function`, 0 when the series is absent.
+fn metric(gw: &Gateway, name: &str, function: &str) -> f64 {
+    gw.metric(&format!("{name}{{function_name=\"{function}\"}}"))
+        .unwrap_or(0.0)
+}
+
+/// Waits until `function` has a warm container ready.
+fn warm(gw: &Gateway, function: &str) {
+    eventually(
+        &format!("a warm container of {function}"),
+        Duration::from_secs(30),
+        || (metric(gw, "faas_pool_ready", function) >= 1.0).then_some(()),
+    );
+}
+
+#[test]
+fn pooled_calls_never_share_a_container() {
+    let Some(gw) = docker_gateway("pooled_calls_never_share_a_container", &[]) else {
+        return;
+    };
+    let script = "echo \"$(hostname) $Http_X_Tag $Http_Method $GREETING\"; \
+                  test -e /tmp/mark && echo marked || echo clean; touch /tmp/mark; \
+                  pidof sleep >/dev/null && echo sleeper-left || echo no-sleeper; \
+                  sleep 300 >/dev/null 2>&1 & \
+                  touch /root-file 2>/dev/null && echo root-writable || echo root-read-only; \
+                  cat";
+    gw.deploy(json!({"service": "fresh", "image": "faas/sample-cat",
+        "command": ["sh", "-c", script], "envVars": {"GREETING": "hello"},
+        "readOnlyRootFilesystem": true, "network": "none"}));
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            warm(&gw, "fresh");
+        }
+        let answer = send(
+            client()
+                .put(gw.url("/function/fresh"))
+                .header("X-Tag", format!("call-{i}"))
+                .body(format!("payload-{i}")),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let text = answer.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let (host, rest) = lines[0].split_once(' ').expect("hostname and the rest");
+        assert_eq!(rest, format!("call-{i} PUT hello"), "{text}");
+        assert_eq!(
+            &lines[1..],
+            [
+                "clean",
+                "no-sleeper",
+                "root-read-only",
+                &format!("payload-{i}")
+            ],
+            "call {i}: {text}"
+        );
+        hosts.push(host.to_string());
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "three calls, three containers: {hosts:?}");
+    assert_eq!(metric(&gw, "faas_pool_misses_total", "fresh"), 1.0);
+    assert_eq!(metric(&gw, "faas_pool_hits_total", "fresh"), 2.0);
+    let started = metric(&gw, "faas_container_start_seconds_count", "fresh");
+    assert!(started >= 2.0, "{started} warm containers started");
+    remove_and_wait(&gw, "fresh");
+}
+
+#[test]
+fn pooled_timeout_kills_and_removes_the_container() {
+    let Some(gw) = docker_gateway("pooled_timeout_kills_and_removes_the_container", &[]) else {
+        return;
+    };
+    gw.deploy(json!({"service": "stuck", "image": "faas/sample-cat",
+        "command": ["sleep", "60"], "timeout": 2}));
+    assert_eq!(gw.call("stuck", "").status, 504, "cold");
+    warm(&gw, "stuck");
+    let before = pooled(&gw, "stuck");
+    let started = Instant::now();
+    assert_eq!(gw.call("stuck", "").status, 504, "warm");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(metric(&gw, "faas_pool_hits_total", "stuck"), 1.0);
+    // The container that ran the call is gone; the others still wait.
+    eventually(
+        "the timed-out warm container to go",
+        Duration::from_secs(15),
+        || {
+            let now = pooled(&gw, "stuck");
+            let left = before.iter().filter(|id| now.contains(id)).count();
+            (left + 1 == before.len()).then_some(())
+        },
+    );
+    remove_and_wait(&gw, "stuck");
+}
+
+#[test]
+fn pooled_output_limit_and_exit_status_hold() {
+    let Some(gw) = docker_gateway("pooled_output_limit_and_exit_status_hold", &[]) else {
+        return;
+    };
+    let script =
+        "case \"$(cat)\" in big) head -c 2000000 /dev/zero;; *) echo failing; exit 7;; esac";
+    gw.deploy(json!({"service": "limits", "image": "faas/sample-cat",
+        "command": ["sh", "-c", script]}));
+    for _ in ["cold", "warm"] {
+        let big = gw.call("limits", "big");
+        assert_eq!(big.status, 502, "{}", big.text());
+        warm(&gw, "limits");
+        let id = gw.call_async("limits", "fail");
+        let (output, record) = (gw.wait_output(&id), gw.record(&id));
+        assert_eq!(output.status, 500);
+        assert!(output.text().contains("failing"), "{}", output.text());
+        assert_eq!(record["ExitCode"], 7);
+        warm(&gw, "limits");
+    }
+    assert!(metric(&gw, "faas_pool_hits_total", "limits") >= 3.0);
+    remove_and_wait(&gw, "limits");
+}
+
+#[test]
+fn idle_pool_drains_and_refills() {
+    let Some(gw) = docker_gateway("idle_pool_drains_and_refills", &[("FAAS_POOL_IDLE", "4s")])
+    else {
+        return;
+    };
+    gw.deploy(json!({"service": "idle", "image": "faas/sample-cat", "command": ["cat"]}));
+    assert_eq!(gw.call("idle", "one").text(), "one");
+    eventually("the pool to fill", Duration::from_secs(30), || {
+        let started = metric(&gw, "faas_container_start_seconds_count", "idle");
+        (started >= 1.0).then_some(())
+    });
+    eventually("the idle pool to empty", Duration::from_secs(20), || {
+        let empty = metric(&gw, "faas_pool_ready", "idle") == 0.0 && pooled(&gw, "idle").is_empty();
+        empty.then_some(())
+    });
+    assert_eq!(gw.call("idle", "two").text(), "two", "a miss runs cold");
+    assert_eq!(metric(&gw, "faas_pool_misses_total", "idle"), 2.0);
+    warm(&gw, "idle");
+    assert_eq!(gw.call("idle", "three").text(), "three");
+    assert_eq!(metric(&gw, "faas_pool_hits_total", "idle"), 1.0);
+    remove_and_wait(&gw, "idle");
+}
+
+#[test]
+fn an_update_never_serves_from_the_old_pool() {
+    let Some(gw) = docker_gateway("an_update_never_serves_from_the_old_pool", &[]) else {
+        return;
+    };
+    let spec = |image: &str, version: &str| {
+        json!({"service": "versioned", "image": image,
+            "command": ["sh", "-c", "echo $VERSION; ls /usr/bin"],
+            "envVars": {"VERSION": version}})
+    };
+    gw.deploy(spec("faas/sample-cat", "1"));
+    let text = gw.call("versioned", "").text();
+    assert!(
+        text.starts_with("1\n") && !text.contains("resizer"),
+        "{text}"
+    );
+    warm(&gw, "versioned");
+    let old = pooled(&gw, "versioned");
+    assert!(!old.is_empty());
+    let updated = send(
+        gw.admin(Method::PUT, "/system/functions")
+            .json(&spec("faas/sample-resizer", "2")),
+    );
+    assert!(updated.is_success(), "{}", updated.text());
+    for _ in 0..3 {
+        let text = gw.call("versioned", "").text();
+        assert!(
+            text.starts_with("2\n") && text.contains("resizer"),
+            "{text}"
+        );
+        warm(&gw, "versioned");
+    }
+    eventually("the old pool to go", Duration::from_secs(15), || {
+        let now = pooled(&gw, "versioned");
+        old.iter().all(|id| !now.contains(id)).then_some(())
+    });
+    assert!(metric(&gw, "faas_pool_hits_total", "versioned") >= 2.0);
+    remove_and_wait(&gw, "versioned");
+}
+
+#[test]
+fn killed_gateway_leaves_no_warm_container_after_restart() {
+    let Some(mut gw) = docker_gateway("killed_gateway_leaves_no_warm_container_after_restart", &[])
+    else {
+        return;
+    };
+    gw.deploy(json!({"service": "left", "image": "faas/sample-cat", "command": ["cat"]}));
+    assert_eq!(gw.call("left", "x").status, 200);
+    warm(&gw, "left");
+    let old = pooled(&gw, "left");
+    assert!(!old.is_empty());
+    gw.restart();
+    eventually(
+        "the earlier run's warm containers to go",
+        Duration::from_secs(20),
+        || {
+            let now = pooled(&gw, "left");
+            old.iter().all(|id| !now.contains(id)).then_some(())
+        },
+    );
+    assert_eq!(gw.call("left", "after").text(), "after");
+    remove_and_wait(&gw, "left");
+}
+
+#[test]
+fn a_function_may_opt_out() {
+    let Some(gw) = docker_gateway("a_function_may_opt_out", &[]) else {
+        return;
+    };
+    gw.deploy(
+        json!({"service": "cold", "image": "faas/sample-cat", "command": ["cat"],
+        "labels": {"com.faas.pool": "false"}}),
+    );
+    for body in ["a", "b"] {
+        assert_eq!(gw.call("cold", body).text(), body);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(running_labelled("com.faas.pooled=cold").is_empty());
+    assert_eq!(metric(&gw, "faas_pool_misses_total", "cold"), 0.0);
+}
