@@ -31,6 +31,8 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 docker network rm faas-functions >/dev/null 2>&1 || true
+# The stack's functions network is external, made as the README says.
+docker network create --driver overlay --attachable faas-functions >/dev/null
 docker secret rm faas-basic-auth-password >/dev/null 2>&1 || true
 printf '%s' "$password" | docker secret create faas-basic-auth-password - >/dev/null
 FAAS_PORT=0 docker stack deploy -c docker-stack.yml "$stack" >/dev/null 2>&1
