@@ -31,18 +31,39 @@ pub fn engine_or_skip(test: &str) -> bool {
 /// all there already.
 fn ensure_sample_images() {
     static BUILT: Mutex<bool> = Mutex::new(false);
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if *built {
-        return;
-    }
-    let present = ["cat", "echo", "wc", "resizer"].iter().all(|name| {
+    build_images_unless(&BUILT, || {
+        ["cat", "echo", "wc", "resizer"].iter().all(|name| {
+            Command::new("docker")
+                .args(["image", "inspect", &format!("faas/sample-{name}:latest")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
+    });
+}
+
+/// Makes sure `faas/fwatchdog` has the launcher mode of warm containers
+/// (`--once`), building the images from this tree when it does not (an
+/// image built from an older tree would leave every call cold).
+pub fn launcher_image() {
+    static CHECKED: Mutex<bool> = Mutex::new(false);
+    build_images_unless(&CHECKED, || {
         Command::new("docker")
-            .args(["image", "inspect", &format!("faas/sample-{name}:latest")])
+            .args(["run", "--rm", "faas/fwatchdog:latest", "--help"])
             .output()
-            .map(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("--once"))
             .unwrap_or(false)
     });
-    if !present {
+}
+
+/// Runs `scripts/build-images.sh` unless `current` says the images are
+/// fine; once per test binary (`done`).
+fn build_images_unless(done: &Mutex<bool>, current: impl FnOnce() -> bool) {
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return;
+    }
+    if !current() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let status = Command::new("bash")
             .arg(format!("{root}/scripts/build-images.sh"))
@@ -51,7 +72,7 @@ fn ensure_sample_images() {
             .expect("scripts/build-images.sh runs");
         assert!(status.success(), "scripts/build-images.sh failed");
     }
-    *built = true;
+    *done = true;
 }
 
 /// Ids of the containers (running or not) carrying `label` (`key` or

@@ -5,10 +5,9 @@
 //! when no engine answers, and fails when `FAAS_REQUIRE_DOCKER=1`.
 
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use faas_tests::docker::{engine_or_skip, running_labelled};
+use faas_tests::docker::{engine_or_skip, launcher_image, running_labelled};
 use faas_tests::gateway::{start_docker_gateway, Gateway, GatewayHandle};
 use faas_tests::{client, eventually, send};
 use reqwest::Method;
@@ -23,36 +22,15 @@ fn docker_gateway(test: &str, env: &[(&str, &str)]) -> Option<GatewayHandle> {
     })
 }
 
-/// Makes sure `faas/fwatchdog` has the launcher mode (`--once`), building
-/// the images from this tree when it does not (an image built from an
-/// older tree would leave every call cold).
-fn launcher_image() {
-    static CHECKED: Mutex<bool> = Mutex::new(false);
-    let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
-    if *checked {
-        return;
-    }
-    let help = Command::new("docker")
-        .args(["run", "--rm", "faas/fwatchdog:latest", "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    if !help.contains("--once") {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let status = Command::new("bash")
-            .arg(format!("{root}/scripts/build-images.sh"))
-            .current_dir(root)
-            .status()
-            .expect("scripts/build-images.sh runs");
-        assert!(status.success(), "scripts/build-images.sh failed");
-    }
-    *checked = true;
+/// The gateway's id, which labels everything it creates.
+fn owner(gw: &GatewayHandle) -> String {
+    let id = std::fs::read_to_string(gw.data_dir().join("gateway-id")).expect("the gateway's id");
+    id.trim().to_string()
 }
 
 /// The warm containers of `function` that `gw` made, running or not.
 fn pooled(gw: &GatewayHandle, function: &str) -> Vec<String> {
-    let owner =
-        std::fs::read_to_string(gw.data_dir().join("gateway-id")).expect("the gateway's id");
+    let owner = owner(gw);
     let out = Command::new("docker")
         .args([
             "ps",
@@ -62,7 +40,7 @@ fn pooled(gw: &GatewayHandle, function: &str) -> Vec<String> {
         ])
         .args([
             "--filter",
-            &format!("label=com.faas.gateway={}", owner.trim()),
+            &format!("label=com.faas.gateway={owner}"),
         ])
         .output()
         .expect("docker ps runs");
@@ -143,11 +121,97 @@ fn pooled_calls_never_share_a_container() {
     hosts.sort();
     hosts.dedup();
     assert_eq!(hosts.len(), 3, "three calls, three containers: {hosts:?}");
-    assert_eq!(metric(&gw, "faas_pool_misses_total", "fresh"), 1.0);
+    // The first call found the pool empty: it waited for the container its
+    // call started, or (had that been slow) ran cold.
+    let first = metric(&gw, "faas_pool_waits_total", "fresh")
+        + metric(&gw, "faas_pool_misses_total", "fresh");
+    assert_eq!(first, 1.0);
     assert_eq!(metric(&gw, "faas_pool_hits_total", "fresh"), 2.0);
     let started = metric(&gw, "faas_container_start_seconds_count", "fresh");
     assert!(started >= 2.0, "{started} warm containers started");
     remove_and_wait(&gw, "fresh");
+}
+
+/// Containers of `gw` carrying `label` the engine created since `since`
+/// (Unix seconds).
+fn created_since(gw: &GatewayHandle, label: &str, since: u64) -> usize {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs()
+        + 1;
+    let out = Command::new("docker")
+        .args(["events", "--since", &since.to_string()])
+        .args(["--until", &until.to_string(), "--format", "{{.ID}}"])
+        .args(["--filter", "type=container", "--filter", "event=create"])
+        .args(["--filter", &format!("label={label}")])
+        .args(["--filter", &format!("label=com.faas.gateway={}", owner(gw))])
+        .output()
+        .expect("docker events runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Calls at once on an empty pool: each runs in a container of its own, the
+/// first ones wait for the warm containers their calls started instead of
+/// starting cold ones too, and the engine creates no more containers than
+/// the calls plus what the pool keeps: each container either served one
+/// call or still waits in the pool, which holds at most
+/// `--pool-per-function` of a function.
+#[test]
+fn calls_on_an_empty_pool_wait_for_starting_containers() {
+    const CALLS: usize = 6;
+    const PER_FUNCTION: usize = 3;
+    let per_function = PER_FUNCTION.to_string();
+    let Some(gw) = docker_gateway(
+        "calls_on_an_empty_pool_wait_for_starting_containers",
+        &[("FAAS_POOL_PER_FUNCTION", &per_function)],
+    ) else {
+        return;
+    };
+    gw.deploy(json!({"service": "burst", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "hostname; cat"]}));
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs()
+        - 1;
+    let hosts: Vec<String> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let gw = &gw;
+                s.spawn(move || {
+                    let answer = gw.call("burst", format!("call-{i}"));
+                    assert_eq!(answer.status, 200, "call {i}: {}", answer.text());
+                    let text = answer.text();
+                    let (host, body) = text.split_once('\n').expect("hostname, then the body");
+                    assert_eq!(body, format!("call-{i}"));
+                    host.to_string()
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|call| call.join().expect("the call's thread"))
+            .collect()
+    });
+    let mut distinct = hosts.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), CALLS, "a container per call: {hosts:?}");
+    let waits = metric(&gw, "faas_pool_waits_total", "burst");
+    let hits = metric(&gw, "faas_pool_hits_total", "burst");
+    let misses = metric(&gw, "faas_pool_misses_total", "burst");
+    assert_eq!(waits + hits + misses, CALLS as f64, "each call counted once");
+    assert!(waits >= 1.0, "the first call waits for the start it caused");
+    let cold = created_since(&gw, "com.faas.function=burst", since);
+    assert_eq!(cold as f64, misses, "a cold container per miss");
+    let warm = created_since(&gw, "com.faas.pooled=burst", since);
+    eprintln!("{waits} waits, {hits} hits, {misses} misses; {cold} cold, {warm} warm containers");
+    assert!(
+        cold + warm <= CALLS + PER_FUNCTION,
+        "{cold} cold and {warm} warm containers for {CALLS} calls"
+    );
+    remove_and_wait(&gw, "burst");
 }
 
 #[test]
@@ -217,8 +281,10 @@ fn idle_pool_drains_and_refills() {
         let empty = metric(&gw, "faas_pool_ready", "idle") == 0.0 && pooled(&gw, "idle").is_empty();
         empty.then_some(())
     });
-    assert_eq!(gw.call("idle", "two").text(), "two", "a miss runs cold");
-    assert_eq!(metric(&gw, "faas_pool_misses_total", "idle"), 2.0);
+    assert_eq!(gw.call("idle", "two").text(), "two", "an empty pool serves");
+    let empty = metric(&gw, "faas_pool_waits_total", "idle")
+        + metric(&gw, "faas_pool_misses_total", "idle");
+    assert_eq!(empty, 2.0, "both calls found the pool empty");
     warm(&gw, "idle");
     assert_eq!(gw.call("idle", "three").text(), "three");
     assert_eq!(metric(&gw, "faas_pool_hits_total", "idle"), 1.0);

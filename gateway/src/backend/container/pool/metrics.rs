@@ -4,11 +4,12 @@
 use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
-/// `faas_pool_ready`, `faas_pool_hits_total`, `faas_pool_misses_total` and
-/// `faas_container_start_seconds`.
+/// `faas_pool_ready`, `faas_pool_hits_total`, `faas_pool_waits_total`,
+/// `faas_pool_misses_total` and `faas_container_start_seconds`.
 pub struct PoolMetrics {
     ready: IntGaugeVec,
     pub hits: IntCounterVec,
+    pub waits: IntCounterVec,
     pub misses: IntCounterVec,
     pub start_seconds: HistogramVec,
 }
@@ -25,10 +26,17 @@ impl PoolMetrics {
                 Opts::new("faas_pool_hits_total", "Calls served by a warm container"),
                 function,
             )?,
+            waits: IntCounterVec::new(
+                Opts::new(
+                    "faas_pool_waits_total",
+                    "Calls served by a warm container they waited for while it started",
+                ),
+                function,
+            )?,
             misses: IntCounterVec::new(
                 Opts::new(
                     "faas_pool_misses_total",
-                    "Calls that found no warm container and ran cold",
+                    "Calls that ran cold: no warm container was ready or starting for them",
                 ),
                 function,
             )?,
@@ -47,6 +55,7 @@ impl PoolMetrics {
         vec![
             Box::new(self.ready.clone()),
             Box::new(self.hits.clone()),
+            Box::new(self.waits.clone()),
             Box::new(self.misses.clone()),
             Box::new(self.start_seconds.clone()),
         ]
@@ -61,6 +70,7 @@ impl PoolMetrics {
     pub fn forget(&self, function: &str) {
         let _ = self.ready.remove_label_values(&[function]);
         let _ = self.hits.remove_label_values(&[function]);
+        let _ = self.waits.remove_label_values(&[function]);
         let _ = self.misses.remove_label_values(&[function]);
         let _ = self.start_seconds.remove_label_values(&[function]);
     }

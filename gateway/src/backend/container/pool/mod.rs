@@ -1,9 +1,14 @@
 //! Warm single-use containers for per-call functions ([`Pool`]): per
 //! function a few containers already started from its image, each running
 //! the launcher and waiting for exactly one call ([`super::warm`]). A call
-//! takes one (a hit) or, when none is ready, runs cold
-//! ([`super::percall`], a miss); either way a replacement starts in the
-//! background. A container is never used twice.
+//! takes one (a hit); when none is ready but one is starting that no
+//! earlier call waits for, it waits for that one (a wait), since it began
+//! before a cold start would begin now and starts take about as long; else
+//! it runs cold ([`super::percall`], a miss). Waiting calls get containers
+//! in the order they came, and one waits at most as long as the slowest of
+//! the recent starts (what a cold start may take), then runs cold; a start
+//! that fails sends the calls it leaves without a container cold at once.
+//! Replacements start in the background. A container is never used twice.
 //!
 //! How many: per function, the calls per second (decaying) times the time
 //! a container takes to start, plus one, within the per-function cap; 0
@@ -51,6 +56,11 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 const UNLIMITED_WEIGHT: u64 = 64 << 20;
 /// The start time assumed before one was measured.
 const FIRST_START_GUESS: f64 = 0.5;
+/// How long a call waits for a starting container before any start was
+/// measured.
+const FIRST_WAIT_LIMIT: Duration = Duration::from_secs(5);
+/// How many recent starts bound a call's wait.
+const RECENT_STARTS: usize = 16;
 /// The longest pause after warm containers of a function failed to start.
 const MOST_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -78,6 +88,8 @@ struct State {
     memory: u64,
     /// Seconds a warm container takes to start, averaged.
     start_seconds: Option<f64>,
+    /// The last [`RECENT_STARTS`] start times.
+    recent_starts: VecDeque<Duration>,
 }
 
 /// One function's warm containers.
@@ -88,7 +100,13 @@ struct Spare {
     /// let go as soon as they are ready.
     generation: u64,
     ready: VecDeque<Entry>,
+    /// Containers starting, of any generation.
     starting: usize,
+    /// Those of the current generation: the ones calls may wait for.
+    starting_current: usize,
+    /// Calls waiting for a starting container, first come first served;
+    /// `None` sends a call cold.
+    waiters: VecDeque<oneshot::Sender<Option<Entry>>>,
     demand: Demand,
     /// Failed starts in a row, and no new start until this instant.
     failures: u32,
@@ -100,6 +118,14 @@ struct Spare {
 struct Entry {
     claims: oneshot::Sender<Claim>,
     weight: u64,
+}
+
+/// What a call gets from the pool.
+enum Take {
+    Ready(Entry),
+    /// Wait up to the limit for a container that is starting.
+    Wait(oneshot::Receiver<Option<Entry>>, Duration),
+    Cold,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,41 +177,66 @@ impl Pool {
     }
 
     /// Runs one call of a per-call function: in a warm container when one
-    /// is ready, else cold.
+    /// is ready or starting for it, else cold. Dropping the future stops the
+    /// wait, or the call.
     pub async fn invoke(
         &self,
         function: &Function,
-        call: Invocation,
+        mut call: Invocation,
     ) -> Result<Outcome, BackendError> {
         if !self.serves(function) {
             return percall::invoke(&self.inner.engine, function, call).await;
         }
         let name = function.name.as_str();
-        let mut entry = self.inner.take(function);
-        while let Some(ready) = entry {
+        let began = Instant::now();
+        let mut first = true;
+        loop {
+            let (entry, waited) = match self.inner.take(function, first) {
+                Take::Ready(entry) => (entry, false),
+                Take::Wait(waiting, limit) => match wait(waiting, limit.min(call.timeout)).await {
+                    Some(entry) => (entry, true),
+                    None => break,
+                },
+                Take::Cold => break,
+            };
+            first = false;
             let cancel = CancellationToken::new();
             let _cancel_on_drop = cancel.clone().drop_guard();
             let (answer, answered) = oneshot::channel();
             let claim = Claim {
                 env: call.request.env(call.id),
                 input: call.input.clone(),
-                timeout: call.timeout,
+                timeout: call.timeout.saturating_sub(began.elapsed()),
                 max_output_bytes: call.max_output_bytes,
                 answer,
                 cancel,
             };
-            if ready.claims.send(claim).is_ok() {
-                self.inner.metrics.hits.with_label_values(&[name]).inc();
+            if entry.claims.send(claim).is_ok() {
+                let counter = if waited {
+                    &self.inner.metrics.waits
+                } else {
+                    &self.inner.metrics.hits
+                };
+                counter.with_label_values(&[name]).inc();
                 return answered.await.unwrap_or_else(|_| {
                     Err(BackendError::Unreachable(format!(
                         "the warm container of {name} ended without an answer"
                     )))
                 });
             }
-            // It died between being ready and being claimed: the next.
-            entry = self.inner.take(function);
+            // It died between being ready and being claimed: another.
         }
         self.inner.metrics.misses.with_label_values(&[name]).inc();
+        // The wait is part of the call's time.
+        call.timeout = call.timeout.saturating_sub(began.elapsed());
+        if call.timeout.is_zero() {
+            return Ok(Outcome {
+                exit: watchdog::runner::Exit::TimedOut,
+                stdout: Default::default(),
+                stderr: Default::default(),
+                duration: began.elapsed(),
+            });
+        }
         percall::invoke(&self.inner.engine, function, call).await
     }
 
@@ -212,6 +263,11 @@ impl Pool {
                 spare.generation += 1;
                 spare.paused_until = None;
                 spare.failures = 0;
+                // What starts now is of the old spec: its waiters run cold.
+                spare.starting_current = 0;
+                for waiter in spare.waiters.drain(..) {
+                    let _ = waiter.send(None);
+                }
                 for entry in spare.ready.drain(..) {
                     *containers -= 1;
                     *memory -= entry.weight;
@@ -237,20 +293,25 @@ impl Pool {
 }
 
 impl Inner {
-    /// Takes a ready container of `function`'s current spec, if there is
-    /// one, counts the call, and starts what the pool now lacks.
-    fn take(self: &Arc<Inner>, function: &Function) -> Option<Entry> {
+    /// Takes a ready container of `function`'s current spec, or a place in
+    /// line for one that is starting and not yet promised to a call, or
+    /// says to run cold; counts the call (when `count`), and starts what
+    /// the pool now lacks.
+    fn take(self: &Arc<Inner>, function: &Function, count: bool) -> Take {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let spare = state
             .spares
             .entry(function.name.clone())
             .or_insert_with(|| Spare::new(function.clone()));
-        spare.demand.call(now);
+        if count {
+            spare.demand.call(now);
+        }
+        // A call of an older or newer spec than the pool's runs cold.
+        let current = spare.function == *function;
         let mut taken = None;
         let mut gone = Vec::new();
-        // A call of an older or newer spec than the pool's runs cold.
-        if spare.function == *function {
+        if current {
             while let Some(entry) = spare.ready.pop_front() {
                 gone.push(entry.weight);
                 if !entry.claims.is_closed() {
@@ -265,7 +326,23 @@ impl Inner {
         }
         self.metrics.set_ready(&function.name, ready);
         self.fill(&mut state, &function.name, now);
-        taken
+        if let Some(entry) = taken {
+            return Take::Ready(entry);
+        }
+        let limit = state.wait_limit();
+        match state.spares.get_mut(&function.name) {
+            Some(spare) if current => {
+                spare.waiters.retain(|waiter| !waiter.is_closed());
+                if spare.starting_current > spare.waiters.len() {
+                    let (waiter, waiting) = oneshot::channel();
+                    spare.waiters.push_back(waiter);
+                    Take::Wait(waiting, limit)
+                } else {
+                    Take::Cold
+                }
+            }
+            _ => Take::Cold,
+        }
     }
 
     /// Starts warm containers of `name` until it has as many as its demand
@@ -292,6 +369,7 @@ impl Inner {
             state.memory += weight;
             if let Some(spare) = state.spares.get_mut(name) {
                 spare.starting += 1;
+                spare.starting_current += 1;
             }
             let pool = Arc::clone(self);
             let function = function.clone();
@@ -337,12 +415,14 @@ impl Inner {
         let mut state = lock(&self.state);
         let spare = state.spares.get_mut(&function.name);
         let mut offered = false;
+        let mut handed = false;
         match (started, spare) {
             (Ok(_), Some(spare)) => {
                 spare.starting -= 1;
                 spare.failures = 0;
                 if spare.generation == generation {
-                    spare.ready.push_back(Entry { claims, weight });
+                    spare.starting_current -= 1;
+                    handed = spare.offer(Entry { claims, weight });
                     let ready = spare.ready.len();
                     self.metrics.set_ready(&function.name, ready);
                     offered = true;
@@ -350,6 +430,10 @@ impl Inner {
             }
             (Err(e), Some(spare)) => {
                 spare.starting -= 1;
+                if spare.generation == generation {
+                    spare.starting_current -= 1;
+                    spare.send_cold();
+                }
                 spare.failures += 1;
                 let pause = Duration::from_secs(1 << spare.failures.min(6)).min(MOST_BACKOFF);
                 spare.paused_until = Some(Instant::now() + pause);
@@ -372,7 +456,13 @@ impl Inner {
                 .start_seconds
                 .map_or(seconds, |s| 0.8 * s + 0.2 * seconds);
             state.start_seconds = Some(average);
-        } else {
+            if state.recent_starts.len() == RECENT_STARTS {
+                state.recent_starts.pop_front();
+            }
+            state.recent_starts.push_back(began.elapsed());
+        }
+        // A container handed to a waiting call is no longer the pool's.
+        if !offered || handed {
             state.release(weight);
         }
     }
@@ -435,6 +525,16 @@ impl State {
         self.containers = self.containers.saturating_sub(1);
         self.memory = self.memory.saturating_sub(weight);
     }
+
+    /// How long a call waits for a starting container: as long as the
+    /// slowest of the recent starts, what a cold start may take now.
+    fn wait_limit(&self) -> Duration {
+        self.recent_starts
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(FIRST_WAIT_LIMIT)
+    }
 }
 
 impl Spare {
@@ -444,9 +544,52 @@ impl Spare {
             generation: 0,
             ready: VecDeque::new(),
             starting: 0,
+            starting_current: 0,
+            waiters: VecDeque::new(),
             demand: Demand::default(),
             failures: 0,
             paused_until: None,
+        }
+    }
+}
+
+impl Spare {
+    /// Hands a ready container to the first call still waiting; with none,
+    /// keeps it ready. Returns whether a call took it.
+    fn offer(&mut self, entry: Entry) -> bool {
+        let mut entry = Some(entry);
+        while let Some(waiter) = self.waiters.pop_front() {
+            match waiter.send(entry.take()) {
+                Ok(()) => return true,
+                // That call went away or stopped waiting.
+                Err(back) => entry = back,
+            }
+        }
+        self.ready.extend(entry);
+        false
+    }
+
+    /// A start failed: the calls that no starting container will serve
+    /// now, the last to come first, run cold.
+    fn send_cold(&mut self) {
+        self.waiters.retain(|waiter| !waiter.is_closed());
+        while self.waiters.len() > self.starting_current {
+            if let Some(waiter) = self.waiters.pop_back() {
+                let _ = waiter.send(None);
+            }
+        }
+    }
+}
+
+/// Waits up to `limit` for a starting container; `None` when the call
+/// should run cold (the limit passed, its start failed, the spec changed).
+async fn wait(mut waiting: oneshot::Receiver<Option<Entry>>, limit: Duration) -> Option<Entry> {
+    match tokio::time::timeout(limit, &mut waiting).await {
+        Ok(entry) => entry.ok().flatten(),
+        Err(_) => {
+            // One may have been handed over just now.
+            waiting.close();
+            waiting.try_recv().ok().flatten()
         }
     }
 }
