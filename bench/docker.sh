@@ -7,7 +7,8 @@
 #   warm:     sync calls of the same function with warm containers, one
 #             connection, each call sent once a warm container is ready
 #   throughput: 10 connections at quota 10, warm and cold, for as long as
-#             the pool keeps up (warm) or the engine starts containers (cold)
+#             the pool keeps up (warm) or the engine starts containers (cold);
+#             a warm call finding none ready waits for one already starting
 #   memory:   one warm container, idle, as the engine counts it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +102,7 @@ else
 fi
 warm_thr=$(target/release/load --url "http://127.0.0.1:$port/function/cat" --connections 10 --duration "$seconds" --json)
 cold_thr=$(target/release/load --url "http://127.0.0.1:$port/function/coldcat" --connections 10 --duration "$seconds" --json)
-metrics=$(curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^faas_(pool_(hits|misses)_total|container_start_seconds_(sum|count))\{function_name="cat"\}' || true)
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^faas_(pool_(hits|waits|misses)_total|container_start_seconds_(sum|count))\{function_name="cat"\}' || true)
 python3 - "$tmp" "$warm_thr" "$cold_thr" "$memory" "$launcher_rss" "$metrics" <<'PY'
 import json, sys
 tmp, warm_thr, cold_thr, memory, rss, metrics = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
@@ -117,7 +118,8 @@ print(f"one idle warm container: {memory} (engine's count); launcher RSS {rss}")
 m = dict(line.split("{", 1)[0:1] + [line.rsplit(" ", 1)[1]] for line in metrics.splitlines())
 if m:
     hits, misses = float(m.get("faas_pool_hits_total", 0)), float(m.get("faas_pool_misses_total", 0))
+    waits = float(m.get("faas_pool_waits_total", 0))
     count = float(m.get("faas_container_start_seconds_count", 0))
     mean = float(m.get("faas_container_start_seconds_sum", 0)) / count if count else 0
-    print(f"pool over the run: {hits:.0f} hits, {misses:.0f} misses; {count:.0f} warm containers started, {mean * 1000:.0f} ms each on average")
+    print(f"pool over the run: {hits:.0f} hits, {waits:.0f} waits, {misses:.0f} misses; {count:.0f} warm containers started, {mean * 1000:.0f} ms each on average")
 PY

@@ -78,17 +78,26 @@ fn build_images_unless(done: &Mutex<bool>, current: impl FnOnce() -> bool) {
 /// Ids of the containers (running or not) carrying `label` (`key` or
 /// `key=value`).
 pub fn containers_labelled(label: &str) -> Vec<String> {
-    ps_labelled(label, "-aq")
+    ps_labelled(&[label], "-aq")
+}
+
+/// Ids of the containers (running or not) carrying all of `labels`.
+pub fn containers_with(labels: &[&str]) -> Vec<String> {
+    ps_labelled(labels, "-aq")
 }
 
 /// Ids of the running containers carrying `label`.
 pub fn running_labelled(label: &str) -> Vec<String> {
-    ps_labelled(label, "-q")
+    ps_labelled(&[label], "-q")
 }
 
-fn ps_labelled(label: &str, flags: &str) -> Vec<String> {
+fn ps_labelled(labels: &[&str], flags: &str) -> Vec<String> {
+    let filters = labels
+        .iter()
+        .flat_map(|l| ["--filter".into(), format!("label={l}")]);
     let out = Command::new("docker")
-        .args(["ps", flags, "--filter", &format!("label={label}")])
+        .args(["ps", flags])
+        .args(filters)
         .output()
         .expect("docker ps runs");
     String::from_utf8_lossy(&out.stdout)

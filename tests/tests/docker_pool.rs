@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use faas_tests::docker::{engine_or_skip, launcher_image, running_labelled};
+use faas_tests::docker::{containers_with, engine_or_skip, launcher_image, running_labelled};
 use faas_tests::gateway::{start_docker_gateway, Gateway, GatewayHandle};
 use faas_tests::{client, eventually, send};
 use reqwest::Method;
@@ -30,24 +30,10 @@ fn owner(gw: &GatewayHandle) -> String {
 
 /// The warm containers of `function` that `gw` made, running or not.
 fn pooled(gw: &GatewayHandle, function: &str) -> Vec<String> {
-    let owner = owner(gw);
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=com.faas.pooled={function}"),
-        ])
-        .args([
-            "--filter",
-            &format!("label=com.faas.gateway={owner}"),
-        ])
-        .output()
-        .expect("docker ps runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    containers_with(&[
+        &format!("com.faas.pooled={function}"),
+        &format!("com.faas.gateway={}", owner(gw)),
+    ])
 }
 
 /// Removes `function` and waits for its warm containers to go, so that a
@@ -201,7 +187,11 @@ fn calls_on_an_empty_pool_wait_for_starting_containers() {
     let waits = metric(&gw, "faas_pool_waits_total", "burst");
     let hits = metric(&gw, "faas_pool_hits_total", "burst");
     let misses = metric(&gw, "faas_pool_misses_total", "burst");
-    assert_eq!(waits + hits + misses, CALLS as f64, "each call counted once");
+    assert_eq!(
+        waits + hits + misses,
+        CALLS as f64,
+        "each call counted once"
+    );
     assert!(waits >= 1.0, "the first call waits for the start it caused");
     let cold = created_since(&gw, "com.faas.function=burst", since);
     assert_eq!(cold as f64, misses, "a cold container per miss");

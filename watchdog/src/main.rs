@@ -54,23 +54,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("fwatchdog: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("fwatchdog: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(
+        tokio::runtime::Builder::new_multi_thread(),
+        "fwatchdog",
+        run(config),
+    )
 }
 
 /// `--once`: one call, on a single thread (an idle launcher should cost
@@ -80,25 +68,31 @@ fn once(argv: Vec<String>) -> ExitCode {
         eprintln!("fwatchdog: --once needs the command to run: fwatchdog --once -- ARGV...");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    block_on(
+        tokio::runtime::Builder::new_current_thread(),
+        "fwatchdog --once",
+        async { watchdog::once::serve(argv, tokio::io::stdin(), tokio::io::stdout()).await },
+    )
+}
+
+/// Runs `work` to its end on a runtime from `builder`: success, or its
+/// error on STDERR after `who` and failure.
+fn block_on<E: std::fmt::Display>(
+    mut builder: tokio::runtime::Builder,
+    who: &str,
+    work: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("fwatchdog: cannot start the runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let served = runtime.block_on(watchdog::once::serve(
-        argv,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-    ));
-    match served {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("fwatchdog --once: {err}");
+            eprintln!("{who}: {err}");
             ExitCode::FAILURE
         }
     }

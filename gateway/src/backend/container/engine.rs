@@ -134,14 +134,19 @@ impl Engine {
 
     /// Removes a container, running or not, with its anonymous volumes. A
     /// failure is logged, not returned: whoever removes has nothing else to
-    /// do about it. Returns whether it went.
+    /// do about it. Returns whether it went; one already gone or being
+    /// removed (auto-remove) counts as gone.
     pub async fn remove(&self, id: &str) -> bool {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
             .build();
         match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => true,
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => true,
             Err(err) => {
                 tracing::warn!(container = %id, "cannot remove a container: {err}");
                 false

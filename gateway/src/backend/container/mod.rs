@@ -9,7 +9,8 @@
 //! - [`setup`] and [`resources`]: a function's host settings (the
 //!   confinement every function container gets) and environment, from its
 //!   spec;
-//! - [`percall`]: a new container per call;
+//! - [`percall`]: a new container per call; [`attach`]: attaching to a
+//!   per-call container and reading what it says, cold or warm;
 //! - [`pool`], [`warm`] and [`launcher`]: warm single-use containers for
 //!   per-call functions, one container waiting for one call, and the
 //!   launcher they run;
@@ -19,6 +20,7 @@
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
 //!   waking a function scaled to zero.
 
+pub mod attach;
 pub mod balancer;
 pub mod engine;
 pub mod error;

@@ -10,9 +10,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::container::AttachContainerResults;
 use bollard::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
-use bollard::query_parameters::{AttachContainerOptionsBuilder, CreateContainerOptionsBuilder};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use watchdog::runner::{Exit, Outcome};
 
-use super::{labels, setup, Engine, EngineError};
+use super::{attach, labels, setup, Engine, EngineError};
 use crate::backend::{BackendError, Invocation};
 use crate::function::Function;
 
@@ -165,35 +165,15 @@ async fn drive(
     input: Bytes,
     started: Instant,
 ) -> Result<Outcome, EngineError> {
-    let attach = AttachContainerOptionsBuilder::default()
-        .stdin(true)
-        .stdout(true)
-        .stderr(true)
-        .stream(true)
-        .build();
-    let attached = engine
-        .docker
-        .attach_container(id, Some(attach))
-        .await
-        .map_err(EngineError::unreachable("attach to the container"))?;
-    engine
-        .docker
-        .start_container(id, None)
-        .await
-        .map_err(|e| EngineError::refused(format!("start a container of {}", call.function), e))?;
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let work = exchange(engine, id, attached, input, call, &mut stdout, &mut stderr);
+    let what = format!("a container of {}", call.function);
+    let attached = attach::attach_and_start(engine, id, &what).await?;
+    let mut output = attach::Output::new(call.max_output_bytes);
+    let work = exchange(engine, id, attached, input, &mut output);
     let left = call.timeout.saturating_sub(started.elapsed());
     let exit = tokio::time::timeout(left, work)
         .await
         .unwrap_or(Ok(Exit::TimedOut))?;
-    Ok(Outcome {
-        exit,
-        stdout: Bytes::from(stdout),
-        stderr: Bytes::from(stderr),
-        duration: started.elapsed(),
-    })
+    Ok(output.outcome(exit, started))
 }
 
 /// Writes STDIN, reads the output and waits for the exit status. A failure
@@ -203,9 +183,7 @@ async fn exchange(
     id: &str,
     attached: AttachContainerResults,
     input: Bytes,
-    call: &ContainerCall,
-    stdout: &mut Vec<u8>,
-    stderr: &mut Vec<u8>,
+    kept: &mut attach::Output,
 ) -> Result<Exit, EngineError> {
     let AttachContainerResults {
         mut output,
@@ -220,23 +198,8 @@ async fn exchange(
         Ok::<(), Exit>(())
     };
     let read = async {
-        while let Some(frame) = output.next().await {
-            match frame {
-                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                    if stdout.len() + message.len() > call.max_output_bytes {
-                        return Err(Exit::OutputTooLarge);
-                    }
-                    stdout.extend_from_slice(&message);
-                }
-                Ok(LogOutput::StdErr { message }) => {
-                    let keep = message
-                        .len()
-                        .min(call.max_output_bytes.saturating_sub(stderr.len()));
-                    stderr.extend_from_slice(&message[..keep]);
-                }
-                Ok(LogOutput::StdIn { .. }) => {}
-                Err(_) => break,
-            }
+        while let Some(said) = attach::next(&mut output).await {
+            kept.keep(said)?;
         }
         Ok(())
     };

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use bollard::container::{AttachContainerResults, LogOutput};
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -24,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use watchdog::frame::{self, Decoder, Start};
 use watchdog::runner::{Exit, Outcome};
 
+use super::attach::{self, Said};
 use super::{percall, Engine, EngineError};
 use crate::backend::BackendError;
 
@@ -90,22 +89,9 @@ pub async fn start(
 /// Attaches to the created container `id`, starts it, and reads up to the
 /// launcher's ready frame.
 async fn launch(engine: &Engine, function: &str, id: &str) -> Result<Ready, BackendError> {
-    let attach = AttachContainerOptionsBuilder::default()
-        .stdin(true)
-        .stdout(true)
-        .stderr(true)
-        .stream(true)
-        .build();
-    let AttachContainerResults { mut output, input } = engine
-        .docker
-        .attach_container(id, Some(attach))
-        .await
-        .map_err(EngineError::unreachable("attach to a warm container"))?;
-    engine
-        .docker
-        .start_container(id, None)
-        .await
-        .map_err(|e| EngineError::refused(format!("start a warm container of {function}"), e))?;
+    let what = format!("a warm container of {function}");
+    let AttachContainerResults { mut output, input } =
+        attach::attach_and_start(engine, id, &what).await?;
     let mut decoder = Decoder::default();
     let mut said = Vec::new();
     loop {
@@ -114,13 +100,10 @@ async fn launch(engine: &Engine, function: &str, id: &str) -> Result<Ready, Back
             Ok(Some(_)) | Err(_) => return Err(not_ready(function, &said)),
             Ok(None) => {}
         }
-        match output.next().await {
-            Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
-                decoder.push(&message)
-            }
-            Some(Ok(LogOutput::StdErr { message })) => said.extend_from_slice(&message),
-            Some(Ok(LogOutput::StdIn { .. })) => {}
-            Some(Err(_)) | None => return Err(not_ready(function, &said)),
+        match attach::next(&mut output).await {
+            Some(Said::Stdout(message)) => decoder.push(&message),
+            Some(Said::Stderr(message)) => said.extend_from_slice(&message),
+            None => return Err(not_ready(function, &said)),
         }
     }
     Ok(Ready {
@@ -166,27 +149,13 @@ async fn serve(engine: &Engine, ready: &mut Ready, claim: Claim) {
         cancel,
     } = claim;
     let started = Instant::now();
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let work = exchange(
-        engine,
-        ready,
-        env,
-        input,
-        max_output_bytes,
-        &mut stdout,
-        &mut stderr,
-    );
+    let mut output = attach::Output::new(max_output_bytes);
+    let work = exchange(engine, ready, env, input, max_output_bytes, &mut output);
     let exit = tokio::select! {
         exit = tokio::time::timeout(timeout, work) => exit.unwrap_or(Ok(Exit::TimedOut)),
         () = cancel.cancelled() => return,
     };
-    let _ = answer.send(exit.map(|exit| Outcome {
-        exit,
-        stdout: Bytes::from(stdout),
-        stderr: Bytes::from(stderr),
-        duration: started.elapsed(),
-    }));
+    let _ = answer.send(exit.map(|exit| output.outcome(exit, started)));
 }
 
 /// Sends the call and reads the launcher's answer.
@@ -196,8 +165,7 @@ async fn exchange(
     env: Vec<(String, String)>,
     input: Bytes,
     max_output_bytes: usize,
-    stdout: &mut Vec<u8>,
-    stderr: &mut Vec<u8>,
+    kept: &mut attach::Output,
 ) -> Result<Exit, BackendError> {
     let Ready {
         id,
@@ -224,18 +192,9 @@ async fn exchange(
     let read = async {
         loop {
             while let Some(frame) = decoder.next_frame().map_err(|e| broken(function, e))? {
-                match frame.tag {
-                    frame::STDOUT => {
-                        if stdout.len() + frame.payload.len() > max_output_bytes {
-                            return Ok(Exit::OutputTooLarge);
-                        }
-                        stdout.extend_from_slice(&frame.payload);
-                    }
-                    frame::STDERR => {
-                        let room = max_output_bytes.saturating_sub(stderr.len());
-                        let keep = frame.payload.len().min(room);
-                        stderr.extend_from_slice(&frame.payload[..keep]);
-                    }
+                let said = match frame.tag {
+                    frame::STDOUT => Said::Stdout(frame.payload),
+                    frame::STDERR => Said::Stderr(frame.payload),
                     frame::EXIT => {
                         return match frame::decode_exit(frame.payload) {
                             // As the engine reports a container a signal ended.
@@ -247,21 +206,21 @@ async fn exchange(
                             Err(e) => Err(broken(function, e)),
                         };
                     }
-                    _ => {}
+                    _ => continue,
+                };
+                if let Err(exit) = kept.keep(said) {
+                    return Ok(exit);
                 }
             }
-            match output.next().await {
-                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
-                    decoder.push(&message)
-                }
-                Some(Ok(LogOutput::StdErr { message })) => {
+            match attach::next(output).await {
+                Some(Said::Stdout(message)) => decoder.push(&message),
+                Some(Said::Stderr(message)) => {
                     let said = String::from_utf8_lossy(&message);
                     tracing::warn!(container = %id, "launcher: {}", said.trim());
                 }
-                Some(Ok(LogOutput::StdIn { .. })) => {}
                 // The launcher died mid-call (e.g. the container ran out of
                 // memory): the container's exit status, as for a cold call.
-                Some(Err(_)) | None => {
+                None => {
                     let waited = engine.docker.wait_container(id, None).next().await;
                     return Ok(percall::exit_of(waited)?);
                 }
@@ -279,19 +238,7 @@ fn broken(function: &str, e: frame::FrameError) -> BackendError {
 }
 
 /// Removes a warm container, running or not. It removes itself once its
-/// launcher exits (auto-remove), so "already gone" and "already being
-/// removed" are fine.
+/// launcher exits (auto-remove), which [`Engine::remove`] takes as gone.
 pub async fn discard(engine: &Engine, id: &str) {
-    let options = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    match engine.docker.remove_container(id, Some(options)).await {
-        Ok(()) => {}
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404 | 409,
-            ..
-        }) => {}
-        Err(err) => tracing::warn!(container = %id, "cannot remove a warm container: {err}"),
-    }
+    engine.remove(id).await;
 }

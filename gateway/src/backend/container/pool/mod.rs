@@ -54,6 +54,9 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 /// How a container without a memory limit is counted against the pool's
 /// memory.
 const UNLIMITED_WEIGHT: u64 = 64 << 20;
+/// The pool's memory when it is a share of the engine's and the engine does
+/// not say how much it has.
+const FALLBACK_MEMORY: u64 = 2 << 30;
 /// The start time assumed before one was measured.
 const FIRST_START_GUESS: f64 = 0.5;
 /// How long a call waits for a starting container before any start was
@@ -135,8 +138,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Pool {
     /// A pool on `engine`; removes the warm containers an earlier run of
     /// this gateway left, and prepares the launcher volume. Without a
-    /// launcher image the pool stays empty and says so once.
-    pub async fn new(engine: Engine, config: PoolConfig) -> Result<Pool, EngineError> {
+    /// launcher image the pool stays empty and says so once. A memory cap
+    /// of 0 is a quarter of the engine's memory.
+    pub async fn new(engine: Engine, mut config: PoolConfig) -> Result<Pool, EngineError> {
+        if config.memory_bytes == 0 {
+            config.memory_bytes = engine_memory_share(&engine).await;
+        }
         let leftovers = [labels::POOLED.to_string(), labels::owned_by(&engine.owner)];
         let removed = engine.remove_labelled(&leftovers).await?;
         if removed > 0 {
@@ -594,6 +601,30 @@ async fn wait(mut waiting: oneshot::Receiver<Option<Entry>>, limit: Duration) ->
     }
 }
 
+/// A quarter of the engine's memory (`MemTotal` of `docker info`): what
+/// warm containers may reserve at their memory limits when the cap is 0.
+/// [`FALLBACK_MEMORY`] when the engine does not say.
+async fn engine_memory_share(engine: &Engine) -> u64 {
+    let total = engine
+        .docker
+        .info()
+        .await
+        .ok()
+        .and_then(|info| info.mem_total)
+        .and_then(|total| u64::try_from(total).ok())
+        .filter(|&total| total > 0);
+    match total {
+        Some(total) => total / 4,
+        None => {
+            tracing::warn!(
+                "the engine does not say its memory: warm containers get {} MiB",
+                FALLBACK_MEMORY >> 20
+            );
+            FALLBACK_MEMORY
+        }
+    }
+}
+
 /// How much of the pool's memory a warm container of `function` takes: its
 /// memory limit (the function's, or the gateway's default).
 fn weight(function: &Function, isolation: &Isolation) -> u64 {
@@ -654,6 +685,49 @@ async fn trim(pool: Weak<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spare() -> Spare {
+        let deployment = serde_json::json!({"service": "f", "image": "i", "command": ["cat"]});
+        let f = Function::create(serde_json::from_value(deployment).expect("json"), 0)
+            .expect("a function");
+        Spare::new(f)
+    }
+
+    fn entry(weight: u64) -> Entry {
+        Entry {
+            claims: oneshot::channel().0,
+            weight,
+        }
+    }
+
+    #[test]
+    fn ready_containers_go_to_waiting_calls_first_come_first_served() {
+        let mut spare = spare();
+        let (first, mut first_waits) = oneshot::channel();
+        let (gone, gone_waits) = oneshot::channel();
+        let (second, mut second_waits) = oneshot::channel();
+        spare.waiters.extend([first, gone, second]);
+        drop(gone_waits);
+        assert!(spare.offer(entry(1)));
+        assert!(matches!(first_waits.try_recv(), Ok(Some(e)) if e.weight == 1));
+        assert!(spare.offer(entry(2)), "the call that went away is skipped");
+        assert!(matches!(second_waits.try_recv(), Ok(Some(e)) if e.weight == 2));
+        assert!(!spare.offer(entry(3)), "no one waits: it stays ready");
+        assert_eq!(spare.ready.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_start_sends_the_last_waiting_call_cold() {
+        let mut spare = spare();
+        let (first, mut first_waits) = oneshot::channel();
+        let (second, mut second_waits) = oneshot::channel();
+        spare.waiters.extend([first, second]);
+        spare.starting_current = 1;
+        spare.send_cold();
+        assert!(matches!(second_waits.try_recv(), Ok(None)), "cold");
+        assert!(first_waits.try_recv().is_err(), "still waiting");
+        assert_eq!(spare.waiters.len(), 1);
+    }
 
     #[test]
     fn a_container_counts_at_its_memory_limit() {
