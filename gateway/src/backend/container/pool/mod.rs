@@ -1,10 +1,10 @@
 //! Warm single-use containers for per-call functions ([`Pool`]): per
 //! function a few containers already started from its image, each running
 //! the launcher and waiting for exactly one call ([`super::warm`]). A call
-//! takes one (a hit); when none is ready but one is starting that no
-//! earlier call waits for, it waits for that one (a wait), since it began
-//! before a cold start would begin now and starts take about as long; else
-//! it runs cold ([`super::percall`], a miss). Waiting calls get containers
+//! takes one (a hit); when none is ready but one began starting before the
+//! call came and no earlier call waits for it, it waits (a wait), since that
+//! one began before a cold start would begin now and starts take about as
+//! long; else it runs cold ([`super::percall`], a miss). Waiting calls get containers
 //! in the order they came, and one waits at most as long as the slowest of
 //! the recent starts (what a cold start may take), then runs cold; a start
 //! that fails sends the calls it leaves without a container cold at once.
@@ -301,7 +301,8 @@ impl Pool {
 
 impl Inner {
     /// Takes a ready container of `function`'s current spec, or a place in
-    /// line for one that is starting and not yet promised to a call, or
+    /// line for one that began starting before this call and is not yet
+    /// promised to a call, or
     /// says to run cold; counts the call (when `count`), and starts what
     /// the pool now lacks.
     fn take(self: &Arc<Inner>, function: &Function, count: bool) -> Take {
@@ -328,6 +329,9 @@ impl Inner {
             }
         }
         let ready = spare.ready.len();
+        // Only a container that began before this call came is ready sooner
+        // than a cold start would be; those this call starts are not.
+        let started_before = spare.starting_current;
         for weight in gone {
             state.release(weight);
         }
@@ -340,7 +344,7 @@ impl Inner {
         match state.spares.get_mut(&function.name) {
             Some(spare) if current => {
                 spare.waiters.retain(|waiter| !waiter.is_closed());
-                if spare.starting_current > spare.waiters.len() {
+                if started_before.min(spare.starting_current) > spare.waiters.len() {
                     let (waiter, waiting) = oneshot::channel();
                     spare.waiters.push_back(waiter);
                     Take::Wait(waiting, limit)
