@@ -50,7 +50,9 @@ fn resolver() -> Result<TokioResolver, String> {
         Ok(builder) => builder,
         Err(e) => {
             // No usable /etc/resolv.conf: /etc/hosts still answers.
-            tracing::warn!("cannot read /etc/resolv.conf ({e}): host names resolve through /etc/hosts only");
+            tracing::warn!(
+                "cannot read /etc/resolv.conf ({e}): host names resolve through /etc/hosts only"
+            );
             TokioResolver::builder_with_config(
                 ResolverConfig::from_parts(None, Vec::new(), Vec::new()),
                 TokioRuntimeProvider::default(),
