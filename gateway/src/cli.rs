@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{BackendKind, Config, Connections, Isolation, PoolConfig};
+use crate::config::{BackendKind, Config, Connections, Isolation, PoolConfig, ReplicaConfig};
 use crate::function::capability;
 
 const MIB: u64 = 1024 * 1024;
@@ -119,6 +119,12 @@ pub struct Args {
         default_value = "faas/fwatchdog:latest"
     )]
     launcher_image: String,
+    /// A connection to a service replica not made within this time fails and the call moves to another replica (nothing was sent yet)
+    #[arg(long, env = "FAAS_REPLICA_CONNECT_TIMEOUT", default_value = "2s", value_parser = duration)]
+    replica_connect_timeout: Duration,
+    /// A service replica that failed to connect is skipped by new calls this long, unless no other is ready
+    #[arg(long, env = "FAAS_REPLICA_QUARANTINE", default_value = "5s", value_parser = duration)]
+    replica_quarantine: Duration,
 }
 
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
@@ -232,6 +238,10 @@ impl Args {
                 memory_bytes: self.pool_max_memory_bytes,
                 launcher_image: self.launcher_image,
             },
+            replicas: ReplicaConfig {
+                connect_timeout: self.replica_connect_timeout,
+                quarantine: self.replica_quarantine,
+            },
         })
     }
 }
@@ -278,6 +288,24 @@ mod tests {
         assert_eq!(c.sample_interval, Duration::from_secs(1));
         for bad in ["500ms", "2m", "soon"] {
             assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn replica_timeouts() {
+        assert_eq!(config(&[]).replicas, ReplicaConfig::default());
+        let c = config(&[
+            "--replica-connect-timeout",
+            "500ms",
+            "--replica-quarantine",
+            "1m",
+        ]);
+        assert_eq!(
+            (c.replicas.connect_timeout, c.replicas.quarantine),
+            (Duration::from_millis(500), Duration::from_secs(60))
+        );
+        for flag in ["--replica-connect-timeout", "--replica-quarantine"] {
+            assert!(Args::try_parse_from(["gateway", flag, "0"]).is_err());
         }
     }
 

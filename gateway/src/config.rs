@@ -68,6 +68,28 @@ pub struct Config {
     pub sample_interval: Duration,
     /// Warm single-use containers of per-call functions (docker backend).
     pub pool: PoolConfig,
+    /// How calls reach service replicas.
+    pub replicas: ReplicaConfig,
+}
+
+/// How the balancer treats service replicas that do not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// A connection to a replica not made within this time fails, and the
+    /// call moves to another replica (nothing was sent).
+    pub connect_timeout: Duration,
+    /// A replica that failed to connect is skipped by new calls this long
+    /// (unless no other is ready).
+    pub quarantine: Duration,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            connect_timeout: Duration::from_secs(2),
+            quarantine: Duration::from_secs(5),
+        }
+    }
 }
 
 /// The bounds of the warm containers kept for per-call functions.

@@ -21,7 +21,7 @@
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP;
 //!   [`error`] is the one error type and its one mapping to HTTP.
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
-//!   guard allows; [`metrics`] and [`clock`] are what their names say;
+//!   guard allows, naming hosts through [`resolve`] (no C library needed); [`metrics`] and [`clock`] are what their names say;
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
 //!   portal's plots.
 #![forbid(unsafe_code)]
@@ -43,6 +43,7 @@ pub mod function;
 pub mod invoke;
 pub mod metrics;
 pub mod registry;
+pub mod resolve;
 pub mod routes;
 pub mod samples;
 pub mod scheduler;

@@ -42,7 +42,9 @@ fn lists(args: &[&str], name: &str) -> bool {
 
 /// The services of the functions the tests and the stack's `samples`
 /// service deploy through the gateway.
-const FUNCTIONS: [&str; 7] = ["scat", "spc", "ssec", "cat", "echo", "wc", "resizer"];
+const FUNCTIONS: [&str; 8] = [
+    "scat", "spc", "ssec", "slog", "cat", "echo", "wc", "resizer",
+];
 
 /// Removes the functions' services an earlier gateway left.
 fn remove_function_services() {
@@ -121,12 +123,29 @@ fn stack_gateway() -> Gateway {
     gateway
 }
 
+/// The functions network's subnet, once it exists.
+fn functions_subnet() -> String {
+    let (_, subnet) = docker(&[
+        "network",
+        "inspect",
+        NETWORK,
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+    ]);
+    subnet
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Runs the README's block `name` line by line, as a user would on this
 /// machine: `docker swarm init` only when the engine is in no swarm, the
 /// images as the tests built them (a full `scripts/build-images.sh` takes
 /// minutes), each `curl` as an HTTP call to the gateway's published port
-/// (the stack gets `FAAS_PORT=0`) until it answers, `faas` as this
-/// workspace's binary, every other line as written. A removal may need the
+/// (the stack gets `FAAS_PORT=0`, and `FAAS_CALLBACK_ALLOW` the functions
+/// network's subnet) until it answers, `faas` as this workspace's binary,
+/// every other line as written. A removal may need the
 /// stack's containers gone first: it is retried for a while. Returns the
 /// stack's gateway after the last deploy.
 fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
@@ -185,6 +204,7 @@ fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
                     .args(["-c", &line])
                     .current_dir(ROOT)
                     .env("FAAS_PORT", "0")
+                    .env("FAAS_CALLBACK_ALLOW", functions_subnet())
                     .env("FAAS_GATEWAY", &gw_url)
                     .env("PATH", &path)
                     .output()
@@ -434,6 +454,8 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     names.sort_unstable();
     assert_eq!(names, ["cat", "echo", "resizer", "wc"]);
 
+    callbacks_by_host_name(gw);
+
     // A service function: a Swarm service running fwatchdog.
     gw.deploy(
         json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
@@ -515,6 +537,8 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     settles_at(gw, "scat", 2);
     gw.alert("resolved", "scat");
     settles_at(gw, "scat", 1);
+
+    replica_logs(gw);
 
     // Per-call functions run as containers on the manager.
     gw.deploy(
@@ -645,4 +669,73 @@ fn swarm_secrets(gw: &Gateway) {
         || (secret(Method::DELETE, json!({"name": "swarm-key"})).status == 202).then_some(()),
     );
     assert_eq!(gw.get("/system/secrets").json(), json!([]));
+}
+
+/// The stack's gateway (static, `FROM scratch`) resolves a callback's host
+/// by name through Docker's DNS: here the `echo` function's service on the
+/// functions network, whose subnet the stack's `FAAS_CALLBACK_ALLOW` opens.
+/// A name nobody has is refused at once, saying so.
+fn callbacks_by_host_name(gw: &Gateway) {
+    let accepted = send(
+        gw.client
+            .post(gw.url("/async-function/cat"))
+            .header("X-Callback-Url", "http://echo:8080/hook")
+            .body("called back"),
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let id = accepted.header("x-call-id").to_string();
+    let delivered = eventually(
+        "the callback's delivery in the call's events",
+        Duration::from_secs(60),
+        || {
+            gw.logs(&format!("name=cat&callid={id}"))
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|e| e["Event"] == "CALLBACK")
+                .map(|e| e["Message"].as_str().unwrap_or_default().to_string())
+        },
+    );
+    assert!(
+        delivered.contains("callback to http://echo:8080/hook answered 200"),
+        "{delivered}"
+    );
+    let refused = send(
+        gw.client
+            .post(gw.url("/async-function/cat"))
+            .header("X-Callback-Url", "http://no-such-service:8080/")
+            .body("x"),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.one_line().contains("no such host: no-such-service"),
+        "{}",
+        refused.text()
+    );
+}
+
+/// A service function's own lines (its STDERR, as its watchdog writes it)
+/// come back through `/system/logs`, read from the service's logs through
+/// the manager, each naming its replica's container.
+fn replica_logs(gw: &Gateway) {
+    gw.deploy(json!({"service": "slog", "image": "faas/sample-cat",
+        "envProcess": "sh -c 'echo from-the-replica >&2; cat'"}));
+    settles_at(gw, "slog", 1);
+    assert_eq!(gw.call("slog", "in").text(), "in");
+    let line = eventually(
+        "the replica's line in the logs",
+        Duration::from_secs(30),
+        || {
+            gw.logs("name=slog")
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|m| m["text"] == "from-the-replica")
+        },
+    );
+    let container = replica_containers("slog");
+    let instance = line["instance"].as_str().unwrap_or_default();
+    assert!(
+        instance.len() >= 12 && container.trim().starts_with(&instance[..12]),
+        "{line} from {container}"
+    );
+    assert_eq!(gw.remove("slog").status, 202);
 }

@@ -41,7 +41,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
         .unwrap_or_else(|| Isolation::default_network(kind == BackendKind::Swarm).to_string());
     Ok(match kind {
         BackendKind::Swarm => Arc::new(
-            SwarmBackend::connect(&network, &owner, max, isolation)
+            SwarmBackend::connect(&network, &owner, max, isolation, config.replicas)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.line()))?,
         ),
@@ -53,6 +53,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
                 isolation,
                 &config.data_dir,
                 config.pool.clone(),
+                config.replicas,
             )
             .await
             .map_err(|e| anyhow::anyhow!(e.line()))?,

@@ -3,9 +3,10 @@
 //! multicast, broadcast or unspecified address: the gateway's own host and
 //! its neighbours (the Docker API, a cloud's metadata endpoint, the
 //! functions' networks) are not the caller's to reach. `--callback-allow`
-//! opens networks (CIDRs or addresses) or host names. A name is resolved at
-//! acceptance and again at each delivery, and the connection goes only to
-//! the addresses just checked, so a name cannot be re-pointed in between.
+//! opens networks (CIDRs or addresses) or host names. A name is resolved
+//! ([`crate::resolve`]) at acceptance and again at each delivery, and the
+//! connection goes only to the addresses just checked, so a name cannot be
+//! re-pointed in between.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -63,10 +64,10 @@ impl Guard {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.check(host, vec![ip]);
         }
-        let found = tokio::net::lookup_host((host, 0))
+        let found = crate::resolve::lookup(host, 0)
             .await
             .map_err(|e| UrlError(format!("the callback host {host} cannot be resolved: {e}")))?;
-        let ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+        let ips: Vec<IpAddr> = found.into_iter().map(|a| a.ip()).collect();
         if ips.is_empty() {
             return Err(UrlError(format!("the callback host {host} has no address")));
         }

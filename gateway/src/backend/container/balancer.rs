@@ -1,10 +1,14 @@
 //! Calls to service replicas: pick the healthy replica with the fewest calls
 //! in flight, proxy the call to its watchdog over HTTP, move to another
-//! replica when a connection is refused before anything was sent, and when
-//! no replica is up, wake the function (scale from zero) and wait for one
-//! within the call's time. Used by the `docker` and `swarm` backends alike;
-//! each tells where its replicas are through [`ReplicaSource`], which also
-//! holds the one way a function is woken.
+//! replica when a connection fails before anything was sent (refused, or not
+//! made within the connect timeout: a replica on a node that vanished drops
+//! packets), and when no replica is up, wake the function (scale from zero)
+//! and wait for one within the call's time. A replica that failed to connect
+//! is quarantined: new calls skip it for a while, unless no other is ready.
+//! A call whose request was sent is never moved (it may have run). Used by
+//! the `docker` and `swarm` backends alike; each tells where its replicas
+//! are through [`ReplicaSource`], which also holds the one way a function is
+//! woken.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,10 +25,9 @@ use watchdog::runner::Outcome;
 use super::forward::{build_request, outcome, timed_out};
 use super::Replica;
 use crate::backend::{Backend, BackendError, Invocation};
+use crate::config::ReplicaConfig;
 use crate::function::Function;
 
-/// How long connecting to a replica may take.
-const CONNECT_LIMIT: Duration = Duration::from_secs(2);
 /// How often a call waiting for a replica looks again.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 
@@ -50,24 +53,30 @@ pub trait ReplicaSource: Backend {
 pub struct Balancer {
     client: Client<HttpConnector, Full<Bytes>>,
     inflight: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Replicas that failed to connect, and until when new calls skip them.
+    quarantined: Mutex<HashMap<String, Instant>>,
+    /// How long a replica that failed to connect is skipped.
+    quarantine: Duration,
 }
 
-impl Default for Balancer {
-    fn default() -> Self {
+impl Balancer {
+    pub fn new(config: ReplicaConfig) -> Balancer {
         Balancer {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector()),
+                .build(connector(config.connect_timeout)),
             inflight: Mutex::default(),
+            quarantined: Mutex::default(),
+            quarantine: config.quarantine,
         }
     }
 }
 
 /// Connections to replicas: a replica that went away must fail the connect
 /// fast (so the call moves to another), not hang.
-fn connector() -> HttpConnector {
+fn connector(timeout: Duration) -> HttpConnector {
     let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(CONNECT_LIMIT));
+    connector.set_connect_timeout(Some(timeout));
     connector.set_nodelay(true);
     connector
 }
@@ -92,6 +101,27 @@ impl Balancer {
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicUsize>>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn quarantined(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.quarantined.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether new calls skip the replica at `addr` (it failed to connect
+    /// within the quarantine).
+    pub fn is_quarantined(&self, addr: &str) -> bool {
+        self.quarantined()
+            .get(addr)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Skips the replica at `addr` for the quarantine; forgets those whose
+    /// quarantine is over, so replicas that went away do not pile up.
+    fn quarantine(&self, addr: &str) {
+        let now = Instant::now();
+        let mut quarantined = self.quarantined();
+        quarantined.retain(|_, until| *until > now);
+        quarantined.insert(addr.to_string(), now + self.quarantine);
     }
 
     /// Runs one call on a replica of `function`.
@@ -128,7 +158,16 @@ impl Balancer {
             {
                 Err(_) => return Ok(timed_out(started)),
                 Ok(Err(err)) if err.is_connect() => {
-                    // Nothing was sent: another replica may take it.
+                    // Nothing was sent: another replica may take it, and
+                    // new calls skip this one for a while.
+                    tracing::warn!(
+                        function = %function.name,
+                        replica = %addr,
+                        "a replica did not connect ({}); skipped for {:?}",
+                        reason(&err),
+                        self.quarantine
+                    );
+                    self.quarantine(&addr);
                     refused.push(addr);
                     continue;
                 }
@@ -173,12 +212,22 @@ impl Balancer {
         InFlight(counter)
     }
 
-    /// The healthy replica with the fewest calls in flight, skipping `avoid`.
+    /// The healthy replica with the fewest calls in flight, skipping `avoid`
+    /// and, while another is ready, the quarantined ones.
     fn pick(&self, replicas: &[Replica], avoid: &[String]) -> Option<String> {
-        let table = self.table();
-        replicas
+        let ready: Vec<&Replica> = replicas
             .iter()
             .filter(|r| r.healthy && !avoid.contains(&r.addr))
+            .collect();
+        let trusted: Vec<&Replica> = ready
+            .iter()
+            .copied()
+            .filter(|r| !self.is_quarantined(&r.addr))
+            .collect();
+        let candidates = if trusted.is_empty() { ready } else { trusted };
+        let table = self.table();
+        candidates
+            .into_iter()
             .min_by_key(|r| {
                 table
                     .get(&r.addr)
@@ -189,13 +238,22 @@ impl Balancer {
     }
 }
 
+/// The deepest cause of a client error: what went wrong, not where.
+fn reason(e: &hyper_util::client::legacy::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = std::error::Error::source(cause) {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn least_loaded_healthy_replica_is_picked() {
-        let balancer = Balancer::default();
+        let balancer = Balancer::new(ReplicaConfig::default());
         balancer
             .table()
             .insert("a".into(), Arc::new(AtomicUsize::new(3)));
@@ -217,7 +275,7 @@ mod tests {
 
     #[test]
     fn only_replicas_with_calls_in_flight_are_counted() {
-        let balancer = Balancer::default();
+        let balancer = Balancer::new(ReplicaConfig::default());
         let first = balancer.start("a");
         let second = balancer.start("a");
         let other = balancer.start("b");
@@ -229,9 +287,14 @@ mod tests {
         assert_eq!(balancer.table().len(), 1);
     }
 
-    /// A backend that only knows desired counts, recording its scales.
+    /// A backend that only knows desired counts, recording its scales, and
+    /// the replicas it is given.
     #[derive(Default)]
-    struct Counts(Mutex<HashMap<String, u64>>, Mutex<Vec<(String, u64)>>);
+    struct Counts(
+        Mutex<HashMap<String, u64>>,
+        Mutex<Vec<(String, u64)>>,
+        Vec<Replica>,
+    );
 
     #[async_trait::async_trait]
     impl Backend for Counts {
@@ -272,7 +335,7 @@ mod tests {
     #[async_trait::async_trait]
     impl ReplicaSource for Counts {
         async fn running_replicas(&self, _: &str, _: bool) -> Result<Vec<Replica>, BackendError> {
-            Ok(Vec::new())
+            Ok(self.2.clone())
         }
     }
 
@@ -284,12 +347,6 @@ mod tests {
             .lock()
             .expect("counts")
             .extend([("idle".into(), 0), ("busy".into(), 2)]);
-        let function = |name: &str| {
-            let deployment =
-                serde_json::json!({"service": name, "image": "i", "envProcess": "cat"});
-            Function::create(serde_json::from_value(deployment).expect("deployment"), 0)
-                .expect("function")
-        };
         backend.wake(&function("idle")).await.expect("woken");
         backend.wake(&function("busy")).await.expect("left");
         assert!(matches!(
@@ -300,5 +357,159 @@ mod tests {
             *backend.1.lock().expect("scales"),
             [("idle".to_string(), 1)]
         );
+    }
+
+    fn function(name: &str) -> Function {
+        let deployment = serde_json::json!({"service": name, "image": "i", "envProcess": "cat"});
+        Function::create(serde_json::from_value(deployment).expect("deployment"), 0)
+            .expect("function")
+    }
+
+    fn replica(addr: &str) -> Replica {
+        Replica {
+            id: addr.into(),
+            addr: addr.into(),
+            healthy: true,
+        }
+    }
+
+    fn call() -> Invocation {
+        Invocation {
+            id: uuid::Uuid::nil(),
+            request: crate::backend::Request {
+                method: http::Method::POST,
+                path: "/".into(),
+                ..Default::default()
+            },
+            input: Bytes::from_static(b"in"),
+            timeout: Duration::from_secs(30),
+            max_output_bytes: 100,
+        }
+    }
+
+    /// A replica that never answers a connect: its listener's backlog is
+    /// full (one connection waits, never accepted), so the kernel drops
+    /// further SYNs, as a vanished node's network does.
+    fn blackhole() -> (String, tokio::net::TcpListener, std::net::TcpStream) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bound");
+        let listener = socket.listen(0).expect("listening");
+        let addr = listener.local_addr().expect("its address");
+        let waiting = std::net::TcpStream::connect(addr).expect("the backlog's one");
+        (addr.to_string(), listener, waiting)
+    }
+
+    /// A replica's watchdog that answers `ok` to each request, counting
+    /// them; with `answer` false it reads each request and hangs up.
+    async fn watchdog(answer: bool) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bound");
+        let addr = listener.local_addr().expect("its address").to_string();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.ends_with(b"in") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if answer {
+                        let ok =
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                        let _ = stream.write_all(ok).await;
+                    }
+                });
+            }
+        });
+        (addr, count)
+    }
+
+    fn quick(quarantine: Duration) -> Balancer {
+        Balancer::new(ReplicaConfig {
+            connect_timeout: Duration::from_millis(300),
+            quarantine,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_connect_is_skipped_and_quarantined() {
+        let (dead, _listener, _waiting) = blackhole();
+        let (alive, answered) = watchdog(true).await;
+        let backend = Counts(
+            Mutex::default(),
+            Mutex::default(),
+            vec![replica(&dead), replica(&alive)],
+        );
+        let balancer = quick(Duration::from_secs(60));
+        // Equal loads: the first listed, the dead one, is tried first.
+        assert_eq!(balancer.pick(&backend.2, &[]), Some(dead.clone()));
+        let outcome = balancer
+            .invoke(&backend, &function("f"), call())
+            .await
+            .expect("an outcome");
+        assert_eq!(&outcome.stdout[..], b"ok");
+        assert_eq!(answered.load(Ordering::SeqCst), 1);
+        // Quarantined: new calls go to the live one first.
+        assert!(balancer.is_quarantined(&dead));
+        assert!(!balancer.is_quarantined(&alive));
+        assert_eq!(balancer.pick(&backend.2, &[]), Some(alive.clone()));
+        balancer
+            .invoke(&backend, &function("f"), call())
+            .await
+            .expect("an outcome");
+        assert_eq!(answered.load(Ordering::SeqCst), 2);
+        // With no other ready, a quarantined replica is still tried.
+        assert_eq!(
+            balancer.pick(&backend.2, std::slice::from_ref(&alive)),
+            Some(dead)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_quarantine_ends() {
+        let balancer = quick(Duration::from_millis(50));
+        balancer.quarantine("10.0.0.9:8080");
+        assert!(balancer.is_quarantined("10.0.0.9:8080"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!balancer.is_quarantined("10.0.0.9:8080"));
+        let replicas = [replica("10.0.0.9:8080"), replica("10.0.0.8:8080")];
+        assert_eq!(
+            balancer.pick(&replicas, &[]).as_deref(),
+            Some("10.0.0.9:8080")
+        );
+        // Ended quarantines are forgotten at the next one.
+        balancer.quarantine("10.0.0.7:8080");
+        assert_eq!(balancer.quarantined().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_request_was_sent_is_not_moved() {
+        let (hangs_up, got) = watchdog(false).await;
+        let (alive, answered) = watchdog(true).await;
+        let backend = Counts(
+            Mutex::default(),
+            Mutex::default(),
+            vec![replica(&hangs_up), replica(&alive)],
+        );
+        let balancer = quick(Duration::from_secs(60));
+        let failed = balancer.invoke(&backend, &function("f"), call()).await;
+        assert!(
+            matches!(&failed, Err(BackendError::Unreachable(why)) if why.contains(&hangs_up)),
+            "{failed:?}"
+        );
+        assert_eq!(got.load(Ordering::SeqCst), 1);
+        assert_eq!(answered.load(Ordering::SeqCst), 0, "never run twice");
+        assert!(!balancer.is_quarantined(&hangs_up));
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`engine`]: the [`Engine`] both hold (connection, owner, functions
 //!   network), clearing leftovers at start, finding and removing containers;
+//!   [`api`]: the engine's HTTP API for what bollard does not model;
 //! - [`error`]: [`EngineError`], and its one conversion to `BackendError`;
 //! - [`labels`], [`image`], [`network`]: what the gateway labels, pulls and
 //!   creates on the engine, and the networks a deployment may name;
@@ -15,11 +16,13 @@
 //!   per-call functions, one container waiting for one call, and the
 //!   launcher they run;
 //! - [`replica`]: a service function's replicas and their cache;
-//! - [`logs`] and [`usage`]: replicas' container logs, and what they use
-//!   (the engine's stats, sampled into a cache);
+//! - [`logs`] and [`usage`]: replicas' container logs (a Swarm service's
+//!   through the manager), and what they use (the engine's stats, sampled
+//!   into a cache);
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
 //!   waking a function scaled to zero.
 
+pub mod api;
 pub mod attach;
 pub mod balancer;
 pub mod engine;

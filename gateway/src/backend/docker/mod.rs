@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::container::pool::Pool;
 use super::container::{logs, Engine, EngineError, Replica, ReplicaSource, UsageCache};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::{Isolation, PoolConfig};
+use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
 use secrets::SecretFiles;
 use service::ReplicaSet;
@@ -45,6 +45,7 @@ impl DockerBackend {
         isolation: Isolation,
         data_dir: &Path,
         pool: PoolConfig,
+        replicas: ReplicaConfig,
     ) -> Result<DockerBackend, EngineError> {
         // Containers mount the files by their absolute path on the host.
         let dir = std::path::absolute(data_dir.join("secrets"))
@@ -62,7 +63,7 @@ impl DockerBackend {
         )
         .await?;
         Ok(DockerBackend {
-            replicas: ReplicaSet::new(engine.clone()),
+            replicas: ReplicaSet::new(engine.clone(), replicas),
             usage: UsageCache::start(engine.clone()),
             pool: Pool::new(engine.clone(), pool).await?,
             engine,

@@ -16,6 +16,7 @@ use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, replica, setup};
 use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache};
 use crate::backend::{BackendError, Replicas};
+use crate::config::ReplicaConfig;
 use crate::function::Function;
 
 /// How long an updated function's new replicas get to become healthy.
@@ -39,13 +40,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ReplicaSet {
-    pub fn new(engine: Engine) -> ReplicaSet {
+    pub fn new(engine: Engine, replicas: ReplicaConfig) -> ReplicaSet {
         ReplicaSet {
             engine,
             specs: Mutex::default(),
             cache: ReplicaCache::default(),
             healthy: Snapshot::default(),
-            balancer: Balancer::default(),
+            balancer: Balancer::new(replicas),
         }
     }
 

@@ -3,13 +3,16 @@
 //! attachable overlay network; per-call functions get a new container per
 //! call on the engine the gateway talks to, as in the `docker` backend.
 //!
-//! Replicas are found through the Docker API (the running task containers on
-//! the functions network), so no Swarm virtual IP or routing mesh is needed:
-//! the services use `endpoint_mode: dnsrr` and the gateway balances calls
-//! itself through the shared [`Balancer`].
+//! Replicas are found through the manager's view of the service's tasks, on
+//! every node ([`tasks`]: each running task's address on the functions
+//! overlay), so no Swarm virtual IP or routing mesh is needed: the services
+//! use `endpoint_mode: dnsrr` and the gateway balances calls itself through
+//! the shared [`Balancer`]. Their logs are the service's, gathered from
+//! every node by the manager.
 
 mod secrets;
 mod spec;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,16 +23,14 @@ use bollard::query_parameters::{
     UpdateServiceOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::StreamExt;
 
 use super::container::replica::Snapshot;
-use super::container::{labels, logs, percall, replica, UsageCache};
+use super::container::{labels, logs, percall, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::Isolation;
+use crate::config::{Isolation, ReplicaConfig};
 use crate::function::{Function, Mode};
-
-/// The Swarm label every task container carries: its service's name.
-const LABEL_SERVICE: &str = "com.docker.swarm.service.name";
 
 /// Functions on a Docker Swarm.
 pub struct SwarmBackend {
@@ -53,13 +54,14 @@ impl SwarmBackend {
         owner: &str,
         max_payload_bytes: u64,
         isolation: Isolation,
+        replicas: ReplicaConfig,
     ) -> Result<SwarmBackend, EngineError> {
         let engine =
             Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
         Ok(SwarmBackend {
             usage: UsageCache::start(engine.clone()),
             engine,
-            balancer: Balancer::default(),
+            balancer: Balancer::new(replicas),
             cache: ReplicaCache::default(),
             services: Snapshot::default(),
         })
@@ -344,8 +346,10 @@ impl Backend for SwarmBackend {
         name: &str,
         query: LogQuery,
     ) -> Result<Option<ReplicaLines>, BackendError> {
-        let replicas = self.running_replicas(name, true).await?;
-        Ok(Some(logs::read(&self.engine, replicas, query)))
+        if self.inspect(name).await?.is_none() {
+            return Ok(Some(futures_util::stream::empty().boxed()));
+        }
+        Ok(Some(logs::read_service(&self.engine, name, query)))
     }
 
     fn usage(&self, name: &str) -> Option<Usage> {
@@ -379,8 +383,7 @@ impl ReplicaSource for SwarmBackend {
         name: &str,
         fresh: bool,
     ) -> Result<Vec<Replica>, BackendError> {
-        let filter = vec![labels::is(LABEL_SERVICE, name)];
-        let read = || replica::running(&self.engine, filter);
+        let read = || tasks::replicas(&self.engine, name);
         Ok(self.cache.get(name, fresh, read).await?)
     }
 }
