@@ -66,8 +66,31 @@ pub struct Config {
     /// How often each function's figures are sampled for the portal's
     /// plots (the last [`crate::samples::WINDOW`] are kept).
     pub sample_interval: Duration,
-    /// Warm single-use containers of per-call functions (docker backend).
+    /// Warm single-use containers of per-call functions.
     pub pool: PoolConfig,
+    /// The agents per-call calls are sent to.
+    pub agents: AgentsConfig,
+}
+
+/// Where the agents are (`gateway agent` on each node), which run
+/// per-call calls for the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentsConfig {
+    /// Agents at fixed addresses, `host:port`.
+    pub addresses: Vec<String>,
+    /// The Swarm service of the agents, found from the manager's tasks.
+    pub service: Option<String>,
+    /// The port the service's agents listen on.
+    pub port: u16,
+    /// How often agents are found and asked for their status.
+    pub poll: Duration,
+}
+
+impl AgentsConfig {
+    /// Whether any agent may exist.
+    pub fn any(&self) -> bool {
+        !self.addresses.is_empty() || self.service.is_some()
+    }
 }
 
 /// The bounds of the warm containers kept for per-call functions.

@@ -130,6 +130,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             memory_bytes: 0,
             launcher_image: String::new(),
         },
+        agents: Default::default(),
     }
 }
 
