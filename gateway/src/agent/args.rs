@@ -30,6 +30,9 @@ pub struct AgentArgs {
     /// Calls the agent runs at once; the gateway sends no more, and the agent refuses more (503)
     #[arg(long, env = "FAAS_AGENT_SLOTS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     slots: u32,
+    /// The owner label of its containers, whose leftovers it removes at start [default: agent-<the engine's id>, one per engine]; set it only to run several agents on one engine
+    #[arg(long, env = "FAAS_AGENT_OWNER")]
+    owner: Option<String>,
     #[command(flatten)]
     isolation: IsolationArgs,
     #[command(flatten)]
@@ -46,6 +49,7 @@ impl AgentArgs {
             network: self.network.filter(|n| !n.trim().is_empty()),
             max_payload_bytes: self.max_payload_bytes,
             slots: self.slots as usize,
+            owner: self.owner.filter(|o| !o.trim().is_empty()),
             isolation: self.isolation.into_isolation(),
             pool: self.pool.into_pool(),
             connections: self.connections.into_connections(),

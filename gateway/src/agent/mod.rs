@@ -42,6 +42,8 @@ pub struct AgentConfig {
     pub max_payload_bytes: u64,
     /// Calls it runs at once; more are refused (503).
     pub slots: usize,
+    /// The owner label of its containers; `None`: one per engine.
+    pub owner: Option<String>,
     pub isolation: Isolation,
     pub pool: PoolConfig,
     pub connections: Connections,
@@ -93,10 +95,12 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
     let node_id = swarm.and_then(|s| s.node_id.clone()).unwrap_or_default();
     let in_swarm = !node_id.is_empty();
     // One owner per engine: a restarted agent removes what the last left.
-    let owner = format!(
-        "agent-{}",
-        info.id.clone().unwrap_or_else(|| node_id.clone())
-    );
+    let owner = config.owner.clone().unwrap_or_else(|| {
+        format!(
+            "agent-{}",
+            info.id.clone().unwrap_or_else(|| node_id.clone())
+        )
+    });
     let network = config
         .network
         .clone()
@@ -123,13 +127,19 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
     if removed > 0 {
         tracing::info!("removed {removed} call containers left by an earlier agent");
     }
-    // A worker cannot create an overlay network: the gateway's manager
-    // made it, and containers attach to it by name.
-    if let Err(e) = network::ensure(&engine.docker, &network, in_swarm, &owner).await {
-        if in_swarm {
-            tracing::info!("the functions network {network}: {}", e.line());
-        } else {
-            anyhow::bail!(e.line());
+    // The gateway made the network (of its backend's driver); a missing
+    // one is made here, but a worker cannot create an overlay: it attaches
+    // containers to the manager's by name.
+    let exists = network::exists(&engine.docker, &network)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.line()))?;
+    if !exists {
+        if let Err(e) = network::ensure(&engine.docker, &network, in_swarm, &owner).await {
+            if in_swarm {
+                tracing::info!("the functions network {network}: {}", e.line());
+            } else {
+                anyhow::bail!(e.line());
+            }
         }
     }
     let pool = Pool::new(engine.clone(), config.pool.clone())
