@@ -407,6 +407,8 @@ fn the_swarm_backend_serves_per_call_calls_warm() {
             .then_some(())
     });
     drop(gw);
+    // Like the docker tests' bridge, the network stays for the next run
+    // when the engine still holds an attachment of it (it may for a while).
     let _ = Command::new("docker")
         .args(["network", "rm", network])
         .output();
