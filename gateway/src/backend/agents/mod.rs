@@ -53,6 +53,8 @@ struct Inner {
     manager: Option<Docker>,
     /// By address.
     known: Mutex<HashMap<String, Arc<Agent>>>,
+    /// Why the agents' service could not be read last time: said once.
+    discovery: Mutex<Option<String>>,
 }
 
 /// One agent as the gateway sees it.
@@ -114,6 +116,7 @@ impl Agents {
                 config: config.clone(),
                 manager,
                 known: Mutex::default(),
+                discovery: Mutex::default(),
             }),
         };
         agents.inner.refresh().await;
@@ -317,30 +320,30 @@ impl Inner {
 
     /// Finds the agents and asks each for its status.
     async fn refresh(&self) {
-        let mut addresses: Vec<(String, Option<String>)> = self
-            .config
-            .addresses
-            .iter()
-            .map(|a| (a.clone(), None))
-            .collect();
+        let mut addresses: Vec<String> = self.config.addresses.clone();
         if let Some(service) = &self.config.service {
-            match discover::tasks(service, self.config.poll).await {
-                Ok(tasks) => addresses.extend(tasks.into_iter().map(|t| {
-                    (
-                        format!("{}:{}", t.address, self.config.port),
-                        Some(t.node_id),
-                    )
-                })),
-                Err(e) => tracing::warn!("cannot find the agents of {service}: {e}"),
+            let found = discover::tasks(service, self.config.poll).await;
+            let mut last = lock(&self.discovery);
+            match found {
+                Ok(tasks) => {
+                    *last = None;
+                    let port = self.config.port;
+                    addresses.extend(tasks.iter().map(|t| format!("{}:{port}", t.address)));
+                }
+                Err(e) => {
+                    if last.as_deref() != Some(e.as_str()) {
+                        tracing::warn!("cannot find the agents of {service}: {e}");
+                    }
+                    *last = Some(e);
+                }
             }
         }
         let agents: Vec<Arc<Agent>> = {
             let mut known = lock(&self.known);
-            let listed: Vec<&String> = addresses.iter().map(|(a, _)| a).collect();
-            known.retain(|address, _| listed.contains(&address));
+            known.retain(|address, _| addresses.contains(address));
             addresses
                 .iter()
-                .map(|(address, _)| {
+                .map(|address| {
                     known
                         .entry(address.clone())
                         .or_insert_with(|| {
