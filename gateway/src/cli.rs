@@ -446,6 +446,62 @@ mod tests {
     }
 
     #[test]
+    fn agents_and_the_agent_mode() {
+        let a = config(&[]).agents;
+        assert!(!a.any());
+        assert_eq!((a.port, a.poll), (8081, Duration::from_secs(2)));
+        let a = config(&[
+            "--agent",
+            "a:1",
+            "--agent",
+            "b:2,c:3",
+            "--agent-service",
+            "faas_agent",
+        ])
+        .agents;
+        assert_eq!(a.addresses, ["a:1", "b:2", "c:3"]);
+        assert_eq!(a.service.as_deref(), Some("faas_agent"));
+        let agent = |args: &[&str]| {
+            let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
+            let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
+            match args_.command.take() {
+                Some(Command::Agent(agent)) => agent.into_config(),
+                None => panic!("not the agent mode"),
+            }
+        };
+        let c = agent(&[]);
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!((c.slots, c.owner.as_deref()), (16, None));
+        assert_eq!(c.max_payload_bytes, MIB);
+        assert_eq!(c.isolation, Isolation::default());
+        assert_eq!(c.pool, config(&[]).pool);
+        let c = agent(&[
+            "--slots",
+            "2",
+            "--owner",
+            "x",
+            "--allow-networks",
+            "host",
+            "--pool-max",
+            "3",
+        ]);
+        assert_eq!((c.slots, c.owner.as_deref()), (2, Some("x")));
+        assert_eq!(
+            (c.isolation.allow_networks.as_slice(), c.pool.total),
+            (&["host".to_string()][..], 3)
+        );
+        assert!(Args::try_parse_from([
+            "gateway",
+            "agent",
+            "--basic-auth-password-file",
+            "/pw",
+            "--slots",
+            "0"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn default_connection_cap_leaves_files_for_the_rest() {
         assert_eq!(Connections::default_max(1024), 768);
         assert_eq!(Connections::default_max(256), 128);

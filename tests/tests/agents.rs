@@ -94,6 +94,20 @@ fn per_call_calls_run_on_the_agent_and_its_pool() {
     // The gateway's own pool ran nothing.
     assert_eq!(metric(&gw, "faas_pool_hits_total", "agt-echo"), 0.0);
     assert_eq!(metric(&gw, "faas_pool_misses_total", "agt-echo"), 0.0);
+    // A changed spec drains the agent's pool: no call meets the old one.
+    eventually(
+        "a warm container on the agent",
+        Duration::from_secs(30),
+        || (number(&agent.status(), "poolReady") >= 1).then_some(()),
+    );
+    let answer = send(
+        gw.admin(Method::PUT, "/system/functions")
+            .json(&json!({"service": "agt-echo",
+            "image": "faas/sample-cat", "command": ["sh", "-c", "echo changed; cat"]})),
+    );
+    assert!(answer.is_success(), "update: {}", answer.text());
+    let third = gw.call("agt-echo", "three");
+    assert_eq!(third.text(), "changed\nthree");
     // Removing the function drains the agent's pool too.
     assert!(gw.remove("agt-echo").is_success());
     let owned = format!("com.faas.gateway={}", agent.owner);
