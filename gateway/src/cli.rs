@@ -470,7 +470,7 @@ mod tests {
             }
         };
         let c = agent(&[]);
-        assert_eq!(c.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
         assert_eq!((c.slots, c.owner.as_deref()), (16, None));
         assert_eq!(c.max_payload_bytes, MIB);
         assert_eq!(c.isolation, Isolation::default());

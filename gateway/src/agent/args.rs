@@ -12,8 +12,8 @@ const MIB: u64 = 1024 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// Address to listen on: one of a network only the gateway shares (never the functions network)
-    #[arg(long, env = "FAAS_AGENT_BIND", default_value = "0.0.0.0")]
+    /// Address to listen on: one of a network only the gateway shares, never one functions reach (the stack gives 0.0.0.0 in a container on its agents network only)
+    #[arg(long, env = "FAAS_AGENT_BIND", default_value = "127.0.0.1")]
     bind: IpAddr,
     /// Port to listen on (0: any free port, printed at start)
     #[arg(long, env = "FAAS_AGENT_PORT", default_value_t = 8081)]
