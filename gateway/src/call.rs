@@ -106,6 +106,9 @@ pub struct End {
     pub stderr: Bytes,
     /// Run time; zero when it never ran.
     pub duration: Duration,
+    /// Where it ran when not on the gateway's own engine (an agent's
+    /// node): recorded as a `NODE` event before its end.
+    pub node: Option<String>,
 }
 
 /// What ended a call.
@@ -151,6 +154,7 @@ impl End {
             stdout: outcome.stdout,
             stderr: outcome.stderr,
             duration: outcome.duration,
+            node: None,
         }
     }
 
@@ -162,6 +166,7 @@ impl End {
             stdout: Bytes::new(),
             stderr: Bytes::new(),
             duration: Duration::ZERO,
+            node: None,
         }
     }
 
@@ -254,6 +259,8 @@ pub enum EventKind {
     Callback,
     /// A line the function wrote to STDERR.
     Stderr,
+    /// Where a call ran: the agent and node that ran a per-call call.
+    Node,
 }
 
 impl EventKind {
@@ -266,6 +273,7 @@ impl EventKind {
             EventKind::Failed => "FAILED",
             EventKind::Callback => "CALLBACK",
             EventKind::Stderr => "STDERR",
+            EventKind::Node => "NODE",
         }
     }
 
@@ -277,6 +285,7 @@ impl EventKind {
             "FINISHED" => EventKind::Finished,
             "CALLBACK" => EventKind::Callback,
             "STDERR" => EventKind::Stderr,
+            "NODE" => EventKind::Node,
             _ => EventKind::Failed,
         }
     }
@@ -376,7 +385,7 @@ impl Event {
             EventKind::Pending | EventKind::Running => {
                 format!("[{}] CallId: {id}", self.event.as_str())
             }
-            EventKind::Failed | EventKind::Callback => {
+            EventKind::Failed | EventKind::Callback | EventKind::Node => {
                 format!(
                     "[{}] CallId: {id}, Message: {}",
                     self.event.as_str(),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{BackendKind, Config, Connections, Isolation, PoolConfig, ReplicaConfig};
+use crate::config::{
+    AgentsConfig, BackendKind, Config, Connections, Isolation, PoolConfig, ReplicaConfig,
+};
 use crate::function::capability;
 
 const MIB: u64 = 1024 * 1024;
@@ -17,6 +19,8 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Parser)]
 #[command(name = "gateway", version)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on [default: 127.0.0.1 with the process backend, else 0.0.0.0]
     #[arg(long, env = "FAAS_BIND")]
     bind: Option<IpAddr>,
@@ -62,6 +66,44 @@ pub struct Args {
     /// The functions network: every function container joins it unless its deployment says otherwise (an attachable overlay on swarm, default faas-functions; a bridge on docker, default faas-functions-bridge; created when missing)
     #[arg(long, env = "FAAS_NETWORK")]
     network: Option<String>,
+    /// Callback targets allowed besides public addresses: CIDRs, addresses or host names, comma-separated (loopback and private networks are refused unless listed)
+    #[arg(long, env = "FAAS_CALLBACK_ALLOW", value_delimiter = ',')]
+    callback_allow: Vec<String>,
+    /// PEM file of CA certificates trusted for https callbacks, besides the public roots
+    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
+    callback_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    isolation: IsolationArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    /// An agent to run per-call calls on, host:port (repeatable, or comma-separated in the variable); see also --agent-service
+    #[arg(long = "agent", env = "FAAS_AGENTS", value_delimiter = ',')]
+    agents: Vec<String>,
+    /// The Swarm service of the agents (the stack's global `agent` service, e.g. faas_agent): found from the manager's task list
+    #[arg(long, env = "FAAS_AGENT_SERVICE")]
+    agent_service: Option<String>,
+    /// The port the agents of --agent-service listen on
+    #[arg(long, env = "FAAS_AGENT_PORT", default_value_t = 8081)]
+    agent_port: u16,
+    /// How often the agents are found and asked for their status; one that does not answer gets no calls until it does
+    #[arg(long, env = "FAAS_AGENT_POLL", default_value = "2s", value_parser = duration)]
+    agent_poll: Duration,
+    /// A connection to a service replica not made within this time fails and the call moves to another replica (nothing was sent yet)
+    #[arg(long, env = "FAAS_REPLICA_CONNECT_TIMEOUT", default_value = "2s", value_parser = duration)]
+    replica_connect_timeout: Duration,
+    /// A service replica that failed to connect is skipped by new calls this long, unless no other is ready
+    #[arg(long, env = "FAAS_REPLICA_QUARANTINE", default_value = "5s", value_parser = duration)]
+    replica_quarantine: Duration,
+    /// How often each function's calls, latency, queue and replicas are sampled for the portal's plots (the last 15 minutes are kept); 1s to 1m
+    #[arg(long, env = "FAAS_SAMPLE_INTERVAL", default_value = "5s", value_parser = sample_interval)]
+    sample_interval: Duration,
+}
+
+/// What function containers may be given: the gateway's and an agent's.
+#[derive(Debug, clap::Args)]
+pub struct IsolationArgs {
     /// Networks a deployment's "network" may name besides the functions network and "none", comma-separated ("host" and "container:<id>" only when listed)
     #[arg(long, env = "FAAS_ALLOW_NETWORKS", value_delimiter = ',')]
     allow_networks: Vec<String>,
@@ -79,12 +121,11 @@ pub struct Args {
     /// Memory limit of a function whose deployment gives no limits.memory (e.g. 256Mi, 1g)
     #[arg(long, env = "FAAS_DEFAULT_MEMORY_LIMIT", default_value = "256Mi", value_parser = memory)]
     default_memory_limit: i64,
-    /// Callback targets allowed besides public addresses: CIDRs, addresses or host names, comma-separated (loopback and private networks are refused unless listed)
-    #[arg(long, env = "FAAS_CALLBACK_ALLOW", value_delimiter = ',')]
-    callback_allow: Vec<String>,
-    /// PEM file of CA certificates trusted for https callbacks, besides the public roots
-    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
-    callback_ca_file: Option<PathBuf>,
+}
+
+/// Bounds on client connections: the gateway's and an agent's.
+#[derive(Debug, clap::Args)]
+pub struct ConnectionArgs {
     /// A client that has not sent a whole request head this long after connecting (or after the first byte of its next request) is disconnected; seconds or units (1m30s)
     #[arg(long, env = "FAAS_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
     header_timeout: Duration,
@@ -97,10 +138,12 @@ pub struct Args {
     /// Open connections at most; further ones are closed at once [default: the open-files limit less 256, at least half of it, at most 16384]
     #[arg(long, env = "FAAS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
-    /// How often each function's calls, latency, queue and replicas are sampled for the portal's plots (the last 15 minutes are kept); 1s to 1m
-    #[arg(long, env = "FAAS_SAMPLE_INTERVAL", default_value = "5s", value_parser = sample_interval)]
-    sample_interval: Duration,
-    /// Warm containers (docker backend): a per-call function not called for this long keeps none
+}
+
+/// Warm containers: the gateway's and an agent's.
+#[derive(Debug, clap::Args)]
+pub struct PoolArgs {
+    /// Warm containers (docker and swarm backends, agents): a per-call function not called for this long keeps none
     #[arg(long, env = "FAAS_POOL_IDLE", default_value = "5m", value_parser = duration)]
     pool_idle: Duration,
     /// Most warm containers of one per-call function (0: calls always start a container)
@@ -119,17 +162,69 @@ pub struct Args {
         default_value = "faas/fwatchdog:latest"
     )]
     launcher_image: String,
-    /// A connection to a service replica not made within this time fails and the call moves to another replica (nothing was sent yet)
-    #[arg(long, env = "FAAS_REPLICA_CONNECT_TIMEOUT", default_value = "2s", value_parser = duration)]
-    replica_connect_timeout: Duration,
-    /// A service replica that failed to connect is skipped by new calls this long, unless no other is ready
-    #[arg(long, env = "FAAS_REPLICA_QUARANTINE", default_value = "5s", value_parser = duration)]
-    replica_quarantine: Duration,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run as an agent: per-call calls (and their warm containers) on this node's engine, for the gateway
+    Agent(crate::agent::args::AgentArgs),
+}
+
+/// What the binary is asked to be.
+pub enum Run {
+    Gateway(Box<Config>),
+    Agent(Box<crate::agent::AgentConfig>),
+}
+
+impl IsolationArgs {
+    pub fn into_isolation(self) -> Isolation {
+        Isolation {
+            allow_networks: self
+                .allow_networks
+                .into_iter()
+                .filter(|n| !n.trim().is_empty())
+                .collect(),
+            allow_capabilities: self
+                .allow_capabilities
+                .iter()
+                .map(|c| capability(c))
+                .filter(|c| !c.is_empty())
+                .collect(),
+            pids_limit: self.pids_limit,
+            default_memory: self.default_memory_limit,
+        }
+    }
+}
+
+impl ConnectionArgs {
+    pub fn into_connections(self) -> Connections {
+        Connections {
+            header_timeout: self.header_timeout,
+            body_idle_timeout: self.body_idle_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: match self.max_connections {
+                Some(max) => max as usize,
+                None => Connections::default_max(open_files_limit()),
+            },
+        }
+    }
+}
+
+impl PoolArgs {
+    pub fn into_pool(self) -> PoolConfig {
+        PoolConfig {
+            idle: self.pool_idle,
+            per_function: self.pool_per_function,
+            total: self.pool_max,
+            memory_bytes: self.pool_max_memory_bytes,
+            launcher_image: self.launcher_image,
+        }
+    }
 }
 
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
 /// zero and at most a day.
-fn duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     const DAY: Duration = Duration::from_secs(86_400);
     match watchdog::duration::parse(text) {
         Some(d) if !d.is_zero() && d <= DAY => Ok(d),
@@ -150,7 +245,7 @@ fn sample_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// A memory amount (`256Mi`, `1g`, bytes) of at least 4 MiB.
-fn memory(text: &str) -> Result<i64, String> {
+pub(crate) fn memory(text: &str) -> Result<i64, String> {
     match crate::backend::container::resources::memory_bytes(text) {
         Some(bytes) if bytes >= crate::backend::container::resources::MIN_MEMORY => Ok(bytes),
         _ => Err(format!(
@@ -174,9 +269,14 @@ enum Backend {
     Swarm,
 }
 
-/// Parses the process's arguments and environment into a [`Config`].
-pub fn parse() -> anyhow::Result<Config> {
-    Args::parse().into_config()
+/// Parses the process's arguments and environment: the gateway's
+/// [`Config`], or an agent's.
+pub fn parse() -> anyhow::Result<Run> {
+    let mut args = Args::parse();
+    match args.command.take() {
+        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new(agent.into_config()))),
+        None => Ok(Run::Gateway(Box::new(args.into_config()?))),
+    }
 }
 
 impl Args {
@@ -204,39 +304,22 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
-            isolation: Isolation {
-                allow_networks: self
-                    .allow_networks
-                    .into_iter()
-                    .filter(|n| !n.trim().is_empty())
-                    .collect(),
-                allow_capabilities: self
-                    .allow_capabilities
-                    .iter()
-                    .map(|c| capability(c))
-                    .filter(|c| !c.is_empty())
-                    .collect(),
-                pids_limit: self.pids_limit,
-                default_memory: self.default_memory_limit,
-            },
+            isolation: self.isolation.into_isolation(),
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections: Connections {
-                header_timeout: self.header_timeout,
-                body_idle_timeout: self.body_idle_timeout,
-                idle_timeout: self.idle_timeout,
-                max_connections: match self.max_connections {
-                    Some(max) => max as usize,
-                    None => Connections::default_max(open_files_limit()),
-                },
-            },
+            connections: self.connections.into_connections(),
             sample_interval: self.sample_interval,
-            pool: PoolConfig {
-                idle: self.pool_idle,
-                per_function: self.pool_per_function,
-                total: self.pool_max,
-                memory_bytes: self.pool_max_memory_bytes,
-                launcher_image: self.launcher_image,
+            pool: self.pool.into_pool(),
+            agents: AgentsConfig {
+                addresses: self
+                    .agents
+                    .into_iter()
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                service: self.agent_service.filter(|s| !s.trim().is_empty()),
+                port: self.agent_port,
+                poll: self.agent_poll,
             },
             replicas: ReplicaConfig {
                 connect_timeout: self.replica_connect_timeout,
@@ -390,6 +473,62 @@ mod tests {
         let p = config(&["--pool-idle", "2s", "--pool-per-function", "0"]).pool;
         assert_eq!((p.idle, p.per_function), (Duration::from_secs(2), 0));
         assert!(Args::try_parse_from(["gateway", "--pool-idle", "0"]).is_err());
+    }
+
+    #[test]
+    fn agents_and_the_agent_mode() {
+        let a = config(&[]).agents;
+        assert!(!a.any());
+        assert_eq!((a.port, a.poll), (8081, Duration::from_secs(2)));
+        let a = config(&[
+            "--agent",
+            "a:1",
+            "--agent",
+            "b:2,c:3",
+            "--agent-service",
+            "faas_agent",
+        ])
+        .agents;
+        assert_eq!(a.addresses, ["a:1", "b:2", "c:3"]);
+        assert_eq!(a.service.as_deref(), Some("faas_agent"));
+        let agent = |args: &[&str]| {
+            let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
+            let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
+            match args_.command.take() {
+                Some(Command::Agent(agent)) => agent.into_config(),
+                None => panic!("not the agent mode"),
+            }
+        };
+        let c = agent(&[]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!((c.slots, c.owner.as_deref()), (16, None));
+        assert_eq!(c.max_payload_bytes, MIB);
+        assert_eq!(c.isolation, Isolation::default());
+        assert_eq!(c.pool, config(&[]).pool);
+        let c = agent(&[
+            "--slots",
+            "2",
+            "--owner",
+            "x",
+            "--allow-networks",
+            "host",
+            "--pool-max",
+            "3",
+        ]);
+        assert_eq!((c.slots, c.owner.as_deref()), (2, Some("x")));
+        assert_eq!(
+            (c.isolation.allow_networks.as_slice(), c.pool.total),
+            (&["host".to_string()][..], 3)
+        );
+        assert!(Args::try_parse_from([
+            "gateway",
+            "agent",
+            "--basic-auth-password-file",
+            "/pw",
+            "--slots",
+            "0"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -66,10 +66,12 @@ pub struct Config {
     /// How often each function's figures are sampled for the portal's
     /// plots (the last [`crate::samples::WINDOW`] are kept).
     pub sample_interval: Duration,
-    /// Warm single-use containers of per-call functions (docker backend).
+    /// Warm single-use containers of per-call functions.
     pub pool: PoolConfig,
     /// How calls reach service replicas.
     pub replicas: ReplicaConfig,
+    /// The agents per-call calls are sent to.
+    pub agents: AgentsConfig,
 }
 
 /// How the balancer treats service replicas that do not answer.
@@ -89,6 +91,27 @@ impl Default for ReplicaConfig {
             connect_timeout: Duration::from_secs(2),
             quarantine: Duration::from_secs(5),
         }
+    }
+}
+
+/// Where the agents are (`gateway agent` on each node), which run
+/// per-call calls for the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentsConfig {
+    /// Agents at fixed addresses, `host:port`.
+    pub addresses: Vec<String>,
+    /// The Swarm service of the agents, found from the manager's tasks.
+    pub service: Option<String>,
+    /// The port the service's agents listen on.
+    pub port: u16,
+    /// How often agents are found and asked for their status.
+    pub poll: Duration,
+}
+
+impl AgentsConfig {
+    /// Whether any agent may exist.
+    pub fn any(&self) -> bool {
+        !self.addresses.is_empty() || self.service.is_some()
     }
 }
 

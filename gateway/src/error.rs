@@ -74,7 +74,7 @@ impl Error {
                 BackendError::Invalid(_) => StatusCode::BAD_REQUEST,
                 BackendError::NotFound(_) | BackendError::Absent(_) => StatusCode::NOT_FOUND,
                 BackendError::Conflict(_) => StatusCode::CONFLICT,
-                BackendError::Start(_) => StatusCode::BAD_GATEWAY,
+                BackendError::Start(_) | BackendError::Lost(_) => StatusCode::BAD_GATEWAY,
                 BackendError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }

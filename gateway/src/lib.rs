@@ -24,8 +24,11 @@
 //!   guard allows, naming hosts through [`resolve`] (no C library needed); [`metrics`] and [`clock`] are what their names say;
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
 //!   portal's plots.
+//! - [`agent`] is `gateway agent`: per-call calls on one node's engine for
+//!   the gateway (whose side of it is `backend::agents`).
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -1,16 +1,17 @@
 //! `gateway`: parse the flags, pick the backend (its default listen address
-//! follows it), bind, and serve until SIGTERM or Ctrl-C. See the library's
+//! follows it), bind, and serve until SIGTERM or Ctrl-C; `gateway agent`
+//! serves an agent instead. See the library's
 //! map in `lib.rs`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use faas_gateway::{backend, cli, config::Config, server};
+use faas_gateway::{agent, backend, cli, config::Config, server};
 
 fn main() -> ExitCode {
-    let config = match cli::parse() {
-        Ok(config) => config,
+    let run = match cli::parse() {
+        Ok(run) => run,
         Err(err) => {
             eprintln!("gateway: {err:#}");
             return ExitCode::from(2);
@@ -26,7 +27,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(serve(config)));
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match run {
+                    cli::Run::Gateway(config) => serve(*config).await,
+                    cli::Run::Agent(config) => serve_agent(*config).await,
+                }
+            })
+        });
     match started {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -45,4 +53,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     server::run(listener, config, server::signals()).await
+}
+
+async fn serve_agent(config: agent::AgentConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    agent::run(listener, config, server::signals()).await
 }

@@ -76,7 +76,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     }
     let guard = Guard::new(&config.callback_allow).map_err(anyhow::Error::msg)?;
     let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
-    let backend = crate::backend::select::open(&config).await?;
+    let backend = crate::backend::select::open(&config, &password).await?;
     let registry = Registry::default();
     for function in store.read(store::functions).await? {
         if let Err(e) = backend.deploy(&function).await {

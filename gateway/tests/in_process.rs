@@ -131,6 +131,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             launcher_image: String::new(),
         },
         replicas: Default::default(),
+        agents: Default::default(),
     }
 }
 

@@ -6,9 +6,11 @@
 //! - [`watchdog`]: the real `fwatchdog` binary.
 //! - [`docker`]: whether a Docker Engine answers, the sample images, the
 //!   containers the gateway labelled.
+//! - [`agent`]: the real `gateway agent`, and its token.
 //! - [`browser`]: a headless Chromium driven over WebDriver, for the portal.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod browser;
 pub mod docker;
 pub mod gateway;

@@ -6,8 +6,10 @@
 //! - [`container`] is what `docker` and `swarm` share: the engine and its
 //!   typed errors, images, labels, the network, host settings, per-call
 //!   containers, replicas with their cache, and the balancer;
+//! - [`agents`]: per-call calls sent to `gateway agent`s on the nodes;
 //! - [`select`] picks one at start (`auto`: swarm, else docker, else process).
 
+pub mod agents;
 pub mod container;
 pub mod docker;
 mod process;
@@ -48,6 +50,11 @@ pub enum BackendError {
     /// The backend itself (e.g. the Docker engine) did not answer.
     #[error("the backend is unreachable: {0}")]
     Unreachable(String),
+    /// What was running the call went away during it (an agent's node):
+    /// the call may have run in part and is not run again; the text says
+    /// where.
+    #[error("{0}")]
+    Lost(String),
 }
 
 /// The refusal of secrets by a backend that cannot mount them.
@@ -69,7 +76,13 @@ pub struct Invocation {
     pub timeout: Duration,
     /// The largest STDOUT before the run is killed.
     pub max_output_bytes: usize,
+    /// Where the backend ran it, when not on its own engine (set by the
+    /// agents' dispatch): the call's `NODE` event.
+    pub placed: Placement,
 }
+
+/// Where a call ran, said once by whoever ran it.
+pub type Placement = std::sync::Arc<std::sync::OnceLock<String>>;
 
 /// The HTTP request a call was made with, as its function sees it: a
 /// process gets it as `Http_*` variables, a replica's watchdog as a request.

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::agents::Agents;
 use super::container::engine;
 use super::docker::DockerBackend;
 use super::swarm::SwarmBackend;
@@ -29,8 +30,9 @@ pub async fn resolve(kind: BackendKind) -> BackendKind {
     }
 }
 
-/// Opens the backend `config` asks for.
-pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+/// Opens the backend `config` asks for; `password` (the admin password)
+/// is what the agents' token is derived from.
+pub async fn open(config: &Config, password: &str) -> anyhow::Result<Arc<dyn Backend>> {
     let owner = owner_id(&config.data_dir)?;
     let max = config.max_payload_bytes;
     let isolation = config.isolation.clone();
@@ -39,11 +41,29 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
         .network
         .clone()
         .unwrap_or_else(|| Isolation::default_network(kind == BackendKind::Swarm).to_string());
+    let agents = match kind {
+        BackendKind::Swarm | BackendKind::Docker => {
+            let manager = match engine::local().await {
+                Ok(docker) if SwarmBackend::is_manager(&docker).await => Some(docker),
+                _ => None,
+            };
+            Agents::start(&config.agents, password, manager).await
+        }
+        BackendKind::Process | BackendKind::Auto => None,
+    };
     Ok(match kind {
         BackendKind::Swarm => Arc::new(
-            SwarmBackend::connect(&network, &owner, max, isolation, config.replicas)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.line()))?,
+            SwarmBackend::connect(
+                &network,
+                &owner,
+                max,
+                isolation,
+                config.pool.clone(),
+                config.replicas,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.line()))?
+            .with_agents(agents),
         ),
         BackendKind::Docker => Arc::new(
             DockerBackend::connect(
@@ -56,9 +76,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
                 config.replicas,
             )
             .await
-            .map_err(|e| anyhow::anyhow!(e.line()))?,
+            .map_err(|e| anyhow::anyhow!(e.line()))?
+            .with_agents(agents),
         ),
         BackendKind::Process | BackendKind::Auto => {
+            if config.agents.any() {
+                println!("backend process: --agent and --agent-service are not used (agents run containers)");
+            }
             if config.backend == BackendKind::Process {
                 println!("backend process: functions run as local commands; images are recorded, not used");
             }

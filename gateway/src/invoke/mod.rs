@@ -247,19 +247,21 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
         }
     };
     let max_payload_bytes = app.config.max_payload_bytes as usize;
+    let placed = crate::backend::Placement::default();
     let invocation = Invocation {
         id,
         request,
         input,
         timeout: deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now())),
         max_output_bytes: max_payload_bytes,
+        placed: placed.clone(),
     };
     let result = tokio::select! {
         result = app.backend.invoke(function, invocation) => result,
         () = life.killed.cancelled() => return Some(End::removed()),
     };
     drop(permit);
-    Some(match result {
+    let mut end = match result {
         Ok(outcome) => End::ran(
             outcome,
             Limits {
@@ -271,7 +273,9 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
             let message = e.to_string();
             End::without_run(How::Backend(e), message)
         }
-    })
+    };
+    end.node = placed.get().cloned();
+    Some(end)
 }
 
 /// A sync call the gateway stopped before it ran.

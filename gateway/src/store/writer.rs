@@ -460,6 +460,20 @@ fn end_event(
     } else {
         EventKind::Failed
     };
+    if let Some(node) = &f.end.node {
+        let placed = EventKind::Node;
+        event(
+            tx,
+            budgets,
+            events,
+            &f.function,
+            id,
+            f.at,
+            placed,
+            [NONE; 3],
+            node,
+        )?;
+    }
     for line in stderr_lines(&f.end.stderr) {
         let kind = EventKind::Stderr;
         event(

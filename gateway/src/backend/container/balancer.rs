@@ -384,6 +384,7 @@ mod tests {
             input: Bytes::from_static(b"in"),
             timeout: Duration::from_secs(30),
             max_output_bytes: 100,
+            placed: Default::default(),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - per-call functions get a new container for every call (the shared
 //!   `container::percall`), started ahead when it can be: a warm one from
-//!   the shared `container::pool`;
+//!   the shared `container::pool`; with agents, on an agent's node
+//!   (`backend::agents`);
 //! - service functions run as plain containers, one per replica, each running
 //!   `fwatchdog` on a bridge network the gateway creates ([`service`]); calls
 //!   go through the shared balancer to the replica with the fewest in flight;
@@ -14,6 +15,7 @@ pub mod service;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::agents::{self, Agents};
 use super::container::pool::Pool;
 use super::container::{logs, Engine, EngineError, Replica, ReplicaSource, UsageCache};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
@@ -31,6 +33,8 @@ pub struct DockerBackend {
     usage: Arc<UsageCache>,
     /// Warm containers of per-call functions.
     pool: Pool,
+    /// Agents that run per-call calls instead, when there are any.
+    agents: Option<Agents>,
 }
 
 impl DockerBackend {
@@ -68,7 +72,21 @@ impl DockerBackend {
             pool: Pool::new(engine.clone(), pool).await?,
             engine,
             secrets,
+            agents: None,
         })
+    }
+
+    /// Sends per-call calls to `agents` (when they answer).
+    pub fn with_agents(mut self, agents: Option<Agents>) -> DockerBackend {
+        self.agents = agents;
+        self
+    }
+
+    /// Drains `name`'s warm containers on the agents.
+    fn forget_on_agents(&self, name: &str) {
+        if let Some(agents) = &self.agents {
+            agents.forget(name);
+        }
     }
 
     /// Checks every secret the function names is kept.
@@ -104,10 +122,12 @@ impl Backend for DockerBackend {
         match function.mode {
             Mode::Service => {
                 self.pool.forget(&function.name);
+                self.forget_on_agents(&function.name);
                 self.replicas.update(function).await
             }
             Mode::PerCall => {
                 self.pool.reset(function);
+                self.forget_on_agents(&function.name);
                 self.replicas.remove(&function.name).await
             }
         }
@@ -115,6 +135,7 @@ impl Backend for DockerBackend {
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
         self.pool.forget(name);
+        self.forget_on_agents(name);
         self.replicas.remove(name).await
     }
 
@@ -162,7 +183,7 @@ impl Backend for DockerBackend {
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
         match function.mode {
             Mode::Service => self.replicas.balancer.invoke(self, function, call).await,
-            Mode::PerCall => self.pool.invoke(function, call).await,
+            Mode::PerCall => agents::run(self.agents.as_ref(), &self.pool, function, call).await,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The `swarm` backend: service functions are Docker Swarm services running
 //! `fwatchdog` (labelled as OpenFaaS's Swarm provider labels them) on an
 //! attachable overlay network; per-call functions get a new container per
-//! call on the engine the gateway talks to, as in the `docker` backend.
+//! call — a warm one from the shared pool when one is ready — on an
+//! agent's node (`backend::agents`), or, with no agent answering, on the
+//! engine the gateway talks to, as in the `docker` backend.
 //!
 //! Replicas are found through the manager's view of the service's tasks, on
 //! every node ([`tasks`]: each running task's address on the functions
@@ -25,11 +27,13 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::agents::{self, Agents};
+use super::container::pool::Pool;
 use super::container::replica::Snapshot;
-use super::container::{labels, logs, percall, UsageCache};
+use super::container::{labels, logs, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::{Isolation, ReplicaConfig};
+use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
 
 /// Functions on a Docker Swarm.
@@ -44,27 +48,49 @@ pub struct SwarmBackend {
     usage: Arc<UsageCache>,
     /// Desired and running replicas of every function's service, for listing.
     services: Snapshot<HashMap<String, Replicas>>,
+    /// Warm containers of per-call functions on the gateway's engine.
+    pool: Pool,
+    /// Agents that run per-call calls on their nodes, when there are any.
+    agents: Option<Agents>,
 }
 
 impl SwarmBackend {
-    /// Connects to a Swarm manager, removes per-call containers an earlier
-    /// run left behind, and makes sure the overlay network exists.
+    /// Connects to a Swarm manager, removes per-call and warm containers an
+    /// earlier run left behind, makes sure the overlay network exists, and
+    /// opens the pool.
     pub async fn connect(
         network: &str,
         owner: &str,
         max_payload_bytes: u64,
         isolation: Isolation,
+        pool: PoolConfig,
         replicas: ReplicaConfig,
     ) -> Result<SwarmBackend, EngineError> {
         let engine =
             Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
         Ok(SwarmBackend {
+            pool: Pool::new(engine.clone(), pool).await?,
+            agents: None,
             usage: UsageCache::start(engine.clone()),
             engine,
             balancer: Balancer::new(replicas),
             cache: ReplicaCache::default(),
             services: Snapshot::default(),
         })
+    }
+
+    /// Sends per-call calls to `agents` (when they answer).
+    pub fn with_agents(mut self, agents: Option<Agents>) -> SwarmBackend {
+        self.agents = agents;
+        self
+    }
+
+    /// Drains `name`'s warm containers, here and on the agents.
+    fn forget_pool(&self, name: &str) {
+        self.pool.forget(name);
+        if let Some(agents) = &self.agents {
+            agents.forget(name);
+        }
     }
 
     /// Whether the engine at hand is a Swarm manager.
@@ -251,12 +277,24 @@ impl Backend for SwarmBackend {
         // adopted as it is; another's is a conflict.
         match self.prepare(function).await? {
             (Mode::Service, None) => self.create(function).await,
-            _ => Ok(()),
+            (Mode::PerCall, _) => {
+                self.pool.reset(function);
+                Ok(())
+            }
+            (Mode::Service, Some(_)) => Ok(()),
         }
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        match self.prepare(function).await? {
+        let prepared = self.prepare(function).await?;
+        match function.mode {
+            Mode::PerCall => {
+                self.forget_pool(&function.name);
+                self.pool.reset(function);
+            }
+            Mode::Service => self.forget_pool(&function.name),
+        }
+        match prepared {
             (Mode::Service, Some((version, old))) => {
                 let replicas = replicas_of(&old).unwrap_or_else(|| function.scaling().min);
                 let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
@@ -270,6 +308,7 @@ impl Backend for SwarmBackend {
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.forget_pool(name);
         // Another's service of that name is left alone.
         if matches!(
             self.inspect(name).await,
@@ -371,8 +410,12 @@ impl Backend for SwarmBackend {
     async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
         match function.mode {
             Mode::Service => self.balancer.invoke(self, function, call).await,
-            Mode::PerCall => percall::invoke(&self.engine, function, call).await,
+            Mode::PerCall => agents::run(self.agents.as_ref(), &self.pool, function, call).await,
         }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.pool.collectors()
     }
 }
 

@@ -46,6 +46,16 @@ pub struct AttachedNetwork {
 pub struct NetworkName {
     #[serde(rename = "Name", default)]
     pub name: Option<String>,
+    /// Whether it is the swarm's routing-mesh network.
+    #[serde(rename = "Ingress", default)]
+    pub ingress: Option<bool>,
+}
+
+impl AttachedNetwork {
+    /// Whether this is the swarm's routing-mesh network.
+    pub fn is_ingress(&self) -> bool {
+        self.spec.as_ref().and_then(|s| s.ingress) == Some(true)
+    }
 }
 
 /// The replicas of the service `name` of the gateway `engine.owner`, on

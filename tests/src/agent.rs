@@ -1,0 +1,132 @@
+//! The real `gateway agent` as the tests start it: on the host engine, on
+//! the tests' functions network, on port 0 of loopback, with an owner of
+//! its own (so two agents on one engine leave each other's containers
+//! alone), and its API called with the token the gateway would send.
+
+use std::process::{Command, Stdio};
+
+use reqwest::blocking::RequestBuilder;
+use reqwest::Method;
+
+use crate::gateway::{DOCKER_BACKEND, PASSWORD};
+use crate::{binary, client, send, Answer, Running, TempDir};
+
+/// An agent started here; killed when dropped.
+pub struct AgentHandle {
+    pub running: Running,
+    /// The owner label of its containers.
+    pub owner: String,
+    /// Holds `password` and its log.
+    pub dir: TempDir,
+    args: Vec<String>,
+}
+
+/// The token an agent wants: derived from the admin password as the
+/// gateway derives it.
+pub fn token(password: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("faas-agent\0{password}").as_bytes(),
+    );
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts `gateway agent` with the tests' admin password, owner `owner`
+/// and `args` added.
+pub fn start_agent(owner: &str, args: &[&str]) -> AgentHandle {
+    let dir = TempDir::new("faas-agent");
+    std::fs::write(dir.0.join("password"), format!("{PASSWORD}\n")).expect("the password file");
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let running = spawn(&dir, owner, &args, 0);
+    AgentHandle {
+        running,
+        owner: owner.to_string(),
+        dir,
+        args,
+    }
+}
+
+fn spawn(dir: &TempDir, owner: &str, args: &[String], port: u16) -> Running {
+    let network = DOCKER_BACKEND
+        .iter()
+        .find(|(k, _)| *k == "FAAS_NETWORK")
+        .map_or("faas-test-bridge", |(_, v)| v);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.0.join("agent.log"))
+        .expect("the agent's log file");
+    let mut child = Command::new(binary("gateway"))
+        .args(["agent", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--network", network, "--owner", owner])
+        .arg("--basic-auth-password-file")
+        .arg(dir.0.join("password"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("the agent starts");
+    let stdout = child.stdout.take().expect("STDOUT is piped");
+    let (running, mut stdout) = Running::announced(child, stdout, listening_port);
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    running
+}
+
+/// The port in `agent listening on http://<address> (…)`.
+fn listening_port(line: &str) -> Option<u16> {
+    let address = line.strip_prefix("agent listening on http://")?;
+    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
+    Some(address.port())
+}
+
+impl AgentHandle {
+    /// `127.0.0.1:<port>`, as the gateway's `--agent` takes it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.running.port)
+    }
+
+    /// A request to the agent with the gateway's token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        client()
+            .request(method, self.running.url(path))
+            .bearer_auth(token(PASSWORD))
+    }
+
+    /// `GET /agent/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let answer = send(self.request(Method::GET, "/agent/status"));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.json()
+    }
+
+    /// Kills it with SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.running.child.kill();
+        let _ = self.running.child.wait();
+    }
+
+    /// Starts it again with the same owner, on the same port.
+    pub fn restart(&mut self) {
+        let port = self.running.port;
+        self.kill9();
+        self.running = spawn(&self.dir, &self.owner, &self.args, port);
+    }
+
+    /// What it logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("agent.log")).unwrap_or_default()
+    }
+}
+
+/// POSTs `body` as JSON to `path` on the agent at `url` with `token`.
+pub fn post(url: &str, token: Option<&str>, body: impl Into<reqwest::blocking::Body>) -> Answer {
+    let mut request = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    send(request)
+}

@@ -1,0 +1,445 @@
+//! End-to-end tests of `gateway agent` on the real host engine: a gateway
+//! (docker backend, `--agent` addresses) sends per-call calls to agents,
+//! which run them with their own warm pool; the call's `NODE` event names
+//! the agent; an agent killed with `kill -9` during a call fails that call
+//! once and for all, and later calls go to another agent or run on the
+//! gateway's own engine; constraints pick the agent's node; the agent
+//! refuses what is not its gateway's or is over its limits. Also: the
+//! `swarm` backend keeps a warm pool for per-call functions. Each test
+//! skips with a printed reason when no engine answers, and fails when
+//! `FAAS_REQUIRE_DOCKER=1`.
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use faas_tests::agent::{post, start_agent, token, AgentHandle};
+use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
+use faas_tests::gateway::{start_docker_gateway, start_gateway, Gateway, GatewayHandle, PASSWORD};
+use faas_tests::{eventually, send};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A docker-backend gateway sending per-call calls to `agents`.
+fn gateway_with(agents: &[&AgentHandle]) -> GatewayHandle {
+    let addresses: Vec<String> = agents.iter().map(|a| a.address()).collect();
+    let addresses = addresses.join(",");
+    start_docker_gateway(&[("FAAS_AGENTS", &addresses), ("FAAS_AGENT_POLL", "1s")])
+}
+
+/// The `NODE` event of call `id` of `function`, if it has one, once the
+/// call's end is recorded (a sync call's events are written at its end).
+fn node_event(gw: &Gateway, function: &str, id: &str) -> Option<String> {
+    let events = eventually("the call's end in its log", Duration::from_secs(10), || {
+        let events: Vec<Value> = gw
+            .logs(&format!("name={function}&callid={id}"))
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .collect();
+        events
+            .iter()
+            .any(|e| e["Event"] == "FINISHED" || e["Event"] == "FAILED")
+            .then_some(events)
+    });
+    events
+        .iter()
+        .find(|line| line["Event"] == "NODE")
+        .map(|line| line["Message"].as_str().unwrap_or_default().to_string())
+}
+
+/// The gateway's own pool counter `name` for `function` (0 when absent).
+fn metric(gw: &Gateway, name: &str, function: &str) -> f64 {
+    gw.metric(&format!("{name}{{function_name=\"{function}\"}}"))
+        .unwrap_or(0.0)
+}
+
+/// Whether the host engine is a Swarm manager (the tests' usual engine).
+fn swarm_manager() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+fn number(status: &Value, key: &str) -> u64 {
+    status[key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn per_call_calls_run_on_the_agent_and_its_pool() {
+    if !engine_or_skip("per_call_calls_run_on_the_agent_and_its_pool") {
+        return;
+    }
+    let agent = start_agent("agt-test-warm", &[]);
+    let gw = gateway_with(&[&agent]);
+    gw.deploy(json!({"service": "agt-echo", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "echo \"$(hostname) $Http_X_Tag\"; cat"]}));
+    let first = send(
+        gw.client
+            .post(gw.url("/function/agt-echo"))
+            .header("X-Tag", "first")
+            .body("one"),
+    );
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first.text().ends_with(" first\none"), "{}", first.text());
+    let id = first.header("x-call-id").to_string();
+    let node = node_event(&gw, "agt-echo", &id).expect("the call's NODE event");
+    assert!(node.contains(&agent.address()), "{node}");
+    // The agent keeps warm containers of the function and serves from them.
+    eventually(
+        "a warm container on the agent",
+        Duration::from_secs(30),
+        || (number(&agent.status(), "poolReady") >= 1).then_some(()),
+    );
+    let second = gw.call("agt-echo", "two");
+    assert_eq!(second.status, 200, "{}", second.text());
+    let status = agent.status();
+    assert_eq!(number(&status, "poolHits"), 1, "{status}");
+    assert_eq!(number(&status, "poolMisses"), 1, "{status}");
+    assert_ne!(
+        first.text().split(' ').next(),
+        second.text().split(' ').next()
+    );
+    // The gateway's own pool ran nothing.
+    assert_eq!(metric(&gw, "faas_pool_hits_total", "agt-echo"), 0.0);
+    assert_eq!(metric(&gw, "faas_pool_misses_total", "agt-echo"), 0.0);
+    // A changed spec drains the agent's pool: no call meets the old one.
+    eventually(
+        "a warm container on the agent",
+        Duration::from_secs(30),
+        || (number(&agent.status(), "poolReady") >= 1).then_some(()),
+    );
+    let answer = send(
+        gw.admin(Method::PUT, "/system/functions")
+            .json(&json!({"service": "agt-echo",
+            "image": "faas/sample-cat", "command": ["sh", "-c", "echo changed; cat"]})),
+    );
+    assert!(answer.is_success(), "update: {}", answer.text());
+    let third = gw.call("agt-echo", "three");
+    assert_eq!(third.text(), "changed\nthree");
+    // Removing the function drains the agent's pool too.
+    assert!(gw.remove("agt-echo").is_success());
+    let owned = format!("com.faas.gateway={}", agent.owner);
+    eventually(
+        "the agent's warm containers to go",
+        Duration::from_secs(30),
+        || containers_labelled(&owned).is_empty().then_some(()),
+    );
+}
+
+/// The agent owner label of the running container of call `id`.
+fn runner_of(id: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["ps", "--filter", &format!("label=com.faas.call={id}")])
+        .args(["--format", "{{.Label \"com.faas.gateway\"}}"])
+        .output()
+        .ok()?;
+    let owner = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!owner.is_empty()).then_some(owner)
+}
+
+/// How many containers were created for call `id` since `since` (Unix
+/// seconds), as the engine's events tell.
+fn created_for(id: &str, since: u64) -> usize {
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        + 1;
+    let out = Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until.to_string(),
+        ])
+        .args(["--filter", "type=container", "--filter", "event=create"])
+        .args(["--filter", &format!("label=com.faas.call={id}")])
+        .args(["--format", "{{.ID}}"])
+        .output()
+        .expect("docker events runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
+    if !engine_or_skip("an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere") {
+        return;
+    }
+    // Cold calls only: every run is a container labelled with its call.
+    let cold = ["--pool-per-function", "0"];
+    let mut one = start_agent("agt-test-one", &cold);
+    let mut two = start_agent("agt-test-two", &cold);
+    let gw = gateway_with(&[&one, &two]);
+    gw.deploy(json!({"service": "agt-slow", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "sleep 30; cat"], "timeout": 60}));
+    gw.deploy(json!({"service": "agt-quick", "image": "faas/sample-cat",
+        "command": ["cat"]}));
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        - 1;
+    // A sync call, so its answer is the one the caller gets.
+    let id = uuid::Uuid::now_v7().to_string();
+    let port = gw.running.port;
+    let caller = {
+        let id = id.clone();
+        std::thread::spawn(move || {
+            let gw = Gateway::at(port, PASSWORD);
+            send(
+                gw.client
+                    .post(gw.url("/function/agt-slow"))
+                    .header("X-Call-Id", id)
+                    .body("x"),
+            )
+        })
+    };
+    let owner = eventually("the call's container", Duration::from_secs(30), || {
+        runner_of(&id)
+    });
+    let (victim, other) = if owner == one.owner {
+        (&mut one, &mut two)
+    } else {
+        assert_eq!(owner, two.owner);
+        (&mut two, &mut one)
+    };
+    victim.kill9();
+    let answer = caller.join().expect("the caller");
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    let text = answer.one_line();
+    assert!(
+        text.contains(&format!(
+            "{} was lost during the call; it was not run again",
+            victim_name(victim)
+        )),
+        "{text}"
+    );
+    assert_eq!(gw.record(&id)["Status"], "FAILED");
+    assert_eq!(
+        created_for(&id, since),
+        1,
+        "the call ran once, on one agent"
+    );
+    // The lost agent gets no calls: the next goes to the other.
+    for _ in 0..2 {
+        let answer = gw.call("agt-quick", "again");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let node = node_event(&gw, "agt-quick", answer.header("x-call-id")).expect("a NODE event");
+        assert!(node.contains(&other.address()), "{node}");
+    }
+    // Restarted, the lost agent removes what it left (the call's container).
+    victim.restart();
+    let owned = format!("com.faas.gateway={}", victim.owner);
+    eventually(
+        "the lost agent's leftovers to go",
+        Duration::from_secs(30),
+        || containers_labelled(&owned).is_empty().then_some(()),
+    );
+    assert_eq!(
+        created_for(&id, since),
+        1,
+        "a restart does not run it again"
+    );
+    // With no agent answering, calls run on the gateway's own engine.
+    victim.kill9();
+    other.kill9();
+    let answer = gw.call("agt-quick", "local");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.text(), "local");
+    assert_eq!(
+        node_event(&gw, "agt-quick", answer.header("x-call-id")),
+        None
+    );
+    assert!(gw.remove("agt-slow").is_success());
+    assert!(gw.remove("agt-quick").is_success());
+}
+
+/// How the gateway names an agent at 127.0.0.1:<port> in messages.
+fn victim_name(agent: &AgentHandle) -> String {
+    let host = Command::new("docker")
+        .args(["info", "--format", "{{.Name}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("the agent on node {host} ({})", agent.address())
+}
+
+#[test]
+fn constraints_choose_the_agent_s_node() {
+    if !engine_or_skip("constraints_choose_the_agent_s_node") {
+        return;
+    }
+    let agent = start_agent("agt-test-place", &["--pool-per-function", "0"]);
+    let gw = gateway_with(&[&agent]);
+    gw.deploy(json!({"service": "agt-nowhere", "image": "faas/sample-cat",
+        "command": ["cat"], "constraints": ["node.labels.faas-agent-test == nowhere"]}));
+    let answer = gw.call("agt-nowhere", "x");
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert!(
+        answer
+            .one_line()
+            .contains("no agent runs on a node that satisfies the constraints of agt-nowhere"),
+        "{}",
+        answer.text()
+    );
+    // On a Swarm manager the node's role comes from the manager.
+    let mut constraints = vec!["node.platform.os == linux"];
+    if swarm_manager() {
+        constraints.push("node.role == manager");
+    }
+    gw.deploy(json!({"service": "agt-manager", "image": "faas/sample-cat",
+        "command": ["cat"], "constraints": constraints}));
+    let answer = gw.call("agt-manager", "placed");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let node = node_event(&gw, "agt-manager", answer.header("x-call-id")).expect("a NODE event");
+    assert!(node.contains(&agent.address()), "{node}");
+    assert!(gw.remove("agt-nowhere").is_success());
+    assert!(gw.remove("agt-manager").is_success());
+}
+
+/// A call as the gateway sends it, of a function with `extra` in its spec.
+fn invocation(extra: Value, input: &[u8]) -> Value {
+    use base64::Engine as _;
+    let mut function = json!({
+        "name": "agt-sec", "uuid": "00000000-0000-4000-8000-000000000000",
+        "image": "faas/sample-cat", "mode": "per-call", "command": ["cat"],
+        "envProcess": "", "envVars": {}, "labels": {}, "annotations": {},
+        "constraints": [], "secrets": [], "readOnlyRootFilesystem": true,
+        "timeout": 10, "created": 0
+    });
+    if let (Some(f), Some(e)) = (function.as_object_mut(), extra.as_object()) {
+        f.extend(e.clone());
+    }
+    json!({
+        "function": function, "id": "00000000-0000-7000-8000-000000000001",
+        "method": "POST", "path": "/", "query": null, "headers": [],
+        "input": base64::engine::general_purpose::STANDARD.encode(input),
+        "timeoutMs": 5000, "maxOutputBytes": 1000
+    })
+}
+
+#[test]
+fn the_agent_answers_its_gateway_only_within_limits() {
+    if !engine_or_skip("the_agent_answers_its_gateway_only_within_limits") {
+        return;
+    }
+    let agent = start_agent("agt-test-sec", &["--max-payload-bytes", "1000"]);
+    let url = agent.running.url("/agent/invoke");
+    let good = invocation(json!({}), b"hi").to_string();
+    let key = token(PASSWORD);
+    // No token, the admin password itself, a wrong token: 401.
+    for refused in [
+        post(&url, None, good.clone()),
+        send(
+            faas_tests::client()
+                .post(&url)
+                .basic_auth("admin", Some(PASSWORD))
+                .body(good.clone()),
+        ),
+        post(&url, Some(&token("not-the-password")), good.clone()),
+        send(faas_tests::client().get(agent.running.url("/agent/status"))),
+    ] {
+        assert_eq!(refused.status, 401, "{}", refused.text());
+        assert!(refused.one_line().contains("answers its gateway only"));
+    }
+    // A body over the limit (the input's 1000 bytes as base64, and 256 KiB
+    // for the rest): 413 before anything runs.
+    let big = "x".repeat(300_000);
+    let answer = post(&url, Some(&key), big);
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    answer.one_line();
+    let answer = post(
+        &url,
+        Some(&key),
+        invocation(json!({}), &[b'a'; 1200]).to_string(),
+    );
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    assert!(answer.one_line().contains("--max-payload-bytes"));
+    // A spec the gateway's deploy would refuse is refused here too.
+    for (extra, says) in [
+        (json!({"network": "host"}), "host"),
+        (json!({"capabilities": ["SYS_ADMIN"]}), "SYS_ADMIN"),
+        (json!({"envVars": {"1BAD": "x"}}), "1BAD"),
+        (json!({"mode": "service"}), "per-call"),
+        (json!({"secrets": ["s"]}), "secrets"),
+        (json!({"name": "../x"}), "invalid function name"),
+    ] {
+        let answer = post(
+            &url,
+            Some(&key),
+            invocation(extra.clone(), b"hi").to_string(),
+        );
+        assert_eq!(answer.status, 400, "{extra}: {}", answer.text());
+        assert!(
+            answer.one_line().contains(says),
+            "{extra}: {}",
+            answer.text()
+        );
+    }
+    let answer = post(&url, Some(&key), "{not json");
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    answer.one_line();
+    let answer = send(agent.request(Method::GET, "/agent/other"));
+    assert_eq!(answer.status, 404);
+    answer.one_line();
+    assert!(
+        containers_labelled(&format!("com.faas.gateway={}", agent.owner)).is_empty(),
+        "nothing ran for a refused call"
+    );
+    // The gateway's own call runs.
+    let answer = post(&url, Some(&key), good);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let ran = answer.json();
+    assert_eq!(ran["exit"], json!({"code": 0}), "{ran}");
+    assert_eq!(ran["stdout"], "aGk=", "{ran}");
+    let _ = send(
+        agent
+            .request(Method::POST, "/agent/forget")
+            .json(&json!({"name": "agt-sec"})),
+    );
+    let owned = format!("com.faas.gateway={}", agent.owner);
+    eventually(
+        "the agent's containers to go",
+        Duration::from_secs(30),
+        || running_labelled(&owned).is_empty().then_some(()),
+    );
+}
+
+#[test]
+fn the_swarm_backend_serves_per_call_calls_warm() {
+    if !engine_or_skip("the_swarm_backend_serves_per_call_calls_warm") {
+        return;
+    }
+    if !swarm_manager() {
+        eprintln!("skipped the_swarm_backend_serves_per_call_calls_warm: the engine is not a Swarm manager (docker swarm init)");
+        return;
+    }
+    let network = "faas-agent-test-overlay";
+    let gw = start_gateway(&[("FAAS_BACKEND", "swarm"), ("FAAS_NETWORK", network)]);
+    gw.deploy(
+        json!({"service": "agt-swarm-cat", "image": "faas/sample-cat",
+        "command": ["cat"]}),
+    );
+    let first = gw.call("agt-swarm-cat", "cold");
+    assert_eq!((first.status, first.text().as_str()), (200, "cold"));
+    eventually("a warm container", Duration::from_secs(30), || {
+        (metric(&gw, "faas_pool_ready", "agt-swarm-cat") >= 1.0).then_some(())
+    });
+    let second = gw.call("agt-swarm-cat", "warm");
+    assert_eq!((second.status, second.text().as_str()), (200, "warm"));
+    assert_eq!(metric(&gw, "faas_pool_hits_total", "agt-swarm-cat"), 1.0);
+    assert_eq!(metric(&gw, "faas_pool_misses_total", "agt-swarm-cat"), 1.0);
+    assert!(gw.remove("agt-swarm-cat").is_success());
+    eventually("the warm containers to go", Duration::from_secs(30), || {
+        containers_labelled("com.faas.pooled=agt-swarm-cat")
+            .is_empty()
+            .then_some(())
+    });
+    drop(gw);
+    // Like the docker tests' bridge, the network stays for the next run
+    // when the engine still holds an attachment of it (it may for a while).
+    let _ = Command::new("docker")
+        .args(["network", "rm", network])
+        .output();
+}
