@@ -7,11 +7,13 @@
 //! - [`docker`]: whether a Docker Engine answers, the sample images, the
 //!   containers the gateway labelled.
 //! - [`browser`]: a headless Chromium driven over WebDriver, for the portal.
+//! - [`nodes`]: a Swarm of two nodes on this machine (`scripts/swarm-nodes.sh`).
 #![forbid(unsafe_code)]
 
 pub mod browser;
 pub mod docker;
 pub mod gateway;
+pub mod nodes;
 pub mod watchdog;
 
 use std::io::Read;
