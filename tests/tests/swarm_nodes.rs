@@ -6,7 +6,14 @@
 //! - a service function with 2 replicas, one per node, answers from both:
 //!   each replica says the node it runs on (Swarm fills `{{.Node.Hostname}}`
 //!   in the service's environment on the node that runs the task);
+//! - a per-call function under load runs on both nodes (the agent of each
+//!   node runs calls; each call's `NODE` event names the node, and both
+//!   nodes' engines created its containers);
 //! - the worker drained under load: no call fails, the replica moves;
+//! - the worker lost (`scripts/swarm-nodes.sh kill 2`: its dockerd killed
+//!   with -9, then everything it ran) under load: at most the calls in
+//!   flight on it fail, each with a message; the next ones succeed on the
+//!   manager;
 //! - the stack removed and deployed again: calls work.
 //!
 //! Skips with a printed reason when the nodes cannot run here (no engine,
@@ -168,8 +175,8 @@ struct Load {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// What a load finished with: each success's answer, each failure's status
-/// and message.
+/// What a load finished with: each success's call id and answer (`<id>
+/// <answer>`), each failure's status and message.
 struct Tally {
     ok: Vec<String>,
     failed: Vec<String>,
@@ -204,8 +211,14 @@ impl Load {
                     while !stop.load(Ordering::SeqCst) {
                         match client.post(&url).body("steady").send() {
                             Ok(r) if r.status() == 200 => {
+                                let id = r
+                                    .headers()
+                                    .get("x-call-id")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_string();
                                 let text = r.text().unwrap_or_default();
-                                ok.lock().expect("ok").push(text);
+                                ok.lock().expect("ok").push(format!("{id} {}", text.trim()));
                             }
                             Ok(r) => {
                                 let status = r.status();
@@ -255,6 +268,15 @@ fn let_run(load: &Load, more: usize) {
     );
 }
 
+/// The answers (past the call id) of a load's successes.
+fn answered(tally: &Tally) -> BTreeSet<String> {
+    tally
+        .ok
+        .iter()
+        .map(|line| line.split_once(' ').map_or("", |(_, a)| a).to_string())
+        .collect()
+}
+
 /// A service function whose every replica answers with the name of the
 /// node it runs on.
 fn deploy_where(gw: &Gateway, name: &str, replicas: u64) {
@@ -264,7 +286,124 @@ fn deploy_where(gw: &Gateway, name: &str, replicas: u64) {
         "envProcess": "sh -c 'echo $NODE'",
         "envVars": {"NODE": "{{.Node.Hostname}}"},
         "labels": {"com.openfaas.scale.min": replicas.to_string()},
+        // A call in flight on a lost node gets no answer: it fails at this.
+        "timeout": CALL_TIMEOUT,
     }));
+}
+
+/// The functions' timeout, in seconds.
+const CALL_TIMEOUT: u64 = 10;
+
+/// A per-call function: a container per call, run by the agent of a node.
+fn deploy_per_call(gw: &Gateway, name: &str) {
+    gw.deploy(json!({
+        "service": name,
+        "image": "faas/sample-cat",
+        "command": ["cat"],
+        "timeout": CALL_TIMEOUT,
+    }));
+}
+
+/// The `NODE` event of call `id` of `function` (where it ran), once the
+/// call's end is recorded.
+fn node_event(gw: &Gateway, function: &str, id: &str) -> Option<String> {
+    let events = eventually("the call's end in its log", Duration::from_secs(10), || {
+        let events: Vec<Value> = gw
+            .logs(&format!("name={function}&callid={id}"))
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .collect();
+        events
+            .iter()
+            .any(|e| e["Event"] == "FINISHED" || e["Event"] == "FAILED")
+            .then_some(events)
+    });
+    events
+        .iter()
+        .find(|e| e["Event"] == "NODE")
+        .map(|e| e["Message"].as_str().unwrap_or_default().to_string())
+}
+
+/// The nodes whose engine created a container of `function` since `since`
+/// (a Unix time), asked of each node's engine.
+fn nodes_that_ran(nodes: &Nodes, function: &str, since: u64) -> BTreeSet<String> {
+    let until = now().to_string();
+    let since = since.to_string();
+    let label = format!("label=com.faas.function={function}");
+    nodes
+        .nodes
+        .iter()
+        .filter(|node| {
+            let created = docker(
+                node,
+                &[
+                    "events",
+                    "--since",
+                    &since,
+                    "--until",
+                    &until,
+                    "--filter",
+                    "type=container",
+                    "--filter",
+                    "event=create",
+                    "--filter",
+                    &label,
+                    "--format",
+                    "{{.ID}}",
+                ],
+            );
+            !created.trim().is_empty()
+        })
+        .map(|node| node.name.clone())
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A per-call function under steady load runs on both nodes: each call's
+/// `NODE` event names a node, both are named, and both nodes' engines
+/// created its containers.
+fn per_call_on_both_nodes(nodes: &Nodes, gw: &Gateway) {
+    let since = now();
+    deploy_per_call(gw, "pc");
+    eventually("pc to answer", Duration::from_secs(60), || {
+        let answer = gw
+            .client
+            .post(gw.url("/function/pc"))
+            .body("x")
+            .send()
+            .ok()?;
+        (answer.status() == 200).then_some(())
+    });
+    let load = Load::start(gw.url("/function/pc"));
+    let_run(&load, 40);
+    let tally = load.finish();
+    assert!(
+        tally.failed.is_empty(),
+        "per-call calls failed: {:?}",
+        tally.failed
+    );
+    assert_eq!(answered(&tally), BTreeSet::from(["steady".to_string()]));
+    let names: BTreeSet<String> = nodes.nodes.iter().map(|n| n.name.clone()).collect();
+    let mut named = BTreeSet::new();
+    for line in tally.ok.iter().rev().take(40) {
+        let id = line.split(' ').next().unwrap_or_default();
+        let event =
+            node_event(gw, "pc", id).unwrap_or_else(|| panic!("call {id} of pc has no NODE event"));
+        let node = names
+            .iter()
+            .find(|name| event.contains(&format!("node {name} ")))
+            .unwrap_or_else(|| {
+                panic!("call {id}'s NODE event names no node of {names:?}: {event}")
+            });
+        named.insert(node.clone());
+    }
+    assert_eq!(named, names, "the nodes the NODE events of 40 calls name");
+    assert_eq!(nodes_that_ran(nodes, "pc", since), names);
 }
 
 /// 2 replicas, one per node; calls reach both.
@@ -327,6 +466,76 @@ fn drain_under_load(nodes: &Nodes, gw: &Gateway) {
     );
 }
 
+/// The worker lost (its dockerd killed, then all it ran) under load of a
+/// service function with a replica on each node and of a per-call
+/// function: at most the calls in flight on it fail, each with a message
+/// saying what happened; the calls after them succeed on the manager.
+fn worker_lost_under_load(nodes: &Nodes, gw: &Gateway) {
+    let (manager, worker) = (nodes.manager(), &nodes.workers()[0]);
+    // A replica on each node again (the drain left both on the manager):
+    // Swarm places a new task on the node with fewest of the service's.
+    gw.scale("where", 1);
+    settles_at(gw, "where", 1);
+    gw.scale("where", 2);
+    settles_at(gw, "where", 2);
+    let names: BTreeSet<String> = nodes.nodes.iter().map(|n| n.name.clone()).collect();
+    assert_eq!(task_nodes(manager, "where"), names);
+    let service = Load::start(gw.url("/function/where"));
+    let per_call = Load::start(gw.url("/function/pc"));
+    let_run(&service, 40);
+    let_run(&per_call, 20);
+    nodes.kill(worker.number);
+    // Long enough for the calls in flight to fail at their timeout, and
+    // for many more after them.
+    std::thread::sleep(Duration::from_secs(CALL_TIMEOUT + 2));
+    let_run(&service, 40);
+    let_run(&per_call, 20);
+    let service = service.finish();
+    let per_call = per_call.finish();
+    for (what, tally) in [("where", &service), ("pc", &per_call)] {
+        eprintln!(
+            "{what}: {} calls succeeded, {} failed: {:?}",
+            tally.ok.len(),
+            tally.failed.len(),
+            tally.failed
+        );
+        assert!(
+            tally.failed.len() <= LOAD_THREADS,
+            "{what}: more calls failed than were in flight when the node was lost: {:?}",
+            tally.failed
+        );
+        for failure in &tally.failed {
+            let (status, message) = failure.split_once(' ').unwrap_or_default();
+            assert!(
+                ["502", "503", "504"].iter().any(|s| status.starts_with(s))
+                    && !message.trim().is_empty(),
+                "{what}: a call failed without a clear message: {failure}"
+            );
+        }
+    }
+    // The last calls were all answered on the manager.
+    let last: BTreeSet<String> = service
+        .ok
+        .iter()
+        .rev()
+        .take(20)
+        .map(|line| line.split_once(' ').map_or("", |(_, a)| a).to_string())
+        .collect();
+    assert_eq!(last, BTreeSet::from([manager.name.clone()]));
+    let mut last_nodes = BTreeSet::new();
+    for line in per_call.ok.iter().rev().take(10) {
+        let id = line.split(' ').next().unwrap_or_default();
+        last_nodes.insert(node_event(gw, "pc", id).unwrap_or_default());
+    }
+    assert!(
+        last_nodes
+            .iter()
+            .all(|event| event.contains(&format!("node {} ", manager.name))),
+        "the last per-call calls ran on {last_nodes:?}, not all on {}",
+        manager.name
+    );
+}
+
 /// `docker stack rm`, then deploy again: the functions stay, calls work.
 fn stack_removed_and_deployed_again(manager: &Node) -> Gateway {
     docker(manager, &["stack", "rm", STACK]);
@@ -365,8 +574,12 @@ fn faas_on_two_nodes() {
     let gw = first_deploy(manager);
     eprintln!("phase: a service function's replicas answer from both nodes");
     replicas_answer_from_both_nodes(&nodes, &gw);
+    eprintln!("phase: a per-call function runs on both nodes under load");
+    per_call_on_both_nodes(&nodes, &gw);
     eprintln!("phase: the worker drained under load");
     drain_under_load(&nodes, &gw);
+    eprintln!("phase: the worker lost under load");
+    worker_lost_under_load(&nodes, &gw);
     eprintln!("phase: the stack removed and deployed again");
     let gw = stack_removed_and_deployed_again(manager);
     assert_eq!(gw.call("cat", "again").text(), "again");
