@@ -6,7 +6,8 @@
 #   scripts/swarm-nodes.sh up [N]     # (re)start: N dockerds, node 1 the manager
 #   scripts/swarm-nodes.sh env        # the nodes' sockets and addresses, for `.` or eval
 #   scripts/swarm-nodes.sh load IMAGE...  # copies images from the machine's engine to every node
-#   scripts/swarm-nodes.sh kill I     # node I lost: its dockerd killed (-9), then all it ran
+#   scripts/swarm-nodes.sh kill I     # node I's dockerd killed (-9); what it started runs on
+#   scripts/swarm-nodes.sh lose I     # node I lost, as if powered off: its dockerd and all it ran killed
 #   scripts/swarm-nodes.sh down       # removes everything; safe to run again
 #
 # Node i (1..N) is a dockerd in namespaces of its own:
@@ -270,10 +271,16 @@ case "${1:-}" in
   down) lock; down ;;
   env) [ -f "$envfile" ] || die "no nodes: run '$0 up' first"; cat "$envfile" ;;
   load) shift; load_images "$@" ;;
-  kill)
-    [[ "${2:-}" =~ ^[0-9]+$ ]] || die "usage: $0 kill I (the node's number)"
+  kill | lose)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || die "usage: $0 $1 I (the node's number)"
     [ -d "$state/node-$2" ] || die "there is no node $2"
-    kill_node "$2"
+    if [ "$1" = lose ]; then
+      kill_node "$2"
+    else
+      pid=$(daemon_pid "$2")
+      [ -n "$pid" ] || die "node $2's dockerd is not running"
+      kill -9 "$pid"
+    fi
     ;;
-  *) die "usage: $0 up [N] | down | env | load IMAGE... | kill I" ;;
+  *) die "usage: $0 up [N] | down | env | load IMAGE... | kill I | lose I" ;;
 esac

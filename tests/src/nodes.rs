@@ -105,11 +105,18 @@ impl Nodes {
         assert!(out.0, "swarm-nodes.sh load {images:?}: {}", out.1);
     }
 
-    /// Kills node `number` as if it lost power: its dockerd (`kill -9`),
-    /// then everything it ran. `down` (on drop) cleans up after it.
+    /// Kills node `number`'s dockerd (`kill -9`); the containers it
+    /// started run on, with no engine. `down` (on drop) cleans up after it.
     pub fn kill(&self, number: usize) {
         let out = script(&["kill", &number.to_string()]);
         assert!(out.0, "swarm-nodes.sh kill {number}: {}", out.1);
+    }
+
+    /// Loses node `number` as if it lost power: its dockerd (`kill -9`),
+    /// then everything it ran.
+    pub fn lose(&self, number: usize) {
+        let out = script(&["lose", &number.to_string()]);
+        assert!(out.0, "swarm-nodes.sh lose {number}: {}", out.1);
     }
 }
 

@@ -10,10 +10,9 @@
 //!   node runs calls; each call's `NODE` event names the node, and both
 //!   nodes' engines created its containers);
 //! - the worker drained under load: no call fails, the replica moves;
-//! - the worker lost (`scripts/swarm-nodes.sh kill 2`: its dockerd killed
-//!   with -9, then everything it ran) under load: at most the calls in
-//!   flight on it fail, each with a message; the next ones succeed on the
-//!   manager;
+//! - the worker's dockerd killed (`kill -9`; what it started runs on)
+//!   under load: at most the calls in flight on it fail, each with a
+//!   message; the next ones succeed on the manager;
 //! - the stack removed and deployed again: calls work.
 //!
 //! Skips with a printed reason when the nodes cannot run here (no engine,
@@ -23,7 +22,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faas_tests::eventually;
 use faas_tests::gateway::Gateway;
@@ -97,6 +96,7 @@ fn first_deploy(manager: &Node) -> Gateway {
             "-",
         ])
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("docker runs");
     use std::io::Write;
@@ -379,30 +379,44 @@ fn per_call_on_both_nodes(nodes: &Nodes, gw: &Gateway) {
             .ok()?;
         (answer.status() == 200).then_some(())
     });
-    let load = Load::start(gw.url("/function/pc"));
-    let_run(&load, 40);
-    let tally = load.finish();
-    assert!(
-        tally.failed.is_empty(),
-        "per-call calls failed: {:?}",
-        tally.failed
-    );
-    assert_eq!(answered(&tally), BTreeSet::from(["steady".to_string()]));
     let names: BTreeSet<String> = nodes.nodes.iter().map(|n| n.name.clone()).collect();
-    let mut named = BTreeSet::new();
-    for line in tally.ok.iter().rev().take(40) {
-        let id = line.split(' ').next().unwrap_or_default();
-        let event =
-            node_event(gw, "pc", id).unwrap_or_else(|| panic!("call {id} of pc has no NODE event"));
-        let node = names
-            .iter()
-            .find(|name| event.contains(&format!("node {name} ")))
-            .unwrap_or_else(|| {
-                panic!("call {id}'s NODE event names no node of {names:?}: {event}")
-            });
-        named.insert(node.clone());
+    // The gateway finds the agents in the manager's task list as they
+    // start: batches of calls under load until one is run by both, every
+    // call of it by an agent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let load = Load::start(gw.url("/function/pc"));
+        let_run(&load, 30);
+        let tally = load.finish();
+        assert!(
+            tally.failed.is_empty(),
+            "per-call calls failed: {:?}",
+            tally.failed
+        );
+        assert_eq!(answered(&tally), BTreeSet::from(["steady".to_string()]));
+        let mut named = BTreeSet::new();
+        for line in tally.ok.iter().rev().take(30) {
+            let id = line.split(' ').next().unwrap_or_default();
+            let node = match node_event(gw, "pc", id) {
+                None => "no agent (no NODE event)".to_string(),
+                Some(event) => names
+                    .iter()
+                    .find(|name| event.contains(&format!("node {name} ")))
+                    .unwrap_or_else(|| {
+                        panic!("call {id}'s NODE event names no node of {names:?}: {event}")
+                    })
+                    .clone(),
+            };
+            named.insert(node);
+        }
+        if named == names {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the last 30 calls of pc under load ran on {named:?}, not on {names:?}"
+        );
     }
-    assert_eq!(named, names, "the nodes the NODE events of 40 calls name");
     assert_eq!(nodes_that_ran(nodes, "pc", since), names);
 }
 
@@ -466,10 +480,11 @@ fn drain_under_load(nodes: &Nodes, gw: &Gateway) {
     );
 }
 
-/// The worker lost (its dockerd killed, then all it ran) under load of a
-/// service function with a replica on each node and of a per-call
-/// function: at most the calls in flight on it fail, each with a message
-/// saying what happened; the calls after them succeed on the manager.
+/// The worker's dockerd killed (`kill -9`) under load of a service function
+/// with a replica on each node and of a per-call function: at most the
+/// calls in flight on it fail, each with a message saying what happened;
+/// the calls after them succeed on the manager. (What the dead engine
+/// started runs on: its replica, its agent.)
 fn worker_lost_under_load(nodes: &Nodes, gw: &Gateway) {
     let (manager, worker) = (nodes.manager(), &nodes.workers()[0]);
     // A replica on each node again (the drain left both on the manager):
@@ -485,8 +500,17 @@ fn worker_lost_under_load(nodes: &Nodes, gw: &Gateway) {
     let_run(&service, 40);
     let_run(&per_call, 20);
     nodes.kill(worker.number);
-    // Long enough for the calls in flight to fail at their timeout, and
-    // for many more after them.
+    // The manager marks the worker down once its heartbeats stop, and its
+    // replica's task is then no longer meant to run.
+    eventually(
+        "the manager to see the worker down and move its replica",
+        Duration::from_secs(60),
+        || {
+            let on = task_nodes(manager, "where");
+            (on == BTreeSet::from([manager.name.clone()])).then_some(())
+        },
+    );
+    // Long enough for the calls in flight to fail at their timeout.
     std::thread::sleep(Duration::from_secs(CALL_TIMEOUT + 2));
     let_run(&service, 40);
     let_run(&per_call, 20);
@@ -578,7 +602,7 @@ fn faas_on_two_nodes() {
     per_call_on_both_nodes(&nodes, &gw);
     eprintln!("phase: the worker drained under load");
     drain_under_load(&nodes, &gw);
-    eprintln!("phase: the worker lost under load");
+    eprintln!("phase: the worker's dockerd killed under load");
     worker_lost_under_load(&nodes, &gw);
     eprintln!("phase: the stack removed and deployed again");
     let gw = stack_removed_and_deployed_again(manager);
