@@ -155,6 +155,25 @@ fn task_nodes(manager: &Node, name: &str) -> BTreeSet<String> {
     .collect()
 }
 
+/// The tasks of service `name` with their node, states and addresses,
+/// for failure messages.
+fn tasks_of(manager: &Node, name: &str) -> String {
+    let ids = docker(manager, &["service", "ps", "-q", name]);
+    ids.split_whitespace()
+        .map(|id| {
+            docker(
+                manager,
+                &[
+                    "inspect",
+                    id,
+                    "--format",
+                    "{{.NodeID}} {{.DesiredState}} {{.Status.State}} {{range .NetworksAttachments}}{{.Addresses}}{{end}}",
+                ],
+            )
+        })
+        .collect()
+}
+
 /// The answers of `n` sync calls of `name`, as a set.
 fn answers(gw: &Gateway, name: &str, n: usize) -> BTreeSet<String> {
     (0..n)
@@ -470,9 +489,12 @@ fn drain_under_load(nodes: &Nodes, gw: &Gateway) {
         &tally.failed[..tally.failed.len().min(5)]
     );
     // Afterwards every answer comes from the manager.
+    let after = answers(gw, "where", 10);
     assert_eq!(
-        answers(gw, "where", 10),
-        BTreeSet::from([manager.name.clone()])
+        after,
+        BTreeSet::from([manager.name.clone()]),
+        "the answers after the drain; the tasks:\n{}",
+        tasks_of(manager, "where")
     );
     docker(
         manager,
