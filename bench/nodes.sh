@@ -10,7 +10,8 @@
 # adds hops and contention, not capacity, so the ratio shows the overhead
 # of balancing over two nodes, not a gain.
 # Then a node's loss: a function whose replicas answer with their node's
-# name, 2 replicas (one per node), called back to back from one client;
+# name, 2 replicas (one per node), called back to back by 4 clients (so
+# that both replicas take calls);
 # the worker's dockerd is killed (`scripts/swarm-nodes.sh kill 2`; with
 # LOSS=lose, the whole node: its dockerd and all it ran). Reports the calls
 # that failed, and the time from the loss to the first successful call
@@ -75,22 +76,27 @@ api /system/functions -X DELETE -d '{"functionName":"scat"}' >/dev/null
 api /system/functions -d '{"service":"where","image":"faas/sample-cat","envProcess":"sh -c '"'"'echo $NODE'"'"'","envVars":{"NODE":"{{.Node.Hostname}}"},"labels":{"com.openfaas.scale.min":"2"}}' >/dev/null
 settle where 2
 probe=$(mktemp)
-python3 - "$gw/function/where" "$probe" 40 <<'PY' &
-import http.client, json, sys, time, urllib.parse
-url, out, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+python3 - "$gw/function/where" "$probe" 40 4 <<'PY' &
+import http.client, json, sys, threading, time, urllib.parse
+url, out, seconds, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 u = urllib.parse.urlparse(url)
 calls, end = [], time.time() + seconds
-while time.time() < end:
-    start = time.time()
-    try:
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        c.request("POST", u.path, body=b"")
-        r = c.getresponse()
-        status, body = r.status, r.read().decode(errors="replace").strip()
-        c.close()
-    except Exception as e:
-        status, body = 0, f"no answer: {e}"
-    calls.append([start, time.time(), status, body])
+def run():
+    while time.time() < end:
+        start = time.time()
+        try:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+            c.request("POST", u.path, body=b"")
+            r = c.getresponse()
+            status, body = r.status, r.read().decode(errors="replace").strip()
+            c.close()
+        except Exception as e:
+            status, body = 0, f"no answer: {e}"
+        calls.append([start, time.time(), status, body])
+ts = [threading.Thread(target=run) for _ in range(threads)]
+for t in ts: t.start()
+for t in ts: t.join()
+calls.sort(key=lambda c: c[1])
 json.dump(calls, open(out, "w"))
 PY
 prober=$!
