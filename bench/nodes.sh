@@ -76,7 +76,7 @@ api /system/functions -X DELETE -d '{"functionName":"scat"}' >/dev/null
 api /system/functions -d '{"service":"where","image":"faas/sample-cat","envProcess":"sh -c '"'"'echo $NODE'"'"'","envVars":{"NODE":"{{.Node.Hostname}}"},"labels":{"com.openfaas.scale.min":"2"}}' >/dev/null
 settle where 2
 probe=$(mktemp)
-python3 - "$gw/function/where" "$probe" 40 4 <<'PY' &
+python3 - "$gw/function/where" "$probe" 60 4 <<'PY' &
 import http.client, json, sys, threading, time, urllib.parse
 url, out, seconds, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 u = urllib.parse.urlparse(url)
