@@ -121,7 +121,9 @@ after = [c for c in calls if c[0] >= lost]
 nodes_before = sorted({c[3] for c in before if c[2] == 200})
 lat = sorted(c[1] - c[0] for c in before if c[2] == 200)
 p99 = lat[int(len(lat) * 0.99) - 1] if lat else 0
-slow_after = max(5 * p99, 0.05)
+# Waiting on a connection to the lost node (not made within the 2 s
+# connect timeout) takes over a second; noise on this machine does not.
+slow_after = 1.0
 print(f"node loss ({mode}): {len(before)} calls before it, answered by {nodes_before}, p99 {p99 * 1000:.1f} ms")
 failed = [c for c in calls if c[2] != 200 and c[1] >= lost]
 print(f"calls failed from the loss on: {len(failed)}" + "".join(f"\n  {c[2]} after {c[1] - lost:.2f} s: {c[3][:200]}" for c in failed))
