@@ -47,7 +47,17 @@ impl Gateway {
         }
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// The gateway answering at `base` (`http://<host>:<port>`), on another
+    /// machine or node.
+    pub fn at_base(base: &str, password: &str) -> Gateway {
+        Gateway {
+            base: base.trim_end_matches('/').to_string(),
+            password: password.to_string(),
+            client: client(),
+        }
+    }
+
+    /// `<base><path>` (`http://127.0.0.1:<port><path>` for a gateway here).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -8,12 +8,14 @@
 //!   containers the gateway labelled.
 //! - [`agent`]: the real `gateway agent`, and its token.
 //! - [`browser`]: a headless Chromium driven over WebDriver, for the portal.
+//! - [`nodes`]: a Swarm of two nodes on this machine (`scripts/swarm-nodes.sh`).
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod browser;
 pub mod docker;
 pub mod gateway;
+pub mod nodes;
 pub mod watchdog;
 
 use std::io::Read;
