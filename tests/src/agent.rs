@@ -3,6 +3,7 @@
 //! its own (so two agents on one engine leave each other's containers
 //! alone), and its API called with the token the gateway would send.
 
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 
 use reqwest::blocking::RequestBuilder;
@@ -19,6 +20,7 @@ pub struct AgentHandle {
     /// Holds `password` and its log.
     pub dir: TempDir,
     args: Vec<String>,
+    docker_host: Option<String>,
 }
 
 /// The token an agent wants: derived from the admin password as the
@@ -34,19 +36,33 @@ pub fn token(password: &str) -> String {
 /// Starts `gateway agent` with the tests' admin password, owner `owner`
 /// and `args` added.
 pub fn start_agent(owner: &str, args: &[&str]) -> AgentHandle {
+    start_agent_on(owner, args, None)
+}
+
+/// As [`start_agent`], its engine at `docker_host` (`DOCKER_HOST`) when
+/// given.
+pub fn start_agent_on(owner: &str, args: &[&str], docker_host: Option<&str>) -> AgentHandle {
     let dir = TempDir::new("faas-agent");
     std::fs::write(dir.0.join("password"), format!("{PASSWORD}\n")).expect("the password file");
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let running = spawn(&dir, owner, &args, 0);
+    let docker_host = docker_host.map(str::to_string);
+    let running = spawn(&dir, owner, &args, docker_host.as_deref(), 0);
     AgentHandle {
         running,
         owner: owner.to_string(),
         dir,
         args,
+        docker_host,
     }
 }
 
-fn spawn(dir: &TempDir, owner: &str, args: &[String], port: u16) -> Running {
+fn spawn(
+    dir: &TempDir,
+    owner: &str,
+    args: &[String],
+    docker_host: Option<&str>,
+    port: u16,
+) -> Running {
     let network = DOCKER_BACKEND
         .iter()
         .find(|(k, _)| *k == "FAAS_NETWORK")
@@ -62,6 +78,7 @@ fn spawn(dir: &TempDir, owner: &str, args: &[String], port: u16) -> Running {
         .arg("--basic-auth-password-file")
         .arg(dir.0.join("password"))
         .args(args)
+        .envs(docker_host.map(|h| ("DOCKER_HOST", h)))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(log)
@@ -110,7 +127,8 @@ impl AgentHandle {
     pub fn restart(&mut self) {
         let port = self.running.port;
         self.kill9();
-        self.running = spawn(&self.dir, &self.owner, &self.args, port);
+        let host = self.docker_host.as_deref();
+        self.running = spawn(&self.dir, &self.owner, &self.args, host, port);
     }
 
     /// What it logged.
@@ -129,4 +147,74 @@ pub fn post(url: &str, token: Option<&str>, body: impl Into<reqwest::blocking::B
         request = request.bearer_auth(token);
     }
     send(request)
+}
+
+/// A unix socket that passes everything to the host engine's socket until
+/// it is [`cut`](EngineProxy::cut): then the engine behind it is gone, as
+/// when a node's `dockerd` dies.
+pub struct EngineProxy {
+    pub dir: TempDir,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<UnixStream>>>,
+}
+
+impl EngineProxy {
+    pub fn start() -> EngineProxy {
+        let dir = TempDir::new("faas-engine-proxy");
+        let listener = UnixListener::bind(dir.0.join("engine.sock")).expect("the proxy's socket");
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop, streams) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                    continue;
+                };
+                let mut kept = streams.lock().unwrap_or_else(|p| p.into_inner());
+                for stream in [&client, &engine] {
+                    if let Ok(copy) = stream.try_clone() {
+                        kept.push(copy);
+                    }
+                }
+                pipe(&client, &engine);
+                pipe(&engine, &client);
+            }
+        });
+        EngineProxy { dir, cut, open }
+    }
+
+    /// `unix://…`, for `DOCKER_HOST`.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.dir.0.join("engine.sock").display())
+    }
+
+    /// The engine is gone: new connections are refused, open ones closed.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::fs::remove_file(self.dir.0.join("engine.sock"));
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        for stream in open.iter() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for EngineProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Copies what `from` says to `to` on a thread of its own.
+fn pipe(from: &UnixStream, to: &UnixStream) {
+    if let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    }
 }

@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use faas_tests::agent::{post, start_agent, token, AgentHandle};
+use faas_tests::agent::{post, start_agent, start_agent_on, token, AgentHandle, EngineProxy};
 use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
 use faas_tests::gateway::{start_docker_gateway, start_gateway, Gateway, GatewayHandle, PASSWORD};
 use faas_tests::{eventually, send};
@@ -263,6 +263,55 @@ fn victim_name(agent: &AgentHandle) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     format!("the agent on node {host} ({})", agent.address())
+}
+
+#[test]
+fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
+    if !engine_or_skip("an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere") {
+        return;
+    }
+    let cold = ["--pool-per-function", "0"];
+    let proxy = EngineProxy::start();
+    // The doomed agent has the more free slots: it gets the calls.
+    let preferred = ["--pool-per-function", "0", "--slots", "32"];
+    let doomed = start_agent_on("agt-test-doomed", &preferred, Some(&proxy.docker_host()));
+    let healthy = start_agent("agt-test-healthy", &cold);
+    let gw = gateway_with(&[&doomed, &healthy]);
+    gw.deploy(json!({"service": "agt-where", "image": "faas/sample-cat",
+        "command": ["cat"]}));
+    let answer = gw.call("agt-where", "before");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
+    assert!(node.contains(&doomed.address()), "{node}");
+    // The doomed agent's engine goes; its process still answers. Calls
+    // made at once, before the gateway's next poll, run on the other agent
+    // and none fails.
+    proxy.cut();
+    for round in 0..6 {
+        let answer = gw.call("agt-where", "after");
+        assert_eq!(answer.status, 200, "call {round}: {}", answer.text());
+        assert_eq!(answer.text(), "after");
+        let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
+        assert!(node.contains(&healthy.address()), "call {round}: {node}");
+    }
+    // The agent says why it takes no calls.
+    let status = send(doomed.request(Method::GET, "/agent/status"));
+    assert_eq!(status.status, 503, "{}", status.text());
+    assert!(
+        status
+            .one_line()
+            .contains("the agent's Docker Engine does not answer"),
+        "{}",
+        status.text()
+    );
+    let refused = send(
+        doomed
+            .request(Method::POST, "/agent/invoke")
+            .json(&invocation(json!({}), b"x")),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("x-faas-error"), "unstarted");
+    assert!(gw.remove("agt-where").is_success());
 }
 
 #[test]

@@ -592,9 +592,15 @@ fn stack_removed_and_deployed_again(manager: &Node) -> Gateway {
                 "ps",
                 "-q",
                 "--filter",
-                "label=com.docker.swarm.stack.namespace=faas",
+                "label=com.docker.stack.namespace=faas",
             ],
         );
+        left.trim().is_empty().then_some(())
+    });
+    // The stack's networks go last; a deploy before then fails on them.
+    eventually("the stack's networks to go", Duration::from_secs(60), || {
+        let filter = format!("label=com.docker.stack.namespace={STACK}");
+        let left = docker(manager, &["network", "ls", "-q", "--filter", &filter]);
         left.trim().is_empty().then_some(())
     });
     deploy_stack(manager);

@@ -76,7 +76,28 @@ async fn no_route(request: Request) -> Response {
     )
 }
 
-async fn status(State(agent): State<Arc<Agent>>) -> Json<wire::Status> {
+/// How long the agent's engine may take to answer a ping.
+const PING_LIMIT: Duration = Duration::from_secs(1);
+
+/// `None` when the agent's engine answers a ping; else the refusal
+/// saying it does not (503, the call did not start).
+async fn engine_down(agent: &Agent) -> Option<Response> {
+    let why = match tokio::time::timeout(PING_LIMIT, agent.engine.docker.ping()).await {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {PING_LIMIT:?}"),
+    };
+    Some(refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        wire::UNSTARTED,
+        format!("the agent's Docker Engine does not answer ({why}); nothing was run"),
+    ))
+}
+
+async fn status(State(agent): State<Arc<Agent>>) -> Response {
+    if let Some(refusal) = engine_down(&agent).await {
+        return refusal;
+    }
     let mut status = agent.node.clone();
     status.running = agent.config.slots - agent.slots.available_permits();
     let sum = |name: &str| -> u64 {
@@ -99,7 +120,7 @@ async fn status(State(agent): State<Arc<Agent>>) -> Json<wire::Status> {
     status.pool_ready = sum("faas_pool_ready");
     status.pool_hits = sum("faas_pool_hits_total");
     status.pool_misses = sum("faas_pool_misses_total");
-    Json(status)
+    Json(status).into_response()
 }
 
 /// The largest body the agent reads.
@@ -174,6 +195,9 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
             function::MAX_TIMEOUT
         ));
     }
+    if let Some(refusal) = engine_down(&agent).await {
+        return refusal;
+    }
     let function = match checked(&agent, function).await {
         Ok(function) => function,
         Err(e) => return backend_refusal(&e),
@@ -181,7 +205,7 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
     let Ok(_slot) = agent.slots.clone().try_acquire_owned() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            wire::BUSY,
             format!(
                 "the agent runs {} calls at once (--slots) and all are taken; the call did not run",
                 agent.config.slots

@@ -15,6 +15,12 @@ use crate::function::Function;
 
 /// The header naming the kind of an agent's refusal.
 pub const ERROR_KIND: &str = "x-faas-error";
+/// The kind of a refusal that ran nothing because the agent's engine does
+/// not answer: the gateway sends the call to another agent.
+pub const UNSTARTED: &str = "unstarted";
+/// The kind of a refusal that ran nothing because every slot is taken:
+/// the gateway sends the call to another agent.
+pub const BUSY: &str = "busy";
 
 /// The bearer token of the agent API: derived from the gateway's admin
 /// password, so both hold it without it crossing the network, and a

@@ -132,16 +132,19 @@ impl Agents {
             return Dispatch::Local(call);
         }
         let inner = &self.inner;
+        // Agents that declined this call (all their slots taken).
+        let mut declined: Vec<Arc<Agent>> = Vec::new();
         loop {
-            let agent = match inner.pick(function) {
+            let agent = match inner.pick(function, &declined) {
                 Ok(Some(agent)) => agent,
                 Ok(None) => return Dispatch::Local(call),
                 Err(e) => return Dispatch::Ran(Err(e)),
             };
             match inner.send(&agent, function, &call).await {
                 Sent::Answered(result) => return Dispatch::Ran(result),
-                // Never reached the agent: another may run it.
+                // Nothing ran there: another may run it.
                 Sent::Unreached(why) => agent.down(why),
+                Sent::Declined => declined.push(agent),
             }
         }
     }
@@ -169,8 +172,12 @@ impl Agents {
 /// How sending a call to an agent went.
 enum Sent {
     Answered(Result<Outcome, BackendError>),
-    /// The connection was refused or never made: the call did not start.
+    /// The connection was refused or never made, or the agent's engine
+    /// does not answer: the call did not start, and the agent gets no
+    /// calls until it answers its status again.
     Unreached(String),
+    /// Every slot of the agent was taken: the call did not start there.
+    Declined,
 }
 
 impl Agent {
@@ -194,8 +201,13 @@ impl Agent {
 
 impl Inner {
     /// The answering agent with the most free slots whose node satisfies
-    /// `function`'s constraints; `None` when no agent answers.
-    fn pick(&self, function: &Function) -> Result<Option<Arc<Agent>>, BackendError> {
+    /// `function`'s constraints, other than those that `declined` the
+    /// call; `None` when no agent answers.
+    fn pick(
+        &self,
+        function: &Function,
+        declined: &[Arc<Agent>],
+    ) -> Result<Option<Arc<Agent>>, BackendError> {
         let known: Vec<Arc<Agent>> = lock(&self.known).values().cloned().collect();
         let mut up = 0;
         let mut best: Option<(usize, Arc<Agent>)> = None;
@@ -216,7 +228,7 @@ impl Inner {
             let free = seen
                 .slots
                 .saturating_sub(agent.in_flight.load(Ordering::Relaxed));
-            if free == 0 {
+            if free == 0 || declined.iter().any(|d| Arc::ptr_eq(d, &agent)) {
                 full += 1;
                 continue;
             }
@@ -298,6 +310,19 @@ impl Inner {
             Ok(Err((false, why))) => return lost(why),
             Ok(Ok(answer)) => answer,
         };
+        let kind = parts
+            .headers
+            .get(wire::ERROR_KIND)
+            .and_then(|v| v.to_str().ok());
+        let line = String::from_utf8_lossy(&body);
+        let line = line.lines().next().unwrap_or("").trim();
+        if !parts.status.is_success() {
+            match kind {
+                Some(wire::UNSTARTED) => return Sent::Unreached(line.to_string()),
+                Some(wire::BUSY) => return Sent::Declined,
+                _ => {}
+            }
+        }
         let _ = call.placed.set(format!("ran by {name}"));
         if parts.status.is_success() {
             return Sent::Answered(
@@ -309,12 +334,6 @@ impl Inner {
                     }),
             );
         }
-        let kind = parts
-            .headers
-            .get(wire::ERROR_KIND)
-            .and_then(|v| v.to_str().ok());
-        let line = String::from_utf8_lossy(&body);
-        let line = line.lines().next().unwrap_or("");
         Sent::Answered(Err(wire::refusal(kind, line, &agent.address)))
     }
 
