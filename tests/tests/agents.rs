@@ -279,14 +279,53 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     let gw = gateway_with(&[&doomed, &healthy]);
     gw.deploy(json!({"service": "agt-where", "image": "faas/sample-cat",
         "command": ["cat"]}));
+    gw.deploy(json!({"service": "agt-long", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "sleep 30; cat"], "timeout": 60}));
     let answer = gw.call("agt-where", "before");
     assert_eq!(answer.status, 200, "{}", answer.text());
     let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
     assert!(node.contains(&doomed.address()), "{node}");
-    // The doomed agent's engine goes; its process still answers. Calls
-    // made at once, before the gateway's next poll, run on the other agent
-    // and none fails.
+    // A call running on the doomed agent when its engine goes.
+    let id = uuid::Uuid::now_v7().to_string();
+    let port = gw.running.port;
+    let caller = {
+        let id = id.clone();
+        std::thread::spawn(move || {
+            let gw = Gateway::at(port, PASSWORD);
+            let asked = std::time::Instant::now();
+            let answer = send(
+                gw.client
+                    .post(gw.url("/function/agt-long"))
+                    .header("X-Call-Id", id)
+                    .body("x"),
+            );
+            (answer, asked.elapsed())
+        })
+    };
+    let owner = eventually("the long call's container", Duration::from_secs(30), || {
+        runner_of(&id)
+    });
+    assert_eq!(owner, doomed.owner);
+    // The doomed agent's engine goes; its process still answers. The call
+    // it was running fails at once, saying so; calls made right after,
+    // before the gateway's next poll, run on the other agent and none
+    // fails.
     proxy.cut();
+    let (answer, took) = caller.join().expect("the caller");
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    assert!(
+        answer.one_line().contains("failed during the call (")
+            && answer
+                .one_line()
+                .contains("it may have run in part and was not run again"),
+        "{}",
+        answer.text()
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "the lost call took {took:?}"
+    );
+    assert_eq!(gw.record(&id)["Status"], "FAILED");
     for round in 0..6 {
         let answer = gw.call("agt-where", "after");
         assert_eq!(answer.status, 200, "call {round}: {}", answer.text());
@@ -312,6 +351,15 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(refused.header("x-faas-error"), "unstarted");
     assert!(gw.remove("agt-where").is_success());
+    assert!(gw.remove("agt-long").is_success());
+    // What the doomed agent's engine still runs, out of its reach.
+    let left = containers_labelled(&format!("com.faas.gateway={}", doomed.owner));
+    if !left.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&left)
+            .output();
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! warm containers go). A refusal is one line with its status and its kind
 //! in [`wire::ERROR_KIND`].
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,11 +83,7 @@ const PING_LIMIT: Duration = Duration::from_secs(1);
 /// `None` when the agent's engine answers a ping; else the refusal
 /// saying it does not (503, the call did not start).
 async fn engine_down(agent: &Agent) -> Option<Response> {
-    let why = match tokio::time::timeout(PING_LIMIT, agent.engine.docker.ping()).await {
-        Ok(Ok(_)) => return None,
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {PING_LIMIT:?}"),
-    };
+    let why = ping(agent).await.err()?;
     Some(refuse(
         StatusCode::SERVICE_UNAVAILABLE,
         wire::UNSTARTED,
@@ -212,9 +209,72 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
             ),
         );
     };
-    match agent.pool.invoke(&function, call).await {
-        Ok(outcome) => Json(wire::Ran::of(&outcome)).into_response(),
-        Err(e) => backend_refusal(&e),
+    let reached = call.reached.clone();
+    let result = tokio::select! {
+        result = agent.pool.invoke(&function, call) => result.map_err(Failed::Backend),
+        why = engine_lost(&agent) => Err(Failed::Engine(why)),
+    };
+    let ran_nothing = !reached.load(Ordering::SeqCst);
+    let why = match result {
+        Ok(outcome) => return Json(wire::Ran::of(&outcome)).into_response(),
+        Err(Failed::Engine(why) | Failed::Backend(BackendError::Unreachable(why))) => why,
+        Err(Failed::Backend(e)) => return backend_refusal(&e),
+    };
+    if ran_nothing {
+        // For want of the engine: another agent may run it.
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            wire::UNSTARTED,
+            format!(
+                "the agent's Docker Engine failed before the call started ({why}); nothing was run"
+            ),
+        );
+    }
+    refuse(
+        StatusCode::BAD_GATEWAY,
+        wire::kind(&BackendError::Lost(String::new())),
+        format!(
+            "the Docker Engine of node {} failed during the call ({why}); it may have run in part and was not run again",
+            agent.node.hostname
+        ),
+    )
+}
+
+/// Why a call the agent took did not end with an outcome.
+enum Failed {
+    Backend(BackendError),
+    /// The agent's engine stopped answering during it.
+    Engine(String),
+}
+
+/// How often the engine is pinged while a call runs, and how many pings in
+/// a row may fail before the call is given up.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+const WATCH_MISSES: u32 = 2;
+
+/// Ends when the agent's engine has stopped answering pings; why.
+async fn engine_lost(agent: &Agent) -> String {
+    let mut misses = 0;
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        match ping(agent).await {
+            Ok(()) => misses = 0,
+            Err(why) => {
+                misses += 1;
+                if misses >= WATCH_MISSES {
+                    return why;
+                }
+            }
+        }
+    }
+}
+
+/// Pings the agent's engine; why it did not answer.
+async fn ping(agent: &Agent) -> Result<(), String> {
+    match tokio::time::timeout(PING_LIMIT, agent.engine.docker.ping()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer to a ping within {PING_LIMIT:?}")),
     }
 }
 

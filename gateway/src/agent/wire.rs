@@ -168,6 +168,7 @@ impl Invoke {
             timeout: Duration::from_millis(self.timeout_ms),
             max_output_bytes: self.max_output_bytes,
             placed: Default::default(),
+            reached: Default::default(),
         };
         Ok((self.function, call))
     }

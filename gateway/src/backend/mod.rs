@@ -79,10 +79,17 @@ pub struct Invocation {
     /// Where the backend ran it, when not on its own engine (set by the
     /// agents' dispatch): the call's `NODE` event.
     pub placed: Placement,
+    /// Set once the call may have reached the function: its container is
+    /// being started, or its input handed to a warm one. A failure before
+    /// then ran nothing, and the call may be run elsewhere.
+    pub reached: Reached,
 }
 
 /// Where a call ran, said once by whoever ran it.
 pub type Placement = std::sync::Arc<std::sync::OnceLock<String>>;
+
+/// Whether a call may have reached its function ([`Invocation::reached`]).
+pub type Reached = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
 /// The HTTP request a call was made with, as its function sees it: a
 /// process gets it as `Http_*` variables, a replica's watchdog as a request.

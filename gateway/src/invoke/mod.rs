@@ -255,6 +255,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
         timeout: deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now())),
         max_output_bytes: max_payload_bytes,
         placed: placed.clone(),
+        reached: Default::default(),
     };
     let result = tokio::select! {
         result = app.backend.invoke(function, invocation) => result,

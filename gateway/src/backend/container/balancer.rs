@@ -57,6 +57,9 @@ pub struct Balancer {
     quarantined: Mutex<HashMap<String, Instant>>,
     /// How long a replica that failed to connect is skipped.
     quarantine: Duration,
+    /// Where the next pick starts looking: replicas equally loaded take
+    /// calls in turn.
+    turn: AtomicUsize,
 }
 
 impl Balancer {
@@ -68,6 +71,7 @@ impl Balancer {
             inflight: Mutex::default(),
             quarantined: Mutex::default(),
             quarantine: config.quarantine,
+            turn: AtomicUsize::new(0),
         }
     }
 }
@@ -213,7 +217,8 @@ impl Balancer {
     }
 
     /// The healthy replica with the fewest calls in flight, skipping `avoid`
-    /// and, while another is ready, the quarantined ones.
+    /// and, while another is ready, the quarantined ones; among equally
+    /// loaded ones, each in turn.
     fn pick(&self, replicas: &[Replica], avoid: &[String]) -> Option<String> {
         let ready: Vec<&Replica> = replicas
             .iter()
@@ -224,7 +229,12 @@ impl Balancer {
             .copied()
             .filter(|r| !self.is_quarantined(&r.addr))
             .collect();
-        let candidates = if trusted.is_empty() { ready } else { trusted };
+        let mut candidates = if trusted.is_empty() { ready } else { trusted };
+        if !candidates.is_empty() {
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+            let by = turn % candidates.len();
+            candidates.rotate_left(by);
+        }
         let table = self.table();
         candidates
             .into_iter()
@@ -271,6 +281,26 @@ mod tests {
             Some("a")
         );
         assert_eq!(balancer.pick(&replicas[2..], &[]), None);
+    }
+
+    #[test]
+    fn equally_loaded_replicas_take_calls_in_turn() {
+        let balancer = Balancer::new(ReplicaConfig::default());
+        let replicas = ["a", "b", "c"].map(|addr| Replica {
+            id: addr.into(),
+            addr: addr.into(),
+            healthy: true,
+        });
+        let picks: Vec<String> = (0..6)
+            .filter_map(|_| balancer.pick(&replicas, &[]))
+            .collect();
+        assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
+        // A loaded replica is still passed over.
+        let _busy = balancer.start("b");
+        let picks: Vec<String> = (0..4)
+            .filter_map(|_| balancer.pick(&replicas, &[]))
+            .collect();
+        assert!(!picks.contains(&"b".to_string()), "{picks:?}");
     }
 
     #[test]
@@ -385,6 +415,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             max_output_bytes: 100,
             placed: Default::default(),
+            reached: Default::default(),
         }
     }
 
@@ -453,8 +484,8 @@ mod tests {
             vec![replica(&dead), replica(&alive)],
         );
         let balancer = quick(Duration::from_secs(60));
-        // Equal loads: the first listed, the dead one, is tried first.
-        assert_eq!(balancer.pick(&backend.2, &[]), Some(dead.clone()));
+        // Equal loads: a new balancer's first pick is the first listed,
+        // the dead one; the call moves on to the live one.
         let outcome = balancer
             .invoke(&backend, &function("f"), call())
             .await

@@ -113,6 +113,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_output_bytes: 10,
             placed: Default::default(),
+            reached: Default::default(),
         };
         let req = build_request("10.1.2.3:8080", &call).expect("request");
         assert_eq!(req.method(), "PUT");

@@ -8,6 +8,7 @@
 //! of the gateway does not know where a call ran.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bollard::container::AttachContainerResults;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use watchdog::runner::{Exit, Outcome};
 
 use super::{attach, labels, setup, Engine, EngineError};
-use crate::backend::{BackendError, Invocation};
+use crate::backend::{BackendError, Invocation, Reached};
 use crate::function::Function;
 
 /// Runs one call of a per-call function in a new container labelled with
@@ -40,6 +41,7 @@ pub async fn invoke(
         body: create_body(engine, function, &call.request.env(call.id), call_label)?,
         timeout: call.timeout,
         max_output_bytes: call.max_output_bytes,
+        reached: call.reached,
     };
     Ok(run(engine, container, call.input).await?)
 }
@@ -104,6 +106,8 @@ struct ContainerCall {
     body: ContainerCreateBody,
     timeout: Duration,
     max_output_bytes: usize,
+    /// Set as the container is started.
+    reached: Reached,
 }
 
 /// Runs `call` with `input` on STDIN.
@@ -166,6 +170,7 @@ async fn drive(
     started: Instant,
 ) -> Result<Outcome, EngineError> {
     let what = format!("a container of {}", call.function);
+    call.reached.store(true, Ordering::SeqCst);
     let attached = attach::attach_and_start(engine, id, &what).await?;
     let mut output = attach::Output::new(call.max_output_bytes);
     let work = exchange(engine, id, attached, input, &mut output);

@@ -9,6 +9,7 @@
 //! when it dies while waiting. It never serves a second call.
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bollard::container::{AttachContainerResults, LogOutput};
@@ -24,7 +25,7 @@ use watchdog::runner::{Exit, Outcome};
 
 use super::attach::{self, Said};
 use super::{percall, Engine, EngineError};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Reached};
 
 /// One call handed to a warm container.
 pub struct Claim {
@@ -38,6 +39,8 @@ pub struct Claim {
     pub answer: oneshot::Sender<Result<Outcome, BackendError>>,
     /// Cancelled when the caller goes away.
     pub cancel: CancellationToken,
+    /// Set as the call is handed to the launcher.
+    pub reached: Reached,
 }
 
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
@@ -147,7 +150,9 @@ async fn serve(engine: &Engine, ready: &mut Ready, claim: Claim) {
         max_output_bytes,
         answer,
         cancel,
+        reached,
     } = claim;
+    reached.store(true, Ordering::SeqCst);
     let started = Instant::now();
     let mut output = attach::Output::new(max_output_bytes);
     let work = exchange(engine, ready, env, input, max_output_bytes, &mut output);

@@ -217,6 +217,7 @@ impl Pool {
                 max_output_bytes: call.max_output_bytes,
                 answer,
                 cancel,
+                reached: call.reached.clone(),
             };
             if entry.claims.send(claim).is_ok() {
                 let counter = if waited {
