@@ -216,8 +216,53 @@ impl End {
 }
 
 impl How {
-    /// What ended a call as far as its stored record tells.
+    /// How a call's record keeps it; [`How::recorded`] reads it back.
+    pub fn kind(&self) -> String {
+        match self {
+            How::Exited(Exit::Code(_)) => "exit".into(),
+            How::Exited(Exit::Signal(n)) => format!("signal:{n}"),
+            How::Exited(Exit::TimedOut) => "timeout".into(),
+            How::Exited(Exit::OutputTooLarge) => "output-too-large".into(),
+            How::Exited(Exit::InputTooLarge) => "input-too-large".into(),
+            How::Exited(Exit::InputFailed(_)) => "input-failed".into(),
+            How::QueueTimeout => "queue-timeout".into(),
+            How::Removed => "removed".into(),
+            How::HungUp => "hung-up".into(),
+            How::Stopped => "stopped".into(),
+            How::Backend(e) => format!("backend:{}", e.kind()),
+            How::Internal => "internal".into(),
+        }
+    }
+
+    /// What ended a call as far as its stored record tells: its kind
+    /// ([`How::kind`]), or for a record kept without one, its status, exit
+    /// code and whether it timed out.
     pub fn recorded(info: &CallInfo) -> How {
+        let message = || info.message.clone().unwrap_or_default();
+        let kept = match info.how.as_deref() {
+            Some("exit") => info.exit_code.map(|code| How::Exited(Exit::Code(code))),
+            Some("timeout") => Some(How::Exited(Exit::TimedOut)),
+            Some("output-too-large") => Some(How::Exited(Exit::OutputTooLarge)),
+            Some("input-too-large") => Some(How::Exited(Exit::InputTooLarge)),
+            Some("input-failed") => Some(How::Exited(Exit::InputFailed(message()))),
+            Some("queue-timeout") => Some(How::QueueTimeout),
+            Some("removed") => Some(How::Removed),
+            Some("hung-up") => Some(How::HungUp),
+            Some("stopped") => Some(How::Stopped),
+            Some("internal") => Some(How::Internal),
+            Some(other) => match (
+                other.strip_prefix("signal:"),
+                other.strip_prefix("backend:"),
+            ) {
+                (Some(n), _) => n.parse().ok().map(|n| How::Exited(Exit::Signal(n))),
+                (_, Some(kind)) => BackendError::of_kind(kind, message()).map(How::Backend),
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(how) = kept {
+            return how;
+        }
         match (info.status, info.timed_out, info.exit_code) {
             (Status::Finished, _, _) => How::Exited(Exit::Code(0)),
             (_, true, _) => How::Exited(Exit::TimedOut),
@@ -244,6 +289,9 @@ pub struct CallInfo {
     pub r#async: bool,
     #[serde(skip)]
     pub timed_out: bool,
+    /// What ended it ([`How::kind`]), when it ended and the record keeps it.
+    #[serde(skip)]
+    pub how: Option<String>,
 }
 
 /// The kinds of call events.
@@ -449,6 +497,63 @@ pub fn time(ms: Option<i64>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_keeps_how_its_call_ended() {
+        let ends = [
+            How::Exited(Exit::Code(3)),
+            How::Exited(Exit::Signal(9)),
+            How::Exited(Exit::TimedOut),
+            How::Exited(Exit::OutputTooLarge),
+            How::Exited(Exit::InputTooLarge),
+            How::Exited(Exit::InputFailed("why".into())),
+            How::QueueTimeout,
+            How::Removed,
+            How::HungUp,
+            How::Stopped,
+            How::Internal,
+            How::Backend(BackendError::Lost("gone".into())),
+            How::Backend(BackendError::Unreachable("down".into())),
+            How::Backend(BackendError::Start("no".into())),
+        ];
+        for how in ends {
+            let end = End::without_run(how.clone(), "why".into());
+            let info = CallInfo {
+                call_id: Uuid::nil(),
+                function: "f".into(),
+                status: end.status(),
+                created: String::new(),
+                started: None,
+                finished: None,
+                exit_code: match how {
+                    How::Exited(Exit::Code(c)) => Some(c),
+                    _ => None,
+                },
+                duration_seconds: None,
+                message: Some("why".into()),
+                r#async: true,
+                timed_out: end.timed_out(),
+                how: Some(how.kind()),
+            };
+            assert_eq!(How::recorded(&info).kind(), how.kind());
+        }
+        // A record made before kinds were kept: what its columns tell.
+        let old = CallInfo {
+            call_id: Uuid::nil(),
+            function: "f".into(),
+            status: Status::Failed,
+            created: String::new(),
+            started: None,
+            finished: None,
+            exit_code: Some(2),
+            duration_seconds: None,
+            message: None,
+            r#async: true,
+            timed_out: false,
+            how: None,
+        };
+        assert_eq!(How::recorded(&old).kind(), "exit");
+    }
 
     fn outcome(exit: Exit) -> Outcome {
         Outcome {

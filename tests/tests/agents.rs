@@ -285,33 +285,20 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
     assert!(node.contains(&doomed.address()), "{node}");
-    // A call running on the doomed agent when its engine goes.
-    let id = uuid::Uuid::now_v7().to_string();
-    let port = gw.running.port;
-    let caller = {
-        let id = id.clone();
-        std::thread::spawn(move || {
-            let gw = Gateway::at(port, PASSWORD);
-            let asked = std::time::Instant::now();
-            let answer = send(
-                gw.client
-                    .post(gw.url("/function/agt-long"))
-                    .header("X-Call-Id", id)
-                    .body("x"),
-            );
-            (answer, asked.elapsed())
-        })
-    };
+    // An async call running on the doomed agent when its engine goes.
+    let id = gw.call_async("agt-long", "x");
     let owner = eventually("the long call's container", Duration::from_secs(30), || {
         runner_of(&id)
     });
     assert_eq!(owner, doomed.owner);
     // The doomed agent's engine goes; its process still answers. The call
-    // it was running fails at once, saying so; calls made right after,
-    // before the gateway's next poll, run on the other agent and none
-    // fails.
+    // it was running fails at once, saying so (its output too, with the
+    // status a sync caller would have had); calls made right after, before
+    // the gateway's next poll, run on the other agent and none fails.
     proxy.cut();
-    let (answer, took) = caller.join().expect("the caller");
+    let cut = std::time::Instant::now();
+    let answer = gw.wait_output(&id);
+    let took = cut.elapsed();
     assert_eq!(answer.status, 502, "{}", answer.text());
     assert!(
         answer.one_line().contains("failed during the call (")

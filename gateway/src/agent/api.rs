@@ -232,7 +232,7 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
     }
     refuse(
         StatusCode::BAD_GATEWAY,
-        wire::kind(&BackendError::Lost(String::new())),
+        BackendError::Lost(String::new()).kind(),
         format!(
             "the Docker Engine of node {} failed during the call ({why}); it may have run in part and was not run again",
             agent.node.hostname
@@ -281,7 +281,7 @@ async fn ping(agent: &Agent) -> Result<(), String> {
 /// A backend's refusal with the status the gateway would give it.
 fn backend_refusal(e: &BackendError) -> Response {
     let status = crate::error::Error::Backend(e.clone()).status();
-    refuse(status, wire::kind(e), e.to_string())
+    refuse(status, e.kind(), e.to_string())
 }
 
 /// `function` as the gateway's deploy checks it, against the agent's own

@@ -209,32 +209,6 @@ impl Ran {
     }
 }
 
-/// The kind an agent names its refusal by, for [`refusal`].
-pub fn kind(error: &BackendError) -> &'static str {
-    match error {
-        BackendError::Invalid(_) => "invalid",
-        BackendError::NotFound(_) => "not-found",
-        BackendError::Absent(_) => "absent",
-        BackendError::Conflict(_) => "conflict",
-        BackendError::Start(_) => "start",
-        BackendError::Unreachable(_) => "unreachable",
-        BackendError::Lost(_) => "lost",
-    }
-}
-
-/// The text a [`BackendError`] carries, without its prefix.
-pub fn text(error: &BackendError) -> String {
-    match error {
-        BackendError::Invalid(t)
-        | BackendError::NotFound(t)
-        | BackendError::Absent(t)
-        | BackendError::Conflict(t)
-        | BackendError::Start(t)
-        | BackendError::Unreachable(t)
-        | BackendError::Lost(t) => t.clone(),
-    }
-}
-
 /// An agent's refusal (its [`ERROR_KIND`] and its line) as the gateway's
 /// error; `agent` names it in the text.
 pub fn refusal(kind: Option<&str>, line: &str, agent: &str) -> BackendError {
@@ -288,7 +262,7 @@ mod tests {
     #[test]
     fn refusals_keep_their_kind() {
         let e = BackendError::Start("no image".into());
-        let back = refusal(Some(kind(&e)), &text(&e), "a:1");
+        let back = refusal(Some(e.kind()), e.text(), "a:1");
         assert!(matches!(back, BackendError::Start(t) if t.starts_with("no image")));
         assert!(matches!(
             refusal(None, "busy", "a:1"),

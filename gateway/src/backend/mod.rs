@@ -57,6 +57,49 @@ pub enum BackendError {
     Lost(String),
 }
 
+impl BackendError {
+    /// Its kind, as an agent names its refusal and a call's record keeps
+    /// it ([`BackendError::of_kind`] reads it back).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::Invalid(_) => "invalid",
+            BackendError::NotFound(_) => "not-found",
+            BackendError::Absent(_) => "absent",
+            BackendError::Conflict(_) => "conflict",
+            BackendError::Start(_) => "start",
+            BackendError::Unreachable(_) => "unreachable",
+            BackendError::Lost(_) => "lost",
+        }
+    }
+
+    /// The text it carries, without its prefix.
+    pub fn text(&self) -> &str {
+        match self {
+            BackendError::Invalid(t)
+            | BackendError::NotFound(t)
+            | BackendError::Absent(t)
+            | BackendError::Conflict(t)
+            | BackendError::Start(t)
+            | BackendError::Unreachable(t)
+            | BackendError::Lost(t) => t,
+        }
+    }
+
+    /// The error of `kind` carrying `text`; `None` for an unknown kind.
+    pub fn of_kind(kind: &str, text: String) -> Option<BackendError> {
+        Some(match kind {
+            "invalid" => BackendError::Invalid(text),
+            "not-found" => BackendError::NotFound(text),
+            "absent" => BackendError::Absent(text),
+            "conflict" => BackendError::Conflict(text),
+            "start" => BackendError::Start(text),
+            "unreachable" => BackendError::Unreachable(text),
+            "lost" => BackendError::Lost(text),
+            _ => return None,
+        })
+    }
+}
+
 /// The refusal of secrets by a backend that cannot mount them.
 pub fn no_secrets(backend: &str) -> BackendError {
     BackendError::Invalid(format!(

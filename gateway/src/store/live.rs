@@ -122,6 +122,7 @@ fn info(id: Uuid, entry: &Entry) -> CallInfo {
         message: end.and_then(|e| e.end.message.clone()),
         r#async: false,
         timed_out: end.is_some_and(|e| e.end.timed_out()),
+        how: end.map(|e| e.end.how.kind()),
     }
 }
 

@@ -77,7 +77,7 @@ pub struct Output {
 }
 
 const CALL_COLUMNS: &str =
-    "id, function, status, created, started, finished, exit_code, duration, message, is_async, timed_out";
+    "id, function, status, created, started, finished, exit_code, duration, message, is_async, timed_out, how";
 
 fn call_info(r: &Row) -> rusqlite::Result<CallInfo> {
     let id: String = r.get(0)?;
@@ -93,6 +93,7 @@ fn call_info(r: &Row) -> rusqlite::Result<CallInfo> {
         message: r.get(8)?,
         r#async: r.get(9)?,
         timed_out: r.get(10)?,
+        how: r.get(11)?,
     })
 }
 
@@ -147,7 +148,7 @@ pub fn output(conn: &Connection, id: Uuid) -> Result<Option<Output>, StoreError>
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![id.to_string()], |r| {
-            Ok((call_info(r)?, r.get::<_, bool>(11)?))
+            Ok((call_info(r)?, r.get::<_, bool>("output_rotated")?))
         })
         .optional()?;
     let Some((info, rotated)) = found else {

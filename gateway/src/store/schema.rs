@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS calls (
     duration REAL,
     message TEXT,
     timed_out INTEGER NOT NULL DEFAULT 0,
+    -- what ended it (call::How::kind), once it ended
+    how TEXT,
     output_rotated INTEGER NOT NULL DEFAULT 0,
     input BLOB,
     -- an async call's request (method, path, query, headers) as JSON
@@ -86,7 +88,20 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Columns added since the first schema, to a database made before.
+    add_column(&conn, "calls", "how", "TEXT")?;
     Ok(conn)
+}
+
+/// Adds `column` to `table` unless it has it.
+fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> Result<(), StoreError> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+        .exists(params![table, column])?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+    }
+    Ok(())
 }
 
 /// Bytes a checkpointed WAL file is truncated to.

@@ -309,7 +309,7 @@ fn apply(
             let end = &f.end;
             tx.prepare_cached(
                 "UPDATE calls SET status = ?1, finished = ?2, exit_code = ?3, duration = ?4,
-                 message = ?5, timed_out = ?6, input = NULL, env = NULL WHERE id = ?7",
+                 message = ?5, timed_out = ?6, how = ?7, input = NULL, env = NULL WHERE id = ?8",
             )?
             .execute(params![
                 end.status().as_str(),
@@ -318,6 +318,7 @@ fn apply(
                 end.seconds(),
                 end.message,
                 end.timed_out(),
+                end.how.kind(),
                 id
             ])?;
             if f.kept {
@@ -371,8 +372,8 @@ fn insert_call(
     let inserted = tx
         .prepare_cached(
             "INSERT INTO calls (id, function, is_async, status, created, input, env, callback,
-                                started, finished, exit_code, duration, message, timed_out)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                started, finished, exit_code, duration, message, timed_out, how)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             id,
@@ -389,6 +390,7 @@ fn insert_call(
             end.and_then(|e| e.end.seconds()),
             end.and_then(|e| e.end.message.as_deref()),
             end.is_some_and(|e| e.end.timed_out()),
+            end.map(|e| e.end.how.kind()),
         ]);
     match inserted {
         Err(rusqlite::Error::SqliteFailure(e, _))
