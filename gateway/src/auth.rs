@@ -38,7 +38,8 @@ pub fn load(config: &Config) -> anyhow::Result<String> {
     Ok(password)
 }
 
-fn read(file: &Path) -> anyhow::Result<String> {
+/// The admin password kept in `file` (the gateway's, and its agents').
+pub fn read(file: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the password file {}", file.display()))?;
     let password = text.trim_end_matches(['\n', '\r']).to_string();

@@ -119,6 +119,49 @@ impl Gateway {
         answer.text()
     }
 
+    /// The `NODE` event of call `id` of `function` (where an agent ran it),
+    /// if it has one, once the call's end is recorded (a sync call's events
+    /// are written at its end).
+    pub fn node_event(&self, function: &str, id: &str) -> Option<String> {
+        let within = std::time::Duration::from_secs(10);
+        let events = crate::eventually("the call's end in its log", within, || {
+            let events: Vec<Value> = self
+                .logs(&format!("name={function}&callid={id}"))
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .collect();
+            events
+                .iter()
+                .any(|e| e["Event"] == "FINISHED" || e["Event"] == "FAILED")
+                .then_some(events)
+        });
+        events
+            .iter()
+            .find(|e| e["Event"] == "NODE")
+            .map(|e| e["Message"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// The replicas and available replicas of `name`, once the gateway can
+    /// say.
+    pub fn replica_counts(&self, name: &str) -> Option<(u64, u64)> {
+        let answer = self.get(&format!("/system/function/{name}"));
+        if answer.status != 200 {
+            return None;
+        }
+        let function = answer.json();
+        Some((
+            function["replicas"].as_u64()?,
+            function["availableReplicas"].as_u64()?,
+        ))
+    }
+
+    /// Waits up to `within` for `name` to have `n` replicas, all available.
+    pub fn settles_at(&self, name: &str, n: u64, within: std::time::Duration) {
+        crate::eventually(&format!("{name} at {n} available replicas"), within, || {
+            (self.replica_counts(name) == Some((n, n))).then_some(())
+        });
+    }
+
     /// Deploys `spec` (deployment JSON) and returns the function as listed;
     /// panics unless the gateway answers 202.
     pub fn deploy(&self, spec: Value) -> Value {

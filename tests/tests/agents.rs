@@ -26,26 +26,6 @@ fn gateway_with(agents: &[&AgentHandle]) -> GatewayHandle {
     start_docker_gateway(&[("FAAS_AGENTS", &addresses), ("FAAS_AGENT_POLL", "1s")])
 }
 
-/// The `NODE` event of call `id` of `function`, if it has one, once the
-/// call's end is recorded (a sync call's events are written at its end).
-fn node_event(gw: &Gateway, function: &str, id: &str) -> Option<String> {
-    let events = eventually("the call's end in its log", Duration::from_secs(10), || {
-        let events: Vec<Value> = gw
-            .logs(&format!("name={function}&callid={id}"))
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .collect();
-        events
-            .iter()
-            .any(|e| e["Event"] == "FINISHED" || e["Event"] == "FAILED")
-            .then_some(events)
-    });
-    events
-        .iter()
-        .find(|line| line["Event"] == "NODE")
-        .map(|line| line["Message"].as_str().unwrap_or_default().to_string())
-}
-
 /// The gateway's own pool counter `name` for `function` (0 when absent).
 fn metric(gw: &Gateway, name: &str, function: &str) -> f64 {
     gw.metric(&format!("{name}{{function_name=\"{function}\"}}"))
@@ -82,7 +62,9 @@ fn per_call_calls_run_on_the_agent_and_its_pool() {
     assert_eq!(first.status, 200, "{}", first.text());
     assert!(first.text().ends_with(" first\none"), "{}", first.text());
     let id = first.header("x-call-id").to_string();
-    let node = node_event(&gw, "agt-echo", &id).expect("the call's NODE event");
+    let node = gw
+        .node_event("agt-echo", &id)
+        .expect("the call's NODE event");
     assert!(node.contains(&agent.address()), "{node}");
     // The agent keeps warm containers of the function and serves from them.
     eventually(
@@ -225,7 +207,9 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     for _ in 0..2 {
         let answer = gw.call("agt-quick", "again");
         assert_eq!(answer.status, 200, "{}", answer.text());
-        let node = node_event(&gw, "agt-quick", answer.header("x-call-id")).expect("a NODE event");
+        let node = gw
+            .node_event("agt-quick", answer.header("x-call-id"))
+            .expect("a NODE event");
         assert!(node.contains(&other.address()), "{node}");
     }
     // Restarted, the lost agent removes what it left (the call's container).
@@ -247,10 +231,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     let answer = gw.call("agt-quick", "local");
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.text(), "local");
-    assert_eq!(
-        node_event(&gw, "agt-quick", answer.header("x-call-id")),
-        None
-    );
+    assert_eq!(gw.node_event("agt-quick", answer.header("x-call-id")), None);
     assert!(gw.remove("agt-slow").is_success());
     assert!(gw.remove("agt-quick").is_success());
 }
@@ -283,7 +264,9 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
         "command": ["sh", "-c", "sleep 30; cat"], "timeout": 60}));
     let answer = gw.call("agt-where", "before");
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
+    let node = gw
+        .node_event("agt-where", answer.header("x-call-id"))
+        .expect("a NODE event");
     assert!(node.contains(&doomed.address()), "{node}");
     // An async call running on the doomed agent when its engine goes.
     let id = gw.call_async("agt-long", "x");
@@ -317,7 +300,9 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
         let answer = gw.call("agt-where", "after");
         assert_eq!(answer.status, 200, "call {round}: {}", answer.text());
         assert_eq!(answer.text(), "after");
-        let node = node_event(&gw, "agt-where", answer.header("x-call-id")).expect("a NODE event");
+        let node = gw
+            .node_event("agt-where", answer.header("x-call-id"))
+            .expect("a NODE event");
         assert!(node.contains(&healthy.address()), "call {round}: {node}");
     }
     // The agent says why it takes no calls.
@@ -376,7 +361,9 @@ fn constraints_choose_the_agent_s_node() {
         "command": ["cat"], "constraints": constraints}));
     let answer = gw.call("agt-manager", "placed");
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = node_event(&gw, "agt-manager", answer.header("x-call-id")).expect("a NODE event");
+    let node = gw
+        .node_event("agt-manager", answer.header("x-call-id"))
+        .expect("a NODE event");
     assert!(node.contains(&agent.address()), "{node}");
     assert!(gw.remove("agt-nowhere").is_success());
     assert!(gw.remove("agt-manager").is_success());

@@ -111,28 +111,6 @@ fn first_deploy(manager: &Node) -> Gateway {
     stack_gateway(manager)
 }
 
-/// `(desired, available)` replicas of `name`, as the gateway says.
-fn replicas(gw: &Gateway, name: &str) -> Option<(u64, u64)> {
-    let answer = gw.get(&format!("/system/function/{name}"));
-    if answer.status != 200 {
-        return None;
-    }
-    let function = answer.json();
-    Some((
-        function["replicas"].as_u64()?,
-        function["availableReplicas"].as_u64()?,
-    ))
-}
-
-/// Waits for `name` to have `n` replicas, all available.
-fn settles_at(gw: &Gateway, name: &str, n: u64) {
-    eventually(
-        &format!("{name} at {n} available replicas"),
-        Duration::from_secs(90),
-        || (replicas(gw, name) == Some((n, n))).then_some(()),
-    );
-}
-
 /// The nodes (host names) the running tasks of service `name` are on, as
 /// the manager lists them.
 fn task_nodes(manager: &Node, name: &str) -> BTreeSet<String> {
@@ -321,6 +299,8 @@ fn deploy_where(gw: &Gateway, name: &str, replicas: u64) {
 
 /// The functions' timeout, in seconds.
 const CALL_TIMEOUT: u64 = 10;
+/// How long a function's replicas may take to settle.
+const SETTLE: Duration = Duration::from_secs(90);
 
 /// A per-call function: a container per call, run by the agent of a node.
 fn deploy_per_call(gw: &Gateway, name: &str) {
@@ -330,26 +310,6 @@ fn deploy_per_call(gw: &Gateway, name: &str) {
         "command": ["cat"],
         "timeout": CALL_TIMEOUT,
     }));
-}
-
-/// The `NODE` event of call `id` of `function` (where it ran), once the
-/// call's end is recorded.
-fn node_event(gw: &Gateway, function: &str, id: &str) -> Option<String> {
-    let events = eventually("the call's end in its log", Duration::from_secs(10), || {
-        let events: Vec<Value> = gw
-            .logs(&format!("name={function}&callid={id}"))
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .collect();
-        events
-            .iter()
-            .any(|e| e["Event"] == "FINISHED" || e["Event"] == "FAILED")
-            .then_some(events)
-    });
-    events
-        .iter()
-        .find(|e| e["Event"] == "NODE")
-        .map(|e| e["Message"].as_str().unwrap_or_default().to_string())
 }
 
 /// The nodes whose engine created a container of `function` since `since`
@@ -425,7 +385,7 @@ fn per_call_on_both_nodes(nodes: &Nodes, gw: &Gateway) {
         let mut named = BTreeSet::new();
         for line in tally.ok.iter().rev().take(30) {
             let id = line.split(' ').next().unwrap_or_default();
-            let node = match node_event(gw, "pc", id) {
+            let node = match gw.node_event("pc", id) {
                 None => "no agent (no NODE event)".to_string(),
                 Some(event) => names
                     .iter()
@@ -451,7 +411,7 @@ fn per_call_on_both_nodes(nodes: &Nodes, gw: &Gateway) {
 /// 2 replicas, one per node; calls reach both.
 fn replicas_answer_from_both_nodes(nodes: &Nodes, gw: &Gateway) {
     deploy_where(gw, "where", 2);
-    settles_at(gw, "where", 2);
+    gw.settles_at("where", 2, SETTLE);
     let names: BTreeSet<String> = nodes.nodes.iter().map(|n| n.name.clone()).collect();
     // Swarm spreads a service's tasks over the nodes.
     assert_eq!(task_nodes(nodes.manager(), "where"), names);
@@ -486,7 +446,7 @@ fn drain_under_load(nodes: &Nodes, gw: &Gateway) {
         Duration::from_secs(90),
         || (running_tasks(manager, "where") == [manager.name.as_str(); 2]).then_some(()),
     );
-    settles_at(gw, "where", 2);
+    gw.settles_at("where", 2, SETTLE);
     let_run(&load, 50);
     let tally = load.finish();
     assert!(
@@ -530,9 +490,9 @@ fn worker_lost_under_load(nodes: &Nodes, gw: &Gateway) {
     // A replica on each node again (the drain left both on the manager):
     // Swarm places a new task on the node with fewest of the service's.
     gw.scale("where", 1);
-    settles_at(gw, "where", 1);
+    gw.settles_at("where", 1, SETTLE);
     gw.scale("where", 2);
-    settles_at(gw, "where", 2);
+    gw.settles_at("where", 2, SETTLE);
     let names: BTreeSet<String> = nodes.nodes.iter().map(|n| n.name.clone()).collect();
     assert_eq!(task_nodes(manager, "where"), names);
     let service = Load::start(gw.url("/function/where"));
@@ -589,7 +549,7 @@ fn worker_lost_under_load(nodes: &Nodes, gw: &Gateway) {
     let mut last_nodes = BTreeSet::new();
     for line in per_call.ok.iter().rev().take(10) {
         let id = line.split(' ').next().unwrap_or_default();
-        last_nodes.insert(node_event(gw, "pc", id).unwrap_or_default());
+        last_nodes.insert(gw.node_event("pc", id).unwrap_or_default());
     }
     assert!(
         last_nodes

@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 
 /// The stack and the password README.md's commands use.
 const STACK: &str = "faas";
+/// How long a function's replicas may take to settle.
+const SETTLE: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "a-strong-password";
 const NETWORK: &str = "faas-functions";
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -316,24 +318,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// The replicas and available replicas of `name`, once the gateway can say.
-fn replicas(gw: &Gateway, name: &str) -> Option<(u64, u64)> {
-    let function: Value = gw.get(&format!("/system/function/{name}")).json();
-    Some((
-        function["replicas"].as_u64()?,
-        function["availableReplicas"].as_u64()?,
-    ))
-}
-
-/// Waits up to a minute for `name` to have `n` replicas, all available.
-fn settles_at(gw: &Gateway, name: &str, n: u64) {
-    eventually(
-        &format!("{name} at {n} available replicas"),
-        Duration::from_secs(60),
-        || (replicas(gw, name) == Some((n, n))).then_some(()),
-    );
-}
-
 /// A gateway on the `docker` backend runs on the same engine first, with
 /// its default network (a bridge), then stops: the stack must deploy
 /// after it all the same.
@@ -461,7 +445,7 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         json!({"service": "scat", "image": "faas/sample-cat", "envProcess": "cat",
         "labels": {"com.openfaas.scale.max": "5"}}),
     );
-    settles_at(gw, "scat", 1);
+    gw.settles_at("scat", 1, SETTLE);
     let (ok, labels) = docker(&[
         "service",
         "inspect",
@@ -479,17 +463,17 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(2));
     gw.scale("scat", 3);
-    settles_at(gw, "scat", 3);
+    gw.settles_at("scat", 3, SETTLE);
     std::thread::sleep(Duration::from_secs(2));
     gw.scale("scat", 1);
-    settles_at(gw, "scat", 1);
+    gw.settles_at("scat", 1, SETTLE);
     std::thread::sleep(Duration::from_secs(2));
     let (ok, failed) = load.finish();
     assert!(ok > 50, "the load ran: {ok} calls");
     assert_eq!(failed, 0, "no call failed while scaling ({ok} succeeded)");
 
     gw.scale("scat", 2);
-    settles_at(gw, "scat", 2);
+    gw.settles_at("scat", 2, SETTLE);
     let load = Load::start(gw.url("/function/scat"));
     std::thread::sleep(Duration::from_secs(1));
     let victim = replica_containers("scat")
@@ -518,8 +502,9 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         "scat at 0 replicas, no container left",
         Duration::from_secs(60),
         || {
-            (replicas(gw, "scat") == Some((0, 0)) && replica_containers("scat").trim().is_empty())
-                .then_some(())
+            (gw.replica_counts("scat") == Some((0, 0))
+                && replica_containers("scat").trim().is_empty())
+            .then_some(())
         },
     );
     let started = Instant::now();
@@ -534,9 +519,9 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     // AlertManager: firing adds ceil(max 5 × factor 20 / 100) = 1 replica,
     // resolved goes back to the min.
     gw.alert("firing", "scat");
-    settles_at(gw, "scat", 2);
+    gw.settles_at("scat", 2, SETTLE);
     gw.alert("resolved", "scat");
-    settles_at(gw, "scat", 1);
+    gw.settles_at("scat", 1, SETTLE);
 
     replica_logs(gw);
 
@@ -646,7 +631,7 @@ fn swarm_secrets(gw: &Gateway) {
         "envProcess": "sh -c 'cat /var/openfaas/secrets/swarm-key /run/secrets/swarm-key; echo; \
             grep -E \"^(CapEff|NoNewPrivs)\" /proc/self/status; cat /sys/fs/cgroup/pids/pids.max'",
         "secrets": ["swarm-key"]}));
-    settles_at(gw, "ssec", 1);
+    gw.settles_at("ssec", 1, SETTLE);
     // The service's replicas are confined as per-call containers are;
     // Swarm sets no-new-privileges from API 1.46 (Docker 27) on.
     let (_, api) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
@@ -719,7 +704,7 @@ fn callbacks_by_host_name(gw: &Gateway) {
 fn replica_logs(gw: &Gateway) {
     gw.deploy(json!({"service": "slog", "image": "faas/sample-cat",
         "envProcess": "sh -c 'echo from-the-replica >&2; cat'"}));
-    settles_at(gw, "slog", 1);
+    gw.settles_at("slog", 1, SETTLE);
     assert_eq!(gw.call("slog", "in").text(), "in");
     let line = eventually(
         "the replica's line in the logs",

@@ -83,7 +83,7 @@ pub async fn run(
 /// Connects to the node's engine, removes the per-call and warm
 /// containers an earlier agent on it left, and opens the pool.
 async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
-    let password = read_password(&config.password_file)?;
+    let password = crate::auth::read(&config.password_file)?;
     let docker = engine::local()
         .await
         .map_err(|e| anyhow::anyhow!(e.line()))?;
@@ -105,11 +105,7 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
         .network
         .clone()
         .unwrap_or_else(|| Isolation::default_network(in_swarm).to_string());
-    let cpus = info
-        .ncpu
-        .and_then(|n| u64::try_from(n).ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(resources::machine_cpus);
+    let cpus = resources::engine_cpus(&info);
     let engine = Engine {
         docker,
         owner: owner.clone(),
@@ -162,19 +158,6 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
         node,
         specs: Mutex::default(),
     })
-}
-
-/// The gateway's admin password, as the gateway reads it.
-fn read_password(file: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the password file {}", file.display()))?;
-    let password = text.trim_end_matches(['\n', '\r']).to_string();
-    anyhow::ensure!(
-        !password.is_empty(),
-        "the password file {} is empty",
-        file.display()
-    );
-    Ok(password)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -72,11 +72,7 @@ impl Engine {
             .info()
             .await
             .map_err(EngineError::unreachable("read the Docker Engine's info"))?;
-        let cpus = info
-            .ncpu
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(resources::machine_cpus);
+        let cpus = resources::engine_cpus(&info);
         let engine = Engine {
             docker,
             owner: owner.to_string(),

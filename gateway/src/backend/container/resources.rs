@@ -79,6 +79,15 @@ pub fn machine_cpus() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
 
+/// The CPUs of the engine `info` describes; this machine's when it does
+/// not say.
+pub fn engine_cpus(info: &bollard::models::SystemInfo) -> u64 {
+    info.ncpu
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(machine_cpus)
+}
+
 /// Bytes of a memory amount; `None` when it is not one.
 pub fn memory_bytes(s: &str) -> Option<i64> {
     let s = s.trim();
