@@ -13,6 +13,7 @@ use watchdog::{Exit, Outcome};
 
 use crate::backend::BackendError;
 use crate::clock;
+use crate::function::NAMESPACE;
 
 /// Bytes kept of STDIN, STDOUT and STDERR in events.
 pub const SHORT: usize = 255;
@@ -361,10 +362,6 @@ pub struct Event {
     pub id: i64,
     pub function: String,
 }
-
-/// The one namespace of this gateway's functions, as OpenFaaS names its
-/// default one.
-pub const NAMESPACE: &str = "openfaas-fn";
 
 /// A line of `/system/logs`: OpenFaaS's `logs.Message` (`name`,
 /// `namespace`, `instance`, `timestamp`, `text`) and Hyper Func's event

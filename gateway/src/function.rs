@@ -8,6 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The one namespace of this gateway's functions, as OpenFaaS names its
+/// default one.
+pub const NAMESPACE: &str = "openfaas-fn";
+
 /// Default and largest function timeout, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 300;
 pub const MAX_TIMEOUT: u64 = 86_400;
@@ -265,10 +269,10 @@ impl Function {
             }
         }
         if let Some(namespace) = d.namespace.as_deref().filter(|n| !n.is_empty()) {
-            if namespace != crate::call::NAMESPACE {
+            if namespace != NAMESPACE {
                 return Err(SpecError(format!(
                     "no such namespace: {namespace:?}; this gateway has one, {} (name it or leave namespace out)",
-                    crate::call::NAMESPACE
+                    NAMESPACE
                 )));
             }
         }

@@ -7,13 +7,14 @@
 //! removed function's ring goes at the next sample.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
 use crate::backend::Replicas;
 use crate::clock;
 
@@ -187,31 +188,24 @@ impl Histogram {
     }
 }
 
-/// Samples every function each interval until the gateway stops.
-pub async fn run(app: Arc<App>) {
-    let mut tick = tokio::time::interval(app.samples.interval);
+/// Takes a sample of what `figures` reads every interval, until `stopping`.
+pub async fn run<F, Fut>(samples: &Samples, stopping: CancellationToken, figures: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Vec<Figures>>,
+{
+    let mut tick = tokio::time::interval(samples.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tick.tick().await;
     let mut last = Instant::now();
     loop {
         tokio::select! {
-            () = app.stopping.cancelled() => return,
+            () = stopping.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let mut figures = Vec::new();
-        for deployed in app.registry.all() {
-            let name = &deployed.function.name;
-            let (queued, running) = app.scheduler.depth(name);
-            let replicas = app.backend.replicas(name).await.unwrap_or_default();
-            figures.push(Figures {
-                function: name.clone(),
-                queued,
-                running,
-                replicas,
-            });
-        }
+        let figures = figures().await;
         let now = Instant::now();
-        app.samples.take(clock::now_ms(), now - last, figures);
+        samples.take(clock::now_ms(), now - last, figures);
         last = now;
     }
 }

@@ -19,7 +19,7 @@ use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::samples::Samples;
+use crate::samples::{Figures, Samples};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Caps, Store, Write};
 
@@ -36,7 +36,13 @@ pub async fn run(
         app.backend.name()
     );
     app.tasks.spawn(crate::autoscale::run(app.clone()));
-    app.tasks.spawn(crate::samples::run(app.clone()));
+    app.tasks.spawn({
+        let app = app.clone();
+        async move {
+            let stopping = app.stopping.clone();
+            crate::samples::run(&app.samples, stopping, || figures(&app)).await;
+        }
+    });
     let stopping = app.stopping.clone();
     let router = crate::routes::router(app.clone());
     let limits = app.config.connections;
@@ -51,6 +57,24 @@ pub async fn run(
     // Everything written so far is committed once this write is.
     let _ = app.store.commit(Write::Barrier).await;
     Ok(())
+}
+
+/// What the portal's plots sample of every deployed function: its queue,
+/// its running calls and its replicas.
+async fn figures(app: &App) -> Vec<Figures> {
+    let mut figures = Vec::new();
+    for deployed in app.registry.all() {
+        let name = &deployed.function.name;
+        let (queued, running) = app.scheduler.depth(name);
+        let replicas = app.backend.replicas(name).await.unwrap_or_default();
+        figures.push(Figures {
+            function: name.clone(),
+            queued,
+            running,
+            replicas,
+        });
+    }
+    figures
 }
 
 /// The gateway's state for `config`, with the functions deployed and the

@@ -20,7 +20,8 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
-use super::{wire, Agent};
+use super::Agent;
+use crate::backend::agents::wire;
 use crate::backend::BackendError;
 use crate::function::{self, Deployment, Function, Mode};
 

@@ -3,8 +3,8 @@
 //! node's engine for the gateway, which keeps the one queue, quota and
 //! store (the gateway's side is `backend::agents`).
 //!
-//! - [`args`]: its flags (with the gateway's environment fallbacks);
-//! - [`wire`]: what the gateway and an agent say to each other;
+//! - its flags are `cli::agent`'s (with the gateway's environment fallbacks);
+//! - `backend::agents::wire`: what the gateway and an agent say to each other;
 //! - [`api`]: its HTTP API, every route behind the gateway's token:
 //!   `GET /agent/status`, `POST /agent/invoke`, `POST /agent/forget`.
 //!
@@ -14,8 +14,6 @@
 //! the agent's own allow-lists, before anything runs.
 
 pub mod api;
-pub mod args;
-pub mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +24,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::backend::agents::wire;
 use crate::backend::container::pool::Pool;
 use crate::backend::container::{engine, labels, network, resources, Engine};
 use crate::config::{Connections, Isolation, PoolConfig};

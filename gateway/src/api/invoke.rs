@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::{deployed, read_body, AppState};
 use crate::auth;
 use crate::backend;
-use crate::call::{CallKind, NAMESPACE};
+use crate::call::CallKind;
 use crate::error::Error;
+use crate::function::NAMESPACE;
 use crate::invoke::{self, answer, Answer, Call};
 
 /// What an invocation's path names: the function, and for Hyper's

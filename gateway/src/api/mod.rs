@@ -31,9 +31,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
-use crate::call::NAMESPACE;
 use crate::error::Error;
 use crate::function::check_name;
+use crate::function::NAMESPACE;
 use crate::registry::Deployed;
 
 pub type AppState = Arc<App>;

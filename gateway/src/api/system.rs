@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{json, json_body, AppState};
-use crate::call::NAMESPACE;
 use crate::error::Error;
+use crate::function::NAMESPACE;
 
 /// The OpenAPI 3 document of every route, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../openapi.json");

@@ -5,7 +5,8 @@
 //! flight to it) among those whose node satisfies the function's
 //! `constraints` ([`constraint`]).
 //!
-//! Agents are the `--agent` addresses and the tasks of `--agent-service`
+//! What the two say to each other is [`wire`]. Agents are the `--agent`
+//! addresses and the tasks of `--agent-service`
 //! ([`discover`]: the manager's task list), asked for their status every
 //! `--agent-poll`; one that does not answer, or refuses a connection, gets
 //! no call until it answers again. An agent lost during a call fails that
@@ -15,6 +16,7 @@
 
 pub mod constraint;
 pub mod discover;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +31,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::{BackendError, Invocation, Outcome};
-use crate::agent::wire;
 use crate::config::AgentsConfig;
 use crate::function::Function;
 use constraint::Node;

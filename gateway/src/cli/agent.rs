@@ -5,10 +5,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use super::AgentConfig;
-use crate::cli::{ConnectionArgs, IsolationArgs, PoolArgs};
-
-const MIB: u64 = 1024 * 1024;
+use super::groups::{ConnectionArgs, IsolationArgs, PoolArgs, MIB};
+use crate::agent::AgentConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
