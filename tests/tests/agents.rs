@@ -334,6 +334,104 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     }
 }
 
+/// Drops every packet sent to a port on loopback while it lives, as a
+/// node cut off from the network drops them (no answer, no reset).
+struct Blackhole(String);
+
+impl Blackhole {
+    /// `None` when packets cannot be dropped here (no iptables, or not
+    /// root), with the reason.
+    fn port(port: u16) -> Result<Blackhole, String> {
+        let rule = Blackhole(port.to_string());
+        let out = Command::new("iptables")
+            .args(["-w", "-I", "INPUT"])
+            .args(rule.args())
+            .output()
+            .map_err(|e| format!("iptables cannot run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "iptables refused a rule (root is needed): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(rule)
+    }
+
+    fn args(&self) -> [&str; 10] {
+        [
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.1",
+            "--dport",
+            &self.0,
+            "-j",
+            "DROP",
+        ]
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-w", "-D", "INPUT"])
+            .args(self.args())
+            .output();
+    }
+}
+
+#[test]
+fn an_agent_cut_off_during_a_call_fails_it_within_seconds() {
+    let test = "an_agent_cut_off_during_a_call_fails_it_within_seconds";
+    if !engine_or_skip(test) {
+        return;
+    }
+    let agent = start_agent("agt-test-cutoff", &["--pool-per-function", "0"]);
+    let gw = gateway_with(&[&agent]);
+    gw.deploy(json!({"service": "agt-cutoff", "image": "faas/sample-cat",
+        "command": ["sh", "-c", "sleep 90; cat"], "timeout": 120}));
+    let id = gw.call_async("agt-cutoff", "x");
+    eventually("the call's container", Duration::from_secs(30), || {
+        runner_of(&id)
+    });
+    let cut = match Blackhole::port(agent.running.port) {
+        Ok(cut) => cut,
+        Err(why) => {
+            eprintln!("skipped {test}: {why}");
+            return;
+        }
+    };
+    // The agent's node is cut off mid-call: the gateway's connection to it
+    // goes silent. TCP keepalive ends it well before the call's timeout.
+    let since = std::time::Instant::now();
+    let answer = gw.wait_output(&id);
+    let took = since.elapsed();
+    drop(cut);
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    assert!(
+        answer
+            .one_line()
+            .contains("was lost during the call; it was not run again"),
+        "{}",
+        answer.text()
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "the cut-off call took {took:?}"
+    );
+    assert!(gw.remove("agt-cutoff").is_success());
+    let owned = format!("com.faas.gateway={}", agent.owner);
+    let left = containers_labelled(&owned);
+    if !left.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&left)
+            .output();
+    }
+}
+
 #[test]
 fn constraints_choose_the_agent_s_node() {
     if !engine_or_skip("constraints_choose_the_agent_s_node") {

@@ -30,6 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use super::container::balancer;
 use super::{BackendError, Invocation, Outcome};
 use crate::config::AgentsConfig;
 use crate::function::Function;
@@ -107,9 +108,7 @@ impl Agents {
         if !config.any() {
             return None;
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_LIMIT));
-        connector.set_nodelay(true);
+        let connector = balancer::connector(CONNECT_LIMIT);
         let agents = Agents {
             inner: Arc::new(Inner {
                 client: Client::builder(TokioExecutor::new()).build(connector),
