@@ -81,20 +81,19 @@ async fn no_route(request: Request) -> Response {
 /// How long the agent's engine may take to answer a ping.
 const PING_LIMIT: Duration = Duration::from_secs(1);
 
-/// `None` when the agent's engine answers a ping; else the refusal
-/// saying it does not (503, the call did not start).
-async fn engine_down(agent: &Agent) -> Option<Response> {
-    let why = ping(agent).await.err()?;
-    Some(refuse(
+/// The refusal of a call that ran nothing for want of the agent's engine
+/// (503): the gateway sends it to another agent.
+fn unstarted(why: &str) -> Response {
+    refuse(
         StatusCode::SERVICE_UNAVAILABLE,
         wire::UNSTARTED,
         format!("the agent's Docker Engine does not answer ({why}); nothing was run"),
-    ))
+    )
 }
 
 async fn status(State(agent): State<Arc<Agent>>) -> Response {
-    if let Some(refusal) = engine_down(&agent).await {
-        return refusal;
+    if let Err(why) = ping(&agent).await {
+        return unstarted(&why);
     }
     let mut status = agent.node.clone();
     status.running = agent.config.slots - agent.slots.available_permits();
@@ -193,11 +192,11 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
             function::MAX_TIMEOUT
         ));
     }
-    if let Some(refusal) = engine_down(&agent).await {
-        return refusal;
-    }
+    // No engine ping ahead of the call: an engine that fails before the
+    // call reaches its function is told apart by `reached`, below.
     let function = match checked(&agent, function).await {
         Ok(function) => function,
+        Err(BackendError::Unreachable(why)) => return unstarted(&why),
         Err(e) => return backend_refusal(&e),
     };
     let Ok(_slot) = agent.slots.clone().try_acquire_owned() else {
@@ -222,14 +221,7 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
         Err(Failed::Backend(e)) => return backend_refusal(&e),
     };
     if ran_nothing {
-        // For want of the engine: another agent may run it.
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            wire::UNSTARTED,
-            format!(
-                "the agent's Docker Engine failed before the call started ({why}); nothing was run"
-            ),
-        );
+        return unstarted(&why);
     }
     refuse(
         StatusCode::BAD_GATEWAY,

@@ -18,10 +18,18 @@ pub fn with_tag(image: &str) -> String {
     }
 }
 
-/// Makes sure `image` is on the engine, pulling it if it is not.
+/// Makes sure `image` is on the engine, pulling it if it is not. An engine
+/// that does not answer is that, not a missing image.
 pub async fn ensure(docker: &Docker, image: &str) -> Result<(), EngineError> {
-    if docker.inspect_image(image).await.is_ok() {
-        return Ok(());
+    match docker.inspect_image(image).await {
+        Ok(_) => return Ok(()),
+        Err(source) if !answered(&source) => {
+            return Err(EngineError::Unreachable {
+                action: format!("look for the image {image}"),
+                source,
+            })
+        }
+        Err(_) => {}
     }
     let options = CreateImageOptionsBuilder::default()
         .from_image(&with_tag(image))
@@ -29,6 +37,12 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), EngineError> {
     let mut pull = docker.create_image(Some(options), None, None);
     while let Some(progress) = pull.next().await {
         if let Err(source) = progress {
+            if !answered(&source) {
+                return Err(EngineError::Unreachable {
+                    action: format!("pull the image {image}"),
+                    source,
+                });
+            }
             return Err(EngineError::NoSuchImage {
                 image: image.to_string(),
                 source: Some(source),
@@ -42,6 +56,16 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), EngineError> {
             source: None,
         }),
     }
+}
+
+/// Whether the engine answered, with an error of its own, rather than not
+/// at all.
+fn answered(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error;
+    matches!(
+        error,
+        Error::DockerResponseServerError { .. } | Error::DockerStreamError { .. }
+    )
 }
 
 #[cfg(test)]
@@ -59,5 +83,15 @@ mod tests {
         ] {
             assert_eq!(with_tag(named), pulled, "{named}");
         }
+    }
+
+    #[test]
+    fn an_engine_that_does_not_answer_is_told_from_a_refusal() {
+        let refused = bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message: "No such image".into(),
+        };
+        assert!(answered(&refused));
+        assert!(!answered(&bollard::errors::Error::RequestTimeoutError));
     }
 }
