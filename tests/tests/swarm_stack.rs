@@ -497,6 +497,18 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
     );
 
     // Scale to zero, then the first call waits while a replica starts.
+    // A call the gateway still has in flight on the killed replica (its
+    // caller gave up; the gateway learns of the loss by keepalive) is work,
+    // and the scaler would rightly wake scat for it: wait for none.
+    eventually(
+        "no call of scat running or waiting",
+        Duration::from_secs(30),
+        || {
+            let running = gw.metric("faas_calls_running{function_name=\"scat\"}");
+            let waiting = gw.metric("faas_queue_depth{function_name=\"scat\"}");
+            (running == Some(0.0) && waiting == Some(0.0)).then_some(())
+        },
+    );
     gw.scale("scat", 0);
     eventually(
         "scat at 0 replicas, no container left",
