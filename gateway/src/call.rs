@@ -190,7 +190,12 @@ impl End {
     }
 
     pub fn timed_out(&self) -> bool {
-        matches!(self.how, How::Exited(Exit::TimedOut) | How::QueueTimeout)
+        matches!(
+            self.how,
+            How::Exited(Exit::TimedOut)
+                | How::QueueTimeout
+                | How::Backend(BackendError::NotReady(_))
+        )
     }
 
     /// Run time in seconds, if it ran.
@@ -512,6 +517,7 @@ mod tests {
             How::Backend(BackendError::Lost("gone".into())),
             How::Backend(BackendError::Unreachable("down".into())),
             How::Backend(BackendError::Start("no".into())),
+            How::Backend(BackendError::NotReady("none".into())),
         ];
         for how in ends {
             let end = End::without_run(how.clone(), "why".into());

@@ -76,6 +76,7 @@ impl Error {
                 BackendError::Conflict(_) => StatusCode::CONFLICT,
                 BackendError::Start(_) | BackendError::Lost(_) => StatusCode::BAD_GATEWAY,
                 BackendError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                BackendError::NotReady(_) => StatusCode::GATEWAY_TIMEOUT,
             },
         }
     }

@@ -256,6 +256,21 @@ fn service_mode_replicas_serve_and_scale() {
     let removed = gw.remove("svc");
     assert!(removed.is_success(), "{}", removed.status);
     no_container_of(&["svc"], 30);
+
+    // A replica that never gets ready (its watchdog refuses its port): the
+    // call times out saying nothing ran, not that a process was killed.
+    gw.deploy(
+        json!({"service": "unready", "image": "faas/sample-cat", "envProcess": "cat",
+        "envVars": {"port": "70000"}, "timeout": 2}),
+    );
+    let answer = gw.call("unready", "");
+    assert_eq!(answer.status, 504, "{}", answer.text());
+    assert_eq!(
+        answer.one_line(),
+        "timed out waiting for a replica of unready to be ready (the function's timeout); the function did not run\n"
+    );
+    assert!(gw.remove("unready").is_success());
+    no_container_of(&["unready"], 30);
 }
 
 /// The IPv4 subnet (`a.b.c.d/n`) of the Docker network `name`.

@@ -55,6 +55,10 @@ pub enum BackendError {
     /// where.
     #[error("{0}")]
     Lost(String),
+    /// No replica or container was ready for the call within its timeout:
+    /// nothing ran; the text says what it waited for.
+    #[error("{0}")]
+    NotReady(String),
 }
 
 impl BackendError {
@@ -69,6 +73,7 @@ impl BackendError {
             BackendError::Start(_) => "start",
             BackendError::Unreachable(_) => "unreachable",
             BackendError::Lost(_) => "lost",
+            BackendError::NotReady(_) => "not-ready",
         }
     }
 
@@ -81,7 +86,8 @@ impl BackendError {
             | BackendError::Conflict(t)
             | BackendError::Start(t)
             | BackendError::Unreachable(t)
-            | BackendError::Lost(t) => t,
+            | BackendError::Lost(t)
+            | BackendError::NotReady(t) => t,
         }
     }
 
@@ -95,6 +101,7 @@ impl BackendError {
             "start" => BackendError::Start(text),
             "unreachable" => BackendError::Unreachable(text),
             "lost" => BackendError::Lost(text),
+            "not-ready" => BackendError::NotReady(text),
             _ => return None,
         })
     }

@@ -220,6 +220,7 @@ pub fn refusal(kind: Option<&str>, line: &str, agent: &str) -> BackendError {
         Some("conflict") => BackendError::Conflict(line.to_string()),
         Some("start") => BackendError::Start(format!("{line} (on the agent {agent})")),
         Some("lost") => BackendError::Lost(format!("{line} (on the agent {agent})")),
+        Some("not-ready") => BackendError::NotReady(format!("{line} (on the agent {agent})")),
         _ => BackendError::Unreachable(format!("the agent {agent} refused the call: {line}")),
     }
 }

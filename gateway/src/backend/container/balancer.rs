@@ -163,7 +163,10 @@ impl Balancer {
                     woken = true;
                 }
                 if Instant::now() + WAIT_STEP >= deadline {
-                    return Ok(timed_out(started));
+                    return Err(BackendError::NotReady(format!(
+                        "timed out waiting for a replica of {} to be ready (the function's timeout); the function did not run",
+                        function.name
+                    )));
                 }
                 refused.clear();
                 tokio::time::sleep(WAIT_STEP).await;

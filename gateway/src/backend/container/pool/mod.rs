@@ -238,12 +238,9 @@ impl Pool {
         // The wait is part of the call's time.
         call.timeout = call.timeout.saturating_sub(began.elapsed());
         if call.timeout.is_zero() {
-            return Ok(Outcome {
-                exit: watchdog::runner::Exit::TimedOut,
-                stdout: Default::default(),
-                stderr: Default::default(),
-                duration: began.elapsed(),
-            });
+            return Err(BackendError::NotReady(format!(
+                "timed out waiting for a container of {name} to start (the function's timeout); the function did not run"
+            )));
         }
         percall::invoke(&self.inner.engine, function, call).await
     }
