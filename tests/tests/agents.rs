@@ -576,6 +576,49 @@ fn the_agent_answers_its_gateway_only_within_limits() {
 }
 
 #[test]
+fn the_agent_reports_what_its_node_s_replicas_use() {
+    if !engine_or_skip("the_agent_reports_what_its_node_s_replicas_use") {
+        return;
+    }
+    let agent = start_agent("agt-test-use", &[]);
+    let gw = start_docker_gateway(&[]);
+    let owner =
+        std::fs::read_to_string(gw.dir.0.join("data/gateway-id")).expect("the gateway's id");
+    gw.deploy(json!({"service": "agt-use", "image": "faas/sample-cat", "envProcess": "cat"}));
+    gw.settles_at("agt-use", 1, Duration::from_secs(30));
+    let usage =
+        |owner: &str| send(agent.request(Method::GET, &format!("/agent/usage?owner={owner}")));
+    // The gateway's replica, read from the agent's engine.
+    let answer = usage(owner.trim());
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let report = answer.json();
+    let memory = report["functions"]["agt-use"]["totalMemoryBytes"].as_f64();
+    assert!(memory.is_some_and(|m| m > 0.0), "{report}");
+    assert!(report["nodeId"].is_string(), "{report}");
+    // Another gateway's replicas are not these.
+    let other = usage("someone-else").json();
+    assert_eq!(other["functions"], json!({}), "{other}");
+    // No owner, an owner with a line break, one too long: one-line 400s.
+    for query in [
+        "",
+        "?owner=",
+        "?owner=a%0Ab",
+        &format!("?owner={}", "x".repeat(300)),
+    ] {
+        let answer = send(agent.request(Method::GET, &format!("/agent/usage{query}")));
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
+        assert!(
+            answer.one_line().contains("owner"),
+            "{query}: {}",
+            answer.text()
+        );
+    }
+    let anyone = send(faas_tests::client().get(agent.running.url("/agent/usage?owner=x")));
+    assert_eq!(anyone.status, 401, "{}", anyone.text());
+    assert!(gw.remove("agt-use").is_success());
+}
+
+#[test]
 fn the_swarm_backend_serves_per_call_calls_warm() {
     if !engine_or_skip("the_swarm_backend_serves_per_call_calls_warm") {
         return;

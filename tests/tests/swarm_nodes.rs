@@ -429,6 +429,31 @@ fn replicas_answer_from_both_nodes(nodes: &Nodes, gw: &Gateway) {
     assert_eq!(function["availableReplicas"], 2, "{function}");
 }
 
+/// A replica Swarm placed on the worker counts in the function's usage: the
+/// worker's agent reads its node's stats (the gateway's engine has none of
+/// it).
+fn usage_counts_every_node(nodes: &Nodes, gw: &Gateway) {
+    let worker = &nodes.workers()[0];
+    gw.deploy(json!({
+        "service": "yonder",
+        "image": "faas/sample-cat",
+        "envProcess": "cat",
+        "constraints": ["node.role==worker"],
+    }));
+    gw.settles_at("yonder", 1, SETTLE);
+    assert_eq!(
+        task_nodes(nodes.manager(), "yonder"),
+        BTreeSet::from([worker.name.clone()])
+    );
+    // Usage is sampled every few seconds once it is asked for.
+    eventually("yonder's usage, from the worker", SETTLE, || {
+        let function: Value = gw.function("yonder");
+        let memory = function["usage"]["totalMemoryBytes"].as_f64();
+        memory.is_some_and(|m| m > 0.0).then_some(())
+    });
+    assert!(gw.remove("yonder").is_success());
+}
+
 /// The worker drained under load: no call fails, and its replica moves to
 /// the manager.
 fn drain_under_load(nodes: &Nodes, gw: &Gateway) {
@@ -608,6 +633,8 @@ fn faas_on_two_nodes() {
     let gw = first_deploy(manager);
     eprintln!("phase: a service function's replicas answer from both nodes");
     replicas_answer_from_both_nodes(&nodes, &gw);
+    eprintln!("phase: a replica on the worker counts in the usage");
+    usage_counts_every_node(&nodes, &gw);
     eprintln!("phase: a per-call function runs on both nodes under load");
     per_call_on_both_nodes(&nodes, &gw);
     eprintln!("phase: the worker drained under load");

@@ -1,16 +1,18 @@
 //! The agent's HTTP API, every route behind the gateway's token:
 //! `GET /agent/status` (the node, slots, running calls, the pool),
 //! `POST /agent/invoke` (one per-call call: its function's spec and the
-//! call; the answer is its outcome) and `POST /agent/forget` (a function's
-//! warm containers go). A refusal is one line with its status and its kind
-//! in [`wire::ERROR_KIND`].
+//! call; the answer is its outcome), `POST /agent/forget` (a function's
+//! warm containers go) and `GET /agent/usage?owner=…` (what the service
+//! replicas of the gateway `owner` use on this node). A refusal is one line
+//! with its status and its kind in [`wire::ERROR_KIND`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -22,6 +24,7 @@ use serde::de::DeserializeOwned;
 
 use super::Agent;
 use crate::backend::agents::wire;
+use crate::backend::container::usage;
 use crate::backend::BackendError;
 use crate::function::{self, Deployment, Function, Mode};
 
@@ -34,6 +37,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/agent/status", get(status))
         .route("/agent/invoke", post(invoke))
         .route("/agent/forget", post(forget))
+        .route("/agent/usage", get(usage))
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(agent.clone(), require))
         .with_state(agent)
@@ -71,7 +75,7 @@ async fn no_route(request: Request) -> Response {
         StatusCode::NOT_FOUND,
         "not-found",
         format!(
-            "no such route: {} {} (the agent serves GET /agent/status, POST /agent/invoke and POST /agent/forget)",
+            "no such route: {} {} (the agent serves GET /agent/status, POST /agent/invoke, POST /agent/forget and GET /agent/usage)",
             request.method(),
             request.uri().path()
         ),
@@ -118,6 +122,48 @@ async fn status(State(agent): State<Arc<Agent>>) -> Response {
     status.pool_hits = sum("faas_pool_hits_total");
     status.pool_misses = sum("faas_pool_misses_total");
     Json(status).into_response()
+}
+
+/// The longest owner id `GET /agent/usage` takes.
+const MAX_OWNER: usize = 256;
+
+#[derive(serde::Deserialize)]
+struct UsageQuery {
+    owner: String,
+}
+
+/// What the service replicas of the gateway `owner` use on this node, per
+/// function (Swarm runs them; the agent only reads their stats).
+async fn usage(
+    State(agent): State<Arc<Agent>>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Response {
+    let owner = match query {
+        Ok(Query(UsageQuery { owner })) => owner,
+        Err(e) => {
+            return invalid(format!(
+                "the query is not ?owner=<the gateway's id>: {}",
+                e.body_text()
+            ))
+        }
+    };
+    if owner.is_empty() || owner.len() > MAX_OWNER || owner.chars().any(char::is_control) {
+        return invalid(format!(
+            "owner is the gateway's id: 1 to {MAX_OWNER} bytes, none a control character"
+        ));
+    }
+    match usage::replicas_usage(&agent.engine, &owner).await {
+        Ok(functions) => Json(wire::NodeUsage {
+            node_id: agent.node.node_id.clone(),
+            functions,
+        })
+        .into_response(),
+        Err(e) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            BackendError::Unreachable(String::new()).kind(),
+            e.line(),
+        ),
+    }
 }
 
 /// The largest body the agent reads.

@@ -6,7 +6,8 @@
 //! - its flags are `cli::agent`'s (with the gateway's environment fallbacks);
 //! - `backend::agents::wire`: what the gateway and an agent say to each other;
 //! - [`api`]: its HTTP API, every route behind the gateway's token:
-//!   `GET /agent/status`, `POST /agent/invoke`, `POST /agent/forget`.
+//!   `GET /agent/status`, `POST /agent/invoke`, `POST /agent/forget`,
+//!   `GET /agent/usage`.
 //!
 //! An agent runs containers, so it trusts nothing it is sent: the token is
 //! derived from the gateway's admin password, bodies are bounded, and a

@@ -271,7 +271,7 @@ pub type ReplicaLines = futures_util::stream::BoxStream<'static, ReplicaLine>;
 
 /// What a function's replicas use, summed over them, as OpenFaaS's
 /// `FunctionUsage` has it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     /// CPU in use, in cores (1.0 is one core busy).

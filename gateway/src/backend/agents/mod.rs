@@ -40,6 +40,9 @@ use constraint::Node;
 const CONNECT_LIMIT: Duration = Duration::from_secs(2);
 /// How long an agent may take past the call's own timeout to answer.
 const ANSWER_GRACE: Duration = Duration::from_secs(10);
+/// How long an agent may take to read its replicas' stats (the engine
+/// takes two samples a second apart).
+const USAGE_LIMIT: Duration = Duration::from_secs(8);
 
 /// The agents per-call calls go to. Cheap to clone.
 #[derive(Clone)]
@@ -147,6 +150,35 @@ impl Agents {
                 Sent::Declined => declined.push(agent),
             }
         }
+    }
+
+    /// What the service replicas of the gateway `owner` use on the node of
+    /// each answering agent; one that does not answer is left out.
+    pub async fn usage(&self, owner: &str) -> Vec<wire::NodeUsage> {
+        let inner = &self.inner;
+        let agents: Vec<Arc<Agent>> = lock(&inner.known)
+            .values()
+            .filter(|agent| lock(&agent.seen).up)
+            .cloned()
+            .collect();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("owner", owner)
+            .finish();
+        let path = format!("/agent/usage?{query}");
+        let asks = agents
+            .iter()
+            .map(|agent| inner.get::<wire::NodeUsage>(&agent.address, &path, USAGE_LIMIT));
+        let mut reports = Vec::new();
+        for (agent, report) in agents
+            .iter()
+            .zip(futures_util::future::join_all(asks).await)
+        {
+            match report {
+                Ok(report) => reports.push(report),
+                Err(why) => tracing::debug!(agent = %agent.address, "no usage: {why}"),
+            }
+        }
+        reports
     }
 
     /// Tells every answering agent that `name`'s warm containers are to
@@ -414,7 +446,17 @@ impl Inner {
 
     /// `GET /agent/status` within the poll interval.
     async fn status(&self, address: &str) -> Result<wire::Status, String> {
-        let request = hyper::Request::get(format!("http://{address}/agent/status"))
+        self.get(address, "/agent/status", self.config.poll).await
+    }
+
+    /// `GET path` of the agent at `address`, read as JSON within `limit`.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        address: &str,
+        path: &str,
+        limit: Duration,
+    ) -> Result<T, String> {
+        let request = hyper::Request::get(format!("http://{address}{path}"))
             .header("authorization", format!("Bearer {}", self.token))
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("the agent's address {address} is not usable: {e}"))?;
@@ -431,11 +473,11 @@ impl Inner {
                 let line = String::from_utf8_lossy(&body);
                 return Err(format!("it answered {status}: {}", line.trim()));
             }
-            serde_json::from_slice(&body).map_err(|e| format!("its status is not readable: {e}"))
+            serde_json::from_slice(&body).map_err(|e| format!("its answer is not readable: {e}"))
         };
-        tokio::time::timeout(self.config.poll, exchange)
+        tokio::time::timeout(limit, exchange)
             .await
-            .map_err(|_| format!("no status within {:?}", self.config.poll))?
+            .map_err(|_| format!("no answer to {path} within {limit:?}"))?
     }
 }
 

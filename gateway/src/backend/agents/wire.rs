@@ -3,6 +3,7 @@
 //! outcome it gets back, the agent's status, and how an agent's refusal
 //! becomes a [`BackendError`] again on the gateway's side.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::backend::{BackendError, Exit, Invocation, Outcome, Request};
+use crate::backend::{BackendError, Exit, Invocation, Outcome, Request, Usage};
 use crate::function::Function;
 
 /// The header naming the kind of an agent's refusal.
@@ -68,6 +69,16 @@ pub struct Status {
     /// the agent started).
     pub pool_hits: u64,
     pub pool_misses: u64,
+}
+
+/// `GET /agent/usage?owner=…`: what the service replicas of the gateway
+/// `owner` use on the agent's node, per function.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeUsage {
+    /// The Swarm node id of the agent's engine ("" off Swarm).
+    pub node_id: String,
+    pub functions: HashMap<String, Usage>,
 }
 
 /// `POST /agent/invoke`: a per-call call and its function's spec.

@@ -1,9 +1,10 @@
 //! What service replicas use, from the engine's container stats, kept in a
 //! cache that listing reads without waiting ([`UsageCache`]). A sampler
-//! task reads the stats of every replica this gateway runs (containers
-//! with its owner and function labels, per-call ones left out) every
-//! [`EVERY`], but only while someone has asked within [`WANTED_FOR`]: an
-//! idle gateway does not poll the engine.
+//! task reads its [`Source`] every [`EVERY`], but only while someone has
+//! asked within [`WANTED_FOR`]: an idle gateway does not poll the engine.
+//! The source is the gateway's own engine ([`Local`]: every replica this
+//! gateway runs there, i.e. containers with its owner and function labels,
+//! per-call ones left out), or on a Swarm, every node's (the agents').
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,7 +15,7 @@ use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{labels, Engine};
+use super::{labels, Engine, EngineError};
 use crate::backend::Usage;
 use crate::clock;
 
@@ -34,10 +35,11 @@ pub struct UsageCache {
 }
 
 impl UsageCache {
-    /// A cache with its sampler task, which ends when the cache is dropped.
-    pub fn start(engine: Engine) -> Arc<UsageCache> {
+    /// A cache with its sampler task reading `source`, which ends when the
+    /// cache is dropped.
+    pub fn start(source: impl Source) -> Arc<UsageCache> {
         let cache = Arc::new(UsageCache::default());
-        tokio::spawn(sample(Arc::downgrade(&cache), engine));
+        tokio::spawn(sample(Arc::downgrade(&cache), source));
         cache
     }
 
@@ -58,8 +60,33 @@ impl UsageCache {
     }
 }
 
-/// The sampler: every [`EVERY`], while wanted, every replica's stats.
-async fn sample(cache: Weak<UsageCache>, engine: Engine) {
+/// Where a sampler reads what replicas use, summed per function.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync + 'static {
+    async fn read(&self) -> Result<HashMap<String, Usage>, EngineError>;
+}
+
+/// The replicas of the engine's owner on the engine itself.
+pub struct Local(pub Engine);
+
+#[async_trait::async_trait]
+impl Source for Local {
+    async fn read(&self) -> Result<HashMap<String, Usage>, EngineError> {
+        replicas_usage(&self.0, &self.0.owner).await
+    }
+}
+
+/// Adds what `more` says each function uses to `sum`.
+pub fn add(sum: &mut HashMap<String, Usage>, more: HashMap<String, Usage>) {
+    for (function, usage) in more {
+        let total = sum.entry(function).or_default();
+        total.cpu += usage.cpu;
+        total.total_memory_bytes += usage.total_memory_bytes;
+    }
+}
+
+/// The sampler: every [`EVERY`], while wanted, what `source` reads.
+async fn sample(cache: Weak<UsageCache>, source: impl Source) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -68,19 +95,20 @@ async fn sample(cache: Weak<UsageCache>, engine: Engine) {
         if !cache.wanted() {
             continue;
         }
-        match replicas_usage(&engine).await {
+        match source.read().await {
             Ok(fresh) => *cache.lock() = fresh,
             Err(e) => tracing::debug!("cannot sample the replicas' usage: {e}"),
         }
     }
 }
 
-/// Every replica's stats, summed per function.
-async fn replicas_usage(engine: &Engine) -> Result<HashMap<String, Usage>, super::EngineError> {
-    let owned = vec![
-        labels::owned_by(&engine.owner),
-        labels::FUNCTION.to_string(),
-    ];
+/// The stats of every replica on `engine` of the gateway `owner`, summed
+/// per function.
+pub async fn replicas_usage(
+    engine: &Engine,
+    owner: &str,
+) -> Result<HashMap<String, Usage>, EngineError> {
+    let owned = vec![labels::owned_by(owner), labels::FUNCTION.to_string()];
     let containers = engine.containers(owned, false).await?;
     let reads = containers.into_iter().filter_map(|c| {
         let labels = c.labels.unwrap_or_default();
@@ -93,11 +121,10 @@ async fn replicas_usage(engine: &Engine) -> Result<HashMap<String, Usage>, super
     });
     let mut usage: HashMap<String, Usage> = HashMap::new();
     for (function, one) in futures_util::future::join_all(reads).await {
-        let sum = usage.entry(function).or_default();
-        if let Some(one) = one {
-            sum.cpu += one.cpu;
-            sum.total_memory_bytes += one.total_memory_bytes;
-        }
+        add(
+            &mut usage,
+            HashMap::from([(function, one.unwrap_or_default())]),
+        );
     }
     Ok(usage)
 }

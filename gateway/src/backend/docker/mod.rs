@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::agents::{self, Agents};
 use super::container::pool::Pool;
-use super::container::{logs, Engine, EngineError, Replica, ReplicaSource, UsageCache};
+use super::container::{logs, usage, Engine, EngineError, Replica, ReplicaSource, UsageCache};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
@@ -68,7 +68,7 @@ impl DockerBackend {
         .await?;
         Ok(DockerBackend {
             replicas: ReplicaSet::new(engine.clone(), replicas),
-            usage: UsageCache::start(engine.clone()),
+            usage: UsageCache::start(usage::Local(engine.clone())),
             pool: Pool::new(engine.clone(), pool).await?,
             engine,
             secrets,

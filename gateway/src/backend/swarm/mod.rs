@@ -14,6 +14,7 @@
 
 mod secrets;
 mod spec;
+mod spread;
 pub mod tasks;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use futures_util::StreamExt;
 use super::agents::{self, Agents};
 use super::container::pool::Pool;
 use super::container::replica::Snapshot;
-use super::container::{labels, logs, UsageCache};
+use super::container::{labels, logs, usage, UsageCache};
 use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::{Isolation, PoolConfig, ReplicaConfig};
@@ -71,7 +72,7 @@ impl SwarmBackend {
         Ok(SwarmBackend {
             pool: Pool::new(engine.clone(), pool).await?,
             agents: None,
-            usage: UsageCache::start(engine.clone()),
+            usage: UsageCache::start(usage::Local(engine.clone())),
             engine,
             balancer: Balancer::new(replicas),
             cache: ReplicaCache::default(),
@@ -79,8 +80,15 @@ impl SwarmBackend {
         })
     }
 
-    /// Sends per-call calls to `agents` (when they answer).
+    /// Sends per-call calls to `agents` (when they answer), and reads
+    /// what replicas use on their nodes too.
     pub fn with_agents(mut self, agents: Option<Agents>) -> SwarmBackend {
+        if let Some(agents) = &agents {
+            self.usage = UsageCache::start(spread::Spread {
+                engine: self.engine.clone(),
+                agents: agents.clone(),
+            });
+        }
         self.agents = agents;
         self
     }

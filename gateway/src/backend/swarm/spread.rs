@@ -1,0 +1,85 @@
+//! What a function's replicas use on every node of a Swarm: Swarm places
+//! them anywhere, and a node's container stats are its own engine's. Each
+//! agent reads its node's ([`Agents::usage`]); the gateway's own engine
+//! counts for its node when no agent there answers (or there are none).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::backend::agents::{wire::NodeUsage, Agents};
+use crate::backend::container::usage::{self, Source};
+use crate::backend::container::{Engine, EngineError};
+use crate::backend::Usage;
+
+/// The usage source of a Swarm gateway with agents.
+pub struct Spread {
+    pub engine: Engine,
+    pub agents: Agents,
+}
+
+#[async_trait::async_trait]
+impl Source for Spread {
+    async fn read(&self) -> Result<HashMap<String, Usage>, EngineError> {
+        let reports = self.agents.usage(&self.engine.owner).await;
+        let (mut sum, nodes) = per_node(reports);
+        let own = self.engine.docker.info().await.ok();
+        let own = own.and_then(|i| i.swarm).and_then(|s| s.node_id);
+        if own.is_none_or(|own| !nodes.contains(&own)) {
+            let local = usage::Local(self.engine.clone()).read().await?;
+            usage::add(&mut sum, local);
+        }
+        Ok(sum)
+    }
+}
+
+/// The reports summed, one per node (two agents on a node report the
+/// same containers), and the nodes they cover.
+fn per_node(reports: Vec<NodeUsage>) -> (HashMap<String, Usage>, HashSet<String>) {
+    let mut sum = HashMap::new();
+    let mut nodes = HashSet::new();
+    for report in reports {
+        if nodes.insert(report.node_id) {
+            usage::add(&mut sum, report.functions);
+        }
+    }
+    (sum, nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(node: &str, functions: &[(&str, f64, f64)]) -> NodeUsage {
+        NodeUsage {
+            node_id: node.into(),
+            functions: functions
+                .iter()
+                .map(|(name, cpu, memory)| {
+                    let usage = Usage {
+                        cpu: *cpu,
+                        total_memory_bytes: *memory,
+                    };
+                    (name.to_string(), usage)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn nodes_add_up_once_each() {
+        let (sum, nodes) = per_node(vec![
+            report("n1", &[("a", 0.5, 100.0), ("b", 0.1, 10.0)]),
+            report("n2", &[("a", 0.25, 50.0)]),
+            // A second agent on n1 reports the same containers.
+            report("n1", &[("a", 0.5, 100.0)]),
+        ]);
+        assert_eq!(
+            sum["a"],
+            Usage {
+                cpu: 0.75,
+                total_memory_bytes: 150.0
+            }
+        );
+        assert_eq!(sum["b"].total_memory_bytes, 10.0);
+        assert_eq!(nodes, HashSet::from(["n1".to_string(), "n2".to_string()]));
+    }
+}
