@@ -350,3 +350,31 @@ impl GatewayHandle {
         self.gateway = Gateway::at(self.running.port, PASSWORD);
     }
 }
+
+impl Drop for GatewayHandle {
+    /// Kills a docker-backend gateway and removes the containers it still
+    /// had (a call's being removed, warm ones): its next start would, but a
+    /// test's gateway has none.
+    fn drop(&mut self) {
+        let docker = self
+            .env
+            .iter()
+            .any(|(k, v)| k == "FAAS_BACKEND" && v == "docker");
+        if !docker {
+            return;
+        }
+        self.kill9();
+        let Ok(owner) = std::fs::read_to_string(self.data_dir().join("gateway-id")) else {
+            return;
+        };
+        let left =
+            crate::docker::containers_labelled(&format!("com.faas.gateway={}", owner.trim()));
+        if !left.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rm")
+                .arg("-f")
+                .args(&left)
+                .output();
+        }
+    }
+}

@@ -129,6 +129,7 @@ const MAX_OWNER: usize = 256;
 
 #[derive(serde::Deserialize)]
 struct UsageQuery {
+    /// The gateway's id, the `com.faas.gateway` label of its replicas.
     owner: String,
 }
 

@@ -78,6 +78,7 @@ pub struct Status {
 pub struct NodeUsage {
     /// The Swarm node id of the agent's engine ("" off Swarm).
     pub node_id: String,
+    /// By function name: what its replicas on the node use together.
     pub functions: HashMap<String, Usage>,
 }
 

@@ -12,7 +12,10 @@ use crate::backend::Usage;
 
 /// The usage source of a Swarm gateway with agents.
 pub struct Spread {
+    /// The gateway's engine: its owner label, and its node's replicas when
+    /// no agent there answers.
     pub engine: Engine,
+    /// Each asked for its node's replicas.
     pub agents: Agents,
 }
 
