@@ -355,7 +355,16 @@ impl Inner {
                 _ => {}
             }
         }
-        let _ = call.placed.set(format!("ran by {name}"));
+        // Only a call that ended, or whose node's engine failed during it,
+        // ran there; a refused one (not ready in time, not startable) did not.
+        let ran =
+            parts.status.is_success() || kind == Some(BackendError::Lost(String::new()).kind());
+        let placed = if ran {
+            format!("ran by {name}")
+        } else {
+            format!("sent to {name}, which did not run it")
+        };
+        let _ = call.placed.set(placed);
         if parts.status.is_success() {
             return Sent::Answered(
                 serde_json::from_slice::<wire::Ran>(&body)

@@ -1,7 +1,8 @@
 //! What the gateway and an agent say to each other: the token the gateway
 //! proves itself with, the call it sends (`POST /agent/invoke`), the
-//! outcome it gets back, the agent's status, and how an agent's refusal
-//! becomes a [`BackendError`] again on the gateway's side.
+//! outcome it gets back, the agent's status, what its node's replicas use
+//! (`GET /agent/usage`), and how an agent's refusal becomes a
+//! [`BackendError`] again on the gateway's side.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -277,6 +278,9 @@ mod tests {
         let e = BackendError::Start("no image".into());
         let back = refusal(Some(e.kind()), e.text(), "a:1");
         assert!(matches!(back, BackendError::Start(t) if t.starts_with("no image")));
+        let e = BackendError::NotReady("timed out waiting".into());
+        let back = refusal(Some(e.kind()), e.text(), "a:1");
+        assert!(matches!(back, BackendError::NotReady(t) if t.starts_with("timed out waiting")));
         assert!(matches!(
             refusal(None, "busy", "a:1"),
             BackendError::Unreachable(_)

@@ -63,6 +63,7 @@ impl UsageCache {
 /// Where a sampler reads what replicas use, summed per function.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync + 'static {
+    /// What every function's replicas use now, by function name.
     async fn read(&self) -> Result<HashMap<String, Usage>, EngineError>;
 }
 

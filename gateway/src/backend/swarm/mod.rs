@@ -87,6 +87,7 @@ impl SwarmBackend {
             self.usage = UsageCache::start(spread::Spread {
                 engine: self.engine.clone(),
                 agents: agents.clone(),
+                own_node: Default::default(),
             });
         }
         self.agents = agents;

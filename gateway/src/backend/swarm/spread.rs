@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tokio::sync::OnceCell;
+
 use crate::backend::agents::{wire::NodeUsage, Agents};
 use crate::backend::container::usage::{self, Source};
 use crate::backend::container::{Engine, EngineError};
@@ -17,30 +19,53 @@ pub struct Spread {
     pub engine: Engine,
     /// Each asked for its node's replicas.
     pub agents: Agents,
+    /// The Swarm node id of the gateway's engine, once read.
+    pub own_node: OnceCell<String>,
 }
 
 #[async_trait::async_trait]
 impl Source for Spread {
     async fn read(&self) -> Result<HashMap<String, Usage>, EngineError> {
         let reports = self.agents.usage(&self.engine.owner).await;
+        let answered = !reports.is_empty();
         let (mut sum, nodes) = per_node(reports);
-        let own = self.engine.docker.info().await.ok();
-        let own = own.and_then(|i| i.swarm).and_then(|s| s.node_id);
-        if own.is_none_or(|own| !nodes.contains(&own)) {
-            let local = usage::Local(self.engine.clone()).read().await?;
-            usage::add(&mut sum, local);
+        let own = self.own_node().await?;
+        if !nodes.contains(&own) {
+            match usage::Local(self.engine.clone()).read().await {
+                Ok(local) => usage::add(&mut sum, local),
+                // The agents' figures are still worth showing.
+                Err(e) if answered => tracing::debug!("cannot read the local replicas' usage: {e}"),
+                Err(e) => return Err(e),
+            }
         }
         Ok(sum)
     }
 }
 
+impl Spread {
+    /// The node id of the gateway's engine (it is a Swarm manager).
+    async fn own_node(&self) -> Result<String, EngineError> {
+        let read = || async {
+            let info = self
+                .engine
+                .docker
+                .info()
+                .await
+                .map_err(EngineError::unreachable("read the engine's info"))?;
+            Ok::<_, EngineError>(info.swarm.and_then(|s| s.node_id).unwrap_or_default())
+        };
+        self.own_node.get_or_try_init(read).await.cloned()
+    }
+}
+
 /// The reports summed, one per node (two agents on a node report the
-/// same containers), and the nodes they cover.
+/// same containers), and the nodes they cover. Reports without a node id
+/// (agents off Swarm) cannot be told apart, so each counts.
 fn per_node(reports: Vec<NodeUsage>) -> (HashMap<String, Usage>, HashSet<String>) {
     let mut sum = HashMap::new();
     let mut nodes = HashSet::new();
     for report in reports {
-        if nodes.insert(report.node_id) {
+        if report.node_id.is_empty() || nodes.insert(report.node_id) {
             usage::add(&mut sum, report.functions);
         }
     }
@@ -74,6 +99,9 @@ mod tests {
             report("n2", &[("a", 0.25, 50.0)]),
             // A second agent on n1 reports the same containers.
             report("n1", &[("a", 0.5, 100.0)]),
+            // Agents off Swarm: each its own host.
+            report("", &[("c", 0.0, 1.0)]),
+            report("", &[("c", 0.0, 2.0)]),
         ]);
         assert_eq!(
             sum["a"],
@@ -83,6 +111,7 @@ mod tests {
             }
         );
         assert_eq!(sum["b"].total_memory_bytes, 10.0);
+        assert_eq!(sum["c"].total_memory_bytes, 3.0);
         assert_eq!(nodes, HashSet::from(["n1".to_string(), "n2".to_string()]));
     }
 }
