@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::autoscale::AlertFloors;
 use crate::backend::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;
@@ -21,6 +22,9 @@ pub struct App {
     pub store: Store,
     /// The FIFO queue under the quota.
     pub scheduler: Arc<Scheduler>,
+    /// What firing AlertManager alerts scaled functions to: the scaler
+    /// keeps them there until resolved.
+    pub alert_floors: AlertFloors,
     /// The only door to where functions run.
     pub backend: Arc<dyn Backend>,
     /// The deployed functions, in memory.

@@ -125,6 +125,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     }
     let app = Arc::new(App {
         scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
+        alert_floors: Default::default(),
         config,
         store,
         backend,

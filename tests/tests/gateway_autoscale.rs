@@ -1,7 +1,7 @@
 //! Scaling of service functions (SPEC §6) on the real gateway, process
 //! backend (replica counts are the backend's desired replicas): the load
 //! scaler, scale to zero and back on the next call, and AlertManager's
-//! `/system/alert` firing and resolved.
+//! `/system/alert` firing (held by the scaler until resolved) and resolved.
 
 use std::time::Duration;
 
@@ -71,6 +71,10 @@ fn alertmanager_firing_and_resolved() {
     assert_eq!(gw.replicas("alerted"), 3);
     gw.alert("firing", "alerted");
     assert_eq!(gw.replicas("alerted"), 5);
+    // The gateway's own scaler, which wants 1 for no calls, keeps the
+    // alert's count past its 10 s down delay while the alert fires.
+    std::thread::sleep(Duration::from_secs(13));
+    assert_eq!(gw.replicas("alerted"), 5, "held while firing");
     gw.alert("resolved", "alerted");
     assert_eq!(gw.replicas("alerted"), 1);
 }

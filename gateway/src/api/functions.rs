@@ -150,6 +150,7 @@ pub async fn remove(
         .commit(Write::DeleteFunction(name.clone()))
         .await?;
     app.metrics.forget(&name);
+    app.alert_floors.clear(&name);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -187,6 +188,8 @@ pub async fn scale(
     let deployed = deployed(&app, &name)?;
     check_replicas(&app, &deployed.function, request.replicas)?;
     app.backend.scale(&name, request.replicas).await?;
+    // A count set by hand overrides a firing alert's.
+    app.alert_floors.clear(&name);
     app.metrics
         .service_count
         .with_label_values(&[&name])

@@ -106,6 +106,13 @@ pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response
             scaling.min
         };
         app.backend.scale(&name, target).await?;
+        // The gateway's own scaler keeps a firing alert's count until the
+        // alert is resolved.
+        if alert.status == AlertStatus::Firing {
+            app.alert_floors.set(&name, target);
+        } else {
+            app.alert_floors.clear(&name);
+        }
         app.metrics
             .service_count
             .with_label_values(&[&name])
