@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::autoscale::AlertFloors;
+use crate::alerts::AlertFloors;
 use crate::backend::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;

@@ -6,14 +6,14 @@
 //! count has been wanted for [`DOWN_AFTER`], so bursts are not undone at the
 //! next tick; and up only while the function has calls, so a function
 //! scaled down by hand stays there until it gets work. A firing
-//! AlertManager alert (`/system/alert`) sets a floor ([`AlertFloors`]) the
+//! AlertManager alert (`/system/alert`) sets a floor ([`crate::alerts`]) the
 //! scaler keeps until the alert is resolved, as OpenFaaS keeps it. With
 //! `com.openfaas.scale.zero=true` a function with no call for
 //! `com.openfaas.scale.zero-duration` (default 5m) goes to 0 replicas; the
 //! next call wakes it (the backend starts a replica while the call waits).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -35,33 +35,6 @@ pub fn wanted(scaling: &Scaling, load: usize, idle: Option<Duration>) -> u64 {
     (load as u64)
         .div_ceil(scaling.target)
         .clamp(scaling.min.max(u64::from(load > 0)), scaling.max)
-}
-
-/// The replica counts firing AlertManager alerts scaled functions to: the
-/// scaler keeps each function at least there until its alert is resolved,
-/// the function is scaled by hand, or it is removed.
-#[derive(Default)]
-pub struct AlertFloors(Mutex<HashMap<String, u64>>);
-
-impl AlertFloors {
-    /// A firing alert scaled `function` to `replicas`.
-    pub fn set(&self, function: &str, replicas: u64) {
-        self.lock().insert(function.to_string(), replicas);
-    }
-
-    /// Its alert was resolved, or `function` was scaled by hand or removed.
-    pub fn clear(&self, function: &str) {
-        self.lock().remove(function);
-    }
-
-    /// The floor of `function` (0 without one).
-    pub fn of(&self, function: &str) -> u64 {
-        self.lock().get(function).copied().unwrap_or(0)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// What the scaler remembers between ticks: since when each function has
@@ -201,17 +174,6 @@ mod tests {
         assert_eq!(scaler.decide("f", 3, 3, 25), None, "wanted again");
         tokio::time::advance(Duration::from_secs(8)).await;
         assert_eq!(scaler.decide("f", 1, 3, 0), None, "8 s, not 16");
-    }
-
-    #[test]
-    fn an_alert_s_floor_holds_until_cleared() {
-        let floors = AlertFloors::default();
-        assert_eq!(floors.of("f"), 0);
-        floors.set("f", 3);
-        floors.set("g", 2);
-        assert_eq!((floors.of("f"), floors.of("g")), (3, 2));
-        floors.clear("f");
-        assert_eq!((floors.of("f"), floors.of("g")), (0, 2));
     }
 
     #[tokio::test(start_paused = true)]

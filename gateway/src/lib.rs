@@ -13,7 +13,8 @@
 //! - [`invoke`] is the pipeline every call takes: queue → record → wait for
 //!   a slot → run on the backend → record the end → answer.
 //! - [`scheduler`] is the FIFO queue under the global quota and the
-//!   per-function limits; [`autoscale`] scales service functions by load.
+//!   per-function limits; [`autoscale`] scales service functions by load,
+//!   never below what a firing AlertManager alert asked ([`alerts`]).
 //! - [`backend`] is the only door to where functions run: local processes,
 //!   containers on Docker, services on Swarm.
 //! - [`store`] keeps functions, calls, outputs and events in SQLite, off the
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
