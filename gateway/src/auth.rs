@@ -66,14 +66,7 @@ pub fn allows(header: Option<&[u8]>, password: &str) -> bool {
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else {
         return false;
     };
-    let expected = format!("{USER}:{password}");
-    // Compare every byte so the time taken says nothing about the password.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::secret::matches(&decoded, format!("{USER}:{password}").as_bytes())
 }
 
 /// Middleware: 401 unless the request carries the admin credentials.

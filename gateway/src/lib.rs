@@ -24,7 +24,7 @@
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
 //!   guard allows, naming hosts through [`resolve`] (no C library needed); [`metrics`] and [`clock`] are what their names say;
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
-//!   portal's plots.
+//!   portal's plots; [`secret`] compares what callers send with secrets.
 //! - [`agent`] is `gateway agent`: per-call calls on one node's engine for
 //!   the gateway (whose side of it is `backend::agents`).
 #![forbid(unsafe_code)]
@@ -52,5 +52,6 @@ pub mod resolve;
 pub mod routes;
 pub mod samples;
 pub mod scheduler;
+pub mod secret;
 pub mod server;
 pub mod store;

@@ -280,6 +280,13 @@ pub struct Usage {
     pub total_memory_bytes: f64,
 }
 
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, more: Usage) {
+        self.cpu += more.cpu;
+        self.total_memory_bytes += more.total_memory_bytes;
+    }
+}
+
 /// Replica counts of a function.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Replicas {

@@ -80,9 +80,7 @@ impl Source for Local {
 /// Adds what `more` says each function uses to `sum`.
 pub fn add(sum: &mut HashMap<String, Usage>, more: HashMap<String, Usage>) {
     for (function, usage) in more {
-        let total = sum.entry(function).or_default();
-        total.cpu += usage.cpu;
-        total.total_memory_bytes += usage.total_memory_bytes;
+        *sum.entry(function).or_default() += usage;
     }
 }
 
@@ -122,10 +120,7 @@ pub async fn replicas_usage(
     });
     let mut usage: HashMap<String, Usage> = HashMap::new();
     for (function, one) in futures_util::future::join_all(reads).await {
-        add(
-            &mut usage,
-            HashMap::from([(function, one.unwrap_or_default())]),
-        );
+        *usage.entry(function).or_default() += one.unwrap_or_default();
     }
     Ok(usage)
 }
