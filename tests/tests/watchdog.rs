@@ -20,10 +20,16 @@ fn random_bytes(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Command lines of the processes now running.
-fn process_cmdlines() -> Vec<String> {
+/// Command lines of the processes now running whose parent is `parent`
+/// (`None`: every process).
+fn process_cmdlines(parent: Option<u32>) -> Vec<String> {
     let mut lines = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Some(parent) = parent {
+            if parent_of(&entry.path()) != Some(parent) {
+                continue;
+            }
+        }
         if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
             lines.push(String::from_utf8_lossy(&raw).replace('\0', " "));
         }
@@ -31,10 +37,21 @@ fn process_cmdlines() -> Vec<String> {
     lines
 }
 
-/// Waits until a process runs `command` (the call's fprocess has started).
-fn runs(command: &str) {
+/// The parent pid in `/proc/<pid>/stat` (the field after the command's
+/// closing parenthesis and the state).
+fn parent_of(proc_dir: &std::path::Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits until `wd` runs `command` as its child (the call's fprocess has
+/// started). Only the watchdog's own children count: another test's
+/// process with the same command line is not this one's.
+fn runs(wd: &faas_tests::watchdog::WatchdogHandle, command: &str) {
+    let parent = wd.running.child.id();
     eventually(command, Duration::from_secs(5), || {
-        process_cmdlines()
+        process_cmdlines(Some(parent))
             .iter()
             .any(|c| c.trim_end() == command)
             .then_some(())
@@ -137,19 +154,19 @@ fn other_methods_get_405() {
 
 #[test]
 fn exec_timeout_kills_the_process_group() {
-    let wd = start_watchdog(&[
-        ("fprocess", "sh -c 'sleep 4711 & sleep 4711'"),
-        ("exec_timeout", "500ms"),
-    ]);
+    // A duration no other test's process has: this run's own sleeps.
+    let sleep = format!("sleep 4711.{}", std::process::id());
+    let fprocess = format!("sh -c '{sleep} & {sleep}'");
+    let wd = start_watchdog(&[("fprocess", &fprocess), ("exec_timeout", "500ms")]);
     let started = Instant::now();
     let answer = wd.request(Method::POST, "/");
     assert_eq!(answer.status, 504);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(answer.text().contains("exec_timeout"));
     let left = || -> Vec<String> {
-        process_cmdlines()
+        process_cmdlines(None)
             .into_iter()
-            .filter(|c| c.contains("sleep 4711"))
+            .filter(|c| c.trim_end() == sleep)
             .collect()
     };
     eventually("no process left behind", Duration::from_millis(300), || {
@@ -162,7 +179,7 @@ fn max_inflight_answers_429_at_once() {
     let wd = start_watchdog(&[("fprocess", "sleep 2"), ("max_inflight", "1")]);
     let url = wd.url("/");
     let busy = std::thread::spawn(move || send(client().post(&url)).status);
-    runs("sleep 2");
+    runs(&wd, "sleep 2");
     let started = Instant::now();
     assert_eq!(wd.request(Method::POST, "/").status, 429);
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -301,7 +318,7 @@ fn sigterm_drains_in_flight_and_refuses_new_connections() {
         let answer = send(client().post(&url));
         (answer.status, answer.text())
     });
-    runs("sh -c sleep 1; echo finished");
+    runs(&wd, "sh -c sleep 1; echo finished");
     wd.running.terminate();
     // Both within 200 ms of SIGTERM, while the call still runs.
     let soon = Duration::from_millis(200);
@@ -326,7 +343,7 @@ fn write_timeout_bounds_the_drain() {
     let mut wd = start_watchdog(&[("fprocess", "sleep 30"), ("write_timeout", "1s")]);
     let url = wd.url("/");
     std::thread::spawn(move || client().post(&url).send());
-    runs("sleep 30");
+    runs(&wd, "sleep 30");
     let started = Instant::now();
     wd.running.terminate();
     let status = wd.running.child.wait().expect("exit");
