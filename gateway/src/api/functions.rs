@@ -170,6 +170,10 @@ async fn drain(deployed: &Deployed, force: bool) {
 struct Scale {
     replicas: u64,
     namespace: Option<String>,
+    /// Ignored, as OpenFaaS ignores it (the path names the function), but
+    /// typed: a body that is not a scale request is 400.
+    #[serde(rename = "serviceName")]
+    _service_name: Option<String>,
 }
 
 pub async fn scale(
