@@ -53,7 +53,7 @@ fi
 
 # A function for the operations that need one to reach their logic.
 curl -fsS -u "admin:$password" -X POST "$url/system/functions" \
-  -d '{"service":"cat","image":"x","command":["cat"]}' >/dev/null
+  -H 'Content-Type: application/json' -d '{"service":"cat","image":"x","command":["cat"]}' >/dev/null
 
 echo "api-fuzz: schemathesis $version, all checks, $examples examples per operation, against $url"
 "$st" --no-color --config-file tests/schemathesis.toml run "$url/system/openapi.json" \
