@@ -24,7 +24,7 @@ env -i PATH="$PATH" FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_MAX_DB_BY
 pids+=($!)
 port=$(port_in "$tmp/gw.log" '.*gateway listening on http:\/\/[^ ]*:\([0-9]*\) .*')
 base="http://127.0.0.1:$port"
-curl -sf -u admin:bench -o /dev/null -X POST "$base/system/functions" \
+curl -sf -u admin:bench -o /dev/null -H 'Content-Type: application/json' -X POST "$base/system/functions" \
   -d '{"service":"nothing","image":"x","command":["true"]}'
 
 header="X-Large: $(head -c 4096 /dev/zero | tr '\0' 'h')"

@@ -32,7 +32,7 @@ pid=$!
 trap 'kill -9 $pid 2>/dev/null || true; sleep 1; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 deploy() {
-  curl -sf -u admin:bench "http://127.0.0.1:$port/system/functions" -d "$1" >/dev/null
+  curl -sf -u admin:bench -H 'Content-Type: application/json' "http://127.0.0.1:$port/system/functions" -d "$1" >/dev/null
 }
 deploy '{"service":"cat","image":"faas/sample-cat","command":["cat"]}'
 deploy '{"service":"coldcat","image":"faas/sample-cat","command":["cat"],"labels":{"com.faas.pool":"false"}}'

@@ -38,7 +38,7 @@ for _ in $(seq 200); do
   curl -sf "http://127.0.0.1:$wd_port/_/health" >/dev/null && curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break
   sleep 0.05
 done
-admin=(-sf -u admin:bench -o /dev/null)
+admin=(-sf -u admin:bench -o /dev/null -H 'Content-Type: application/json')
 curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"cat","image":"x","command":["cat"]}'
 curl "${admin[@]}" -X POST "http://127.0.0.1:$gw_port/system/functions" -d '{"service":"parked","image":"x","command":["sleep","30"],"maxConcurrency":1}'
 

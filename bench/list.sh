@@ -26,7 +26,7 @@ pid=$!
 url="http://127.0.0.1:$port"
 cleanup() {
   for i in $(seq "$n"); do
-    curl -s -u admin:bench -X DELETE "$url/system/functions" -d "{\"functionName\":\"bench-list-$i\"}" >/dev/null || true
+    curl -s -u admin:bench -H 'Content-Type: application/json' -X DELETE "$url/system/functions" -d "{\"functionName\":\"bench-list-$i\"}" >/dev/null || true
   done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -39,7 +39,7 @@ for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; 
 
 echo "deploying $n service functions (one replica each)…"
 for i in $(seq "$n"); do
-  curl -sf -u admin:bench "$url/system/functions" \
+  curl -sf -u admin:bench -H 'Content-Type: application/json' "$url/system/functions" \
     -d "{\"service\":\"bench-list-$i\",\"image\":\"faas/sample-cat\",\"envProcess\":\"cat\"}" >/dev/null
 done
 

@@ -34,7 +34,7 @@ scripts/swarm-nodes.sh up 2
 eval "$(scripts/swarm-nodes.sh env)"
 m() { docker -H "unix://$FAAS_NODE_1_SOCK" "$@"; }
 gw="http://$FAAS_NODE_1_ADDR:8080"
-api() { curl -sf -u "admin:$password" "$gw$1" "${@:2}"; }
+api() { curl -sf -u "admin:$password" -H 'Content-Type: application/json' "$gw$1" "${@:2}"; }
 
 m network create --driver overlay --attachable faas-functions >/dev/null
 printf '%s' "$password" | m secret create faas-basic-auth-password - >/dev/null

@@ -43,7 +43,7 @@ for _ in $(seq 300); do
   [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.3
 done
-curl -sf -u "admin:$password" "http://127.0.0.1:$port/system/functions" \
+curl -sf -u "admin:$password" -H 'Content-Type: application/json' "http://127.0.0.1:$port/system/functions" \
   -d '{"service":"scat","image":"faas/sample-cat","envProcess":"cat"}' >/dev/null
 for _ in $(seq 300); do
   curl -sf -d x "http://127.0.0.1:$port/function/scat" >/dev/null && break; sleep 0.2
@@ -56,7 +56,7 @@ alone=$(target/release/load --url "http://127.0.0.1:$wd_port/" --connections 16 
 docker rm -f faas-bench-watchdog >/dev/null
 through=$(target/release/load --url "http://127.0.0.1:$port/function/scat" --connections 16 --duration "$seconds" --json)
 
-curl -sf -u "admin:$password" "http://127.0.0.1:$port/system/scale-function/scat" -d '{"serviceName":"scat","replicas":0}' >/dev/null
+curl -sf -u "admin:$password" -H 'Content-Type: application/json' "http://127.0.0.1:$port/system/scale-function/scat" -d '{"serviceName":"scat","replicas":0}' >/dev/null
 for _ in $(seq 300); do
   info=$(curl -sf -u "admin:$password" "http://127.0.0.1:$port/system/function/scat")
   if [ -z "$(docker ps -q --filter label=com.docker.swarm.service.name=scat)" ] \

@@ -16,7 +16,7 @@ auth="Authorization: Basic $(printf 'admin:%s' "$FAAS_PASSWORD" | base64 | tr -d
 
 if command -v curl >/dev/null 2>&1; then
   get() { curl -sf -o /dev/null -H "$auth" "$1"; }
-  post() { curl -sS --fail-with-body -o /dev/null -H "$auth" -X POST "$1" -d "$2"; }
+  post() { curl -sS --fail-with-body -o /dev/null -H "$auth" -H 'Content-Type: application/json' -X POST "$1" -d "$2"; }
 else
   get() { wget -q -O /dev/null --header "$auth" "$1"; }
   post() { wget -q -O /dev/null --header "$auth" --header 'Content-Type: application/json' --post-data "$2" "$1"; }

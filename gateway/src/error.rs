@@ -39,6 +39,14 @@ pub enum Error {
     QueueFull { function: String, max: usize },
     #[error("authentication required: HTTP basic auth, user admin")]
     Unauthorized,
+    /// A browser said the request comes from another site's page; the text
+    /// says which header.
+    #[error("{0}")]
+    CrossSite(String),
+    /// The body's `Content-Type` is one a cross-site form can send, or
+    /// missing; the text says what to send.
+    #[error("{0}")]
+    MediaType(String),
     /// The call's output is no longer kept.
     #[error("{0}")]
     Gone(String),
@@ -64,6 +72,8 @@ impl Error {
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::CrossSite(_) => StatusCode::FORBIDDEN,
+            Error::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Gone(_) => StatusCode::GONE,
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,

@@ -9,7 +9,8 @@
 //! - [`connection`] accepts connections under a cap and closes those whose
 //!   request head, body or idle time runs over.
 //! - [`routes`] is the table of every route, its access rule ([`auth`]) and
-//!   its handler; [`api`] holds the handlers, one file per route family.
+//!   its handler; [`cross_site`] refuses what another site's page makes a
+//!   browser send; [`api`] holds the handlers, one file per route family.
 //! - [`invoke`] is the pipeline every call takes: queue → record → wait for
 //!   a slot → run on the backend → record the end → answer.
 //! - [`scheduler`] is the FIFO queue under the global quota and the
@@ -42,6 +43,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod cross_site;
 pub mod error;
 pub mod files;
 pub mod function;

@@ -10,6 +10,7 @@ use axum::Router;
 
 use crate::api::{calls, functions, invoke, logs, samples, secrets, system, ui, AppState};
 use crate::auth;
+use crate::cross_site::{self, Guarded};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,18 @@ fn is_portal(path: &str) -> bool {
     path == "/ui" || path.starts_with("/ui/")
 }
 
+/// What the cross-site guard holds a route to: every admin route that
+/// changes state, and the invocations that need the credentials.
+fn cross_site_rule(r: &Route, invoke_auth: bool) -> Option<Guarded> {
+    match r.access {
+        Access::Admin if r.method != Method::GET && r.method != Method::HEAD => {
+            Some(Guarded::Management)
+        }
+        Access::Invoke if invoke_auth => Some(Guarded::Invocation),
+        _ => None,
+    }
+}
+
 /// The router for `app`: the table, each route behind its access rule.
 pub fn router(app: AppState) -> Router {
     let invoke_auth = app.config.invoke_auth;
@@ -116,12 +129,20 @@ pub fn router(app: AppState) -> Router {
             Access::Admin => true,
             Access::Invoke => invoke_auth,
         };
+        let cross_site = cross_site_rule(&r, invoke_auth);
         let mut handler = if guarded {
             r.handler
                 .route_layer(middleware::from_fn_with_state(app.clone(), auth::require))
         } else {
             r.handler
         };
+        if let Some(rule) = cross_site {
+            // Outside the auth check: another site's request gets no 401,
+            // whose prompt would ask the admin to send it on.
+            handler = handler.route_layer(middleware::from_fn(move |req, next| {
+                cross_site::guard(rule, req, next)
+            }));
+        }
         if is_portal(r.path) {
             // Outside the auth check, so that its 401 carries them too.
             handler = handler.route_layer(middleware::map_response(ui::headers));
@@ -182,6 +203,35 @@ mod tests {
             let admin = (r.path.starts_with("/system/") && r.path != "/system/openapi.json")
                 || is_portal(r.path);
             assert_eq!(r.access == Access::Admin, admin, "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn the_cross_site_guard_holds_every_change_and_guarded_call() {
+        for r in table() {
+            let changes = r.method != Method::GET;
+            let expected = match r.access {
+                Access::Admin if changes => Some(Guarded::Management),
+                _ => None,
+            };
+            assert_eq!(
+                cross_site_rule(&r, false),
+                expected,
+                "{} {}",
+                r.method,
+                r.path
+            );
+            let expected = match r.access {
+                Access::Invoke => Some(Guarded::Invocation),
+                _ => expected,
+            };
+            assert_eq!(
+                cross_site_rule(&r, true),
+                expected,
+                "{} {}",
+                r.method,
+                r.path
+            );
         }
     }
 }

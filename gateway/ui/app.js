@@ -475,8 +475,9 @@
       let payload = null;
       if (method.value !== 'GET') {
         payload = chosen || body.value;
-        if (chosen && !extra.has('Content-Type')) extra.set('Content-Type', chosen.type || 'application/octet-stream');
-        else if (!chosen && !extra.has('Content-Type')) extra.set('Content-Type', 'text/plain; charset=utf-8');
+        // Never a form's type (text/plain…): the gateway refuses those for
+        // calls that need the credentials, as a cross-site form sends them.
+        if (!extra.has('Content-Type')) extra.set('Content-Type', chosen && !isFormType(chosen.type) ? chosen.type : 'application/octet-stream');
       }
       const isAsync = async_.checked;
       const path = `/${isAsync ? 'async-function' : 'function'}/${fnPath(name)}`;
@@ -521,6 +522,12 @@
       problem, answer, later);
   }
 
+  /** Whether a Content-Type is one a cross-site form can send. */
+  function isFormType(type) {
+    const essence = (type || '').split(';')[0].trim().toLowerCase();
+    return !essence || ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'].includes(essence);
+  }
+
   const IMAGE_MAGIC = [
     [[0x89, 0x50, 0x4e, 0x47], 'image/png'], [[0xff, 0xd8, 0xff], 'image/jpeg'],
     [[0x47, 0x49, 0x46, 0x38], 'image/gif'], [[0x52, 0x49, 0x46, 0x46], 'image/webp'],
@@ -535,13 +542,16 @@
     const callId = response.headers.get('X-Call-Id') || '';
     const duration = response.headers.get('X-Duration-Seconds');
     let type = (response.headers.get('Content-Type') || '').split(';')[0].trim().toLowerCase();
-    if (!type.startsWith('image/')) {
+    // Shown as an image only in a raster type (an SVG is a document that
+    // can hold script); anything else is text or a download, never a page.
+    const image = IMAGE_MAGIC.map(([, t]) => t);
+    if (!image.includes(type)) {
       const magic = IMAGE_MAGIC.find(([sig]) => sig.every((b, i) => bytes[i] === b));
       if (magic) type = magic[1];
     }
     const old = blobUrls.get(box);
     if (old) URL.revokeObjectURL(old);
-    const url = URL.createObjectURL(new Blob([buffer], { type: type || 'application/octet-stream' }));
+    const url = URL.createObjectURL(new Blob([buffer], { type: image.includes(type) ? type : 'application/octet-stream' }));
     blobUrls.set(box, url);
     const facts = el('dl', { class: 'facts' },
       el('dt', {}, 'Status'), el('dd', { id: `${prefix}-status` }, `${response.status} ${response.statusText}`.trim()),
@@ -549,7 +559,7 @@
       el('dt', {}, 'X-Duration-Seconds'), el('dd', { id: `${prefix}-duration` }, duration || '–'),
       el('dt', {}, 'Size'), el('dd', {}, `${bytes.length} bytes${type ? `, ${type}` : ''}`));
     let shown;
-    if (type.startsWith('image/')) {
+    if (image.includes(type)) {
       shown = el('img', { src: url, alt: `the output of ${name}`, id: `${prefix}-image` });
     } else {
       let text = null;

@@ -21,6 +21,9 @@ use crate::{eventually, Running, TempDir};
 /// The key WebDriver names an element by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The directory of the profile downloads are saved in.
+const DOWNLOADS: &str = "downloads";
+
 /// WebDriver's code for the Tab key.
 pub const TAB: &str = "\u{E004}";
 
@@ -31,7 +34,7 @@ pub struct Browser {
     session: String,
     // Dropped after the session ends (fields drop in order).
     _driver: Running,
-    _profile: TempDir,
+    profile: TempDir,
 }
 
 /// A browser for `test`, or `None` after printing why the test skips.
@@ -122,9 +125,15 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.0.display()),
         ];
+        // Downloads stay in the profile, away from the user's own files.
+        let downloads = profile.0.join(DOWNLOADS);
+        let prefs = json!({
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+        });
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:chromeOptions": {"binary": chromium, "args": args, "prefs": prefs},
         }}});
         let base = running.url("");
         let answer = http
@@ -140,8 +149,13 @@ impl Browser {
             http,
             session: format!("{base}/session/{id}"),
             _driver: running,
-            _profile: profile,
+            profile,
         })
+    }
+
+    /// Where the browser saves what it downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self.profile.0.join(DOWNLOADS)
     }
 
     /// One WebDriver command; panics on a WebDriver error.

@@ -191,7 +191,11 @@ fn bad_input_is_refused_in_one_line_and_records_nothing() {
         ),
         (r#"{"service": "ok", "image": "x"}"#, "envProcess"),
     ] {
-        let refused = send(gw.admin(Method::POST, "/system/functions").body(body));
+        let refused = send(
+            gw.admin(Method::POST, "/system/functions")
+                .header("Content-Type", "application/json")
+                .body(body),
+        );
         assert_eq!(refused.status, 400, "{body}");
         let line = one_line(&refused);
         assert!(line.contains(says), "{body}: {line}");

@@ -36,6 +36,7 @@ fn the_gateway_s_credentials_reach_no_function_row_or_log() {
     let call = |path: &str| {
         send(
             gw.admin(Method::POST, path)
+                .header("Content-Type", "application/octet-stream")
                 .header("Cookie", "session=s3cr3t")
                 .header("X-Kept", "kept")
                 .body("in"),

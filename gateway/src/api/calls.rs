@@ -133,6 +133,7 @@ async fn answer(
             (None, false, _) => format!("{}\n", info.message.as_deref().unwrap_or("the call failed")).into(),
         };
         let seconds = info.duration_seconds.unwrap_or(0.0);
-        return Ok(answer::output(status, info.call_id, seconds, body));
+        // The request's type is not kept: a kept output is bytes.
+        return Ok(answer::output(status, info.call_id, seconds, body, None));
     }
 }

@@ -1,6 +1,10 @@
 //! The answer step: the one table from how a call ended to its HTTP status
 //! ([`status`]), used by the sync answer, the output routes and the
-//! callback alike, and the responses built from it.
+//! callback alike, and the responses built from it ([`output`]). A
+//! function's output is never a page of the gateway's origin: every answer
+//! carrying one has a definite `Content-Type`, `nosniff`, and a
+//! `Content-Security-Policy: sandbox` that gives it an opaque origin and
+//! runs none of its scripts, even when a browser opens it.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -35,27 +39,47 @@ pub fn accepted(id: Uuid) -> Response {
     response
 }
 
+/// What a success is without a type of its own.
+const BYTES: &str = "application/octet-stream";
+
 /// A sync call's answer; a success keeps the request's `Content-Type`.
 pub fn ended(id: Uuid, end: &End, content_type: Option<HeaderValue>) -> Response {
     let code = status(&end.how);
-    let mut response = output(code, id, end.duration.as_secs_f64(), end.body());
-    if let Some(content_type) = content_type.filter(|_| code == StatusCode::OK) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type);
-    }
-    response
+    output(
+        code,
+        id,
+        end.duration.as_secs_f64(),
+        end.body(),
+        content_type,
+    )
 }
 
-/// A call's output with its id and run time. Anything but a success is
-/// text: the function's STDERR or why the call failed.
-pub fn output(code: StatusCode, id: Uuid, seconds: f64, body: Bytes) -> Response {
+/// A call's output with its id and run time. A success is `content_type`,
+/// or [`BYTES`] without one; anything else is text: the function's STDERR
+/// or why the call failed.
+pub fn output(
+    code: StatusCode,
+    id: Uuid,
+    seconds: f64,
+    body: Bytes,
+    content_type: Option<HeaderValue>,
+) -> Response {
     let mut response = (code, Body::from(body)).into_response();
     let headers: &mut HeaderMap = response.headers_mut();
-    if code != StatusCode::OK {
-        let text = HeaderValue::from_static("text/plain; charset=utf-8");
-        headers.insert(header::CONTENT_TYPE, text);
-    }
+    let content_type = match content_type {
+        Some(given) if code == StatusCode::OK => given,
+        None if code == StatusCode::OK => HeaderValue::from_static(BYTES),
+        _ => HeaderValue::from_static("text/plain; charset=utf-8"),
+    };
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
     headers.insert(CALL_ID, value(&id));
     headers.insert(DURATION, value(&format!("{seconds:.6}")));
     response
@@ -63,4 +87,37 @@ pub fn output(code: StatusCode, id: Uuid, seconds: f64, body: Bytes) -> Response
 
 fn value(v: &impl ToString) -> HeaderValue {
     HeaderValue::from_str(&v.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(code: StatusCode, content_type: Option<&'static str>) -> HeaderMap {
+        let given = content_type.map(HeaderValue::from_static);
+        let id = Uuid::nil();
+        output(code, id, 0.5, Bytes::from_static(b"<script>"), given)
+            .headers()
+            .clone()
+    }
+
+    #[test]
+    fn an_output_is_never_a_page() {
+        for (code, given, expected) in [
+            (StatusCode::OK, None, BYTES),
+            (StatusCode::OK, Some("image/png"), "image/png"),
+            (StatusCode::OK, Some("text/html"), "text/html"),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("text/html"),
+                "text/plain; charset=utf-8",
+            ),
+            (StatusCode::BAD_GATEWAY, None, "text/plain; charset=utf-8"),
+        ] {
+            let h = headers(code, given);
+            assert_eq!(h[header::CONTENT_TYPE], expected, "{code} {given:?}");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            assert_eq!(h[header::CONTENT_SECURITY_POLICY], "sandbox");
+        }
+    }
 }
