@@ -1,5 +1,6 @@
 //! The data directory is private: the directory 0700, the files in it
-//! (`faas.db` and its `-wal`/`-shm`, `admin-password`, `gateway-id`) 0600.
+//! (`faas.db` and its `-wal`/`-shm`, `admin-password`, `gateway-id`,
+//! `replica-key`) 0600.
 //! They are created so, and [`tighten`] corrects, at start, any that an
 //! earlier version or a hand left looser, saying so in one line each.
 
@@ -14,12 +15,13 @@ pub const DIR_MODE: u32 = 0o700;
 pub const FILE_MODE: u32 = 0o600;
 
 /// The files the gateway keeps in its data directory.
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "faas.db",
     "faas.db-wal",
     "faas.db-shm",
     "admin-password",
     "gateway-id",
+    "replica-key",
 ];
 
 /// Creates `dir` (and its missing parents) 0700 unless it exists.

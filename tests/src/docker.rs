@@ -56,6 +56,26 @@ pub fn launcher_image() {
     });
 }
 
+/// Makes sure the sample images' watchdog asks for the gateway's token
+/// (`gateway_token`), building the images from this tree when it does not
+/// (an image built from an older tree answers anyone).
+pub fn replica_token_image() {
+    static CHECKED: Mutex<bool> = Mutex::new(false);
+    build_images_unless(&CHECKED, || {
+        Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "faas/sample-cat:latest",
+                "fwatchdog",
+                "--help",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("gateway_token"))
+            .unwrap_or(false)
+    });
+}
+
 /// Runs `scripts/build-images.sh` unless `current` says the images are
 /// fine; once per test binary (`done`).
 fn build_images_unless(done: &Mutex<bool>, current: impl FnOnce() -> bool) {

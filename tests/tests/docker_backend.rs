@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
+use faas_tests::docker::{
+    containers_labelled, containers_with, engine_or_skip, replica_token_image, running_labelled,
+};
 use faas_tests::gateway::{start_docker_gateway, GatewayHandle};
 use faas_tests::{client, eventually, send};
 use reqwest::Method;
@@ -545,4 +547,135 @@ fn secrets_are_kept_private_and_mounted_read_only() {
         !log.contains("first-value") && !log.contains("second-value"),
         "{log}"
     );
+}
+
+/// The running replicas of `function` made by the gateway `gw`.
+fn replicas_of(gw: &GatewayHandle, function: &str) -> Vec<String> {
+    let owner = std::fs::read_to_string(gw.data_dir().join("gateway-id")).expect("the gateway id");
+    let running = running_labelled(&format!("com.faas.function={function}"));
+    containers_with(&[
+        &format!("com.faas.function={function}"),
+        &format!("com.faas.gateway={}", owner.trim()),
+        "com.faas.replica",
+    ])
+    .into_iter()
+    .filter(|id| running.contains(id))
+    .collect()
+}
+
+/// `ip:8080` of the replica container `id` on the functions network.
+fn replica_address(id: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            id,
+        ])
+        .output()
+        .expect("docker inspect");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ip = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("no address for {id}: {text}"));
+    format!("{ip}:8080")
+}
+
+/// Calls `function` until its replica answers `body` back.
+fn answers_through_the_gateway(gw: &GatewayHandle, function: &str) {
+    eventually(
+        &format!("{function} to answer through the gateway"),
+        Duration::from_secs(60),
+        || {
+            let answer = gw.call(function, "through the gateway");
+            (answer.status == 200 && answer.text() == "through the gateway").then_some(())
+        },
+    );
+}
+
+/// What a prober replica does with the `ip:port` of another function's
+/// replica (its input): reads its own token from its watchdog's
+/// environment (PID 1 of its own container, which it may), shows whether
+/// its own environment has one, and POSTs to the other replica directly:
+/// with no token, with its own, then asks its health.
+const PROBE_REPLICA: &str = r#"read target
+own=$(tr '\0' '\n' < /proc/1/environ | sed -n 's/^gateway_token=//p')
+echo "own-token-length=${#own}"
+echo "env-tokens=$(env | grep -ciE '^(gateway_token|http_x_faas_gateway_token)=')"
+echo "no-token: $(wget -O- --post-data=direct "http://$target/" 2>&1 | tail -n 1)"
+echo "own-token: $(wget -O- --header "X-Faas-Gateway-Token: $own" --post-data=direct "http://$target/" 2>&1 | tail -n 1)"
+echo "health: $(wget -q -O- "http://$target/_/health" 2>&1)""#;
+
+#[test]
+fn a_function_cannot_call_another_s_replica_around_the_gateway() {
+    let test = "a_function_cannot_call_another_s_replica_around_the_gateway";
+    let Some(gw) = docker_gateway(test, &[]) else {
+        return;
+    };
+    replica_token_image();
+    let target = format!("guarded-{}", std::process::id());
+    let prober = format!("prober-{}", std::process::id());
+    gw.deploy(json!({"service": target, "image": "faas/sample-cat", "envProcess": "cat"}));
+    gw.deploy(json!({"service": prober, "image": "faas/sample-cat",
+        "envProcess": "sh -c 'eval \"$PROBE\"'", "envVars": {"PROBE": PROBE_REPLICA}}));
+    answers_through_the_gateway(&gw, &target);
+    // A token a caller sends is not the one the replica gets.
+    let forged = send(
+        client()
+            .post(gw.url(&format!("/function/{target}")))
+            .header("X-Faas-Gateway-Token", "forged")
+            .body("forged"),
+    );
+    assert_eq!((forged.status, forged.text().as_str()), (200, "forged"));
+
+    let replicas = replicas_of(&gw, &target);
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    let address = replica_address(&replicas[0]);
+    let seen = eventually("the prober to run", Duration::from_secs(60), || {
+        let answer = gw.call(&prober, format!("{address}\n"));
+        (answer.status == 200).then(|| answer.text())
+    });
+    for fact in [
+        "own-token-length=64",
+        "env-tokens=0",
+        "no-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+        "own-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+        "health: OK",
+    ] {
+        assert!(seen.lines().any(|l| l == fact), "{fact} in:\n{seen}");
+    }
+    assert!(
+        !seen.contains("direct"),
+        "the replica ran the direct call:\n{seen}"
+    );
+    assert!(gw.remove(&target).is_success());
+    assert!(gw.remove(&prober).is_success());
+    no_container_of(&[&target, &prober], 30);
+}
+
+#[test]
+fn replicas_without_the_current_token_are_replaced_at_start() {
+    let test = "replicas_without_the_current_token_are_replaced_at_start";
+    let Some(mut gw) = docker_gateway(test, &[]) else {
+        return;
+    };
+    replica_token_image();
+    let name = format!("rekeyed-{}", std::process::id());
+    gw.deploy(json!({"service": name, "image": "faas/sample-cat", "envProcess": "cat"}));
+    answers_through_the_gateway(&gw, &name);
+    let before = replicas_of(&gw, &name);
+    assert_eq!(before.len(), 1, "{before:?}");
+    // A new key (as after a lost data directory file): the replica's token
+    // is no longer the function's, so the next start replaces it.
+    gw.kill9();
+    let key = gw.data_dir().join("replica-key");
+    std::fs::remove_file(&key).expect("the old key goes");
+    gw.restart();
+    answers_through_the_gateway(&gw, &name);
+    let after = replicas_of(&gw, &name);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(before, after, "the replica with the old token was replaced");
+    assert!(gw.remove(&name).is_success());
+    no_container_of(&[&name], 30);
 }

@@ -167,6 +167,77 @@ fn the_gateway_s_host_and_private_networks_are_refused() {
             "{text}"
         );
     }
+    // The special ranges left: benchmarking, reserved, NAT64, 6to4 and
+    // Teredo forms of refused addresses, documentation.
+    for url in [
+        "http://198.18.0.1/",
+        "http://240.0.0.1/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:7f00:1::]/",
+        "http://[2001:0:a00:1::fefe:fefe]/",
+        "http://[::127.0.0.1]/",
+        "http://[2001:db8::1]/",
+    ] {
+        let refused = with_callback(&gw, url);
+        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
+        assert!(
+            refused.one_line().contains("it is not a public address"),
+            "{url}: {}",
+            refused.text()
+        );
+    }
+    assert_eq!(gw.counts("up")["Total"], 0, "nothing was recorded");
+}
+
+/// The addresses of this machine's interfaces other than the loopback, as
+/// `ip -j addr` lists them; `None` when `ip` cannot say.
+fn interface_addresses() -> Option<Vec<std::net::IpAddr>> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "addr"])
+        .output()
+        .ok()?;
+    let interfaces: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let mut found = Vec::new();
+    for interface in interfaces.as_array()? {
+        if interface["ifname"] == "lo" {
+            continue;
+        }
+        for info in interface["addr_info"].as_array().into_iter().flatten() {
+            if let Some(ip) = info["local"].as_str().and_then(|a| a.parse().ok()) {
+                found.push(ip);
+            }
+        }
+    }
+    Some(found)
+}
+
+#[test]
+fn the_gateway_host_s_own_addresses_are_refused() {
+    let test = "the_gateway_host_s_own_addresses_are_refused";
+    let Some(addresses) = interface_addresses().filter(|a| !a.is_empty()) else {
+        eprintln!("skipped {test}: `ip -j addr` lists no address on an interface but the loopback");
+        return;
+    };
+    let gw = start_gateway(&[]);
+    deploy_up(&gw);
+    for ip in addresses {
+        let url = match ip {
+            std::net::IpAddr::V4(v4) => format!("http://{v4}:9/"),
+            std::net::IpAddr::V6(v6) => format!("http://[{v6}]:9/"),
+        };
+        let refused = with_callback(&gw, &url);
+        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
+        let line = refused.one_line();
+        assert!(line.contains(&format!("({ip}) are not allowed")), "{line}");
+        // A public address of the host's is refused as the host's; any
+        // other is refused by its range before that.
+        assert!(
+            line.contains("it is an address of the gateway's own host")
+                || line.contains("it is not a public address"),
+            "{line}"
+        );
+        eprintln!("{test}: {ip}: {line}");
+    }
     assert_eq!(gw.counts("up")["Total"], 0, "nothing was recorded");
 }
 

@@ -269,6 +269,59 @@ fn cgi_headers_become_http_variables() {
 }
 
 #[test]
+fn a_gateway_token_admits_only_calls_carrying_it() {
+    let wd = start_watchdog(&[
+        ("fprocess", "env"),
+        ("gateway_token", "the-right-token"),
+        ("KEPT", "kept-value"),
+    ]);
+    let call = |token: Option<&str>| {
+        let mut request = client().post(wd.url("/run?x=1")).body("in");
+        if let Some(token) = token {
+            request = request.header("X-Faas-Gateway-Token", token);
+        }
+        send(request)
+    };
+    for refused in [
+        None,
+        Some("a-wrong-token"),
+        Some("the-right-token-"),
+        Some(""),
+    ] {
+        let answer = call(refused);
+        assert_eq!(answer.status, 403, "{refused:?}: {}", answer.text());
+        assert_eq!(
+            answer.text(),
+            "this replica answers only the gateway: call the function through the gateway\n"
+        );
+    }
+    // Readiness probes need no token.
+    assert_eq!(wd.request(Method::GET, "/_/health").status, 200);
+
+    let answer = call(Some("the-right-token"));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let env = answer.text();
+    assert!(env.lines().any(|l| l == "Http_Path=/run"), "{env}");
+    assert!(env.lines().any(|l| l == "KEPT=kept-value"), "{env}");
+    // Neither the header nor the variable reaches the function.
+    assert!(!env.contains("the-right-token"), "{env}");
+    assert!(!env.to_ascii_lowercase().contains("gateway_token"), "{env}");
+    assert!(!env.contains("Http_X_Faas_Gateway_Token"), "{env}");
+}
+
+#[test]
+fn without_a_gateway_token_every_call_is_answered() {
+    let wd = start_watchdog(&[("fprocess", "env")]);
+    assert_eq!(wd.post("in").status, 200);
+    let answer = send(
+        client()
+            .post(wd.url("/"))
+            .header("X-Faas-Gateway-Token", "anything"),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+#[test]
 fn combine_output_and_write_debug() {
     let combined = start_watchdog(&[("fprocess", "sh -c 'echo out; echo err >&2'")]);
     assert_eq!(combined.request(Method::GET, "/").text(), "out\nerr\n");

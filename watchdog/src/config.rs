@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::duration;
+use crate::token::{self, Token};
 
 /// Everything `fwatchdog` is configured with (SPEC §3).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,9 @@ pub struct Config {
     pub write_debug: bool,
     /// Do not write the health lock file.
     pub suppress_lock: bool,
+    /// The token every request but health must carry (`None`: any
+    /// request is answered).
+    pub gateway_token: Option<Token>,
 }
 
 /// A variable that is missing or cannot be parsed.
@@ -109,6 +113,7 @@ impl Config {
             combine_output: boolean("combine_output", true)?,
             write_debug: boolean("write_debug", false)?,
             suppress_lock: boolean("suppress_lock", false)?,
+            gateway_token: get(token::VARIABLE).map(Token::new),
         })
     }
 }
@@ -140,6 +145,9 @@ mod tests {
         assert_eq!(c.content_type, None);
         assert!(c.cgi_headers && c.combine_output);
         assert!(!c.write_debug && !c.suppress_lock);
+        assert_eq!(c.gateway_token, None);
+        let c = parse(&[("fprocess", "cat"), ("gateway_token", "t")]).expect("valid");
+        assert_eq!(c.gateway_token, Some(Token::new("t")));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   and reason, and back (the gateway reads replicas' answers with it).
 //! - [`cgi`] turns request headers into `Http_*` environment variables.
 //! - [`lock`] owns the health lock file.
+//! - [`token`] is the gateway's token a service replica's watchdog asks
+//!   every call for.
 //! - [`server`] is the `fwatchdog` HTTP server built on the pieces above.
 //! - [`once`] is `fwatchdog --once`, the launcher of a warm single-use
 //!   container: one call over a container's STDIN/STDOUT in the framed
@@ -26,6 +28,7 @@ pub mod lock;
 pub mod once;
 pub mod runner;
 pub mod server;
+pub mod token;
 
 pub use config::Config;
 pub use runner::{run, Exit, Job, Outcome, OutputMode, RunError};

@@ -18,7 +18,9 @@ Usage: fwatchdog               serve (configured by environment variables)
 Variables: fprocess (required), port (8080; 0: any free port, named at start),
 read_timeout (10s), write_timeout (10s), exec_timeout (0: none), max_inflight (0: none),
 max_input_bytes (1048576), max_output_bytes (1048576), content_type, cgi_headers (true),
-combine_output (true), write_debug (false), suppress_lock (false).";
+combine_output (true), write_debug (false), suppress_lock (false),
+gateway_token (unset: every request is answered; set: only requests whose
+X-Faas-Gateway-Token header carries it, but /_/health).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -3,7 +3,9 @@
 //!
 //! Status codes: 200 exit 0; 500 non-zero exit (a line naming the status, then
 //! the output); 405 other methods; 413 input over `max_input_bytes`; 429 over
-//! `max_inflight`; 502 output over `max_output_bytes`; 504 `exec_timeout`.
+//! `max_inflight`; 502 output over `max_output_bytes`; 504 `exec_timeout`;
+//! 403 a request without the gateway's token when `gateway_token` is set
+//! ([`crate::token`]; `/_/health` stays open for readiness probes).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,7 +26,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::runner::{self, Exit, Job, OutputMode};
-use crate::{answer, cgi, lock, Config};
+use crate::{answer, cgi, lock, token, Config};
 
 /// Shared by every request.
 struct State {
@@ -33,6 +35,10 @@ struct State {
     inflight: AtomicUsize,
     /// False once shutdown began: health answers 503.
     accepting: AtomicBool,
+    /// With a gateway token: the whole environment of every process, this
+    /// one's less the token. Without: `None`, the process inherits this
+    /// one's.
+    process_env: Option<Vec<(String, String)>>,
 }
 
 /// Serves requests on `listener` until `shutdown` completes, then removes the
@@ -43,10 +49,17 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let process_env = config.gateway_token.is_some().then(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k != token::VARIABLE)
+            .collect()
+    });
     let state = Arc::new(State {
         config,
         inflight: AtomicUsize::new(0),
         accepting: AtomicBool::new(true),
+        process_env,
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
@@ -112,6 +125,15 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
         };
     }
+    if let Some(expected) = &config.gateway_token {
+        let given = req.headers().get(token::HEADER).map(HeaderValue::as_bytes);
+        if !expected.admits(given) {
+            return text(
+                StatusCode::FORBIDDEN,
+                "this replica answers only the gateway: call the function through the gateway\n",
+            );
+        }
+    }
     if !matches!(
         *req.method(),
         Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -141,16 +163,16 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         return too_large(config);
     }
 
-    let (parts, body) = req.into_parts();
-    let env = if config.cgi_headers {
-        cgi::request_env(&parts.method, &parts.uri, &parts.headers)
-    } else {
-        Vec::new()
-    };
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove(token::HEADER);
+    let mut env = state.process_env.clone().unwrap_or_default();
+    if config.cgi_headers {
+        env.extend(cgi::request_env(&parts.method, &parts.uri, &parts.headers));
+    }
     let job = Job {
         argv: config.fprocess.clone(),
         env,
-        clear_env: false,
+        clear_env: state.process_env.is_some(),
         timeout: config.exec_timeout,
         max_input_bytes: config.max_input_bytes,
         max_output_bytes: config.max_output_bytes,

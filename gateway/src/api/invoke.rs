@@ -146,7 +146,8 @@ fn check_header_bytes(headers: &HeaderMap, limit: u64) -> Result<(), Error> {
 /// Takes the gateway's credentials off a call's request, so no function,
 /// stored row or log line sees them: the `Authorization` header when it is
 /// the gateway's (always under `FAAS_INVOKE_AUTH`, where `auth` let it
-/// through; the admin credentials sent anyway), and cookies.
+/// through; the admin credentials sent anyway), cookies, and any replica
+/// token the caller sent (only the gateway's own reaches a replica).
 fn remove_credentials(headers: &mut HeaderMap, password: &str) {
     let gateway_s = headers
         .get_all(header::AUTHORIZATION)
@@ -156,6 +157,7 @@ fn remove_credentials(headers: &mut HeaderMap, password: &str) {
         headers.remove(header::AUTHORIZATION);
     }
     headers.remove(header::COOKIE);
+    headers.remove(watchdog::token::HEADER);
 }
 
 /// The caller's `X-Call-Id` (a UUID), taken off the headers (the function
@@ -199,6 +201,7 @@ mod tests {
         let value = HeaderValue::from_str(&format!("Basic {admin}")).expect("value");
         headers.insert(header::AUTHORIZATION, value);
         headers.insert(header::COOKIE, HeaderValue::from_static("s=1"));
+        headers.insert("x-faas-gateway-token", HeaderValue::from_static("forged"));
         headers.insert("x-keep", HeaderValue::from_static("k"));
         remove_credentials(&mut headers, "pw");
         assert_eq!(headers.len(), 1, "{headers:?}");

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::agents::Agents;
-use super::container::engine;
+use super::container::{engine, ReplicaKey};
 use super::docker::DockerBackend;
 use super::swarm::SwarmBackend;
 use super::{Backend, ProcessBackend};
@@ -51,6 +51,7 @@ pub async fn open(config: &Config, password: &str) -> anyhow::Result<Arc<dyn Bac
         }
         BackendKind::Process | BackendKind::Auto => None,
     };
+    let key = || ReplicaKey::open(&config.data_dir).map_err(anyhow::Error::msg);
     Ok(match kind {
         BackendKind::Swarm => Arc::new(
             SwarmBackend::connect(
@@ -60,6 +61,7 @@ pub async fn open(config: &Config, password: &str) -> anyhow::Result<Arc<dyn Bac
                 isolation,
                 config.pool.clone(),
                 config.replicas,
+                key()?,
             )
             .await
             .map_err(|e| anyhow::anyhow!(e.line()))?
@@ -74,6 +76,7 @@ pub async fn open(config: &Config, password: &str) -> anyhow::Result<Arc<dyn Bac
                 &config.data_dir,
                 config.pool.clone(),
                 config.replicas,
+                key()?,
             )
             .await
             .map_err(|e| anyhow::anyhow!(e.line()))?

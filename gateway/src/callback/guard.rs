@@ -1,12 +1,15 @@
-//! Which callback targets the gateway may reach. By default none on a
-//! loopback, link-local, private, shared (carrier NAT), unique-local,
-//! multicast, broadcast or unspecified address: the gateway's own host and
-//! its neighbours (the Docker API, a cloud's metadata endpoint, the
-//! functions' networks) are not the caller's to reach. `--callback-allow`
-//! opens networks (CIDRs or addresses) or host names. A name is resolved
-//! ([`crate::resolve`]) at acceptance and again at each delivery, and the
-//! connection goes only to the addresses just checked, so a name cannot be
-//! re-pointed in between.
+//! Which callback targets the gateway may reach. By default none that is
+//! not a public address ([`super::special`]: loopback, link-local,
+//! private, shared, benchmarking, documentation, reserved, unique-local,
+//! multicast, broadcast, unspecified, and IPv6 forms carrying such an IPv4
+//! address), nor any address of the gateway's own host ([`super::own`]):
+//! the host and its neighbours (the Docker API, a cloud's metadata
+//! endpoint, the functions' networks, the gateway itself on a public
+//! address) are not the caller's to reach. `--callback-allow` opens
+//! networks (CIDRs or addresses) or host names, over all of these. A name
+//! is resolved ([`crate::resolve`]) at acceptance and again at each
+//! delivery, and the connection goes only to the addresses just checked,
+//! so a name cannot be re-pointed in between.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,14 +19,29 @@ use futures_util::future::BoxFuture;
 use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
 
+use super::own::OwnAddresses;
+use super::special;
 use super::UrlError;
 
-/// The callback targets allowed beyond the public internet.
-#[derive(Debug, Clone, Default)]
+/// The callback targets allowed beyond the public internet, and the host's
+/// own addresses, refused unless allowed.
+#[derive(Debug, Clone)]
 pub struct Guard {
     nets: Vec<IpNet>,
     /// Allowed host names, lowercase.
     hosts: Vec<String>,
+    own: Arc<OwnAddresses>,
+}
+
+impl Default for Guard {
+    /// Public addresses only, none of the host's own.
+    fn default() -> Guard {
+        Guard {
+            nets: Vec::new(),
+            hosts: Vec::new(),
+            own: Arc::new(OwnAddresses::read()),
+        }
+    }
 }
 
 impl Guard {
@@ -49,7 +67,22 @@ impl Guard {
 
     /// Whether the gateway may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        is_public(ip) || self.nets.iter().any(|net| net.contains(&ip))
+        self.refusal(ip).is_none()
+    }
+
+    /// Why the gateway may not connect to `ip`, if it may not.
+    fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
+        if self.nets.iter().any(|net| net.contains(&ip)) {
+            return None;
+        }
+        if !special::is_public(ip) {
+            return Some("it is not a public address");
+        }
+        let own = self.own.contains(ip)
+            || special::stands_for(ip)
+                .into_iter()
+                .any(|v4| self.own.contains(IpAddr::V4(v4)));
+        own.then_some("it is an address of the gateway's own host")
     }
 
     /// Whether `host` was allowed by name.
@@ -78,9 +111,12 @@ impl Guard {
         if self.allows_name(host) {
             return Ok(ips);
         }
-        match ips.iter().find(|ip| !self.allows(**ip)) {
-            Some(ip) => Err(UrlError(format!(
-                "callbacks to {host} ({ip}) are not allowed: it is not a public address \
+        match ips
+            .iter()
+            .find_map(|ip| self.refusal(*ip).map(|why| (ip, why)))
+        {
+            Some((ip, why)) => Err(UrlError(format!(
+                "callbacks to {host} ({ip}) are not allowed: {why} \
                  (allow it with --callback-allow / FAAS_CALLBACK_ALLOW)"
             ))),
             None => Ok(ips),
@@ -94,36 +130,6 @@ fn valid_host_name(s: &str) -> bool {
         && s.len() <= 253
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-}
-
-/// An address on the public internet.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            let shared = a == 100 && (64..128).contains(&b);
-            let this_network = a == 0;
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || shared
-                || this_network)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local())
-            }
-        },
-    }
 }
 
 /// The callback client's resolver: only addresses the guard allows.
@@ -200,6 +206,74 @@ mod tests {
             .check("other.internal", vec![ip("192.168.0.9")])
             .is_err());
         assert!(Guard::new(&["not a host!".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_allow_list_opens_the_new_refusals_too() {
+        let guard =
+            Guard::new(&["198.18.0.0/15".to_string(), "64:ff9b::/96".into()]).expect("a guard");
+        assert!(guard.allows(ip("198.19.0.1")));
+        assert!(guard.allows(ip("64:ff9b::10.0.0.1")));
+        assert!(!Guard::default().allows(ip("64:ff9b::10.0.0.1")));
+    }
+
+    #[test]
+    fn a_public_address_of_the_host_is_refused_in_every_form() {
+        let own = ip("198.20.0.1");
+        let guard = Guard {
+            own: Arc::new(OwnAddresses::fixed(vec![own])),
+            ..Guard::default()
+        };
+        for form in [
+            "198.20.0.1",
+            "::ffff:198.20.0.1",
+            "64:ff9b::198.20.0.1",
+            "2002:c614:1::1",
+        ] {
+            let refused = guard.check("me", vec![ip(form)]).expect_err(form);
+            assert!(
+                refused
+                    .0
+                    .contains("it is an address of the gateway's own host"),
+                "{form}: {}",
+                refused.0
+            );
+        }
+        assert!(guard.allows(ip("198.20.0.2")));
+        let allowed = Guard {
+            own: Arc::new(OwnAddresses::fixed(vec![own])),
+            ..Guard::new(&["198.20.0.1".to_string()]).expect("a guard")
+        };
+        assert!(allowed.allows(own), "--callback-allow overrides");
+    }
+
+    /// Each address of this host's interfaces (whatever they are): the guard
+    /// refuses it, as the host's when no range does.
+    #[test]
+    fn the_host_s_own_addresses_are_refused() {
+        let guard = Guard::default();
+        let own: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+            .expect("getifaddrs")
+            .filter_map(|i| i.address)
+            .filter_map(|a| a.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())))
+            .collect();
+        for address in &own {
+            assert!(!guard.allows(*address), "{address}");
+            let refused = guard.check("me", vec![*address]).expect_err("refused");
+            let why = if special::is_public(*address) {
+                "it is an address of the gateway's own host"
+            } else {
+                "it is not a public address"
+            };
+            assert!(refused.0.contains(why), "{}", refused.0);
+            // Carried in IPv6 forms too.
+            if let IpAddr::V4(v4) = address {
+                assert!(!guard.allows(IpAddr::V6(v4.to_ipv6_mapped())), "{v4}");
+            }
+            let allowed = Guard::new(&[address.to_string()]).expect("a guard");
+            assert!(allowed.allows(*address), "{address}");
+        }
+        assert!(!own.is_empty(), "the host has at least its loopback");
     }
 
     #[tokio::test]

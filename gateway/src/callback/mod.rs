@@ -1,11 +1,14 @@
 //! `X-Callback-Url`: a call's result POSTed to a URL of the caller's when
 //! the call ends. The URL is checked when the call is accepted (`http` or
-//! `https`, and a target the [`guard`] allows: by default nothing on the
-//! gateway's own host or private networks) and again at each delivery
-//! ([`deliver`]: bounded attempts with backoff, no redirects followed).
+//! `https`, and a target the [`guard`] allows: by default only public
+//! addresses ([`special`]) that are none of the gateway host's own
+//! ([`own`])) and again at each delivery ([`deliver`]: bounded attempts
+//! with backoff, no redirects followed).
 
 mod deliver;
 pub mod guard;
+mod own;
+mod special;
 
 use axum::http::Uri;
 use bytes::Bytes;

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use watchdog::runner::Outcome;
 
 use super::forward::{build_request, outcome, timed_out};
-use super::Replica;
+use super::{Replica, ReplicaKey};
 use crate::backend::{Backend, BackendError, Invocation};
 use crate::config::ReplicaConfig;
 use crate::function::Function;
@@ -60,10 +60,12 @@ pub struct Balancer {
     /// Where the next pick starts looking: replicas equally loaded take
     /// calls in turn.
     turn: AtomicUsize,
+    /// What each function's replica token is derived from.
+    key: ReplicaKey,
 }
 
 impl Balancer {
-    pub fn new(config: ReplicaConfig) -> Balancer {
+    pub fn new(config: ReplicaConfig, key: ReplicaKey) -> Balancer {
         Balancer {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
@@ -72,6 +74,7 @@ impl Balancer {
             quarantined: Mutex::default(),
             quarantine: config.quarantine,
             turn: AtomicUsize::new(0),
+            key,
         }
     }
 }
@@ -153,6 +156,7 @@ impl Balancer {
         let deadline = started + call.timeout;
         let mut refused = Vec::<String>::new();
         let mut woken = false;
+        let token = self.key.token(&function.name);
         loop {
             let replicas = source
                 .running_replicas(&function.name, !refused.is_empty())
@@ -173,7 +177,7 @@ impl Balancer {
                 continue;
             };
             let _inflight = self.start(&addr);
-            let request = build_request(&addr, &call)?;
+            let request = build_request(&addr, &call, &token)?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let response = match tokio::time::timeout(remaining, self.client.request(request)).await
             {
@@ -280,7 +284,7 @@ mod tests {
 
     #[test]
     fn least_loaded_healthy_replica_is_picked() {
-        let balancer = Balancer::new(ReplicaConfig::default());
+        let balancer = Balancer::new(ReplicaConfig::default(), key());
         balancer
             .table()
             .insert("a".into(), Arc::new(AtomicUsize::new(3)));
@@ -302,7 +306,7 @@ mod tests {
 
     #[test]
     fn equally_loaded_replicas_take_calls_in_turn() {
-        let balancer = Balancer::new(ReplicaConfig::default());
+        let balancer = Balancer::new(ReplicaConfig::default(), key());
         let replicas = ["a", "b", "c"].map(|addr| Replica {
             id: addr.into(),
             addr: addr.into(),
@@ -322,7 +326,7 @@ mod tests {
 
     #[test]
     fn only_replicas_with_calls_in_flight_are_counted() {
-        let balancer = Balancer::new(ReplicaConfig::default());
+        let balancer = Balancer::new(ReplicaConfig::default(), key());
         let first = balancer.start("a");
         let second = balancer.start("a");
         let other = balancer.start("b");
@@ -484,11 +488,18 @@ mod tests {
         (addr, count)
     }
 
+    fn key() -> ReplicaKey {
+        ReplicaKey::from_bytes(b"a test key")
+    }
+
     fn quick(quarantine: Duration) -> Balancer {
-        Balancer::new(ReplicaConfig {
-            connect_timeout: Duration::from_millis(300),
-            quarantine,
-        })
+        Balancer::new(
+            ReplicaConfig {
+                connect_timeout: Duration::from_millis(300),
+                quarantine,
+            },
+            key(),
+        )
     }
 
     #[tokio::test]

@@ -10,10 +10,12 @@ use watchdog::runner::{Exit, Outcome};
 use crate::backend::{BackendError, Invocation};
 
 /// The HTTP request to a replica's watchdog: the call's own request, with
-/// its call id, less what belongs to the hop (host, length, connection).
+/// its call id and the function's replica `token` (in place of any the
+/// caller sent), less what belongs to the hop (host, length, connection).
 pub fn build_request(
     addr: &str,
     call: &Invocation,
+    token: &str,
 ) -> Result<hyper::Request<Full<Bytes>>, BackendError> {
     let request = &call.request;
     let uri = match &request.query {
@@ -32,6 +34,9 @@ pub fn build_request(
         if let Ok(id) = http::HeaderValue::from_str(&call.id.to_string()) {
             headers.insert("x-call-id", id);
         }
+        let token = http::HeaderValue::from_str(token)
+            .map_err(|_| BackendError::Invalid("the replica token is not a header value".into()))?;
+        headers.insert(watchdog::token::HEADER, token);
     }
     builder
         .body(Full::new(call.input.clone()))
@@ -101,6 +106,10 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert("host", http::HeaderValue::from_static("ignored"));
         headers.insert("x-custom", http::HeaderValue::from_static("kept"));
+        headers.insert(
+            "x-faas-gateway-token",
+            http::HeaderValue::from_static("the caller's"),
+        );
         let call = Invocation {
             id: uuid::Uuid::nil(),
             request: crate::backend::Request {
@@ -115,11 +124,17 @@ mod tests {
             placed: Default::default(),
             reached: Default::default(),
         };
-        let req = build_request("10.1.2.3:8080", &call).expect("request");
+        let req = build_request("10.1.2.3:8080", &call, "the-token").expect("request");
         assert_eq!(req.method(), "PUT");
         assert_eq!(req.uri(), "http://10.1.2.3:8080/a/b?x=1");
         assert_eq!(req.headers()["x-call-id"], uuid::Uuid::nil().to_string());
         assert_eq!(req.headers()["x-custom"], "kept");
         assert!(!req.headers().contains_key("host"));
+        let tokens: Vec<_> = req
+            .headers()
+            .get_all("x-faas-gateway-token")
+            .iter()
+            .collect();
+        assert_eq!(tokens, ["the-token"], "the gateway's, never the caller's");
     }
 }

@@ -20,7 +20,8 @@
 //!   through the manager), and what they use (the engine's stats, sampled
 //!   into a cache);
 //! - [`balancer`] and [`forward`]: calls proxied to replicas' watchdogs, and
-//!   waking a function scaled to zero.
+//!   waking a function scaled to zero; [`token`]: the per-function token
+//!   they carry, which a replica's watchdog asks for.
 
 pub mod api;
 pub mod attach;
@@ -38,6 +39,7 @@ pub mod pool;
 pub mod replica;
 pub mod resources;
 pub mod setup;
+pub mod token;
 pub mod usage;
 pub mod warm;
 
@@ -45,4 +47,5 @@ pub use balancer::{Balancer, ReplicaSource};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use replica::{Replica, ReplicaCache};
+pub use token::ReplicaKey;
 pub use usage::UsageCache;

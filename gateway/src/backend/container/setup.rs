@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bollard::models::{HostConfig, Mount, MountType};
 
-use super::resources;
+use super::{resources, ReplicaKey};
 use crate::backend::BackendError;
 use crate::config::Isolation;
 use crate::function::Function;
@@ -106,9 +106,11 @@ pub fn env_entries<'a>(
 
 /// The environment of a replica: the function's `envVars`, then what its
 /// watchdog needs: `fprocess`, timeouts as long as the function's (so no
-/// layer cuts a long call short), the payload limits, and STDERR kept out of
-/// the answer.
-pub fn watchdog_env(function: &Function, max_payload_bytes: u64) -> Vec<String> {
+/// layer cuts a long call short), the payload limits, STDERR kept out of
+/// the answer, and the function's token (`key`), which the watchdog asks
+/// every call for (a `gateway_token` among the `envVars` is not the
+/// function's to set: it is left out).
+pub fn watchdog_env(function: &Function, max_payload_bytes: u64, key: &ReplicaKey) -> Vec<String> {
     let timeout = format!("{}s", function.timeout);
     let limit = max_payload_bytes.to_string();
     let mut vars = vec![
@@ -122,7 +124,17 @@ pub fn watchdog_env(function: &Function, max_payload_bytes: u64) -> Vec<String> 
     if !function.env_process.is_empty() {
         vars.push(("fprocess".to_string(), function.env_process.clone()));
     }
-    env_entries(function, &vars)
+    let mut env: Vec<String> = env_entries(function, &vars)
+        .into_iter()
+        .filter(|entry| !is_token_entry(entry))
+        .collect();
+    env.push(key.env_entry(&function.name));
+    env
+}
+
+/// Whether `entry` (`KEY=value`) sets the watchdog's token.
+pub fn is_token_entry(entry: &str) -> bool {
+    entry.split_once('=').map(|(k, _)| k) == Some(watchdog::token::VARIABLE)
 }
 
 #[cfg(test)]
@@ -210,12 +222,16 @@ mod tests {
     #[test]
     fn a_replica_s_watchdog_gets_the_function_s_settings() {
         let f = function(serde_json::json!({
-            "service": "f", "image": "i", "envProcess": "cat", "envVars": {"A": "1"}, "timeout": 7
+            "service": "f", "image": "i", "envProcess": "cat", "timeout": 7,
+            "envVars": {"A": "1", "gateway_token": "the function's own"}
         }));
-        let env = watchdog_env(&f, 99);
+        let key = ReplicaKey::from_bytes(b"k");
+        let env = watchdog_env(&f, 99, &key);
         assert_eq!(env[0], "A=1");
         for entry in ["exec_timeout=7s", "max_output_bytes=99", "fprocess=cat"] {
             assert!(env.contains(&entry.to_string()), "{entry} in {env:?}");
         }
+        let tokens: Vec<&String> = env.iter().filter(|e| is_token_entry(e)).collect();
+        assert_eq!(tokens, [&key.env_entry("f")], "the gateway's token only");
     }
 }

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::agents::{self, Agents};
 use super::container::pool::Pool;
-use super::container::{logs, usage, Engine, EngineError, Replica, ReplicaSource, UsageCache};
+use super::container::{
+    logs, usage, Engine, EngineError, Replica, ReplicaKey, ReplicaSource, UsageCache,
+};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
@@ -41,7 +43,8 @@ impl DockerBackend {
     /// Connects to the engine, removes the per-call and warm containers an
     /// earlier run of this gateway (`owner`) left behind, makes sure the
     /// functions bridge network and the launcher volume exist, and opens
-    /// the secrets kept in `data_dir`.
+    /// the secrets kept in `data_dir`; replicas' tokens come from `key`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn connect(
         network: &str,
         owner: &str,
@@ -50,6 +53,7 @@ impl DockerBackend {
         data_dir: &Path,
         pool: PoolConfig,
         replicas: ReplicaConfig,
+        key: ReplicaKey,
     ) -> Result<DockerBackend, EngineError> {
         // Containers mount the files by their absolute path on the host.
         let dir = std::path::absolute(data_dir.join("secrets"))
@@ -67,7 +71,7 @@ impl DockerBackend {
         )
         .await?;
         Ok(DockerBackend {
-            replicas: ReplicaSet::new(engine.clone(), replicas),
+            replicas: ReplicaSet::new(engine.clone(), replicas, key),
             usage: UsageCache::start(usage::Local(engine.clone())),
             pool: Pool::new(engine.clone(), pool).await?,
             engine,

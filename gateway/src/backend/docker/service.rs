@@ -4,6 +4,8 @@
 //! keeps the specs, the desired counts and the calls in flight per replica,
 //! and proxies each call to the healthy replica with the fewest in flight,
 //! moving to another when a connection is refused before anything was sent.
+//! Each replica's watchdog is given the function's token and answers only
+//! calls carrying it (`container::token`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -14,7 +16,7 @@ use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, replica, setup};
-use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache};
+use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
 use crate::backend::{BackendError, Replicas};
 use crate::config::ReplicaConfig;
 use crate::function::Function;
@@ -33,6 +35,8 @@ pub struct ReplicaSet {
     healthy: Snapshot<HashMap<String, u64>>,
     /// Proxies calls and counts them per replica.
     pub balancer: Balancer,
+    /// What each function's replica token is derived from.
+    key: ReplicaKey,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,23 +44,62 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ReplicaSet {
-    pub fn new(engine: Engine, replicas: ReplicaConfig) -> ReplicaSet {
+    pub fn new(engine: Engine, replicas: ReplicaConfig, key: ReplicaKey) -> ReplicaSet {
         ReplicaSet {
             engine,
             specs: Mutex::default(),
             cache: ReplicaCache::default(),
             healthy: Snapshot::default(),
-            balancer: Balancer::new(replicas),
+            balancer: Balancer::new(replicas, key.clone()),
+            key,
         }
     }
 
     /// Records the function and brings it to its minimum replicas, adopting
-    /// replicas an earlier run of the gateway left running.
+    /// replicas an earlier run of the gateway left running. Those made
+    /// without the function's current token (by a gateway before replicas
+    /// had one, or under another key) would answer anyone, or refuse the
+    /// gateway: they are replaced.
     pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        let running = self.list(&function.name, true).await?.len() as u64;
-        let desired = running.max(function.scaling().min);
+        let running = self.list(&function.name, true).await?;
+        let desired = (running.len() as u64).max(function.scaling().min);
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
+        let stale = self.without_token(function, &running).await;
+        if !stale.is_empty() {
+            tracing::info!(
+                "replacing {} replicas of {} made without its current replica token",
+                stale.len(),
+                function.name
+            );
+            for id in &stale {
+                self.engine.remove(id).await;
+            }
+            self.cache.forget(&function.name);
+        }
         self.reconcile(&function.name).await
+    }
+
+    /// The ids of `replicas` whose environment lacks `function`'s current
+    /// token. One the engine cannot inspect (gone meanwhile) is left to
+    /// the reconciling.
+    async fn without_token(&self, function: &Function, replicas: &[Replica]) -> Vec<String> {
+        let entry = self.key.env_entry(&function.name);
+        let mut stale = Vec::new();
+        for replica in replicas {
+            let Ok(inspected) = self
+                .engine
+                .docker
+                .inspect_container(&replica.id, None)
+                .await
+            else {
+                continue;
+            };
+            let env = inspected.config.and_then(|c| c.env).unwrap_or_default();
+            if !env.contains(&entry) {
+                stale.push(replica.id.clone());
+            }
+        }
+        stale
     }
 
     /// Rolls a function onto a new spec: new replicas first, then, once they
@@ -194,7 +237,11 @@ impl ReplicaSet {
     async fn create(&self, function: &Function) -> Result<String, BackendError> {
         let body = ContainerCreateBody {
             image: Some(function.image.clone()),
-            env: Some(setup::watchdog_env(function, self.engine.max_payload_bytes)),
+            env: Some(setup::watchdog_env(
+                function,
+                self.engine.max_payload_bytes,
+                &self.key,
+            )),
             labels: Some(HashMap::from([
                 (labels::FUNCTION.to_string(), function.name.clone()),
                 (labels::REPLICA.to_string(), "true".to_string()),

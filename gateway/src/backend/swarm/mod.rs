@@ -32,7 +32,9 @@ use super::agents::{self, Agents};
 use super::container::pool::Pool;
 use super::container::replica::Snapshot;
 use super::container::{labels, logs, usage, UsageCache};
-use super::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaSource};
+use super::container::{
+    setup, Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaKey, ReplicaSource,
+};
 use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
 use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
@@ -53,12 +55,14 @@ pub struct SwarmBackend {
     pool: Pool,
     /// Agents that run per-call calls on their nodes, when there are any.
     agents: Option<Agents>,
+    /// What each function's replica token is derived from.
+    key: ReplicaKey,
 }
 
 impl SwarmBackend {
     /// Connects to a Swarm manager, removes per-call and warm containers an
     /// earlier run left behind, makes sure the overlay network exists, and
-    /// opens the pool.
+    /// opens the pool; replicas' tokens come from `key`.
     pub async fn connect(
         network: &str,
         owner: &str,
@@ -66,6 +70,7 @@ impl SwarmBackend {
         isolation: Isolation,
         pool: PoolConfig,
         replicas: ReplicaConfig,
+        key: ReplicaKey,
     ) -> Result<SwarmBackend, EngineError> {
         let engine =
             Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
@@ -74,9 +79,10 @@ impl SwarmBackend {
             agents: None,
             usage: UsageCache::start(usage::Local(engine.clone())),
             engine,
-            balancer: Balancer::new(replicas),
+            balancer: Balancer::new(replicas, key.clone()),
             cache: ReplicaCache::default(),
             services: Snapshot::default(),
+            key,
         })
     }
 
@@ -242,7 +248,38 @@ impl SwarmBackend {
             replicas,
             secrets,
             &engine.isolation,
+            &self.key,
         )
+    }
+
+    /// Gives the existing service of `function` the function's current
+    /// token when its spec lacks it (made by a gateway before replicas had
+    /// one, or under another key): Swarm then rolls its tasks onto it.
+    async fn refresh_token(
+        &self,
+        function: &Function,
+        version: u64,
+        mut spec: ServiceSpec,
+    ) -> Result<(), BackendError> {
+        let entry = self.key.env_entry(&function.name);
+        let container = spec
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut());
+        let Some(container) = container else {
+            return Ok(());
+        };
+        let env = container.env.get_or_insert_with(Vec::new);
+        if env.contains(&entry) {
+            return Ok(());
+        }
+        env.retain(|e| !setup::is_token_entry(e));
+        env.push(entry);
+        tracing::info!(
+            "updating the service {} to carry its current replica token",
+            function.name
+        );
+        self.apply(&function.name, version, spec).await
     }
 
     /// Checks `function` can run; its mode and its service, if it has one.
@@ -283,14 +320,16 @@ impl Backend for SwarmBackend {
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         // An existing service of this gateway's (an earlier run's) is
-        // adopted as it is; another's is a conflict.
+        // adopted as it is, but for its token; another's is a conflict.
         match self.prepare(function).await? {
             (Mode::Service, None) => self.create(function).await,
             (Mode::PerCall, _) => {
                 self.pool.reset(function);
                 Ok(())
             }
-            (Mode::Service, Some(_)) => Ok(()),
+            (Mode::Service, Some((version, spec))) => {
+                self.refresh_token(function, version, spec).await
+            }
         }
     }
 

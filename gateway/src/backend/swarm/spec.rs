@@ -6,8 +6,9 @@
 //! `/var/openfaas/secrets/<name>`), the gateway's confinement (capabilities
 //! dropped but the asked ones, no new privileges, a pids limit, a default
 //! memory limit, the user), limits and reservations, a read-only root with
-//! a tmpfs `/tmp` when asked, rolling updates one task at a time that roll back on failure, and
-//! `dnsrr` so no virtual IP is needed.
+//! a tmpfs `/tmp` when asked, rolling updates one task at a time that roll back on failure,
+//! `dnsrr` so no virtual IP is needed, and the function's replica token
+//! (`container::token`), which its watchdog asks every call for.
 
 use std::collections::HashMap;
 
@@ -21,7 +22,7 @@ use bollard::models::{
 };
 
 use crate::backend::container::labels::{FUNCTION, OWNER};
-use crate::backend::container::{resources, setup};
+use crate::backend::container::{resources, setup, ReplicaKey};
 use crate::backend::BackendError;
 use crate::config::Isolation;
 use crate::function::Function;
@@ -29,7 +30,9 @@ use crate::function::Function;
 const SECOND_NS: i64 = 1_000_000_000;
 
 /// The spec of `function`'s service, created by the gateway `owner`, with
-/// `replicas` tasks and `secrets` as (id, name).
+/// `replicas` tasks, `secrets` as (id, name) and its replica token from
+/// `key`.
+#[allow(clippy::too_many_arguments)]
 pub fn service(
     function: &Function,
     owner: &str,
@@ -38,6 +41,7 @@ pub fn service(
     replicas: u64,
     secrets: Vec<(String, String)>,
     isolation: &Isolation,
+    key: &ReplicaKey,
 ) -> Result<ServiceSpec, BackendError> {
     let host = setup::host_config(function, isolation)?;
     let mut labels: HashMap<String, String> = function.labels.clone().into_iter().collect();
@@ -50,7 +54,7 @@ pub fn service(
     let read_only = function.read_only_root_filesystem;
     let container = TaskSpecContainerSpec {
         image: Some(function.image.clone()),
-        env: Some(setup::watchdog_env(function, max_payload_bytes)),
+        env: Some(setup::watchdog_env(function, max_payload_bytes, key)),
         labels: Some(HashMap::from([
             (FUNCTION.to_string(), function.name.clone()),
             (OWNER.to_string(), owner.to_string()),
@@ -172,6 +176,7 @@ mod tests {
 
     #[test]
     fn spec_follows_the_openfaas_swarm_provider() {
+        let key = ReplicaKey::from_bytes(b"k");
         let spec = service(
             &function(),
             "gw",
@@ -180,6 +185,7 @@ mod tests {
             2,
             vec![("id1".into(), "s".into())],
             &Isolation::default(),
+            &key,
         )
         .expect("spec");
         let labels = spec.labels.expect("labels");
@@ -191,6 +197,7 @@ mod tests {
         assert!(env.contains(&"fprocess=cat".to_string()));
         assert!(env.contains(&"A=1".to_string()));
         assert!(env.contains(&"exec_timeout=30s".to_string()));
+        assert!(env.contains(&key.env_entry("f")), "the replica token");
         assert_eq!(container.read_only, Some(true));
         assert_eq!(
             container.mounts.expect("mounts")[0].target.as_deref(),
