@@ -14,8 +14,13 @@
 //!   grants. This holds for browsers that send neither header.
 //!
 //! Clients that are not browsers (curl, `faas-cli`, `faas`) send neither
-//! header. GET and HEAD carry no body a page could choose, so an
-//! invocation by GET passes on its headers alone.
+//! header. Every browser marks what a page sends (`Origin` on every
+//! cross-origin POST, `Sec-Fetch-*` on every request of current ones), so an
+//! invocation with none of those marks is not a page's and keeps whatever
+//! type its client gives (`faas-cli invoke`'s `text/plain`, `curl -d`'s
+//! form type); management bodies are JSON from every client. GET and HEAD
+//! carry no body a page could choose, so an invocation by GET passes on its
+//! headers alone.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method};
@@ -54,6 +59,9 @@ pub async fn guard(guarded: Guarded, request: Request, next: Next) -> Response {
 pub fn check(guarded: Guarded, method: &Method, headers: &HeaderMap) -> Result<(), Error> {
     same_origin(headers)?;
     if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    if guarded == Guarded::Invocation && !from_browser(headers) {
         return Ok(());
     }
     let content_type = match headers.get(header::CONTENT_TYPE) {
@@ -148,6 +156,15 @@ fn is_own(origin: &str, host: Option<&str>) -> bool {
     !authority.is_empty() && !authority.contains('/') && plain(authority) == plain(host)
 }
 
+/// Whether a browser marked the request as a page's: an `Origin`, or any
+/// `Sec-Fetch-*` header.
+fn from_browser(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ORIGIN)
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("sec-fetch-"))
+}
+
 /// Whether an HTTP/1.1 request has a body: only when it says so.
 fn has_body(headers: &HeaderMap) -> bool {
     let length = headers
@@ -231,9 +248,12 @@ mod tests {
     #[test]
     fn invocations_name_a_type_no_form_can_send() {
         let i = Guarded::Invocation;
+        // What a page of the gateway's own sends: its browser marks it.
+        let page = ("sec-fetch-site", "same-origin");
+        let own = ("origin", "http://127.0.0.1:8080");
         for ok in ["application/octet-stream", "application/json", "image/png"] {
             let ct = ("content-type", ok);
-            assert_eq!(status(i, Method::POST, &[ct, BODY]), 200, "{ok}");
+            assert_eq!(status(i, Method::POST, &[ct, BODY, page]), 200, "{ok}");
         }
         for refused in [
             "text/plain",
@@ -242,10 +262,15 @@ mod tests {
             "multipart/form-data; boundary=b",
         ] {
             let ct = ("content-type", refused);
-            assert_eq!(status(i, Method::POST, &[ct, BODY]), 415, "{refused}");
+            for mark in [page, own, ("sec-fetch-mode", "navigate")] {
+                assert_eq!(status(i, Method::POST, &[ct, BODY, mark]), 415, "{refused}");
+            }
+            // curl -d, faas-cli invoke: no browser's marks.
+            assert_eq!(status(i, Method::POST, &[ct, BODY]), 200, "{refused}");
         }
-        assert_eq!(status(i, Method::POST, &[BODY]), 415);
-        assert_eq!(status(i, Method::POST, &[]), 200, "no body");
+        assert_eq!(status(i, Method::POST, &[BODY, page]), 415);
+        assert_eq!(status(i, Method::POST, &[BODY]), 200, "not a browser");
+        assert_eq!(status(i, Method::POST, &[page]), 200, "no body");
         assert_eq!(status(i, Method::GET, &[]), 200);
         let typed = ("content-type", "text/plain");
         assert_eq!(status(i, Method::GET, &[typed]), 200, "GET carries no form");
