@@ -10,6 +10,7 @@ use crate::alerts::AlertFloors;
 use crate::backend::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;
+use crate::logins::Logins;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::samples::Samples;
@@ -36,6 +37,8 @@ pub struct App {
     pub notifier: Arc<dyn Notifier>,
     /// The admin password.
     pub password: String,
+    /// Failed logins per client address, and which are locked out.
+    pub logins: Logins,
     /// Every task the gateway spawns (async calls with their callbacks, the
     /// autoscaler): a graceful stop waits for them.
     pub tasks: TaskTracker,

@@ -1,14 +1,17 @@
 //! Basic auth (user `admin`) for management and call-inspection routes,
 //! and for invocation with `FAAS_INVOKE_AUTH`. The password comes from
 //! `FAAS_BASIC_AUTH_PASSWORD_FILE`, or is generated at first start into the
-//! data directory and printed once.
+//! data directory and printed once. Wrong credentials count against the
+//! client's address, which [`crate::logins`] locks out after a few.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -16,6 +19,7 @@ use base64::Engine;
 use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
+use crate::logins::Client;
 
 pub const USER: &str = "admin";
 const GENERATED: &str = "admin-password";
@@ -69,13 +73,47 @@ pub fn allows(header: Option<&[u8]>, password: &str) -> bool {
     crate::secret::matches(&decoded, format!("{USER}:{password}").as_bytes())
 }
 
-/// Middleware: 401 unless the request carries the admin credentials.
-pub async fn require(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+/// Whether `headers` carry the admin credentials, counting a wrong try
+/// against `client` (when known): 429 while `client` is locked, without
+/// looking at the credentials; 401 without them or with wrong ones. A
+/// request with no `Authorization` at all is not a try.
+pub fn check(app: &App, headers: &HeaderMap, client: Option<Client>) -> Result<(), Error> {
+    if let Some(wait) = client.and_then(|c| app.logins.locked(c)) {
+        app.metrics.login_throttled.inc();
+        return Err(Error::LoginsLocked(wait));
+    }
+    let header = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
     if allows(header, &app.password) {
-        next.run(request).await
-    } else {
-        Error::Unauthorized.into_response()
+        if let Some(client) = client {
+            app.logins.succeeded(client);
+        }
+        return Ok(());
+    }
+    if header.is_some() {
+        app.metrics.login_failures.inc();
+        if let Some(lockout) = client.and_then(|c| app.logins.failed(c)) {
+            tracing::warn!(
+                "failed logins from {}: locked for {}s",
+                client.map_or_else(String::new, |c| c.to_string()),
+                lockout.as_secs_f64()
+            );
+        }
+    }
+    Err(Error::Unauthorized)
+}
+
+/// The client a request came from (set by `connection` on each request).
+pub fn client(request: &Request) -> Option<Client> {
+    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    Some(Client::of(peer.ip()))
+}
+
+/// Middleware: 401 unless the request carries the admin credentials (429
+/// while its address is locked).
+pub async fn require(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    match check(&app, request.headers(), client(&request)) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Config {
     pub callback_ca_file: Option<PathBuf>,
     /// How long clients may hold connections, and how many.
     pub connections: Connections,
+    /// How failed logins are throttled.
+    pub logins: LoginLimits,
     /// How often each function's figures are sampled for the portal's
     /// plots (the last [`crate::samples::WINDOW`] are kept).
     pub sample_interval: Duration,
@@ -210,10 +212,22 @@ pub struct Connections {
     /// A request body that sends nothing for this long: 408, connection
     /// closed, nothing recorded.
     pub body_idle_timeout: Duration,
+    /// Bytes per second a request body must keep up, on average over the
+    /// time it was waited for, once `body_min_rate_grace` has passed.
+    pub body_min_rate: u64,
+    /// The wait a request body is allowed before `body_min_rate` counts:
+    /// a body must be whole within this plus its length at the minimum
+    /// rate.
+    pub body_min_rate_grace: Duration,
     /// A kept-alive connection with no request for this long: closed.
     pub idle_timeout: Duration,
-    /// Open connections at most; further ones are closed at once.
+    /// Open connections at most, `reserved_connections` among them;
+    /// further ones are closed at once.
     pub max_connections: usize,
+    /// Of `max_connections`, those kept for `/healthz` and requests with
+    /// the right credentials (see `connection`): the rest may all be held
+    /// by slow clients without locking those out.
+    pub reserved_connections: usize,
 }
 
 impl Connections {
@@ -225,5 +239,32 @@ impl Connections {
         let left = open_files.saturating_sub(256);
         let max = left.max(open_files / 2).clamp(1, 16_384);
         usize::try_from(max).unwrap_or(usize::MAX)
+    }
+
+    /// The default reserve of a cap of `max` connections: a tenth, at
+    /// least one and at most 256, always leaving one ordinary connection.
+    pub fn default_reserved(max: usize) -> usize {
+        (max / 10).clamp(1, 256).min(max.saturating_sub(1))
+    }
+}
+
+/// How failed logins are throttled, per client address (see `logins`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failed logins an address may make before it is locked.
+    pub attempts: u32,
+    /// The first lockout; each further failure doubles it.
+    pub lockout: Duration,
+    /// The longest lockout.
+    pub lockout_max: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            attempts: 10,
+            lockout: Duration::from_secs(1),
+            lockout_max: Duration::from_secs(300),
+        }
     }
 }

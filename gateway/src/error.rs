@@ -47,6 +47,13 @@ pub enum Error {
     /// missing; the text says what to send.
     #[error("{0}")]
     MediaType(String),
+    /// Too many failed logins from the client's address; locked this long.
+    #[error("too many failed logins from this address: retry in {}s (FAAS_LOGIN_ATTEMPTS, FAAS_LOGIN_LOCKOUT)", retry_secs(*.0))]
+    LoginsLocked(std::time::Duration),
+    /// No ordinary room for the connection, and its request is neither
+    /// `/healthz` nor carries credentials; the cap is given.
+    #[error("all {0} connections (FAAS_MAX_CONNECTIONS) but those reserved for /healthz and the admin are taken; retry later")]
+    ConnectionsFull(usize),
     /// The call's output is no longer kept.
     #[error("{0}")]
     Gone(String),
@@ -74,6 +81,8 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::CrossSite(_) => StatusCode::FORBIDDEN,
             Error::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::LoginsLocked(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::ConnectionsFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Gone(_) => StatusCode::GONE,
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
@@ -90,6 +99,11 @@ impl Error {
             },
         }
     }
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+fn retry_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl From<SpecError> for Error {
@@ -123,6 +137,13 @@ impl IntoResponse for Error {
             }
             // The rest of the body may never come: do not wait for it.
             Error::BodyTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Error::LoginsLocked(wait) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(wait)));
+            }
+            Error::ConnectionsFull(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Error::Unauthorized => {

@@ -6,11 +6,13 @@
 //! - [`server`] opens the store, the backend and the [`app`] state, serves
 //!   [`routes`] on a listener until shutdown, then drains; [`files`] keeps
 //!   the data directory private.
-//! - [`connection`] accepts connections under a cap and closes those whose
-//!   request head, body or idle time runs over.
-//! - [`routes`] is the table of every route, its access rule ([`auth`]) and
-//!   its handler; [`cross_site`] refuses what another site's page makes a
-//!   browser send; [`api`] holds the handlers, one file per route family.
+//! - [`connection`] accepts connections under a cap (with room reserved for
+//!   `/healthz` and the admin) and closes those whose request head, body or
+//!   idle time runs over, or whose body comes too slowly.
+//! - [`routes`] is the table of every route, its access rule ([`auth`],
+//!   which [`logins`] throttles per client address) and its handler;
+//!   [`cross_site`] refuses what another site's page makes a browser send;
+//!   [`api`] holds the handlers, one file per route family.
 //! - [`invoke`] is the pipeline every call takes: queue → record → wait for
 //!   a slot → run on the backend → record the end → answer.
 //! - [`scheduler`] is the FIFO queue under the global quota and the
@@ -48,6 +50,7 @@ pub mod error;
 pub mod files;
 pub mod function;
 pub mod invoke;
+pub mod logins;
 pub mod metrics;
 pub mod registry;
 pub mod resolve;

@@ -3,8 +3,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -23,6 +23,10 @@ pub struct Metrics {
     pub quota_in_use: IntGauge,
     /// Time calls spent in the queue.
     pub call_wait_seconds: HistogramVec,
+    /// Requests with wrong credentials.
+    pub login_failures: IntCounter,
+    /// Requests refused (429) while their address was locked out.
+    pub login_throttled: IntCounter,
 }
 
 impl Metrics {
@@ -62,6 +66,14 @@ impl Metrics {
                     "Time calls waited in the queue, in seconds",
                 ),
                 function,
+            )?)?,
+            login_failures: r.add(IntCounter::new(
+                "faas_login_failures_total",
+                "Requests with wrong admin credentials",
+            )?)?,
+            login_throttled: r.add(IntCounter::new(
+                "faas_login_throttled_total",
+                "Requests refused with 429 while their address was locked after failed logins",
             )?)?,
             registry,
         })

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::http::header::AUTHORIZATION;
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,6 +19,9 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
+use crate::connection::{Admission, Admit};
+use crate::error::Error;
+use crate::logins::{Client, Logins};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::samples::{Figures, Samples};
@@ -46,7 +51,8 @@ pub async fn run(
     let stopping = app.stopping.clone();
     let router = crate::routes::router(app.clone());
     let limits = app.config.connections;
-    crate::connection::serve(listener, router, limits, async move {
+    let admit = admit(app.clone());
+    crate::connection::serve(listener, router, limits, admit, async move {
         shutdown.await;
         tracing::info!("shutting down");
         stopping.cancel();
@@ -57,6 +63,25 @@ pub async fn run(
     // Everything written so far is committed once this write is.
     let _ = app.store.commit(Write::Barrier).await;
     Ok(())
+}
+
+/// What a connection in the reserved room may ask: `/healthz`, once, or
+/// anything with the admin credentials (checked, and counted when wrong,
+/// as every login is); without credentials, 503.
+fn admit(app: Arc<App>) -> Admit {
+    Arc::new(move |request, peer| {
+        if request.uri().path() == "/healthz" {
+            return Admission::Once;
+        }
+        if !request.headers().contains_key(AUTHORIZATION) {
+            let max = app.config.connections.max_connections;
+            return Admission::Refused(Error::ConnectionsFull(max).into_response());
+        }
+        match crate::auth::check(&app, request.headers(), Some(Client::of(peer.ip()))) {
+            Ok(()) => Admission::Trusted,
+            Err(e) => Admission::Refused(e.into_response()),
+        }
+    })
 }
 
 /// What the portal's plots sample of every deployed function: its queue,
@@ -126,6 +151,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     let app = Arc::new(App {
         scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
         alert_floors: Default::default(),
+        logins: Logins::new(config.logins),
         config,
         store,
         backend,

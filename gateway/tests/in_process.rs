@@ -119,9 +119,13 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         connections: Connections {
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),
+            body_min_rate: 1024,
+            body_min_rate_grace: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 100,
+            reserved_connections: 10,
         },
+        logins: Default::default(),
         sample_interval: Duration::from_secs(5),
         pool: PoolConfig {
             idle: Duration::from_secs(300),

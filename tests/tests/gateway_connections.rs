@@ -1,9 +1,12 @@
 //! What a client may hold of the gateway: a request head that is late is
-//! cut at the header timeout, a body that stalls at the body idle timeout
-//! (408, nothing recorded), a kept-alive connection at the idle timeout;
-//! past the connection cap new connections are closed at once and the
-//! gateway still answers once one frees up. A call slower than all of these
-//! still answers. And the data directory is private: 0700, its files 0600.
+//! cut at the header timeout (however it trickles), a body that stalls at
+//! the body idle timeout and one that trickles below the minimum rate (408,
+//! nothing recorded), a kept-alive connection at the idle timeout; past the
+//! connection cap new connections are closed at once and the gateway still
+//! answers once one frees up, and while slow clients hold every ordinary
+//! connection the reserved ones still serve `/healthz` and the admin, and
+//! nobody else. A call slower than all of these still answers. And the data
+//! directory is private: 0700, its files 0600.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -12,7 +15,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use faas_tests::gateway::{start_gateway, GatewayHandle};
+use base64::Engine;
+use faas_tests::gateway::{start_gateway, GatewayHandle, PASSWORD};
 use faas_tests::{binary, eventually, Running, TempDir};
 use serde_json::json;
 
@@ -226,6 +230,7 @@ fn a_call_longer_than_every_connection_timeout_still_answers() {
 fn past_the_connection_cap_new_connections_close_at_once_and_a_freed_one_serves() {
     let gw = start_gateway(&[
         ("FAAS_MAX_CONNECTIONS", "20"),
+        ("FAAS_RESERVED_CONNECTIONS", "0"),
         ("FAAS_HEADER_TIMEOUT", "60"),
     ]);
     let idle: Vec<TcpStream> = (0..50).map(|_| connect(&gw)).collect();
@@ -267,6 +272,153 @@ fn past_the_connection_cap_new_connections_close_at_once_and_a_freed_one_serves(
     assert!(
         held.iter().all(|s| !is_closed(s)),
         "the held ones stay open"
+    );
+}
+
+/// Sends `head` and then the body's bytes one at a time, a byte every
+/// `every`, from a thread, until the gateway closes the connection.
+fn trickle(stream: &TcpStream, head: &str, every: Duration) {
+    let mut writer = stream.try_clone().expect("a second handle");
+    writer.write_all(head.as_bytes()).expect("the head");
+    std::thread::spawn(move || loop {
+        if writer.write_all(b"x").is_err() {
+            return;
+        }
+        std::thread::sleep(every);
+    });
+}
+
+#[test]
+fn a_body_trickling_below_the_minimum_rate_ends_with_408_and_nothing_recorded() {
+    // A byte a second never idles for the 10 s idle timeout, but falls
+    // behind 100 bytes/s once the 2 s of grace are over.
+    let grace = Duration::from_secs(2);
+    let gw = start_gateway(&[
+        ("FAAS_BODY_MIN_RATE", "100"),
+        ("FAAS_BODY_MIN_RATE_GRACE", "2"),
+        ("FAAS_BODY_IDLE_TIMEOUT", "10"),
+        ("FAAS_HEADER_TIMEOUT", "30"),
+        ("FAAS_IDLE_TIMEOUT", "30"),
+    ]);
+    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
+    for path in ["/function/cat", "/async-function/cat"] {
+        let mut stream = connect(&gw);
+        let head =
+            format!("POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Length: 10000\r\n\r\n");
+        let start = Instant::now();
+        trickle(&stream, &head, Duration::from_secs(1));
+        let answer = read_until_closed(&mut stream, Duration::from_secs(30));
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("--body-min-rate"), "{path}: {answer}");
+        // Not before the grace, and not by the idle timeout, which a byte a
+        // second never reaches.
+        assert_took(start, grace, Duration::from_secs(9), path);
+    }
+    assert_eq!(gw.counts("cat")["Total"], 0, "no call was recorded");
+}
+
+fn basic(password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// One request on a new connection, and what the gateway answers before it
+/// closes it.
+fn once(gw: &GatewayHandle, request: &str) -> String {
+    let mut stream = connect(gw);
+    stream.write_all(request.as_bytes()).expect("a request");
+    read_until_closed(&mut stream, Duration::from_secs(10))
+}
+
+#[test]
+fn slow_clients_filling_the_cap_leave_healthz_and_the_admin_their_reserved_room() {
+    let mut gw = start_gateway(&[
+        // Four reserved: more than the admitted connections below, so one
+        // not yet closed on the gateway's side never crowds out the next.
+        ("FAAS_MAX_CONNECTIONS", "12"),
+        ("FAAS_RESERVED_CONNECTIONS", "4"),
+        // Long enough that no slow client is cut while the test runs.
+        ("FAAS_HEADER_TIMEOUT", "120"),
+        ("FAAS_BODY_IDLE_TIMEOUT", "120"),
+        ("FAAS_BODY_MIN_RATE_GRACE", "120"),
+    ]);
+    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
+    // A new gateway on the same data: no connection of the deploy's is open.
+    gw.restart();
+
+    // Eight bodies trickling to an open route hold the ordinary room.
+    let head = "POST /function/cat HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000\r\n\r\n";
+    let bodies: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let stream = connect(&gw);
+            trickle(&stream, head, Duration::from_secs(2));
+            stream
+        })
+        .collect();
+    // Then a ninth: it finds the ordinary room full, and a reserved seat
+    // admits no anonymous call.
+    let ninth = once(&gw, head);
+    assert!(ninth.starts_with("HTTP/1.1 503"), "{ninth}");
+    assert!(ninth.contains("FAAS_MAX_CONNECTIONS"), "{ninth}");
+    // Heads trickling into the reserved room, more than it holds.
+    let heads: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let stream = connect(&gw);
+            trickle(
+                &stream,
+                "GET /healthz HTTP/1.1\r\nX-Slow: ",
+                Duration::from_secs(2),
+            );
+            stream
+        })
+        .collect();
+    eventually(
+        "the trickled heads beyond the four reserved seats to be closed",
+        Duration::from_secs(10),
+        || (heads.iter().filter(|s| is_closed(s)).count() == 2).then_some(()),
+    );
+
+    // Every connection is taken by a slow client, yet:
+    let health = once(&gw, "GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let admin = format!(
+        "GET /system/functions HTTP/1.1\r\nHost: gateway\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        basic(PASSWORD)
+    );
+    let listed = once(&gw, &admin);
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    assert!(listed.contains("\"cat\""), "{listed}");
+    // An authenticated call, on a kept-alive connection: it keeps its seat.
+    let mut kept = connect(&gw);
+    let call = format!(
+        "POST /function/cat HTTP/1.1\r\nHost: gateway\r\nAuthorization: {}\r\nContent-Length: 2\r\n\r\nhi",
+        basic(PASSWORD)
+    );
+    kept.write_all(call.as_bytes()).expect("a call");
+    let answer = read_response(&mut kept);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("hi"),
+        "{answer}"
+    );
+    kept.write_all(call.as_bytes()).expect("a second call");
+    assert!(read_response(&mut kept).starts_with("HTTP/1.1 200"));
+
+    // Nobody else: no credentials, or wrong ones.
+    let anonymous = once(
+        &gw,
+        "GET /system/openapi.json HTTP/1.1\r\nHost: gateway\r\n\r\n",
+    );
+    assert!(anonymous.starts_with("HTTP/1.1 503"), "{anonymous}");
+    let wrong = format!(
+        "GET /system/functions HTTP/1.1\r\nHost: gateway\r\nAuthorization: {}\r\n\r\n",
+        basic("wrong")
+    );
+    let refused = once(&gw, &wrong);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+
+    assert!(
+        bodies.iter().all(|s| !is_closed(s)),
+        "the slow bodies held their connections throughout"
     );
 }
 

@@ -26,6 +26,7 @@ use super::Agent;
 use crate::backend::agents::wire;
 use crate::backend::container::usage;
 use crate::backend::BackendError;
+use crate::connection::{Admission, Admit};
 use crate::function::{self, Deployment, Function, Mode};
 
 /// What a request body may hold beyond the call's input (base64, 4/3 of
@@ -58,16 +59,36 @@ fn invalid(line: String) -> Response {
 
 /// Middleware: 401 unless the request carries the gateway's token.
 async fn require(State(agent): State<Arc<Agent>>, request: Request, next: Next) -> Response {
-    let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    if wire::allows(header, &agent.token) {
+    if authorized(&agent, &request) {
         next.run(request).await
     } else {
-        refuse(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the agent answers its gateway only: send the token derived from the gateway's admin password (Authorization: Bearer …)".into(),
-        )
+        unauthorized()
     }
+}
+
+fn authorized(agent: &Agent, request: &Request) -> bool {
+    let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    wire::allows(header, &agent.token)
+}
+
+fn unauthorized() -> Response {
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "the agent answers its gateway only: send the token derived from the gateway's admin password (Authorization: Bearer …)".into(),
+    )
+}
+
+/// What a connection in the agent's reserved room may ask: anything, with
+/// the gateway's token (the agent serves nobody else).
+pub fn admit(agent: Arc<Agent>) -> Admit {
+    Arc::new(move |request, _peer| {
+        if authorized(&agent, request) {
+            Admission::Trusted
+        } else {
+            Admission::Refused(unauthorized())
+        }
+    })
 }
 
 async fn no_route(request: Request) -> Response {

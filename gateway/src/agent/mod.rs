@@ -76,7 +76,8 @@ pub async fn run(
         agent.node.hostname, agent.node.node_id, agent.engine.owner
     );
     let limits = agent.config.connections;
-    crate::connection::serve(listener, api::router(agent), limits, shutdown).await;
+    let admit = api::admit(agent.clone());
+    crate::connection::serve(listener, api::router(agent), limits, admit, shutdown).await;
     Ok(())
 }
 

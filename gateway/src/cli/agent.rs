@@ -40,8 +40,8 @@ pub struct AgentArgs {
 }
 
 impl AgentArgs {
-    pub fn into_config(self) -> AgentConfig {
-        AgentConfig {
+    pub fn into_config(self) -> anyhow::Result<AgentConfig> {
+        Ok(AgentConfig {
             listen: SocketAddr::new(self.bind, self.port),
             password_file: self.basic_auth_password_file,
             network: self.network.filter(|n| !n.trim().is_empty()),
@@ -50,7 +50,7 @@ impl AgentArgs {
             owner: self.owner.filter(|o| !o.trim().is_empty()),
             isolation: self.isolation.into_isolation(),
             pool: self.pool.into_pool(),
-            connections: self.connections.into_connections(),
-        }
+            connections: self.connections.into_connections()?,
+        })
     }
 }

@@ -39,12 +39,21 @@ pub struct ConnectionArgs {
     /// A request body that sends nothing for this long ends with 408 and nothing recorded
     #[arg(long, env = "FAAS_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = duration)]
     body_idle_timeout: Duration,
+    /// Bytes per second a request body must keep up (averaged over the time it is waited for, once --body-min-rate-grace has passed); slower: 408 and nothing recorded
+    #[arg(long, env = "FAAS_BODY_MIN_RATE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    body_min_rate: u64,
+    /// How long a request body may be waited for before --body-min-rate counts: a body must be whole within this plus its length at that rate
+    #[arg(long, env = "FAAS_BODY_MIN_RATE_GRACE", default_value = "10s", value_parser = duration)]
+    body_min_rate_grace: Duration,
     /// A kept-alive connection with no request for this long is closed
     #[arg(long, env = "FAAS_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
     idle_timeout: Duration,
-    /// Open connections at most; further ones are closed at once [default: the open-files limit less 256, at least half of it, at most 16384]
+    /// Open connections at most, --reserved-connections among them; further ones are closed at once [default: the open-files limit less 256, at least half of it, at most 16384]
     #[arg(long, env = "FAAS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
+    /// Of --max-connections, those kept for /healthz and requests with the right credentials, so slow clients holding the rest lock neither out [default: a tenth of --max-connections, 1 to 256]
+    #[arg(long, env = "FAAS_RESERVED_CONNECTIONS")]
+    reserved_connections: Option<u32>,
 }
 
 /// Warm containers: the gateway's and an agent's.
@@ -92,16 +101,28 @@ impl IsolationArgs {
 }
 
 impl ConnectionArgs {
-    pub fn into_connections(self) -> Connections {
-        Connections {
+    pub fn into_connections(self) -> anyhow::Result<Connections> {
+        let max_connections = match self.max_connections {
+            Some(max) => max as usize,
+            None => Connections::default_max(open_files_limit()),
+        };
+        let reserved_connections = match self.reserved_connections {
+            Some(reserved) => reserved as usize,
+            None => Connections::default_reserved(max_connections),
+        };
+        anyhow::ensure!(
+            reserved_connections < max_connections,
+            "--reserved-connections {reserved_connections} must be below --max-connections {max_connections}, which counts them: lower it or raise --max-connections"
+        );
+        Ok(Connections {
             header_timeout: self.header_timeout,
             body_idle_timeout: self.body_idle_timeout,
+            body_min_rate: self.body_min_rate,
+            body_min_rate_grace: self.body_min_rate_grace,
             idle_timeout: self.idle_timeout,
-            max_connections: match self.max_connections {
-                Some(max) => max as usize,
-                None => Connections::default_max(open_files_limit()),
-            },
-        }
+            max_connections,
+            reserved_connections,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 mod agent;
 mod groups;
 
-use crate::config::{AgentsConfig, BackendKind, Config, ReplicaConfig};
+use crate::config::{AgentsConfig, BackendKind, Config, LoginLimits, ReplicaConfig};
 use groups::{duration, ConnectionArgs, IsolationArgs, PoolArgs, MIB};
 
 /// The faas gateway: routes calls to functions, queues them FIFO under a
@@ -96,6 +96,15 @@ pub struct Args {
     /// A service replica that failed to connect is skipped by new calls this long, unless no other is ready
     #[arg(long, env = "FAAS_REPLICA_QUARANTINE", default_value = "5s", value_parser = duration)]
     replica_quarantine: Duration,
+    /// Failed logins (wrong credentials) a client address may make before it is locked out: 429 with Retry-After, the credentials not even checked
+    #[arg(long, env = "FAAS_LOGIN_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    login_attempts: u32,
+    /// The first lockout of an address after --login-attempts failures; each further failure doubles it
+    #[arg(long, env = "FAAS_LOGIN_LOCKOUT", default_value = "1s", value_parser = duration)]
+    login_lockout: Duration,
+    /// The longest lockout (at least --login-lockout)
+    #[arg(long, env = "FAAS_LOGIN_LOCKOUT_MAX", default_value = "5m", value_parser = duration)]
+    login_lockout_max: Duration,
     /// How often each function's calls, latency, queue and replicas are sampled for the portal's plots (the last 15 minutes are kept); 1s to 1m
     #[arg(long, env = "FAAS_SAMPLE_INTERVAL", default_value = "5s", value_parser = sample_interval)]
     sample_interval: Duration,
@@ -136,13 +145,28 @@ enum Backend {
 pub fn parse() -> anyhow::Result<Run> {
     let mut args = Args::parse();
     match args.command.take() {
-        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new(agent.into_config()))),
+        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new(agent.into_config()?))),
         None => Ok(Run::Gateway(Box::new(args.into_config()?))),
     }
 }
 
 impl Args {
+    fn logins(&self) -> anyhow::Result<LoginLimits> {
+        anyhow::ensure!(
+            self.login_lockout_max >= self.login_lockout,
+            "--login-lockout-max {:?} is shorter than --login-lockout {:?}: raise it",
+            self.login_lockout_max,
+            self.login_lockout
+        );
+        Ok(LoginLimits {
+            attempts: self.login_attempts,
+            lockout: self.login_lockout,
+            lockout_max: self.login_lockout_max,
+        })
+    }
+
     fn into_config(self) -> anyhow::Result<Config> {
+        let logins = self.logins()?;
         let backend = match self.backend {
             Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
@@ -169,7 +193,8 @@ impl Args {
             isolation: self.isolation.into_isolation(),
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections: self.connections.into_connections(),
+            connections: self.connections.into_connections()?,
+            logins,
             sample_interval: self.sample_interval,
             pool: self.pool.into_pool(),
             agents: AgentsConfig {
@@ -317,14 +342,82 @@ mod tests {
         assert_eq!(c.body_idle_timeout, Duration::from_millis(500));
         assert_eq!(c.idle_timeout, Duration::from_secs(90));
         assert_eq!(c.max_connections, 20);
+        assert_eq!(c.reserved_connections, 2, "a tenth by default");
+        assert_eq!(c.body_min_rate, 1024);
+        assert_eq!(c.body_min_rate_grace, Duration::from_secs(10));
+        let c = config(&[
+            "--max-connections",
+            "10",
+            "--reserved-connections",
+            "0",
+            "--body-min-rate",
+            "100",
+            "--body-min-rate-grace",
+            "2s",
+        ])
+        .connections;
+        assert_eq!(c.reserved_connections, 0);
+        assert_eq!(
+            (c.body_min_rate, c.body_min_rate_grace),
+            (100, Duration::from_secs(2))
+        );
         for bad in [
             ["--header-timeout", "0"],
             ["--idle-timeout", "soon"],
             ["--body-idle-timeout", "1e15"],
             ["--max-connections", "0"],
+            ["--body-min-rate", "0"],
+            ["--body-min-rate-grace", "0"],
         ] {
             assert!(Args::try_parse_from(["gateway", bad[0], bad[1]]).is_err());
         }
+        let args = ["--max-connections", "5", "--reserved-connections", "5"];
+        let argv = std::iter::once("gateway").chain(args);
+        let err = Args::try_parse_from(argv).expect("args").into_config();
+        let err = err.expect_err("no ordinary room").to_string();
+        assert!(
+            err.contains("--reserved-connections 5 must be below --max-connections 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reserved_connections_scale_with_the_cap() {
+        assert_eq!(Connections::default_reserved(1), 0);
+        assert_eq!(Connections::default_reserved(2), 1);
+        assert_eq!(Connections::default_reserved(10), 1);
+        assert_eq!(Connections::default_reserved(768), 76);
+        assert_eq!(Connections::default_reserved(16_384), 256);
+    }
+
+    #[test]
+    fn login_limits() {
+        let l = config(&[]).logins;
+        assert_eq!(l, crate::config::LoginLimits::default());
+        assert_eq!(l.attempts, 10);
+        let l = config(&[
+            "--login-attempts",
+            "3",
+            "--login-lockout",
+            "2s",
+            "--login-lockout-max",
+            "1m",
+        ])
+        .logins;
+        assert_eq!(
+            (l.attempts, l.lockout, l.lockout_max),
+            (3, Duration::from_secs(2), Duration::from_secs(60))
+        );
+        assert!(Args::try_parse_from(["gateway", "--login-attempts", "0"]).is_err());
+        let argv = [
+            "gateway",
+            "--login-lockout",
+            "1m",
+            "--login-lockout-max",
+            "1s",
+        ];
+        let err = Args::try_parse_from(argv).expect("args").into_config();
+        assert!(err.is_err(), "a longest lockout below the first");
     }
 
     #[test]
@@ -359,7 +452,7 @@ mod tests {
             let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
             let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
             match args_.command.take() {
-                Some(Command::Agent(agent)) => agent.into_config(),
+                Some(Command::Agent(agent)) => agent.into_config().expect("config"),
                 None => panic!("not the agent mode"),
             }
         };

@@ -205,8 +205,11 @@ mod tests {
     const LIMITS: Connections = Connections {
         header_timeout: Duration::from_secs(10),
         body_idle_timeout: Duration::from_secs(30),
+        body_min_rate: 1024,
+        body_min_rate_grace: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(60),
         max_connections: 1,
+        reserved_connections: 0,
     };
 
     /// How long until `clock` expires, to the second.
