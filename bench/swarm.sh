@@ -31,7 +31,7 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 docker network rm faas-functions >/dev/null 2>&1 || true
-# The stack's functions network is external, made as the README says.
+# The stack's functions network is external, made as docs/swarm.md says.
 docker network create --driver overlay --attachable faas-functions >/dev/null
 docker secret rm faas-basic-auth-password >/dev/null 2>&1 || true
 printf '%s' "$password" | docker secret create faas-basic-auth-password - >/dev/null

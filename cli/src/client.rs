@@ -1,4 +1,4 @@
-//! The gateway's HTTP API as the CLI uses it (SPEC §4): one method per route,
+//! The gateway's HTTP API as the CLI uses it (docs/api.md): one method per route,
 //! each turning the answers it expects into values and the others into
 //! [`Error`]s. Credentials (basic auth, user `admin`) go with every request
 //! when a password is known.

@@ -17,7 +17,7 @@ use crate::error::Error;
 /// The gateway used when neither a flag, the environment nor the login file names one.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:8080";
 
-/// The only user the gateway knows (SPEC §7).
+/// The only user the gateway knows (docs/security.md).
 pub const DEFAULT_USERNAME: &str = "admin";
 
 /// A lookup of an environment variable.

@@ -10,7 +10,7 @@ use serde_json::Value;
 /// Hyper Func's time format (Go's `2006-01-02T15:04:05Z`), always UTC.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// One event of `GET /system/logs` (SPEC §4).
+/// One event of `GET /system/logs` (docs/api.md).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Event {

@@ -4,7 +4,7 @@
 //!   into a plain [`config::Config`] and one [`cmd::Command`];
 //! - `config` — where the gateway is and which password to use: flags, the
 //!   environment, and the file `faas login` writes;
-//! - `client` — the gateway's HTTP API (SPEC §4), with its answers turned into
+//! - `client` — the gateway's HTTP API (docs/api.md), with its answers turned into
 //!   typed errors;
 //! - `cmd` — one file per subcommand, all the same shape: `run(&Context, Options)`;
 //! - `format` — the text the commands print: log lines, tables, times;

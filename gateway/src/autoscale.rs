@@ -1,4 +1,4 @@
-//! The gateway's own scaler for service functions (SPEC §6). Every tick it
+//! The gateway's own scaler for service functions (docs/scaling.md). Every tick it
 //! compares each function's load — calls running and waiting — with its
 //! replicas: `ceil(load / com.openfaas.scale.target)` (default 10) replicas
 //! are wanted, within `com.openfaas.scale.min` (1) and

@@ -93,7 +93,7 @@ impl Scaling {
     }
 }
 
-/// How a function runs (SPEC §2).
+/// How a function runs (docs/backends.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {

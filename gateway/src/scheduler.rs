@@ -1,4 +1,4 @@
-//! The queue of SPEC §5: at most `quota` calls run at once across the
+//! The queue of docs/calls.md: at most `quota` calls run at once across the
 //! gateway and at most `maxConcurrency` of one function; the others wait.
 //! Calls start in arrival order among the functions under their own limit,
 //! so a call is never overtaken by a later call of the same function.

@@ -1,4 +1,4 @@
-//! SPEC §8's transcript with real images on a real Docker Engine: `faas`
+//! Hyper Func's `func` transcript with real images on a real Docker Engine: `faas`
 //! against a gateway on the docker backend, where every call is a new
 //! container. Skips with a printed reason when no engine answers, and fails
 //! when `FAAS_REQUIRE_DOCKER=1`.

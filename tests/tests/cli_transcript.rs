@@ -1,4 +1,4 @@
-//! SPEC §8's transcript, run with the real `faas` against a real gateway
+//! Hyper Func's `func` transcript, run with the real `faas` against a real gateway
 //! (process backend: `echo HelloWorld` runs as a local process), each line
 //! matched with ids and times as patterns. Also `ls`, `inspect`, `status`,
 //! `logs -f` and `update`.

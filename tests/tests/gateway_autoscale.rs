@@ -1,4 +1,4 @@
-//! Scaling of service functions (SPEC §6) on the real gateway, process
+//! Scaling of service functions (docs/scaling.md) on the real gateway, process
 //! backend (replica counts are the backend's desired replicas): the load
 //! scaler, scale to zero and back on the next call, and AlertManager's
 //! `/system/alert` firing (held by the scaler until resolved) and resolved.

@@ -1,7 +1,7 @@
 //! faas on a Swarm of two nodes: the swarm of `scripts/swarm-nodes.sh`
 //! (two more dockerds on this machine, never the machine's own engine or
 //! swarm), the stack (`docker-stack.yml`) deployed on its manager as the
-//! README's Swarm section does, its gateway reached at the manager's
+//! docs/swarm.md does, its gateway reached at the manager's
 //! address. One test, in phases, as they build on each other:
 //! - a service function with 2 replicas, one per node, answers from both:
 //!   each replica says the node it runs on (Swarm fills `{{.Node.Hostname}}`
@@ -72,7 +72,7 @@ fn stack_gateway(manager: &Node) -> Gateway {
     gateway
 }
 
-/// README's Swarm deploy block, on the manager: the functions network, the
+/// docs/swarm.md's deploy block, on the manager: the functions network, the
 /// admin password's secret, the stack.
 fn first_deploy(manager: &Node) -> Gateway {
     docker(

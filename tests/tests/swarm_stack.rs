@@ -1,6 +1,6 @@
-//! The Swarm deployment end to end, as README.md's "Swarm" section tells a
-//! new user to do it: its three blocks of commands (deploy; tear down and
-//! deploy again; remove) are read from the README and run line by line on
+//! The Swarm deployment end to end, as docs/swarm.md tells a new user to
+//! do it: its three blocks of commands (deploy; tear down and deploy again;
+//! remove) are read from that page and run line by line on
 //! the engine's single-node swarm, after a gateway on the `docker` backend
 //! has run on the same engine. Between them, functions are deployed,
 //! called, scaled and removed through the stack's gateway, which runs in a
@@ -19,7 +19,7 @@ use faas_tests::{binary, eventually, send};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// The stack and the password README.md's commands use.
+/// The stack and the password docs/swarm.md's commands use.
 const STACK: &str = "faas";
 /// How long a function's replicas may take to settle.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -83,14 +83,17 @@ fn published_port() -> Option<u16> {
         .ok()
 }
 
-/// The commands of the README's block marked `<!-- swarm: <name> -->`,
+/// The page whose blocks of commands the test runs.
+const PAGE: &str = "docs/swarm.md";
+
+/// The commands of the page's block marked `<!-- swarm: <name> -->`,
 /// their comments left out.
-fn readme_block(name: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).expect("README.md");
+fn page_block(name: &str) -> Vec<String> {
+    let page = std::fs::read_to_string(format!("{ROOT}/{PAGE}")).expect(PAGE);
     let marker = format!("<!-- swarm: {name} -->");
-    let block = readme
+    let block = page
         .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no {marker}"))
+        .unwrap_or_else(|| panic!("{PAGE} has no {marker}"))
         .1;
     let block = block
         .split_once("```sh\n")
@@ -141,7 +144,7 @@ fn functions_subnet() -> String {
         .to_string()
 }
 
-/// Runs the README's block `name` line by line, as a user would on this
+/// Runs the page's block `name` line by line, as a user would on this
 /// machine: `docker swarm init` only when the engine is in no swarm, the
 /// images as the tests built them (a full `scripts/build-images.sh` takes
 /// minutes), each `curl` as an HTTP call to the gateway's published port
@@ -151,8 +154,8 @@ fn functions_subnet() -> String {
 /// stack's containers gone first: it is retried for a while. Returns the
 /// stack's gateway after the last deploy.
 fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
-    for line in readme_block(name) {
-        eprintln!("README ({name}): {line}");
+    for line in page_block(name) {
+        eprintln!("{PAGE} ({name}): {line}");
         if line == "docker swarm init" {
             let (_, state) = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
             if state.trim() != "active" {
@@ -217,7 +220,7 @@ fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
                 let why = String::from_utf8_lossy(&out.stderr).into_owned();
                 if Instant::now() > deadline {
                     let services = docker(&["service", "ls"]).1;
-                    panic!("README ({name}): {line}: {why}\nservices:\n{services}");
+                    panic!("{PAGE} ({name}): {line}: {why}\nservices:\n{services}");
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -261,7 +264,7 @@ fn run_readme(name: &str, mut gateway: Option<Gateway>) -> Option<Gateway> {
 
 /// Clears what an earlier run of this test (or an older version of the
 /// gateway) left: the stack, its functions, the gateway's data volume, the
-/// admin secret and the functions network, so the README starts afresh.
+/// admin secret and the functions network, so the page's commands start afresh.
 fn start_afresh() {
     let _ = docker(&["stack", "rm", STACK]);
     remove_function_services();
@@ -295,7 +298,7 @@ impl Drop for Cleanup {
         // The secret the test makes through the gateway (gone unless the
         // test failed half-way).
         let _ = docker(&["secret", "rm", "swarm-key"]);
-        // What the README's last block removes, when the test stopped
+        // What the page's last block removes, when the test stopped
         // before it: retried while the stack's containers go.
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut left = vec![

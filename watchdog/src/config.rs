@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::duration;
 use crate::token::{self, Token};
 
-/// Everything `fwatchdog` is configured with (SPEC §3).
+/// Everything `fwatchdog` is configured with (docs/watchdog.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The command spawned per request, already split into words.

@@ -21,7 +21,7 @@ pub struct Options {
     pub timeout: Option<u64>,
     pub env: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
-    /// `per-call` or `service`; None lets the gateway decide (SPEC §2).
+    /// `per-call` or `service`; None lets the gateway decide (docs/api.md).
     pub mode: Option<String>,
     pub max_concurrency: Option<u32>,
     /// Hyper's container size: the function's limits.
@@ -110,7 +110,7 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     )
 }
 
-/// The deployment JSON (SPEC §4) for `o`.
+/// The deployment JSON (docs/api.md) for `o`.
 pub fn deployment(name: &str, o: &Options) -> Value {
     let mut d = json!({ "service": name, "image": o.image });
     if !o.command.is_empty() {
