@@ -1,11 +1,14 @@
 //! The text `faas` prints: log lines in Hyper Func's format, Docker-style
-//! tables, UTC times and "… ago" durations. Pure functions, tested here.
+//! tables, UTC times and "… ago" durations, every field from the gateway
+//! escaped to one line. Pure functions, tested here.
 
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::escape::line;
 
 /// Hyper Func's time format (Go's `2006-01-02T15:04:05Z`), always UTC.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
@@ -36,25 +39,26 @@ pub struct Event {
 /// The line `faas func logs` prints for `event`, newline included:
 /// `<t> [CALL] CallId: <id>, ShortStdin: <s>`, `<t> [PENDING] CallId: <id>`,
 /// `<t> [FINISHED] CallId: <id>, ShortStdout: <s>, ShortStderr: <s>`,
-/// `<t> [FAILED] CallId: <id>, Message: <m>`. The Short fields are printed
-/// raw, their own newlines kept, as Hyper did.
+/// `<t> [FAILED] CallId: <id>, Message: <m>`. Every field is escaped
+/// ([`line`]): an event is one line, whatever a function wrote (a Short
+/// field's newline shows as `\n`).
 pub fn log_line(event: &Event) -> String {
-    let time = format_time(&event.time);
-    let mut line = format!("{time} [{}]", event.event);
+    let time = line(&format_time(&event.time));
+    let mut text = format!("{time} [{}]", line(&event.event));
     let mut sep = " ";
     if let Some(id) = &event.call_id {
-        line.push_str(&format!(" CallId: {id}"));
+        text.push_str(&format!(" CallId: {}", line(id)));
         sep = ", ";
     } else if let Some(instance) = event.instance.as_ref().filter(|i| !i.is_empty()) {
         // A replica's line: which replica, by its short container id.
         let short: String = instance.chars().take(12).collect();
-        line.push_str(&format!(" Instance: {short}"));
+        text.push_str(&format!(" Instance: {}", line(&short)));
         sep = ", ";
     }
-    let field = |s: &Option<String>| s.clone().unwrap_or_default();
+    let field = |s: &Option<String>| line(s.as_deref().unwrap_or_default());
     match event.event.as_str() {
-        "CALL" => line.push_str(&format!("{sep}ShortStdin: {}", field(&event.short_stdin))),
-        "FINISHED" => line.push_str(&format!(
+        "CALL" => text.push_str(&format!("{sep}ShortStdin: {}", field(&event.short_stdin))),
+        "FINISHED" => text.push_str(&format!(
             "{sep}ShortStdout: {}, ShortStderr: {}",
             field(&event.short_stdout),
             field(&event.short_stderr)
@@ -63,12 +67,12 @@ pub fn log_line(event: &Event) -> String {
         _ => {
             // FAILED, STDERR (its line), and whatever else the gateway logs.
             if event.event == "FAILED" || event.message.as_deref().is_some_and(|m| !m.is_empty()) {
-                line.push_str(&format!("{sep}Message: {}", field(&event.message)));
+                text.push_str(&format!("{sep}Message: {}", field(&event.message)));
             }
         }
     }
-    line.push('\n');
-    line
+    text.push('\n');
+    text
 }
 
 /// Reads a time the gateway sent: an RFC 3339 string, or a number of Unix
@@ -129,17 +133,21 @@ pub fn human_duration(seconds: u64) -> String {
 }
 
 /// A table as Docker prints one: columns left-aligned, three spaces apart,
-/// the last one not padded.
+/// the last one not padded; each cell escaped to one line.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| line(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
     let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
+    for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 < row.len() {
@@ -187,7 +195,7 @@ mod tests {
         assert_eq!(
             log_line(&finished),
             format!(
-                "2017-03-16T15:06:10Z [FINISHED] CallId: {id}, ShortStdout: HelloWorld\n, ShortStderr: \n"
+                "2017-03-16T15:06:10Z [FINISHED] CallId: {id}, ShortStdout: HelloWorld\\n, ShortStderr: \n"
             )
         );
         let failed = event(json!({"Time": t, "Event": "FAILED", "CallId": id,
@@ -207,6 +215,35 @@ mod tests {
         assert_eq!(
             log_line(&replica),
             "2017-03-16T15:05:58Z [STDERR] Instance: 0123456789ab, Message: oops\n"
+        );
+    }
+
+    #[test]
+    fn a_hostile_event_is_one_printable_line() {
+        let t = "2017-03-16T15:05:58Z";
+        let forged = "x\n2017-03-16T15:05:58Z [FINISHED] CallId: fake, ShortStdout: ok";
+        let hostile = "\x1b]0;owned\x07\x1b[2J\r\u{9b}";
+        for raw in [
+            json!({"Time": t, "Event": "FINISHED", "CallId": "id\n",
+                   "ShortStdout": forged, "ShortStderr": hostile}),
+            json!({"Time": t, "Event": "CALL", "CallId": "id", "ShortStdin": forged}),
+            json!({"Time": t, "Event": "STDERR", "instance": hostile, "Message": forged}),
+            json!({"Time": forged, "Event": hostile, "Message": hostile}),
+        ] {
+            let text = log_line(&event(raw));
+            let (body, end) = text.split_at(text.len() - 1);
+            assert_eq!(end, "\n");
+            assert!(
+                !body.chars().any(|c| c.is_control()),
+                "{text:?} has a control character"
+            );
+        }
+        let text = log_line(&event(json!({"Time": t, "Event": "FINISHED",
+            "CallId": "id", "ShortStdout": forged, "ShortStderr": hostile})));
+        assert_eq!(
+            text,
+            "2017-03-16T15:05:58Z [FINISHED] CallId: id, ShortStdout: x\\n2017-03-16T15:05:58Z \
+             [FINISHED] CallId: fake, ShortStdout: ok, ShortStderr: \\x1b]0;owned\\x07\\x1b[2J\\r\\u{9b}\n"
         );
     }
 
@@ -243,6 +280,15 @@ mod tests {
         }
         let now = UNIX_EPOCH + Duration::from_secs(1489676758 + 120);
         assert_eq!(ago(&json!("2017-03-16T15:05:58Z"), now), "2 minutes ago");
+    }
+
+    #[test]
+    fn table_cells_are_escaped_and_measured_escaped() {
+        let rows = vec![vec!["a\x1b[2J".to_string(), "b\nc".to_string()]];
+        assert_eq!(
+            table(&["NAME", "IMAGE"], &rows),
+            "NAME       IMAGE\na\\x1b[2J   b\\nc\n"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   typed errors;
 //! - `cmd` — one file per subcommand, all the same shape: `run(&Context, Options)`;
 //! - `format` — the text the commands print: log lines, tables, times;
+//! - `escape` — what reaches a terminal: control characters a function, a
+//!   caller or a deployer chose, spelled out (`\x1b`, `\r`, `\n`);
 //! - `error` — the one error enum; `main` prints it as `Error: …`.
 #![forbid(unsafe_code)]
 
@@ -16,6 +18,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod escape;
 pub mod format;
 
 use std::ffi::OsString;
@@ -35,6 +38,6 @@ where
 /// Prints `err` on STDERR as `Error: …`, unless the command already did.
 pub fn report(err: &Error) {
     if !matches!(err, Error::Reported) {
-        eprintln!("Error: {err}");
+        eprintln!("Error: {}", escape::line(&err.to_string()));
     }
 }

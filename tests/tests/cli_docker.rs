@@ -35,8 +35,7 @@ fn the_spec_transcript_in_containers() {
             &format!("{{time}} [CALL] CallId: {id}, ShortStdin: "),
             &format!("{{time}} [PENDING] CallId: {id}"),
             &format!("{{time}} [RUNNING] CallId: {id}"),
-            &format!("{{time}} [FINISHED] CallId: {id}, ShortStdout: HelloWorld"),
-            ", ShortStderr: ",
+            &format!("{{time}} [FINISHED] CallId: {id}, ShortStdout: HelloWorld\\n, ShortStderr: "),
         ],
     );
 

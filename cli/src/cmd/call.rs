@@ -1,16 +1,18 @@
 //! `faas func call [--sync] NAME`: calls a function with STDIN as its input
 //! when STDIN is not a terminal. Async (the default) prints `CallId: <id>`;
-//! `--sync` writes the raw output to STDOUT, byte for byte, and a failed call
-//! prints its output too before the error.
+//! `--sync` writes the raw output to STDOUT, byte for byte (escaped when
+//! STDOUT is a terminal), and a failed call prints its output too before the
+//! error.
 
 use std::io::{IsTerminal, Read, Write};
 
 use reqwest::StatusCode;
 
 use crate::client::{call_id, gateway_error, Gateway};
-use crate::cmd::write;
+use crate::cmd::{copy_output, write};
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape::line;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -23,19 +25,19 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let input = read_input()?;
     if !o.sync {
         let id = gateway.call_async(&o.name, input)?;
-        return write(out, &format!("CallId: {id}\n"));
+        return write(out, &format!("CallId: {}\n", line(&id)));
     }
     let resp = gateway.call_sync(&o.name, input)?;
     let status = resp.status();
     if status.is_success() {
-        return gateway.copy_body(resp, out);
+        return copy_output(&gateway, resp, out);
     }
     let id = call_id(&resp).unwrap_or_default();
     match status {
         StatusCode::NOT_FOUND => Err(Error::NoSuchFunction(o.name)),
         // The function ran: its output is the body.
         StatusCode::INTERNAL_SERVER_ERROR | StatusCode::GATEWAY_TIMEOUT => {
-            gateway.copy_body(resp, out)?;
+            copy_output(&gateway, resp, out)?;
             Err(failure(&gateway, &id, status))
         }
         _ => Err(gateway_error(resp)),

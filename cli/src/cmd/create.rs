@@ -10,6 +10,7 @@ use crate::client::Gateway;
 use crate::cmd::{address, write};
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape::line;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -106,7 +107,11 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let url = address(gateway.base(), &function, &name);
     write(
         out,
-        &format!("{name} is created with the address of {url}\n"),
+        &format!(
+            "{} is created with the address of {}\n",
+            line(&name),
+            line(&url)
+        ),
     )
 }
 

@@ -1,6 +1,6 @@
-//! `faas func get [--wait] CALL_ID`: writes a call's raw output to STDOUT;
-//! `--wait` blocks until the call has ended. A failed call's output is
-//! written too, then the error.
+//! `faas func get [--wait] CALL_ID`: writes a call's raw output to STDOUT
+//! (escaped when STDOUT is a terminal); `--wait` blocks until the call has
+//! ended. A failed call's output is written too, then the error.
 
 use std::io::Write;
 
@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 
 use crate::client::{gateway_error, Gateway};
 use crate::cmd::call::failure;
+use crate::cmd::copy_output;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -22,12 +23,12 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let resp = gateway.output(&o.call_id, o.wait)?;
     let status = resp.status();
     match status {
-        StatusCode::OK => gateway.copy_body(resp, out),
+        StatusCode::OK => copy_output(&gateway, resp, out),
         // 400: not even a UUID.
         StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => Err(Error::NoSuchCallId(o.call_id)),
         StatusCode::GONE => Err(Error::OutputGone(o.call_id)),
         StatusCode::INTERNAL_SERVER_ERROR | StatusCode::GATEWAY_TIMEOUT => {
-            gateway.copy_body(resp, out)?;
+            copy_output(&gateway, resp, out)?;
             Err(failure(&gateway, &o.call_id, status))
         }
         s if s.is_success() => {

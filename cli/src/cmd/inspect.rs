@@ -1,7 +1,8 @@
 //! `faas func inspect [-f TEMPLATE] NAME...`: the functions as a JSON
 //! array, as `docker inspect` prints one, or each through a small template
 //! (`{{.Name}} {{.Address}}`); unknown names are reported on STDERR and
-//! make the exit status 1.
+//! make the exit status 1. A field's control characters are escaped: a
+//! template's text fields to one line, JSON's as JSON's `\u00HH`.
 
 use std::io::Write;
 
@@ -12,6 +13,7 @@ use crate::client::Gateway;
 use crate::cmd::{warn, write};
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -78,9 +80,9 @@ impl Template {
                         })?;
                     }
                     match (value, json) {
-                        (Value::String(s), false) => out.push_str(s),
+                        (Value::String(s), false) => out.push_str(&escape::line(s)),
                         (Value::Null, false) => out.push_str("<no value>"),
-                        (other, _) => out.push_str(&other.to_string()),
+                        (other, _) => out.push_str(&escape::json(&other.to_string())),
                     }
                 }
             }
@@ -138,7 +140,7 @@ pub fn render(functions: &[Value]) -> String {
     if functions.serialize(&mut ser).is_err() {
         return "[]\n".to_string();
     }
-    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    let mut text = escape::json(&String::from_utf8_lossy(&buf));
     text.push('\n');
     text
 }
@@ -170,6 +172,22 @@ mod tests {
                 .unwrap(),
             "{\"a\":1}\n"
         );
+    }
+
+    #[test]
+    fn hostile_fields_are_printed_escaped() {
+        let hostile = "v\x1b]0;owned\x07\n[FINISHED]\u{9b}2J\u{7f}";
+        let f = json!({"name": "f", "labels": {"k": hostile}, "annotations": {hostile: "a"}});
+        let t = Template::parse("{{.Labels.k}}|{{json .Annotations}}").unwrap();
+        assert_eq!(
+            t.render(&f).unwrap(),
+            "v\\x1b]0;owned\\x07\\n[FINISHED]\\u{9b}2J\\x7f|\
+             {\"v\\u001b]0;owned\\u0007\\n[FINISHED]\\u009b2J\\u007f\":\"a\"}\n"
+        );
+        let text = render(std::slice::from_ref(&f));
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, json!([f]));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::client::Gateway;
 use crate::cmd::write;
 use crate::config::{Auth, Config, Stored};
 use crate::error::Error;
+use crate::escape::line;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -46,8 +47,8 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
         out,
         &format!(
             "Login Succeeded: {} (saved in {})\n",
-            config.gateway,
-            path.display()
+            line(&config.gateway),
+            line(&path.display().to_string())
         ),
     )
 }

@@ -1,7 +1,7 @@
 //! `faas func logs [-f] [--tail N] [--callid ID] [--since TIME] NAME`: the
 //! function's call events and the lines it wrote to STDERR, one line each in
-//! Hyper Func's format; `-f` keeps reading the gateway's stream until
-//! interrupted.
+//! Hyper Func's format, their control characters escaped; `-f` keeps reading
+//! the gateway's stream until interrupted.
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -9,6 +9,7 @@ use crate::client::Gateway;
 use crate::cmd::write;
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape;
 use crate::format::{log_line, Event};
 
 #[derive(Debug, Clone, Default)]
@@ -49,7 +50,7 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
         match serde_json::from_str::<Event>(text) {
             Ok(event) => write(out, &log_line(&event))?,
             // Not an event: show it rather than lose it.
-            Err(_) => write(out, &format!("{text}\n"))?,
+            Err(_) => write(out, &format!("{}\n", escape::line(text)))?,
         }
     }
 }

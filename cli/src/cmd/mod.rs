@@ -14,12 +14,15 @@ pub mod rm;
 pub mod status;
 pub mod update;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
+use reqwest::blocking::Response;
 use serde_json::Value;
 
+use crate::client::Gateway;
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape::{line, Terminal};
 
 /// A parsed command, ready to run.
 #[derive(Debug)]
@@ -64,9 +67,21 @@ pub fn write(out: &mut dyn Write, text: &str) -> Result<(), Error> {
         .map_err(Error::io("writing STDOUT"))
 }
 
+/// Writes a call's output to `out`: byte for byte when STDOUT is not a
+/// terminal (a pipe or a file gets exactly what the function wrote), else
+/// with its control characters spelled out, its lines and tabs kept.
+pub fn copy_output(gateway: &Gateway, resp: Response, out: &mut dyn Write) -> Result<(), Error> {
+    if !std::io::stdout().is_terminal() {
+        return gateway.copy_body(resp, out);
+    }
+    let mut tty = Terminal::new(out);
+    gateway.copy_body(resp, &mut tty)?;
+    tty.finish().map_err(Error::io("writing STDOUT"))
+}
+
 /// Prints one `Error: …` line on STDERR for commands that go on after an error.
 pub fn warn(err: &Error) {
-    let _ = writeln!(std::io::stderr(), "Error: {err}");
+    let _ = writeln!(std::io::stderr(), "Error: {}", line(&err.to_string()));
 }
 
 /// The URL a function is called at: the gateway's `address` (made absolute

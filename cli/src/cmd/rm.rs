@@ -7,6 +7,7 @@ use crate::client::Gateway;
 use crate::cmd::{warn, write};
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape::line;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -20,7 +21,7 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let mut failed = false;
     for name in &o.names {
         match gateway.remove(name, o.force) {
-            Ok(()) => write(out, &format!("{name}\n"))?,
+            Ok(()) => write(out, &format!("{}\n", line(name)))?,
             // Nothing more will work: say it once.
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {

@@ -12,6 +12,7 @@ use crate::client::Gateway;
 use crate::cmd::{address, write};
 use crate::config::Config;
 use crate::error::Error;
+use crate::escape::line;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -30,7 +31,11 @@ pub fn run(config: &Config, o: Options, out: &mut dyn Write) -> Result<(), Error
     let url = address(gateway.base(), &function, &o.name);
     write(
         out,
-        &format!("{} is updated with the address of {url}\n", o.name),
+        &format!(
+            "{} is updated with the address of {}\n",
+            line(&o.name),
+            line(&url)
+        ),
     )
 }
 

@@ -1,12 +1,17 @@
 //! Shared by the `cli_*` tests: a real gateway (process backend unless a
 //! test asks for Docker), the real `faas` binary run against it in an
-//! isolated home, and a small line matcher with `{uuid}`, `{time}` and
-//! `{any}` placeholders.
+//! isolated home (its STDOUT a pipe, or a pseudo-terminal), and a small line
+//! matcher with `{uuid}`, `{time}` and `{any}` placeholders.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 
 use faas_tests::gateway::{start_gateway, GatewayHandle, DOCKER_BACKEND};
 use faas_tests::{binary, TempDir};
@@ -86,6 +91,47 @@ impl Env {
         let out = child.wait_with_output().expect("faas runs");
         writer.join().expect("stdin writer");
         out
+    }
+
+    /// `faas` with its STDOUT on a pseudo-terminal (raw, so the bytes read
+    /// are the bytes `faas` wrote) and STDIN empty: returns what reached the
+    /// terminal, and the exit code.
+    pub fn faas_on_tty(&self, args: &[&str]) -> (Vec<u8>, Option<i32>) {
+        // Both ends close-on-exec, so no process another test starts holds them.
+        let mut master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .expect("a pseudo-terminal");
+        grantpt(&master).expect("grantpt");
+        unlockpt(&master).expect("unlockpt");
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(OFlag::O_NOCTTY.bits())
+            .open(ptsname_r(&master).expect("the terminal's name"))
+            .expect("the terminal opens");
+        let mut termios = tcgetattr(&slave).expect("tcgetattr");
+        cfmakeraw(&mut termios);
+        tcsetattr(&slave, SetArg::TCSANOW, &termios).expect("tcsetattr");
+        let mut cmd = self.command(
+            args,
+            &[("FAAS_GATEWAY", &self.url()), ("FAAS_PASSWORD", PASSWORD)],
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(slave))
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("faas starts");
+        // Our copy of the terminal closes here: the reader ends when faas's does.
+        drop(cmd);
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Linux answers EIO once the last holder of the terminal is gone.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen
+        });
+        let status = child.wait().expect("faas runs");
+        (reader.join().expect("terminal reader"), status.code())
     }
 
     /// The `faas` command, not started.
