@@ -20,7 +20,7 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     /// Functions, calls, outputs and events, durable.
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// The FIFO queue under the quota.
     pub scheduler: Arc<Scheduler>,
     /// What firing AlertManager alerts scaled functions to: the scaler

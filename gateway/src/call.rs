@@ -7,13 +7,34 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use serde::Serialize;
-use uuid::Uuid;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::{Deserialize, Serialize};
 use watchdog::{Exit, Outcome};
 
 use crate::backend::BackendError;
+use crate::call_id::CallId;
 use crate::clock;
 use crate::function::NAMESPACE;
+
+/// How serde names `value`'s variant (a unit variant's text, or the tag of
+/// one that carries data): the one spelling records, the wire and the
+/// database use.
+pub fn name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(serde_json::Value::Object(map)) => {
+            map.into_iter().next().map(|(k, _)| k).unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The unit variant serde names `text`; the error says which text.
+pub fn named<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        text.into_deserializer();
+    T::deserialize(de).map_err(|e| format!("{text:?} is not a known name: {e}"))
+}
 
 /// Bytes kept of STDIN, STDOUT and STDERR in events.
 pub const SHORT: usize = 255;
@@ -68,7 +89,7 @@ pub enum CallKind {
 }
 
 /// Where a call is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Pending,
@@ -77,23 +98,9 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "PENDING",
-            Status::Running => "RUNNING",
-            Status::Finished => "FINISHED",
-            Status::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "PENDING" => Status::Pending,
-            "RUNNING" => Status::Running,
-            "FINISHED" => Status::Finished,
-            _ => Status::Failed,
-        }
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&name(self))
     }
 }
 
@@ -221,22 +228,45 @@ impl End {
     }
 }
 
+/// What ended a call, as its record spells it: the name, then for a
+/// signal its number and for a backend error its kind, after a colon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Ending {
+    Exit,
+    Signal,
+    Timeout,
+    OutputTooLarge,
+    InputTooLarge,
+    InputFailed,
+    QueueTimeout,
+    Removed,
+    HungUp,
+    Stopped,
+    Backend,
+    Internal,
+}
+
 impl How {
     /// How a call's record keeps it; [`How::recorded`] reads it back.
     pub fn kind(&self) -> String {
-        match self {
-            How::Exited(Exit::Code(_)) => "exit".into(),
-            How::Exited(Exit::Signal(n)) => format!("signal:{n}"),
-            How::Exited(Exit::TimedOut) => "timeout".into(),
-            How::Exited(Exit::OutputTooLarge) => "output-too-large".into(),
-            How::Exited(Exit::InputTooLarge) => "input-too-large".into(),
-            How::Exited(Exit::InputFailed(_)) => "input-failed".into(),
-            How::QueueTimeout => "queue-timeout".into(),
-            How::Removed => "removed".into(),
-            How::HungUp => "hung-up".into(),
-            How::Stopped => "stopped".into(),
-            How::Backend(e) => format!("backend:{}", e.kind()),
-            How::Internal => "internal".into(),
+        let (ending, detail) = match self {
+            How::Exited(Exit::Code(_)) => (Ending::Exit, None),
+            How::Exited(Exit::Signal(n)) => (Ending::Signal, Some(n.to_string())),
+            How::Exited(Exit::TimedOut) => (Ending::Timeout, None),
+            How::Exited(Exit::OutputTooLarge) => (Ending::OutputTooLarge, None),
+            How::Exited(Exit::InputTooLarge) => (Ending::InputTooLarge, None),
+            How::Exited(Exit::InputFailed(_)) => (Ending::InputFailed, None),
+            How::QueueTimeout => (Ending::QueueTimeout, None),
+            How::Removed => (Ending::Removed, None),
+            How::HungUp => (Ending::HungUp, None),
+            How::Stopped => (Ending::Stopped, None),
+            How::Backend(e) => (Ending::Backend, Some(e.kind().to_string())),
+            How::Internal => (Ending::Internal, None),
+        };
+        match detail {
+            Some(detail) => format!("{}:{detail}", name(&ending)),
+            None => name(&ending),
         }
     }
 
@@ -245,27 +275,29 @@ impl How {
     /// code and whether it timed out.
     pub fn recorded(info: &CallInfo) -> How {
         let message = || info.message.clone().unwrap_or_default();
-        let kept = match info.how.as_deref() {
-            Some("exit") => info.exit_code.map(|code| How::Exited(Exit::Code(code))),
-            Some("timeout") => Some(How::Exited(Exit::TimedOut)),
-            Some("output-too-large") => Some(How::Exited(Exit::OutputTooLarge)),
-            Some("input-too-large") => Some(How::Exited(Exit::InputTooLarge)),
-            Some("input-failed") => Some(How::Exited(Exit::InputFailed(message()))),
-            Some("queue-timeout") => Some(How::QueueTimeout),
-            Some("removed") => Some(How::Removed),
-            Some("hung-up") => Some(How::HungUp),
-            Some("stopped") => Some(How::Stopped),
-            Some("internal") => Some(How::Internal),
-            Some(other) => match (
-                other.strip_prefix("signal:"),
-                other.strip_prefix("backend:"),
-            ) {
-                (Some(n), _) => n.parse().ok().map(|n| How::Exited(Exit::Signal(n))),
-                (_, Some(kind)) => BackendError::of_kind(kind, message()).map(How::Backend),
-                _ => None,
-            },
-            None => None,
-        };
+        let kept = info.how.as_deref().and_then(|kind| {
+            let (head, detail) = match kind.split_once(':') {
+                Some((head, detail)) => (head, Some(detail)),
+                None => (kind, None),
+            };
+            Some(match (named::<Ending>(head).ok()?, detail) {
+                (Ending::Exit, None) => How::Exited(Exit::Code(info.exit_code?)),
+                (Ending::Signal, Some(n)) => How::Exited(Exit::Signal(n.parse().ok()?)),
+                (Ending::Timeout, None) => How::Exited(Exit::TimedOut),
+                (Ending::OutputTooLarge, None) => How::Exited(Exit::OutputTooLarge),
+                (Ending::InputTooLarge, None) => How::Exited(Exit::InputTooLarge),
+                (Ending::InputFailed, None) => How::Exited(Exit::InputFailed(message())),
+                (Ending::QueueTimeout, None) => How::QueueTimeout,
+                (Ending::Removed, None) => How::Removed,
+                (Ending::HungUp, None) => How::HungUp,
+                (Ending::Stopped, None) => How::Stopped,
+                (Ending::Backend, Some(kind)) => {
+                    How::Backend(BackendError::of_kind(kind, message())?)
+                }
+                (Ending::Internal, None) => How::Internal,
+                _ => return None,
+            })
+        });
         if let Some(how) = kept {
             return how;
         }
@@ -282,7 +314,7 @@ impl How {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CallInfo {
-    pub call_id: Uuid,
+    pub call_id: CallId,
     pub function: String,
     pub status: Status,
     pub created: String,
@@ -301,7 +333,7 @@ pub struct CallInfo {
 }
 
 /// The kinds of call events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventKind {
     Call,
@@ -318,35 +350,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Call => "CALL",
-            EventKind::Pending => "PENDING",
-            EventKind::Running => "RUNNING",
-            EventKind::Finished => "FINISHED",
-            EventKind::Failed => "FAILED",
-            EventKind::Callback => "CALLBACK",
-            EventKind::Stderr => "STDERR",
-            EventKind::Node => "NODE",
-        }
-    }
-
-    pub fn parse(s: &str) -> EventKind {
-        match s {
-            "CALL" => EventKind::Call,
-            "PENDING" => EventKind::Pending,
-            "RUNNING" => EventKind::Running,
-            "FINISHED" => EventKind::Finished,
-            "CALLBACK" => EventKind::Callback,
-            "STDERR" => EventKind::Stderr,
-            "NODE" => EventKind::Node,
-            _ => EventKind::Failed,
-        }
-    }
-
     /// The last event of a call.
     pub fn is_end(self) -> bool {
         matches!(self, EventKind::Finished | EventKind::Failed)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&name(self))
     }
 }
 
@@ -357,7 +369,7 @@ pub struct Event {
     /// Unix milliseconds.
     pub time: i64,
     pub event: EventKind,
-    pub call_id: String,
+    pub call_id: CallId,
     pub short_stdin: String,
     pub short_stdout: String,
     pub short_stderr: String,
@@ -387,7 +399,7 @@ pub struct LogLine {
     #[serde(rename = "Event")]
     pub event: EventKind,
     #[serde(rename = "CallId", skip_serializing_if = "Option::is_none")]
-    pub call_id: Option<String>,
+    pub call_id: Option<CallId>,
     #[serde(rename = "ShortStdin")]
     pub short_stdin: String,
     #[serde(rename = "ShortStdout")]
@@ -407,12 +419,12 @@ impl Event {
         LogLine {
             name: self.function.clone(),
             namespace: NAMESPACE,
-            instance: self.call_id.clone(),
+            instance: self.call_id.to_string(),
             timestamp: clock::millis(self.time),
             text: self.text(),
             time: clock::seconds(self.time),
             event: self.event,
-            call_id: Some(self.call_id.clone()),
+            call_id: Some(self.call_id),
             short_stdin: self.short_stdin.clone(),
             short_stdout: self.short_stdout.clone(),
             short_stderr: self.short_stderr.clone(),
@@ -433,14 +445,10 @@ impl Event {
                 self.short_stdout, self.short_stderr
             ),
             EventKind::Pending | EventKind::Running => {
-                format!("[{}] CallId: {id}", self.event.as_str())
+                format!("[{}] CallId: {id}", self.event)
             }
             EventKind::Failed | EventKind::Callback | EventKind::Node => {
-                format!(
-                    "[{}] CallId: {id}, Message: {}",
-                    self.event.as_str(),
-                    self.message
-                )
+                format!("[{}] CallId: {id}, Message: {}", self.event, self.message)
             }
         }
     }
@@ -519,10 +527,30 @@ mod tests {
             How::Backend(BackendError::Start("no".into())),
             How::Backend(BackendError::NotReady("none".into())),
         ];
+        let kinds: Vec<String> = ends.iter().map(How::kind).collect();
+        // As existing databases spell them.
+        let spelled = [
+            "exit",
+            "signal:9",
+            "timeout",
+            "output-too-large",
+            "input-too-large",
+            "input-failed",
+            "queue-timeout",
+            "removed",
+            "hung-up",
+            "stopped",
+            "internal",
+            "backend:lost",
+            "backend:unreachable",
+            "backend:start",
+            "backend:not-ready",
+        ];
+        assert_eq!(kinds, spelled);
         for how in ends {
             let end = End::without_run(how.clone(), "why".into());
             let info = CallInfo {
-                call_id: Uuid::nil(),
+                call_id: CallId::new(),
                 function: "f".into(),
                 status: end.status(),
                 created: String::new(),
@@ -542,7 +570,7 @@ mod tests {
         }
         // A record made before kinds were kept: what its columns tell.
         let old = CallInfo {
-            call_id: Uuid::nil(),
+            call_id: CallId::new(),
             function: "f".into(),
             status: Status::Failed,
             created: String::new(),
@@ -610,7 +638,7 @@ mod tests {
         let event = Event {
             time: 1_489_676_758_042,
             event: EventKind::Finished,
-            call_id: "c".into(),
+            call_id: ID.parse().expect("id"),
             short_stdin: String::new(),
             short_stdout: "hi".into(),
             short_stderr: String::new(),
@@ -625,15 +653,46 @@ mod tests {
         // OpenFaaS's logs.Message beside them.
         assert_eq!(json["name"], "f");
         assert_eq!(json["namespace"], NAMESPACE);
-        assert_eq!(json["instance"], "c");
+        assert_eq!(json["instance"], ID);
+        assert_eq!(json["CallId"], ID);
         assert_eq!(json["timestamp"], "2017-03-16T15:05:58.042Z");
         assert_eq!(
             json["text"],
-            "[FINISHED] CallId: c, ShortStdout: hi, ShortStderr: "
+            format!("[FINISHED] CallId: {ID}, ShortStdout: hi, ShortStderr: ")
         );
-        assert_eq!(
-            EventKind::parse(EventKind::Running.as_str()),
-            EventKind::Running
-        );
+    }
+
+    /// Each value shows as its text and reads back from it.
+    fn spelled<T>(pairs: &[(T, &str)])
+    where
+        T: std::fmt::Display + DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for (value, text) in pairs {
+            assert_eq!(value.to_string(), *text);
+            assert_eq!(named::<T>(text).as_ref(), Ok(value));
+        }
+    }
+
+    const ID: &str = "218b7b10-e7f1-4c48-ac3c-66792f8ffc06";
+
+    #[test]
+    fn names_are_spelled_as_records_and_the_wire_keep_them() {
+        spelled(&[
+            (Status::Pending, "PENDING"),
+            (Status::Running, "RUNNING"),
+            (Status::Finished, "FINISHED"),
+            (Status::Failed, "FAILED"),
+        ]);
+        spelled(&[
+            (EventKind::Call, "CALL"),
+            (EventKind::Pending, "PENDING"),
+            (EventKind::Running, "RUNNING"),
+            (EventKind::Finished, "FINISHED"),
+            (EventKind::Failed, "FAILED"),
+            (EventKind::Callback, "CALLBACK"),
+            (EventKind::Stderr, "STDERR"),
+            (EventKind::Node, "NODE"),
+        ]);
+        assert!(named::<Status>("DONE").is_err_and(|e| e.contains("\"DONE\"")));
     }
 }

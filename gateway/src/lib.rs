@@ -20,9 +20,10 @@
 //!   never below what a firing AlertManager alert asked ([`alerts`]).
 //! - [`backend`] is the only door to where functions run: local processes,
 //!   containers on Docker, services on Swarm.
-//! - [`store`] keeps functions, calls, outputs and events in SQLite, off the
-//!   async threads; [`registry`] is the deployed functions in memory.
-//! - [`function`] and [`call`] are the records, knowing nothing of HTTP;
+//! - [`store`] keeps functions, calls, outputs and events behind one
+//!   interface (on SQLite, off the async threads); [`registry`] is the deployed functions in memory.
+//! - [`function`] and [`call`] are the records, knowing nothing of HTTP,
+//!   and [`call_id`] is a call's identity;
 //!   [`error`] is the one error type and its one mapping to HTTP.
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
 //!   guard allows, naming hosts through [`resolve`] (no C library needed); [`metrics`] and [`clock`] are what their names say;
@@ -40,6 +41,7 @@ pub mod auth;
 pub mod autoscale;
 pub mod backend;
 pub mod call;
+pub mod call_id;
 pub mod callback;
 pub mod cli;
 pub mod clock;

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::samples::{Figures, Samples};
 use crate::scheduler::Scheduler;
-use crate::store::{self, Caps, Store, Write};
+use crate::store::{Caps, Sqlite, Store};
 
 /// Serves the gateway of `config` on `listener` until `shutdown`.
 pub async fn run(
@@ -61,7 +61,7 @@ pub async fn run(
     app.tasks.close();
     app.tasks.wait().await;
     // Everything written so far is committed once this write is.
-    let _ = app.store.commit(Write::Barrier).await;
+    let _ = app.store.flush().await;
     Ok(())
 }
 
@@ -115,7 +115,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         log_bytes: config.log_cache_bytes,
         database_bytes: config.max_db_bytes,
     };
-    let (store, recovered) = Store::open(dir, caps)
+    let (store, recovered) = Sqlite::open(dir, caps)
         .with_context(|| format!("cannot open the database in {}", dir.display()))?;
     if recovered.failed > 0 {
         tracing::warn!(
@@ -127,7 +127,8 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
     let backend = crate::backend::select::open(&config, &password).await?;
     let registry = Registry::default();
-    for function in store.read(store::functions).await? {
+    let store: Arc<dyn Store> = Arc::new(store);
+    for function in store.functions().await? {
         if let Err(e) = backend.deploy(&function).await {
             let name = backend.name();
             tracing::warn!(

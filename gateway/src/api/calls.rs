@@ -9,10 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
 use super::{deployed, flag, json, AppState};
 use crate::call::{How, Status};
+use crate::call_id::CallId;
 use crate::error::Error;
 use crate::invoke::answer;
 
@@ -71,16 +71,16 @@ pub async fn hyper_output_wait(
     answer(&app, parse_id(&id)?, true, Some((name, uuid))).await
 }
 
-fn parse_id(id: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(id)
-        .map_err(|_| Error::BadRequest(format!("{id:?} is not a call id: call ids are UUIDs")))
+fn parse_id(id: &str) -> Result<CallId, Error> {
+    id.parse()
+        .map_err(|e: crate::call_id::NotACallId| Error::BadRequest(e.to_string()))
 }
 
 /// The output of call `id`, once it ended when `wait`; `owner` is the
 /// function name and UUID the Hyper address names.
 async fn answer(
     app: &AppState,
-    id: Uuid,
+    id: CallId,
     wait: bool,
     owner: Option<(String, String)>,
 ) -> Result<Response, Error> {
@@ -92,7 +92,6 @@ async fn answer(
         }
     }
     let mut events = app.store.subscribe();
-    let call_id = id.to_string();
     loop {
         let found = app.store.output(id).await?;
         let out = found.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
@@ -113,7 +112,7 @@ async fn answer(
                     () = app.stopping.cancelled() => return Err(Error::ShuttingDown),
                 };
                 match event {
-                    Ok(e) if e.call_id == call_id && e.event.is_end() => break,
+                    Ok(e) if e.call_id == id && e.event.is_end() => break,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return Err(Error::ShuttingDown),

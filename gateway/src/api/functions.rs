@@ -21,7 +21,6 @@ use crate::error::Error;
 use crate::function::NAMESPACE;
 use crate::function::{check_name, Deployment, Function, Mode, Resources};
 use crate::registry::Deployed;
-use crate::store::Write;
 
 /// What a deployment body is called in errors.
 const DEPLOYMENT: &str = "deployment";
@@ -84,9 +83,7 @@ pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Respons
     }
     let saved = async {
         app.backend.deploy(&function).await?;
-        app.store
-            .commit(Write::PutFunction(Box::new(function.clone())))
-            .await?;
+        app.store.put_function(&function).await?;
         Ok::<_, Error>(())
     };
     if let Err(e) = saved.await {
@@ -109,9 +106,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
     check_min(&app, &function)?;
     app.store.writable()?;
     app.backend.update(&function).await?;
-    app.store
-        .commit(Write::PutFunction(Box::new(function.clone())))
-        .await?;
+    app.store.put_function(&function).await?;
     app.registry.replace(function.clone());
     let count = app.store.counts(&name).await?.total;
     Ok(json(
@@ -146,9 +141,7 @@ pub async fn remove(
         .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
     drain(&deployed, force).await;
     app.backend.remove(&name).await?;
-    app.store
-        .commit(Write::DeleteFunction(name.clone()))
-        .await?;
+    app.store.remove_function(&name).await?;
     app.metrics.forget(&name);
     app.alert_floors.clear(&name);
     Ok(StatusCode::ACCEPTED.into_response())

@@ -9,12 +9,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::Response;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::{deployed, read_body, AppState};
 use crate::auth;
 use crate::backend;
 use crate::call::CallKind;
+use crate::call_id::CallId;
 use crate::error::Error;
 use crate::function::NAMESPACE;
 use crate::invoke::{self, answer, Answer, Call};
@@ -163,19 +163,17 @@ fn remove_credentials(headers: &mut HeaderMap, password: &str) {
 /// The caller's `X-Call-Id` (a UUID), taken off the headers (the function
 /// gets the call's id from the pipeline), or a new one; and whether it is
 /// the caller's.
-fn call_id(headers: &mut HeaderMap) -> Result<(Uuid, bool), Error> {
+fn call_id(headers: &mut HeaderMap) -> Result<(CallId, bool), Error> {
     match headers.remove("x-call-id") {
         Some(value) => value
             .to_str()
             .ok()
-            .and_then(|v| Uuid::parse_str(v.trim()).ok())
+            .and_then(|v| v.trim().parse().ok())
             .map(|id| (id, true))
             .ok_or_else(|| {
                 Error::BadRequest("X-Call-Id must be a UUID (or leave it out to get one)".into())
             }),
-        // Time-ordered (version 7): new calls land at the end of the id
-        // indexes instead of on a random page each.
-        None => Ok((Uuid::now_v7(), false)),
+        None => Ok((CallId::new(), false)),
     }
 }
 

@@ -23,9 +23,10 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{check_namespace, deployed, flag, AppState};
 use crate::backend::{LogQuery, ReplicaLine};
 use crate::call::LogLine;
+use crate::call_id::CallId;
 use crate::error::Error;
 use crate::function::Mode;
-use crate::store;
+use crate::store::EventQuery;
 
 /// Longest wait for the replicas' past lines.
 const REPLICA_LOGS_LIMIT: Duration = Duration::from_secs(5);
@@ -37,7 +38,9 @@ const MAX_REPLICA_LINES: u64 = 5000;
 #[derive(Debug, Default, PartialEq)]
 struct Request {
     name: String,
-    call_id: Option<String>,
+    /// Only one call's lines: `Some(None)` for a `callid` that is no call
+    /// id, which no line has.
+    call_id: Option<Option<CallId>>,
     instance: Option<String>,
     tail: Option<u64>,
     /// Unix milliseconds.
@@ -69,7 +72,7 @@ impl Request {
         };
         Ok(Request {
             name,
-            call_id: given("callid"),
+            call_id: given("callid").map(|id| id.parse().ok()),
             instance: given("instance"),
             tail,
             since,
@@ -86,8 +89,7 @@ impl Request {
                 .is_none_or(|i| line.instance.starts_with(i.as_str()))
             && self
                 .call_id
-                .as_ref()
-                .is_none_or(|c| line.call_id.as_ref() == Some(c))
+                .is_none_or(|c| c.is_some() && line.call_id == c)
     }
 }
 
@@ -132,17 +134,17 @@ pub async fn logs(
         }
         _ => None,
     };
-    // With `instance`, the tail is taken after that filter, not before.
-    let (fname, cid, since, tail) = (
-        function.name.clone(),
-        request.call_id.clone(),
-        request.since,
-        request.tail.filter(|_| request.instance.is_none()),
-    );
-    let stored = app
-        .store
-        .read(move |c| store::events(c, &fname, cid.as_deref(), since, tail))
-        .await?;
+    let query = EventQuery {
+        function: function.name.clone(),
+        call: request.call_id.flatten(),
+        since: request.since,
+        // With `instance`, the tail is taken after that filter, not before.
+        tail: request.tail.filter(|_| request.instance.is_none()),
+    };
+    let stored = match request.call_id {
+        Some(None) => Vec::new(),
+        _ => app.store.events(query).await?,
+    };
     let last = stored.last().map_or(0, |e| e.id);
     let stored: Vec<LogLine> = stored.iter().map(|e| e.line()).collect();
     let written = if replicas {
@@ -290,12 +292,17 @@ mod tests {
         let hyper = Request::parse(&query(&[
             ("name", "f"),
             ("tail", "3"),
-            ("callid", "c"),
+            ("callid", "218b7b10-e7f1-4c48-ac3c-66792f8ffc06"),
             ("follow", "true"),
         ]))
         .expect("parses");
         assert_eq!((hyper.tail, hyper.follow), (Some(3), true));
-        assert_eq!(hyper.call_id.as_deref(), Some("c"));
+        let id = "218b7b10-e7f1-4c48-ac3c-66792f8ffc06".parse().ok();
+        assert_eq!(hyper.call_id, Some(id));
+        // No call has an id that is not one: no line is wanted.
+        let none = Request::parse(&query(&[("name", "f"), ("callid", "c")])).expect("parses");
+        assert_eq!(none.call_id, Some(None));
+        assert!(!none.wants(&at(0, "a")));
         let unix = Request::parse(&query(&[("name", "f"), ("since", "1489676758")]));
         assert_eq!(unix.expect("parses").since, Some(1_489_676_758_000));
     }

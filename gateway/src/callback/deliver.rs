@@ -84,7 +84,7 @@ impl HttpNotifier {
             self.guard.resolve(literal).await.map_err(|e| e.0)?;
         }
         let request = Request::post(cb.url.clone())
-            .header("X-Call-Id", &cb.call_id)
+            .header("X-Call-Id", cb.call_id.to_string())
             .header("X-Function-Name", &cb.function)
             .header("X-Function-Status", cb.status.to_string())
             .header("X-Duration-Seconds", format!("{:.6}", cb.duration_seconds))

@@ -13,6 +13,8 @@ mod special;
 use axum::http::Uri;
 use bytes::Bytes;
 
+use crate::call_id::CallId;
+
 pub use deliver::HttpNotifier;
 pub use guard::Guard;
 
@@ -20,7 +22,7 @@ pub use guard::Guard;
 #[derive(Debug)]
 pub struct Callback {
     pub url: Uri,
-    pub call_id: String,
+    pub call_id: CallId,
     pub function: String,
     /// The HTTP status the call would have answered.
     pub status: u16,

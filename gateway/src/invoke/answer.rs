@@ -10,9 +10,9 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use uuid::Uuid;
 
 use crate::call::{End, How};
+use crate::call_id::CallId;
 use crate::error::Error;
 
 const CALL_ID: &str = "x-call-id";
@@ -32,7 +32,7 @@ pub fn status(how: &How) -> StatusCode {
 }
 
 /// An async call's acknowledgement: 202, `{"CallId": …}`.
-pub fn accepted(id: Uuid) -> Response {
+pub fn accepted(id: CallId) -> Response {
     let body = axum::Json(serde_json::json!({ "CallId": id }));
     let mut response = (StatusCode::ACCEPTED, body).into_response();
     response.headers_mut().insert(CALL_ID, value(&id));
@@ -43,7 +43,7 @@ pub fn accepted(id: Uuid) -> Response {
 const BYTES: &str = "application/octet-stream";
 
 /// A sync call's answer; a success keeps the request's `Content-Type`.
-pub fn ended(id: Uuid, end: &End, content_type: Option<HeaderValue>) -> Response {
+pub fn ended(id: CallId, end: &End, content_type: Option<HeaderValue>) -> Response {
     let code = status(&end.how);
     output(
         code,
@@ -59,7 +59,7 @@ pub fn ended(id: Uuid, end: &End, content_type: Option<HeaderValue>) -> Response
 /// or why the call failed.
 pub fn output(
     code: StatusCode,
-    id: Uuid,
+    id: CallId,
     seconds: f64,
     body: Bytes,
     content_type: Option<HeaderValue>,
@@ -95,7 +95,7 @@ mod tests {
 
     fn headers(code: StatusCode, content_type: Option<&'static str>) -> HeaderMap {
         let given = content_type.map(HeaderValue::from_static);
-        let id = Uuid::nil();
+        let id = CallId::new();
         output(code, id, 0.5, Bytes::from_static(b"<script>"), given)
             .headers()
             .clone()

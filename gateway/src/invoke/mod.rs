@@ -22,17 +22,17 @@ use std::time::{Duration, Instant};
 
 use axum::http::Uri;
 use bytes::Bytes;
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::backend::{Invocation, Request};
 use crate::call::{CallKind, End, How, Limits};
+use crate::call_id::CallId;
 use crate::callback::{self, Callback};
 use crate::clock;
 use crate::error::Error;
 use crate::registry::Deployed;
 use crate::scheduler::Ticket;
-use crate::store::{self, Resume, Write};
+use crate::store::Resume;
 use record::{NotWritten, Record};
 
 /// Async inputs up to this size stay in memory while queued; larger ones are
@@ -41,7 +41,7 @@ const KEEP_INPUT: usize = 64 * 1024;
 
 /// A call as a handler hands it over.
 pub struct Call {
-    pub id: Uuid,
+    pub id: CallId,
     /// Whether the caller chose the id (`X-Call-Id`): only then can it be
     /// one already taken.
     pub caller_id: bool,
@@ -100,9 +100,7 @@ pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Resu
 /// Requeues the async calls a previous run accepted, in their order.
 pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
     for call in queued {
-        let Ok(id) = Uuid::parse_str(&call.id) else {
-            continue;
-        };
+        let id = call.id;
         let Some(deployed) = app.registry.get(&call.function) else {
             let end = End::without_run(
                 How::Removed,
@@ -152,7 +150,7 @@ fn queue(app: &App, deployed: &Deployed) -> Result<Ticket, Error> {
 /// A call holding a place in its function's queue.
 struct Queued {
     deployed: Arc<Deployed>,
-    id: Uuid,
+    id: CallId,
     kind: CallKind,
     request: Request,
     input: Input,
@@ -180,19 +178,15 @@ async fn finish_async(app: Arc<App>, queued: Queued, mut record: Record, callbac
     if let Some(url) = callback {
         let delivery = Callback {
             url,
-            call_id: id.to_string(),
+            call_id: id,
             function: function.clone(),
             status: answer::status(&end.how).as_u16(),
             duration_seconds: end.duration.as_secs_f64(),
             body: end.body(),
         };
         let message = app.notifier.notify(delivery).await;
-        app.store.record(Write::Callback {
-            id,
-            function,
-            at: clock::now_ms(),
-            message,
-        });
+        app.store
+            .record_callback(id, &function, clock::now_ms(), message);
     }
 }
 
@@ -235,21 +229,18 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
     }
     let input = match input {
         Input::Ready(input) => input,
-        Input::Stored => {
-            let key = id.to_string();
-            match app.store.read(move |c| store::input(c, &key)).await {
-                Ok(input) => input.unwrap_or_default(),
-                Err(e) => {
-                    let message = format!("cannot read the call's input: {e}");
-                    return Some(End::without_run(How::Internal, message));
-                }
+        Input::Stored => match app.store.input(id).await {
+            Ok(input) => input.unwrap_or_default(),
+            Err(e) => {
+                let message = format!("cannot read the call's input: {e}");
+                return Some(End::without_run(How::Internal, message));
             }
-        }
+        },
     };
     let max_payload_bytes = app.config.max_payload_bytes as usize;
     let placed = crate::backend::Placement::default();
     let invocation = Invocation {
-        id,
+        id: id.uuid(),
         request,
         input,
         timeout: deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now())),

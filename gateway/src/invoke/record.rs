@@ -5,17 +5,18 @@
 //! refused (409) before anything is recorded. A sync call whose caller hung up (its handler dropped
 //! before the end) is recorded as failed, so it never stays in flight.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use uuid::Uuid;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::call::{CallKind, End, How, SHORT};
+use crate::call_id::CallId;
 use crate::clock;
 use crate::registry::Deployed;
-use crate::store::{Ended, NewCall, StoreError, SyncCall, Write, PROBE};
-use tokio_util::sync::CancellationToken;
+use crate::store::{Ended, NewCall, StoreError, SyncCall, PROBE};
 
 use super::Call;
 
@@ -31,14 +32,12 @@ pub(super) enum NotWritten {
 /// A call's record as the call goes.
 pub(super) struct Record {
     app: Arc<App>,
-    id: Uuid,
+    id: CallId,
     function: String,
     /// Decides where each step is written.
     kind: CallKind,
-    /// A sync call's row, until it is written.
-    unwritten: Option<NewCall>,
-    /// When it started running, for a sync call's one write.
-    started: Option<i64>,
+    /// A sync call in flight, until its end is written.
+    unwritten: Option<Box<dyn SyncCall>>,
 }
 
 impl Record {
@@ -50,10 +49,9 @@ impl Record {
         deployed: &Deployed,
         call: &Call,
     ) -> Result<Record, StoreError> {
-        let conflict = || StoreError::Conflict(call.id.to_string());
         // Only a caller's own id can be taken: a new one is unique.
-        if call.caller_id && app.store.sync_in_flight(call.id) {
-            return Err(conflict());
+        if call.caller_id && app.store.in_flight(call.id) {
+            return Err(StoreError::Conflict(call.id));
         }
         let function = deployed.function.name.clone();
         app.metrics
@@ -82,44 +80,25 @@ impl Record {
             function,
             kind: call.kind,
             unwritten: None,
-            started: None,
         };
         match call.kind {
-            CallKind::Async => app.store.commit(Write::NewCall(Box::new(new_call))).await?,
+            CallKind::Async => app.store.accept(new_call).await?,
             CallKind::Sync => {
-                if !app.store.sync_begin(&new_call) {
-                    return Err(conflict());
-                }
-                if call.caller_id {
-                    // Tracked first, so a second call with this id waiting
-                    // for the same lookup meets it in flight.
-                    match app.store.stored(call.id).await {
-                        Ok(false) => {}
-                        Ok(true) => {
-                            app.store.sync_forget(call.id);
-                            return Err(conflict());
-                        }
-                        Err(e) => {
-                            app.store.sync_forget(call.id);
-                            return Err(e);
-                        }
-                    }
-                }
-                record.unwritten = Some(new_call);
+                let tracked = app.store.begin_sync(new_call, call.caller_id).await?;
+                record.unwritten = Some(tracked);
             }
         }
         Ok(record)
     }
 
     /// The record of an async call a previous run accepted.
-    pub fn resumed(app: &Arc<App>, id: Uuid, function: &str) -> Record {
+    pub fn resumed(app: &Arc<App>, id: CallId, function: &str) -> Record {
         Record {
             app: app.clone(),
             id,
             function: function.to_string(),
             kind: CallKind::Async,
             unwritten: None,
-            started: None,
         }
     }
 
@@ -130,32 +109,24 @@ impl Record {
         at: i64,
         stopping: &CancellationToken,
     ) -> Result<(), NotWritten> {
-        self.started = Some(at);
-        match self.kind {
-            CallKind::Async => {
-                let write = || Write::Started {
-                    id: self.id,
-                    function: self.function.clone(),
-                    at,
-                };
-                self.persist(write, stopping).await
-            }
-            CallKind::Sync => {
-                self.app.store.sync_started(self.id, at);
-                Ok(())
-            }
+        if let Some(tracked) = &mut self.unwritten {
+            tracked.started(at);
+            return Ok(());
         }
+        let store = &self.app.store;
+        let write = || store.start(self.id, &self.function, at);
+        self.persist(write, stopping).await
     }
 
-    /// Commits the write `write` makes, again every [`PROBE`] while the
-    /// store cannot take it for now.
-    async fn persist(
-        &self,
-        write: impl Fn() -> Write,
-        stopping: &CancellationToken,
-    ) -> Result<(), NotWritten> {
+    /// Makes the write `write` makes, again every [`PROBE`] while the store
+    /// cannot take it for now.
+    async fn persist<F, W>(&self, write: W, stopping: &CancellationToken) -> Result<(), NotWritten>
+    where
+        W: Fn() -> F,
+        F: Future<Output = Result<(), StoreError>>,
+    {
         loop {
-            match self.app.store.commit(write()).await {
+            match write().await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_transient() => {
                     tracing::warn!(call_id = %self.id, "waiting for the store: {e}");
@@ -192,7 +163,8 @@ impl Record {
             // Retried as a write, never as a run. Should the gateway stop
             // first, the call stays RUNNING and the next start fails it.
             let stopping = self.app.stopping.clone();
-            let write = || Write::Finished(Box::new(ended.clone()));
+            let store = &self.app.store;
+            let write = || store.finish(ended.clone());
             if let Err(e) = self.persist(write, &stopping).await {
                 tracing::error!(call_id = %self.id, "the end of the call was not recorded: {e}");
             }
@@ -204,7 +176,7 @@ impl Record {
     /// Records the end of a call that will not run, without counting it.
     pub fn forget(self, end: &End) {
         let ended = self.end(end);
-        self.app.store.record(Write::Finished(Box::new(ended)));
+        self.app.store.record_end(ended);
     }
 
     fn end(&self, end: &End) -> Ended {
@@ -218,9 +190,8 @@ impl Record {
     }
 
     fn write_sync(&mut self, end: Ended) {
-        if let Some(call) = self.unwritten.take() {
-            let started = self.started;
-            self.app.store.sync_end(SyncCall { call, started, end });
+        if let Some(tracked) = self.unwritten.take() {
+            tracked.end(end);
         }
     }
 }

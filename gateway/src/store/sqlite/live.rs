@@ -7,16 +7,16 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use uuid::Uuid;
+use crate::call_id::CallId;
 
-use super::{Ended, NewCall};
 use crate::call::{time, CallInfo, Status};
 use crate::clock;
+use crate::store::{Ended, NewCall};
 
 /// The sync calls not yet committed, by id.
 #[derive(Default)]
 pub struct Live {
-    calls: Mutex<HashMap<Uuid, Entry>>,
+    calls: Mutex<HashMap<CallId, Entry>>,
 }
 
 struct Entry {
@@ -38,7 +38,7 @@ impl Entry {
 }
 
 impl Live {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<CallId, Entry>> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -62,11 +62,11 @@ impl Live {
     }
 
     /// Whether a call with id `id` is in flight.
-    pub fn contains(&self, id: Uuid) -> bool {
+    pub fn contains(&self, id: CallId) -> bool {
         self.lock().contains_key(&id)
     }
 
-    pub fn started(&self, id: Uuid, at: i64) {
+    pub fn started(&self, id: CallId, at: i64) {
         if let Some(entry) = self.lock().get_mut(&id) {
             entry.started = Some(at);
         }
@@ -79,11 +79,11 @@ impl Live {
     }
 
     /// Forgets a call: its write is committed (or lost).
-    pub fn remove(&self, id: Uuid) {
+    pub fn remove(&self, id: CallId) {
         self.lock().remove(&id);
     }
 
-    pub fn call(&self, id: Uuid) -> Option<CallInfo> {
+    pub fn call(&self, id: CallId) -> Option<CallInfo> {
         let calls = self.lock();
         Some(info(id, calls.get(&id)?))
     }
@@ -98,7 +98,7 @@ impl Live {
     }
 
     /// The calls in flight (of `function`, or all): id, function, status.
-    pub fn statuses(&self, function: Option<&str>) -> Vec<(Uuid, String, Status)> {
+    pub fn statuses(&self, function: Option<&str>) -> Vec<(CallId, String, Status)> {
         self.lock()
             .iter()
             .filter(|(_, e)| function.is_none_or(|f| e.function == f))
@@ -108,7 +108,7 @@ impl Live {
 }
 
 /// The record of call `id` in flight.
-fn info(id: Uuid, entry: &Entry) -> CallInfo {
+fn info(id: CallId, entry: &Entry) -> CallInfo {
     let end = entry.end.as_ref();
     CallInfo {
         call_id: id,
@@ -132,7 +132,7 @@ mod tests {
     use crate::call::CallKind;
     use bytes::Bytes;
 
-    fn new_call(id: Uuid) -> NewCall {
+    fn new_call(id: CallId) -> NewCall {
         NewCall {
             id,
             function: "f".into(),
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn a_call_goes_pending_running_finished_then_away() {
         let live = Live::default();
-        let id = Uuid::new_v4();
+        let id = CallId::new();
         assert!(live.begin(&new_call(id)));
         assert!(
             !live.begin(&new_call(id)),

@@ -7,12 +7,12 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use uuid::Uuid;
 
-use super::StoreError;
-use crate::call::{short, time, CallInfo, Counts, Event, EventKind, Status};
+use crate::call::{short, time, CallInfo, Counts, Event, Status};
+use crate::call_id::CallId;
 use crate::clock;
 use crate::function::Function;
+use crate::store::{EventQuery, Output, StoreError};
 
 /// Read connections, opened on demand and reused.
 pub struct Pool {
@@ -49,42 +49,14 @@ impl Pool {
     }
 }
 
-/// An async call to resume after a restart.
-#[derive(Debug)]
-pub struct Resume {
-    pub id: String,
-    pub function: String,
-    pub created: i64,
-    /// Its request, encoded.
-    pub request: Option<String>,
-    pub callback: Option<String>,
-}
-
-/// What [`super::schema::recover`] found.
-#[derive(Debug)]
-pub struct Recovered {
-    /// Calls marked FAILED because the gateway restarted.
-    pub failed: usize,
-    /// Async calls still queued, oldest first.
-    pub queued: Vec<Resume>,
-}
-
-/// A call's record and its kept output.
-pub struct Output {
-    pub info: CallInfo,
-    pub data: Option<Bytes>,
-    pub rotated: bool,
-}
-
 const CALL_COLUMNS: &str =
     "id, function, status, created, started, finished, exit_code, duration, message, is_async, timed_out, how";
 
 fn call_info(r: &Row) -> rusqlite::Result<CallInfo> {
-    let id: String = r.get(0)?;
     Ok(CallInfo {
-        call_id: Uuid::parse_str(&id).unwrap_or_default(),
+        call_id: r.get(0)?,
         function: r.get(1)?,
-        status: Status::parse(&r.get::<_, String>(2)?),
+        status: r.get(2)?,
         created: clock::millis(r.get(3)?),
         started: time(r.get(4)?),
         finished: time(r.get(5)?),
@@ -111,11 +83,11 @@ pub fn functions(conn: &Connection) -> Result<Vec<Function>, StoreError> {
         .collect()
 }
 
-pub fn call(conn: &Connection, id: Uuid) -> Result<Option<CallInfo>, StoreError> {
+pub fn call(conn: &Connection, id: CallId) -> Result<Option<CallInfo>, StoreError> {
     let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![id.to_string()], call_info)
+        .query_row(params![id], call_info)
         .optional()?)
 }
 
@@ -135,19 +107,19 @@ pub fn recent_calls(
 }
 
 /// Whether a call with id `id` is stored: one lookup of the id index.
-pub fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
+pub fn exists(conn: &Connection, id: CallId) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?
-        .query_row(params![id.to_string()], |_| Ok(()))
+        .query_row(params![id], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
-pub fn output(conn: &Connection, id: Uuid) -> Result<Option<Output>, StoreError> {
+pub fn output(conn: &Connection, id: CallId) -> Result<Option<Output>, StoreError> {
     let sql = format!("SELECT {CALL_COLUMNS}, output_rotated FROM calls WHERE id = ?1");
     let found = conn
         .prepare_cached(&sql)?
-        .query_row(params![id.to_string()], |r| {
+        .query_row(params![id], |r| {
             Ok((call_info(r)?, r.get::<_, bool>("output_rotated")?))
         })
         .optional()?;
@@ -156,7 +128,7 @@ pub fn output(conn: &Connection, id: Uuid) -> Result<Option<Output>, StoreError>
     };
     let data: Option<Vec<u8>> = conn
         .prepare_cached("SELECT data FROM outputs WHERE call_id = ?1")?
-        .query_row(params![id.to_string()], |r| r.get(0))
+        .query_row(params![id], |r| r.get(0))
         .optional()?;
     Ok(Some(Output {
         info,
@@ -166,7 +138,7 @@ pub fn output(conn: &Connection, id: Uuid) -> Result<Option<Output>, StoreError>
 }
 
 /// The STDIN kept for an async call.
-pub fn input(conn: &Connection, id: &str) -> Result<Option<Bytes>, StoreError> {
+pub fn input(conn: &Connection, id: CallId) -> Result<Option<Bytes>, StoreError> {
     let input: Option<Option<Vec<u8>>> = conn
         .prepare_cached("SELECT input FROM calls WHERE id = ?1")?
         .query_row(params![id], |r| r.get(0))
@@ -176,20 +148,20 @@ pub fn input(conn: &Connection, id: &str) -> Result<Option<Bytes>, StoreError> {
 
 /// The newest `tail` events of `function` (all without `tail`) at or
 /// after `since` (Unix milliseconds), oldest first.
-pub fn events(
-    conn: &Connection,
-    function: &str,
-    call_id: Option<&str>,
-    since: Option<i64>,
-    tail: Option<u64>,
-) -> Result<Vec<Event>, StoreError> {
+pub fn events(conn: &Connection, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
+    let EventQuery {
+        function,
+        call,
+        since,
+        tail,
+    } = query;
     let limit = tail.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
     let mut stmt = conn.prepare_cached(
         "SELECT id, call_id, time, event, stdin, stdout, stderr, message FROM events
          WHERE function = ?1 AND (?2 IS NULL OR call_id = ?2) AND (?4 IS NULL OR time >= ?4)
          ORDER BY id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![function, call_id, limit, since], |r| {
+    let rows = stmt.query_map(params![function, call, limit, since], |r| {
         let bytes = |i: usize| -> rusqlite::Result<String> {
             Ok(short(&r.get::<_, Option<Vec<u8>>>(i)?.unwrap_or_default()))
         };
@@ -197,12 +169,12 @@ pub fn events(
             id: r.get(0)?,
             call_id: r.get(1)?,
             time: r.get(2)?,
-            event: EventKind::parse(&r.get::<_, String>(3)?),
+            event: r.get(3)?,
             short_stdin: bytes(4)?,
             short_stdout: bytes(5)?,
             short_stderr: bytes(6)?,
             message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-            function: function.to_string(),
+            function: function.clone(),
         })
     })?;
     let mut events = rows.collect::<Result<Vec<_>, _>>()?;
@@ -214,23 +186,23 @@ pub fn counts(conn: &Connection, function: &str) -> Result<Counts, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT status, COUNT(*) FROM calls WHERE function = ?1 GROUP BY status")?;
     let rows = stmt.query_map(params![function], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        Ok((r.get::<_, Status>(0)?, r.get::<_, i64>(1)? as u64))
     })?;
     let mut counts = Counts::default();
     for row in rows {
         let (status, n) = row?;
-        counts.add(Status::parse(&status), n);
+        counts.add(status, n);
     }
     Ok(counts)
 }
 
 /// Which of `ids` are stored.
-pub fn stored_ids(conn: &Connection, ids: &[String]) -> Result<HashSet<String>, StoreError> {
+pub fn stored_ids(conn: &Connection, ids: &[CallId]) -> Result<HashSet<CallId>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM calls WHERE id = ?1")?;
     let mut stored = HashSet::new();
     for id in ids {
         if stmt.exists(params![id])? {
-            stored.insert(id.clone());
+            stored.insert(*id);
         }
     }
     Ok(stored)

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::{Caps, StoreError};
+use crate::store::{Caps, StoreError};
 
 /// Bytes a call's row counts for in its function's log, besides its events
 /// (an estimate of the row and its index entries; its input and request

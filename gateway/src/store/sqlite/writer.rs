@@ -21,8 +21,10 @@ use tokio::sync::broadcast;
 
 use super::live::Live;
 use super::rotate::{self, Budgets};
-use super::{Ack, Caps, Ended, Health, NewCall, StoreError, SyncCall, Write, PROBE};
+use super::{Ack, Health, SyncRecord, Write};
 use crate::call::{short, stderr_lines, CallKind, Event, EventKind, Status, SHORT};
+use crate::call_id::CallId;
+use crate::store::{Caps, Ended, NewCall, StoreError, PROBE};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -150,7 +152,12 @@ impl Writer {
         let committed = (|| -> Result<(), StoreError> {
             let tx = self.conn.transaction()?;
             for (write, _) in &all {
-                let result = apply(&tx, write, budgets, &mut new_events);
+                let mut log = Log {
+                    tx: &tx,
+                    budgets,
+                    events: &mut new_events,
+                };
+                let result = apply(&mut log, write);
                 // SQLite may have rolled the whole transaction back: none
                 // of the batch is committed.
                 if let Err(e @ StoreError::Unwritable(_)) = result {
@@ -259,18 +266,22 @@ fn gather(
 /// Committed or lost, a sync call's record is no longer only in memory.
 fn forget_live(batch: &[(Write, Option<Ack>)], live: &Live) {
     for (write, _) in batch {
-        if let Write::SyncCall(call) = write {
-            live.remove(call.call.id);
+        if let Write::SyncCall(sync) = write {
+            live.remove(sync.call.id);
         }
     }
 }
 
-fn apply(
-    tx: &Transaction,
-    write: &Write,
-    budgets: &mut Budgets,
-    events: &mut Vec<Event>,
-) -> Result<(), StoreError> {
+/// Where a batch's events go: its transaction, the budgets they count
+/// against, and the events to publish once it is committed.
+struct Log<'a> {
+    tx: &'a Transaction<'a>,
+    budgets: &'a mut Budgets,
+    events: &'a mut Vec<Event>,
+}
+
+fn apply(log: &mut Log, write: &Write) -> Result<(), StoreError> {
+    let tx = log.tx;
     match write {
         Write::Barrier => {}
         Write::Probe => {
@@ -291,28 +302,27 @@ fn apply(
             ] {
                 tx.execute(&format!("DELETE FROM {table} = ?1"), params![name])?;
             }
-            budgets.forget(name);
+            log.budgets.forget(name);
         }
         Write::NewCall(call) => {
             insert_call(tx, call, None, None)?;
-            budgets.add_log(&call.function, rotate::CALL_ROW);
-            call_events(tx, budgets, events, call)?;
+            log.budgets.add_log(&call.function, rotate::CALL_ROW);
+            call_events(log, call)?;
         }
         Write::Started { id, function, at } => {
-            let id = id.to_string();
             tx.prepare_cached("UPDATE calls SET status = 'RUNNING', started = ?1 WHERE id = ?2")?
                 .execute(params![at, id])?;
-            running_event(tx, budgets, events, function, &id, *at)?;
+            running_event(log, function, *id, *at)?;
         }
         Write::Finished(f) => {
-            let id = f.id.to_string();
+            let id = f.id;
             let end = &f.end;
             tx.prepare_cached(
                 "UPDATE calls SET status = ?1, finished = ?2, exit_code = ?3, duration = ?4,
                  message = ?5, timed_out = ?6, how = ?7, input = NULL, env = NULL WHERE id = ?8",
             )?
             .execute(params![
-                end.status().as_str(),
+                end.status(),
                 f.at,
                 end.exit_code(),
                 end.seconds(),
@@ -327,9 +337,9 @@ fn apply(
                     "INSERT OR REPLACE INTO outputs (call_id, function, size, data) VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![id, f.function, output.len() as i64, &output[..]])?;
-                budgets.add_output(&f.function, output.len() as u64);
+                log.budgets.add_output(&f.function, output.len() as u64);
             }
-            end_event(tx, budgets, events, f, &id)?;
+            end_event(log, f)?;
         }
         Write::Callback {
             id,
@@ -337,21 +347,18 @@ fn apply(
             at,
             message,
         } => {
-            let id = id.to_string();
             let kind = EventKind::Callback;
-            event(
-                tx, budgets, events, function, &id, *at, kind, [NONE; 3], message,
-            )?;
+            event(log, function, *id, *at, kind, [NONE; 3], message)?;
         }
         Write::SyncCall(sync) => {
-            let SyncCall { call, started, end } = &**sync;
+            let SyncRecord { call, started, end } = &**sync;
             insert_call(tx, call, *started, Some(end))?;
-            budgets.add_log(&call.function, rotate::CALL_ROW);
-            let id = call_events(tx, budgets, events, call)?;
+            log.budgets.add_log(&call.function, rotate::CALL_ROW);
+            call_events(log, call)?;
             if let Some(at) = *started {
-                running_event(tx, budgets, events, &call.function, &id, at)?;
+                running_event(log, &call.function, call.id, at)?;
             }
-            end_event(tx, budgets, events, end, &id)?;
+            end_event(log, end)?;
         }
     }
     Ok(())
@@ -364,7 +371,7 @@ fn insert_call(
     started: Option<i64>,
     end: Option<&Ended>,
 ) -> Result<(), StoreError> {
-    let id = call.id.to_string();
+    let id = call.id;
     // Only an async call resumes after a restart: only it needs its input
     // and request.
     let is_async = call.kind == CallKind::Async;
@@ -379,7 +386,7 @@ fn insert_call(
             id,
             call.function,
             is_async,
-            end.map_or(Status::Pending, |e| e.end.status()).as_str(),
+            end.map_or(Status::Pending, |e| e.end.status()),
             call.created,
             input,
             call.request,
@@ -402,43 +409,26 @@ fn insert_call(
     }
 }
 
-/// A new call's CALL and PENDING events; answers its id as text.
-fn call_events(
-    tx: &Transaction,
-    budgets: &mut Budgets,
-    events: &mut Vec<Event>,
-    call: &NewCall,
-) -> Result<String, StoreError> {
-    let id = call.id.to_string();
+/// A new call's CALL and PENDING events.
+fn call_events(log: &mut Log, call: &NewCall) -> Result<(), StoreError> {
     let stdin = &call.input[..call.input.len().min(SHORT)];
     for (kind, stdin) in [(EventKind::Call, stdin), (EventKind::Pending, NONE)] {
         event(
-            tx,
-            budgets,
-            events,
+            log,
             &call.function,
-            &id,
+            call.id,
             call.created,
             kind,
             [stdin, NONE, NONE],
             "",
         )?;
     }
-    Ok(id)
+    Ok(())
 }
 
-fn running_event(
-    tx: &Transaction,
-    budgets: &mut Budgets,
-    events: &mut Vec<Event>,
-    function: &str,
-    id: &str,
-    at: i64,
-) -> Result<(), StoreError> {
+fn running_event(log: &mut Log, function: &str, id: CallId, at: i64) -> Result<(), StoreError> {
     event(
-        tx,
-        budgets,
-        events,
+        log,
         function,
         id,
         at,
@@ -450,77 +440,38 @@ fn running_event(
 
 /// The call's STDERR, a `STDERR` event a line, then its FINISHED or
 /// FAILED event with the start of STDOUT and STDERR.
-fn end_event(
-    tx: &Transaction,
-    budgets: &mut Budgets,
-    events: &mut Vec<Event>,
-    f: &Ended,
-    id: &str,
-) -> Result<(), StoreError> {
+fn end_event(log: &mut Log, f: &Ended) -> Result<(), StoreError> {
     let kind = if f.end.status() == Status::Finished {
         EventKind::Finished
     } else {
         EventKind::Failed
     };
+    let mut put =
+        |kind, bytes, message: &str| event(log, &f.function, f.id, f.at, kind, bytes, message);
     if let Some(node) = &f.end.node {
-        let placed = EventKind::Node;
-        event(
-            tx,
-            budgets,
-            events,
-            &f.function,
-            id,
-            f.at,
-            placed,
-            [NONE; 3],
-            node,
-        )?;
+        put(EventKind::Node, [NONE; 3], node)?;
     }
     for line in stderr_lines(&f.end.stderr) {
-        let kind = EventKind::Stderr;
-        event(
-            tx,
-            budgets,
-            events,
-            &f.function,
-            id,
-            f.at,
-            kind,
-            [NONE; 3],
-            &line,
-        )?;
+        put(EventKind::Stderr, [NONE; 3], &line)?;
     }
     let cut = |b: &'_ [u8]| -> Vec<u8> { b[..b.len().min(SHORT)].to_vec() };
     let (out, err) = (cut(&f.end.stdout), cut(&f.end.stderr));
     let message = f.end.message.as_deref().unwrap_or("");
-    event(
-        tx,
-        budgets,
-        events,
-        &f.function,
-        id,
-        f.at,
-        kind,
-        [NONE, &out, &err],
-        message,
-    )
+    put(kind, [NONE, &out, &err], message)
 }
 
 /// Inserts one event row and remembers it for publishing after the commit.
-#[allow(clippy::too_many_arguments)]
 fn event(
-    tx: &Transaction,
-    budgets: &mut Budgets,
-    events: &mut Vec<Event>,
+    log: &mut Log,
     function: &str,
-    call_id: &str,
+    call_id: CallId,
     at: i64,
     kind: EventKind,
     [stdin, stdout, stderr]: [&[u8]; 3],
     message: &str,
 ) -> Result<(), StoreError> {
     let size = EVENT_OVERHEAD + stdin.len() + stdout.len() + stderr.len() + message.len();
-    tx.prepare_cached(
+    log.tx.prepare_cached(
         "INSERT INTO events (function, call_id, time, event, stdin, stdout, stderr, message, size)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
@@ -528,23 +479,23 @@ fn event(
         function,
         call_id,
         at,
-        kind.as_str(),
+        kind,
         stdin,
         stdout,
         stderr,
         message,
         size as i64
     ])?;
-    budgets.add_log(function, size as u64);
-    events.push(Event {
+    log.budgets.add_log(function, size as u64);
+    log.events.push(Event {
         time: at,
         event: kind,
-        call_id: call_id.into(),
+        call_id,
         short_stdin: short(stdin),
         short_stdout: short(stdout),
         short_stderr: short(stderr),
         message: message.into(),
-        id: tx.last_insert_rowid(),
+        id: log.tx.last_insert_rowid(),
         function: function.into(),
     });
     Ok(())

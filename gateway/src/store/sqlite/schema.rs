@@ -5,10 +5,10 @@ use std::path::Path;
 
 use rusqlite::{params, Connection};
 
-use super::read::{Recovered, Resume};
-use super::StoreError;
 use crate::call::EventKind;
+use crate::call_id::CallId;
 use crate::clock;
+use crate::store::{Recovered, Resume, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS functions (
@@ -160,7 +160,7 @@ pub fn recover(conn: &mut Connection) -> Result<Recovered, StoreError> {
                     function,
                     id,
                     now,
-                    EventKind::Failed.as_str(),
+                    EventKind::Failed,
                     message,
                     64 + message.len() as i64
                 ],
@@ -174,15 +174,32 @@ pub fn recover(conn: &mut Connection) -> Result<Recovered, StoreError> {
              WHERE status = 'PENDING' AND is_async = 1 ORDER BY seq",
         )?;
         let rows = pending.query_map([], |r| {
-            Ok(Resume {
-                id: r.get(0)?,
-                function: r.get(1)?,
-                created: r.get(2)?,
-                request: r.get::<_, Option<String>>(3)?,
-                callback: r.get(4)?,
-            })
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })?;
-        rows.collect::<Result<Vec<_>, _>>()?
+        let mut queued = Vec::new();
+        for row in rows {
+            let (id, function, created, request, callback) = row?;
+            // One unreadable row does not keep the gateway from starting.
+            match id.parse::<CallId>() {
+                Ok(id) => queued.push(Resume {
+                    id,
+                    function,
+                    created,
+                    request,
+                    callback,
+                }),
+                Err(e) => tracing::error!(
+                    "a queued call of {function} is not resumed: its stored id is unreadable: {e}"
+                ),
+            }
+        }
+        queued
     };
     tx.commit()?;
     Ok(Recovered { failed, queued })
