@@ -27,7 +27,7 @@ pub struct App {
     /// keeps them there until resolved.
     pub alert_floors: AlertFloors,
     /// The only door to where functions run.
-    pub backend: Arc<dyn Backend>,
+    pub backend: Arc<Backend>,
     /// The deployed functions, in memory.
     pub registry: Registry,
     pub metrics: Metrics,

@@ -29,7 +29,7 @@
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
 //!   portal's plots; [`secret`] compares what callers send with secrets.
 //! - [`agent`] is `gateway agent`: per-call calls on one node's engine for
-//!   the gateway (whose side of it is `backend::agents`).
+//!   the gateway (whose side of it is `backend::percall::agents`).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -1,208 +1,200 @@
-//! The `docker` backend: functions on a plain Docker Engine through its API.
-//!
-//! - per-call functions get a new container for every call (the shared
-//!   `container::percall`), started ahead when it can be: a warm one from
-//!   the shared `container::pool`; with agents, on an agent's node
-//!   (`backend::agents`);
-//! - service functions run as plain containers, one per replica, each running
-//!   `fwatchdog` on a bridge network the gateway creates ([`service`]); calls
-//!   go through the shared balancer to the replica with the fewest in flight;
-//! - secrets are files the gateway keeps ([`secrets`]), mounted read-only.
+//! The one door to where functions run, and the one place a function's
+//! run mode is decided: a per-call function's calls go to the fresh-call
+//! [`Runner`], a service function's to its replicas ([`Services`]), and an
+//! update that changes the mode moves the function from one to the other.
+//! Secrets, replicas' logs and their usage sit beside, each behind its own
+//! seam; a backend without one answers as it has none.
 
-pub mod secrets;
-pub mod service;
-
-use std::path::Path;
 use std::sync::Arc;
 
-use super::agents::{self, Agents};
-use super::container::pool::Pool;
-use super::container::{
-    logs, usage, Engine, EngineError, Replica, ReplicaKey, ReplicaSource, UsageCache,
+use super::container::{Engine, UsageCache};
+use super::percall::{Change, Runner};
+use super::secrets::Secrets;
+use super::service::{ReplicaLogs, Served, Services};
+use super::{
+    no_secrets, BackendError, Invocation, LogQuery, Outcome, ReplicaCount, ReplicaLines, Usage,
 };
-use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::{Isolation, PoolConfig, ReplicaConfig};
 use crate::function::{Function, Mode};
-use secrets::SecretFiles;
-use service::ReplicaSet;
 
-/// Functions on a Docker Engine.
-pub struct DockerBackend {
-    engine: Engine,
-    replicas: ReplicaSet,
-    secrets: SecretFiles,
-    /// What the replicas use, as last sampled.
-    usage: Arc<UsageCache>,
-    /// Warm containers of per-call functions.
-    pool: Pool,
-    /// Agents that run per-call calls instead, when there are any.
-    agents: Option<Agents>,
+/// Where functions run: one engine's runner and replicas, and the seams
+/// beside them.
+pub struct Backend {
+    parts: Parts,
 }
 
-impl DockerBackend {
-    /// Connects to the engine, removes the per-call and warm containers an
-    /// earlier run of this gateway (`owner`) left behind, makes sure the
-    /// functions bridge network and the launcher volume exist, and opens
-    /// the secrets kept in `data_dir`; replicas' tokens come from `key`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn connect(
-        network: &str,
-        owner: &str,
-        max_payload_bytes: u64,
-        isolation: Isolation,
-        data_dir: &Path,
-        pool: PoolConfig,
-        replicas: ReplicaConfig,
-        key: ReplicaKey,
-    ) -> Result<DockerBackend, EngineError> {
-        // Containers mount the files by their absolute path on the host.
-        let dir = std::path::absolute(data_dir.join("secrets"))
-            .map_err(|e| EngineError::Misfit(format!("cannot find the data directory: {e}")))?;
-        let secrets = SecretFiles::open(dir.clone()).map_err(|e| {
-            EngineError::Misfit(format!("cannot open the secrets in {}: {e}", dir.display()))
-        })?;
-        let engine = Engine::connect(
-            network,
-            owner,
-            max_payload_bytes,
-            false,
-            isolation,
-            Some(dir),
-        )
-        .await?;
-        Ok(DockerBackend {
-            replicas: ReplicaSet::new(engine.clone(), replicas, key),
-            usage: UsageCache::start(usage::Local(engine.clone())),
-            pool: Pool::new(engine.clone(), pool).await?,
-            engine,
-            secrets,
-            agents: None,
-        })
+/// What a backend is made of (see [`super::open`]).
+pub struct Parts {
+    /// `process`, `docker` or `swarm`: shown by `/system/info`.
+    pub name: &'static str,
+    /// The Docker Engine, which checks a function can run on it; `None`
+    /// for local processes.
+    pub engine: Option<Engine>,
+    pub runner: Runner,
+    pub services: Arc<dyn Services>,
+    /// `None`: replicas write nothing of their own (local processes).
+    pub logs: Option<Arc<dyn ReplicaLogs>>,
+    /// `None`: secrets cannot be mounted.
+    pub secrets: Option<Arc<dyn Secrets>>,
+    /// What replicas use, as last sampled; `None`: not known.
+    pub usage: Option<Arc<UsageCache>>,
+}
+
+impl Backend {
+    pub fn new(parts: Parts) -> Backend {
+        Backend { parts }
     }
 
-    /// Sends per-call calls to `agents` (when they answer).
-    pub fn with_agents(mut self, agents: Option<Agents>) -> DockerBackend {
-        self.agents = agents;
-        self
+    /// `process`, `docker` or `swarm`: shown by `/system/info`.
+    pub fn name(&self) -> &'static str {
+        self.parts.name
     }
 
-    /// Drains `name`'s warm containers on the agents.
-    fn forget_on_agents(&self, name: &str) {
-        if let Some(agents) = &self.agents {
-            agents.forget(name);
+    /// Makes a new function runnable (checks what this backend needs).
+    pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+        self.apply(function, Change::New).await
+    }
+
+    /// Applies a changed spec, the mode among it.
+    pub async fn update(&self, function: &Function) -> Result<(), BackendError> {
+        self.apply(function, Change::Changed).await
+    }
+
+    /// A new or changed function, by its mode.
+    async fn apply(&self, function: &Function, change: Change) -> Result<(), BackendError> {
+        let Parts {
+            runner, services, ..
+        } = &self.parts;
+        match function.mode {
+            Mode::PerCall => {
+                if let Some(secrets) = &self.parts.secrets {
+                    secrets.check_per_call(function)?;
+                }
+                self.runnable(function).await?;
+                services.claim(&function.name).await?;
+                runner.prepare(function, change).await?;
+                match change {
+                    Change::New => Ok(()),
+                    // A service function before: its replicas go.
+                    Change::Changed => services.remove(&function.name).await,
+                }
+            }
+            Mode::Service => {
+                if let Some(secrets) = &self.parts.secrets {
+                    secrets.check_service(function)?;
+                }
+                self.runnable(function).await?;
+                runner.serve(function, change).await?;
+                match change {
+                    Change::New => services.deploy(function).await,
+                    Change::Changed => services.update(function).await,
+                }
+            }
         }
     }
 
-    /// Checks every secret the function names is kept.
-    fn has_secrets(&self, function: &Function) -> Result<(), BackendError> {
-        match function.secrets.iter().find(|s| !self.secrets.has(s)) {
-            Some(missing) => Err(BackendError::Invalid(format!(
-                "no such secret: {missing} (create it with POST /system/secrets)"
-            ))),
+    /// Checks the engine can run `function` (its limits, settings,
+    /// network and image).
+    async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
+        match &self.parts.engine {
+            Some(engine) => engine.runnable(function).await,
             None => Ok(()),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Backend for DockerBackend {
-    fn name(&self) -> &'static str {
-        "docker"
+    /// Tears a function down.
+    pub async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.parts.runner.forget(name);
+        self.parts.services.remove(name).await
     }
 
-    async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        self.has_secrets(function)?;
-        self.engine.runnable(function).await?;
-        match function.mode {
-            Mode::Service => self.replicas.deploy(function).await?,
-            Mode::PerCall => self.pool.reset(function),
-        }
-        Ok(())
+    /// Names of the functions the backend runs replicas of.
+    pub async fn list(&self) -> Result<Vec<String>, BackendError> {
+        self.parts.services.list().await
     }
 
-    async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        self.has_secrets(function)?;
-        self.engine.runnable(function).await?;
-        match function.mode {
-            Mode::Service => {
-                self.pool.forget(&function.name);
-                self.forget_on_agents(&function.name);
-                self.replicas.update(function).await
-            }
-            Mode::PerCall => {
-                self.pool.reset(function);
-                self.forget_on_agents(&function.name);
-                self.replicas.remove(&function.name).await
-            }
-        }
+    /// Sets the desired replicas (service mode).
+    pub async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
+        self.parts.services.scale(name, replicas).await
     }
 
-    async fn remove(&self, name: &str) -> Result<(), BackendError> {
-        self.pool.forget(name);
-        self.forget_on_agents(name);
-        self.replicas.remove(name).await
+    /// Desired and available replicas.
+    pub async fn replicas(&self, name: &str) -> Result<ReplicaCount, BackendError> {
+        self.parts.services.count(name).await
     }
 
-    async fn list(&self) -> Result<Vec<String>, BackendError> {
-        self.replicas.names().await
+    /// Desired replicas only: what the autoscaler reads every second.
+    pub async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        self.parts.services.desired(name).await
     }
 
-    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
-        self.replicas.scale(name, replicas).await
+    /// The secrets' seam, or the refusal of a backend without one.
+    fn secret_store(&self) -> Result<&dyn Secrets, BackendError> {
+        self.parts
+            .secrets
+            .as_deref()
+            .ok_or_else(|| no_secrets(self.name()))
     }
 
-    async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
-        self.replicas.count(name).await
+    /// Names of the secrets functions may mount (those made through
+    /// `/system/secrets`); a backend without secrets refuses.
+    pub async fn secrets(&self) -> Result<Vec<String>, BackendError> {
+        self.secret_store()?.names().await
     }
 
-    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
-        Ok(self.replicas.desired(name))
+    /// Keeps `value` as the secret `name`: new when `create` (`Conflict`
+    /// if it exists), else replacing it (`Absent` if it does not).
+    pub async fn put_secret(
+        &self,
+        name: &str,
+        value: &[u8],
+        create: bool,
+    ) -> Result<(), BackendError> {
+        self.secret_store()?.put(name, value, create).await
     }
 
-    async fn secrets(&self) -> Result<Vec<String>, BackendError> {
-        self.secrets.names()
+    /// Removes the secret `name` (`Absent` if there is none).
+    pub async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
+        self.secret_store()?.remove(name).await
     }
 
-    async fn put_secret(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
-        self.secrets.put(name, value, create)
-    }
-
-    async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
-        self.secrets.remove(name)
-    }
-
-    async fn replica_logs(
+    /// What the replicas of service function `name` wrote; `None` where a
+    /// backend has no replicas of its own (local processes).
+    pub async fn replica_logs(
         &self,
         name: &str,
         query: LogQuery,
     ) -> Result<Option<ReplicaLines>, BackendError> {
-        let replicas = self.replicas.list(name, true).await?;
-        Ok(Some(logs::read(&self.engine, replicas, query)))
-    }
-
-    fn usage(&self, name: &str) -> Option<Usage> {
-        Some(self.usage.get(name))
-    }
-
-    async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
-        match function.mode {
-            Mode::Service => self.replicas.balancer.invoke(self, function, call).await,
-            Mode::PerCall => agents::run(self.agents.as_ref(), &self.pool, function, call).await,
+        match &self.parts.logs {
+            Some(logs) => Ok(Some(logs.logs(name, query).await?)),
+            None => Ok(None),
         }
     }
 
-    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        self.pool.collectors()
+    /// What the replicas of service function `name` use, as last sampled
+    /// (cheap: never waits for the engine); `None` where not known.
+    pub fn usage(&self, name: &str) -> Option<Usage> {
+        self.parts.usage.as_ref().map(|usage| usage.get(name))
     }
-}
 
-#[async_trait::async_trait]
-impl ReplicaSource for DockerBackend {
-    async fn running_replicas(
+    /// Runs one call to its end, by its function's mode. Dropping the
+    /// future stops the run.
+    pub async fn invoke(
         &self,
-        name: &str,
-        fresh: bool,
-    ) -> Result<Vec<Replica>, BackendError> {
-        Ok(self.replicas.list(name, fresh).await?)
+        function: &Function,
+        call: Invocation,
+    ) -> Result<Outcome, BackendError> {
+        let call = match function.mode {
+            Mode::PerCall => call,
+            Mode::Service => match self.parts.services.invoke(function, call).await {
+                Served::Ran(result) => return result,
+                Served::Fresh(call) => call,
+            },
+        };
+        self.parts.runner.invoke(function, call).await
+    }
+
+    /// The backend's own metrics, for the gateway's registry.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.parts.runner.collectors()
     }
 }

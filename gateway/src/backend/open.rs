@@ -1,96 +1,226 @@
-//! Picking the backend at start. `auto` resolves to `swarm` when the engine
-//! is a Swarm manager, else `docker` when an engine answers, else
-//! `process`; an explicit `docker` or `swarm` with no engine is an error.
+//! Start-up: the engine functions run on is found once — `auto` is Swarm
+//! when the local engine is a Swarm manager, else Docker when an engine
+//! answers, else local processes; an explicit `docker` or `swarm` with no
+//! engine is an error — and the backend is composed from its parts, each
+//! with its own configuration. Nothing past this module knows `auto`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::agents::Agents;
-use super::container::{engine, ReplicaKey};
-use super::docker::DockerBackend;
-use super::swarm::SwarmBackend;
-use super::{Backend, ProcessBackend};
-use crate::config::{BackendKind, Config, Isolation};
+use bollard::Docker;
 
-/// What `auto` means on this machine now; other kinds stay as they are.
-pub async fn resolve(kind: BackendKind) -> BackendKind {
-    if kind != BackendKind::Auto {
-        return kind;
+use super::container::engine::{self, Settings};
+use super::container::setup::Isolation;
+use super::container::{usage, Engine, EngineError, ReplicaKey, UsageCache};
+use super::front::{Backend, Parts};
+use super::percall::agents::{spread::Spread, Agents, AgentsConfig};
+use super::percall::pool::{Pool, PoolConfig};
+use super::percall::process::ProcessBackend;
+use super::percall::Runner;
+use super::secrets::files::SecretFiles;
+use super::secrets::swarm::SwarmSecrets;
+use super::service::containers::ReplicaSet;
+use super::service::processes::ProcessCounts;
+use super::service::swarm::SwarmServices;
+use super::service::ReplicaConfig;
+
+/// Where functions run, once decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Local processes through the watchdog library; no Docker.
+    Process,
+    /// Containers on a Docker Engine.
+    Docker,
+    /// Swarm services and containers on a Docker Swarm manager.
+    Swarm,
+}
+
+/// What the gateway asks for (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// Decided at start from the engine found.
+    Auto,
+    Is(Kind),
+}
+
+/// The engine found at start, opened once and handed to the backend.
+pub struct Found {
+    kind: Kind,
+    docker: Option<Docker>,
+    /// Whether `docker` is a Swarm manager (whose task list finds agents).
+    manager: bool,
+    asked: Asked,
+}
+
+impl Found {
+    /// Finds what `asked` means on this machine now.
+    pub async fn probe(asked: Asked) -> anyhow::Result<Found> {
+        let docker = match asked {
+            Asked::Is(Kind::Process) => None,
+            Asked::Is(_) => Some(
+                engine::local()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.line()))?,
+            ),
+            Asked::Auto => match engine::local().await {
+                Ok(docker) => Some(docker),
+                Err(why) => {
+                    println!(
+                        "backend auto: {}; using process (functions run as local commands; images are recorded, not used)",
+                        why.line()
+                    );
+                    None
+                }
+            },
+        };
+        let manager = match &docker {
+            Some(docker) => engine::is_swarm_manager(docker).await,
+            None => false,
+        };
+        let kind = match (asked, &docker) {
+            (Asked::Is(kind), _) => kind,
+            (Asked::Auto, None) => Kind::Process,
+            (Asked::Auto, Some(_)) if manager => Kind::Swarm,
+            (Asked::Auto, Some(_)) => Kind::Docker,
+        };
+        Ok(Found {
+            kind,
+            docker,
+            manager,
+            asked,
+        })
     }
-    match engine::local().await {
-        Ok(docker) if SwarmBackend::is_manager(&docker).await => BackendKind::Swarm,
-        Ok(_) => BackendKind::Docker,
-        Err(why) => {
-            println!(
-                "backend auto: {}; using process (functions run as local commands; images are recorded, not used)",
-                why.line()
-            );
-            BackendKind::Process
-        }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 }
 
-/// Opens the backend `config` asks for; `password` (the admin password)
-/// is what the agents' token is derived from.
-pub async fn open(config: &Config, password: &str) -> anyhow::Result<Arc<dyn Backend>> {
+/// What the backend is built from: each part's own configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The functions network (and, on Swarm, the gateway's); `None`: the
+    /// engine's default ([`Isolation::default_network`]).
+    pub network: Option<String>,
+    /// How function containers are confined.
+    pub isolation: Isolation,
+    /// Warm single-use containers of per-call functions.
+    pub pool: PoolConfig,
+    /// How calls reach service replicas.
+    pub replicas: ReplicaConfig,
+    /// The agents per-call calls are sent to.
+    pub agents: AgentsConfig,
+    /// Where the gateway's id, the replicas' key and a plain engine's
+    /// secret files are kept.
+    pub data_dir: PathBuf,
+    /// Largest STDIN and STDOUT of one call.
+    pub max_payload_bytes: u64,
+}
+
+/// Opens the backend on the engine `found`; `password` (the admin
+/// password) is what the agents' token is derived from.
+pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Result<Backend> {
     let owner = owner_id(&config.data_dir)?;
-    let max = config.max_payload_bytes;
-    let isolation = config.isolation.clone();
-    let kind = resolve(config.backend).await;
+    let Found {
+        kind,
+        docker,
+        manager,
+        asked,
+    } = found;
+    let docker = match (kind, docker) {
+        (Kind::Process, _) | (_, None) => return Ok(processes(config, asked)),
+        (_, Some(docker)) => docker,
+    };
+    let swarm = kind == Kind::Swarm;
     let network = config
         .network
         .clone()
-        .unwrap_or_else(|| Isolation::default_network(kind == BackendKind::Swarm).to_string());
-    let agents = match kind {
-        BackendKind::Swarm | BackendKind::Docker => {
-            let manager = match engine::local().await {
-                Ok(docker) if SwarmBackend::is_manager(&docker).await => Some(docker),
-                _ => None,
-            };
-            Agents::start(&config.agents, password, manager).await
-        }
-        BackendKind::Process | BackendKind::Auto => None,
+        .unwrap_or_else(|| Isolation::default_network(swarm).to_string());
+    let agents = Agents::start(&config.agents, password, manager.then(|| docker.clone())).await;
+    let key = ReplicaKey::open(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let line = |e: EngineError| anyhow::anyhow!(e.line());
+    let secret_files = match swarm {
+        true => None,
+        false => Some(secret_files(&config.data_dir).map_err(line)?),
     };
-    let key = || ReplicaKey::open(&config.data_dir).map_err(anyhow::Error::msg);
-    Ok(match kind {
-        BackendKind::Swarm => Arc::new(
-            SwarmBackend::connect(
-                &network,
-                &owner,
-                max,
-                isolation,
-                config.pool.clone(),
-                config.replicas,
-                key()?,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.line()))?
-            .with_agents(agents),
-        ),
-        BackendKind::Docker => Arc::new(
-            DockerBackend::connect(
-                &network,
-                &owner,
-                max,
-                isolation,
-                &config.data_dir,
-                config.pool.clone(),
-                config.replicas,
-                key()?,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.line()))?
-            .with_agents(agents),
-        ),
-        BackendKind::Process | BackendKind::Auto => {
-            if config.agents.any() {
-                println!("backend process: --agent and --agent-service are not used (agents run containers)");
+    let settings = Settings {
+        owner,
+        network,
+        overlay: swarm,
+        max_payload_bytes: config.max_payload_bytes,
+        isolation: config.isolation.clone(),
+        secret_files: secret_files.as_ref().map(|s| s.dir().to_path_buf()),
+    };
+    let engine = Engine::open(docker, settings).await.map_err(line)?;
+    let pool = Pool::new(engine.clone(), config.pool.clone())
+        .await
+        .map_err(line)?;
+    let usage = match (&agents, swarm) {
+        (Some(agents), true) => UsageCache::start(Spread {
+            engine: engine.clone(),
+            agents: agents.clone(),
+            own_node: Default::default(),
+        }),
+        _ => UsageCache::start(usage::Local(engine.clone())),
+    };
+    let runner = Runner::Containers { pool, agents };
+    let parts = match secret_files {
+        Some(files) => {
+            let replicas = Arc::new(ReplicaSet::new(engine.clone(), config.replicas, key));
+            Parts {
+                name: "docker",
+                engine: Some(engine),
+                runner,
+                services: replicas.clone(),
+                logs: Some(replicas),
+                secrets: Some(Arc::new(files)),
+                usage: Some(usage),
             }
-            if config.backend == BackendKind::Process {
-                println!("backend process: functions run as local commands; images are recorded, not used");
-            }
-            Arc::new(ProcessBackend::new())
         }
+        None => {
+            let services = Arc::new(SwarmServices::new(engine.clone(), config.replicas, key));
+            Parts {
+                name: "swarm",
+                engine: Some(engine.clone()),
+                runner,
+                services: services.clone(),
+                logs: Some(services),
+                secrets: Some(Arc::new(SwarmSecrets { engine })),
+                usage: Some(usage),
+            }
+        }
+    };
+    Ok(Backend::new(parts))
+}
+
+/// The backend of local processes.
+fn processes(config: &Config, asked: Asked) -> Backend {
+    if config.agents.any() {
+        println!(
+            "backend process: --agent and --agent-service are not used (agents run containers)"
+        );
+    }
+    if asked == Asked::Is(Kind::Process) {
+        println!("backend process: functions run as local commands; images are recorded, not used");
+    }
+    Backend::new(Parts {
+        name: "process",
+        engine: None,
+        runner: Runner::Processes(ProcessBackend::new()),
+        services: Arc::new(ProcessCounts::default()),
+        logs: None,
+        secrets: None,
+        usage: None,
+    })
+}
+
+/// The secret files a plain engine's containers mount, kept in
+/// `data_dir`; containers mount them by their absolute path on the host.
+fn secret_files(data_dir: &Path) -> Result<SecretFiles, EngineError> {
+    let dir = std::path::absolute(data_dir.join("secrets"))
+        .map_err(|e| EngineError::Misfit(format!("cannot find the data directory: {e}")))?;
+    SecretFiles::open(dir.clone()).map_err(|e| {
+        EngineError::Misfit(format!("cannot open the secrets in {}: {e}", dir.display()))
     })
 }
 
