@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::AlertFloors;
-use crate::backend::Backend;
+use crate::backend::front::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;
 use crate::logins::Logins;

@@ -18,8 +18,9 @@
 //! - [`scheduler`] is the FIFO queue under the global quota and the
 //!   per-function limits; [`autoscale`] scales service functions by load,
 //!   never below what a firing AlertManager alert asked ([`alerts`]).
-//! - [`backend`] is the only door to where functions run: local processes,
-//!   containers on Docker, services on Swarm.
+//! - [`backend`] is the only door to where functions run, organised by run
+//!   mode: fresh calls (local processes, containers, agents) and service
+//!   replicas (process counts, containers, Swarm services).
 //! - [`store`] keeps functions, calls, outputs and events in SQLite, off the
 //!   async threads; [`registry`] is the deployed functions in memory.
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP;

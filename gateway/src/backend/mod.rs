@@ -1,5 +1,5 @@
 //! Where functions run, organised by run mode. Handlers, the scheduler's
-//! callers and the autoscaler hold the one [`Backend`] ([`front`]), which
+//! callers and the autoscaler hold the one [`front::Backend`], which
 //! decides by a function's mode, once:
 //! - [`percall`]: a fresh process or container for every call (local
 //!   processes; the local engine's pool, warm or cold; agents on other
@@ -28,6 +28,5 @@ pub mod service;
 
 pub use call::{Invocation, Placement, Reached, Request};
 pub use error::{no_secrets, BackendError};
-pub use front::Backend;
 pub use report::{LogQuery, ReplicaCount, ReplicaLine, ReplicaLines, Usage};
 pub use watchdog::{Exit, Outcome};

@@ -11,8 +11,9 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
 
+use super::error::EngineError;
 use super::setup::Isolation;
-use super::{image, labels, network, resources, setup, EngineError};
+use super::{image, labels, network, resources, setup};
 use crate::backend::BackendError;
 use crate::function::Function;
 

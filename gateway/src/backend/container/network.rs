@@ -8,8 +8,9 @@ use bollard::models::{Network, NetworkCreateRequest};
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;
 
+use super::error::EngineError;
+use super::labels;
 use super::setup::Isolation;
-use super::{labels, EngineError};
 use crate::backend::BackendError;
 use crate::function::{Function, Mode};
 

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use bollard::models::Secret;
 use bollard::query_parameters::ListSecretsOptionsBuilder;
 
-use super::{labels, Engine, EngineError};
+use super::engine::Engine;
+use super::error::EngineError;
+use super::labels;
 use crate::backend::BackendError;
 
 /// Marks a Docker secret as one made through `/system/secrets`.

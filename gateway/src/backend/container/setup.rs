@@ -7,7 +7,8 @@ use std::path::Path;
 
 use bollard::models::{HostConfig, Mount, MountType};
 
-use super::{resources, ReplicaKey};
+use super::resources;
+use super::token::ReplicaKey;
 use crate::backend::BackendError;
 use crate::function::Function;
 

@@ -10,9 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use bollard::models::TaskState;
 use serde::Deserialize;
 
+use super::api;
+use super::engine::Engine;
+use super::error::EngineError;
 use super::labels::{FUNCTION, OWNER};
+use super::replica::Replica;
 use super::replica::WATCHDOG_PORT;
-use super::{api, Engine, EngineError, Replica};
 
 /// A task as the engine answers it, with what bollard's model leaves out:
 /// the networks it is attached to and its addresses there.

@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 use watchdog::runner::Outcome;
 
 use super::forward::{build_request, outcome, timed_out};
+use super::replicas::Replicas;
 use super::wake::Waiting;
-use super::Replicas;
 use crate::backend::container::{Replica, ReplicaKey};
 use crate::backend::peer;
 use crate::backend::{BackendError, Invocation};

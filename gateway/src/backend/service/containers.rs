@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use super::{Balancer, ReplicaConfig, ReplicaLogs, Replicas, Served, Services};
+use super::balancer::{Balancer, ReplicaConfig};
+use super::replicas::{ReplicaLogs, Replicas, Served, Services};
 use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, logs, replica, setup};
 use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};

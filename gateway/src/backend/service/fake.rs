@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::Replicas;
+use super::replicas::Replicas;
 use crate::backend::container::Replica;
 use crate::backend::BackendError;
 use crate::function::Function;

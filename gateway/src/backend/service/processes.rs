@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Replicas, Served, Services};
+use super::replicas::{Replicas, Served, Services};
 use crate::backend::container::Replica;
 use crate::backend::{BackendError, Invocation, ReplicaCount};
 use crate::function::Function;

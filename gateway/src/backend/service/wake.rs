@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Replicas;
+use super::replicas::Replicas;
 use crate::backend::BackendError;
 use crate::function::Function;
 

@@ -20,7 +20,8 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{Balancer, ReplicaConfig, ReplicaLogs, Replicas, Served, Services};
+use super::balancer::{Balancer, ReplicaConfig};
+use super::replicas::{ReplicaLogs, Replicas, Served, Services};
 use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, logs, secrets, setup, tasks};
 use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
