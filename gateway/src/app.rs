@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::AlertFloors;
-use crate::backend::Backend;
+use crate::backend::front::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;
 use crate::logins::Logins;
@@ -27,7 +27,7 @@ pub struct App {
     /// keeps them there until resolved.
     pub alert_floors: AlertFloors,
     /// The only door to where functions run.
-    pub backend: Arc<dyn Backend>,
+    pub backend: Arc<Backend>,
     /// The deployed functions, in memory.
     pub registry: Registry,
     pub metrics: Metrics,

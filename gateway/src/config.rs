@@ -5,6 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::backend::container::setup::Isolation;
+use crate::backend::open::{Asked, Kind};
+pub use crate::backend::percall::agents::AgentsConfig;
+pub use crate::backend::percall::pool::PoolConfig;
+pub use crate::backend::service::ReplicaConfig;
+
 /// Where functions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -76,127 +82,48 @@ pub struct Config {
     pub agents: AgentsConfig,
 }
 
-/// How the balancer treats service replicas that do not answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplicaConfig {
-    /// A connection to a replica not made within this time fails, and the
-    /// call moves to another replica (nothing was sent).
-    pub connect_timeout: Duration,
-    /// A replica that failed to connect is skipped by new calls this long
-    /// (unless no other is ready).
-    pub quarantine: Duration,
-}
-
-impl Default for ReplicaConfig {
-    fn default() -> Self {
-        ReplicaConfig {
-            connect_timeout: Duration::from_secs(2),
-            quarantine: Duration::from_secs(5),
+impl BackendKind {
+    /// What the backend is asked to be, for [`crate::backend::open`].
+    pub fn asked(self) -> Asked {
+        match self {
+            BackendKind::Auto => Asked::Auto,
+            BackendKind::Process => Asked::Is(Kind::Process),
+            BackendKind::Docker => Asked::Is(Kind::Docker),
+            BackendKind::Swarm => Asked::Is(Kind::Swarm),
         }
     }
 }
 
-/// Where the agents are (`gateway agent` on each node), which run
-/// per-call calls for the gateway.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AgentsConfig {
-    /// Agents at fixed addresses, `host:port`.
-    pub addresses: Vec<String>,
-    /// The Swarm service of the agents, found from the manager's tasks.
-    pub service: Option<String>,
-    /// The port the service's agents listen on.
-    pub port: u16,
-    /// How often agents are found and asked for their status.
-    pub poll: Duration,
-}
-
-impl AgentsConfig {
-    /// Whether any agent may exist.
-    pub fn any(&self) -> bool {
-        !self.addresses.is_empty() || self.service.is_some()
+impl From<Kind> for BackendKind {
+    fn from(kind: Kind) -> BackendKind {
+        match kind {
+            Kind::Process => BackendKind::Process,
+            Kind::Docker => BackendKind::Docker,
+            Kind::Swarm => BackendKind::Swarm,
+        }
     }
 }
 
-/// The bounds of the warm containers kept for per-call functions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// A function not called for this long keeps none.
-    pub idle: Duration,
-    /// Most warm containers of one function (0: none at all).
-    pub per_function: usize,
-    /// Most warm containers across functions.
-    pub total: usize,
-    /// Most memory of warm containers across functions, each counted at
-    /// its memory limit.
-    pub memory_bytes: u64,
-    /// The image whose `/fwatchdog` is the warm containers' launcher.
-    pub launcher_image: String,
-}
-
 impl Config {
+    /// The backend's parts' own configurations, composed.
+    pub fn backend(&self) -> crate::backend::open::Config {
+        crate::backend::open::Config {
+            network: self.network.clone(),
+            isolation: self.isolation.clone(),
+            pool: self.pool.clone(),
+            replicas: self.replicas,
+            agents: self.agents.clone(),
+            data_dir: self.data_dir.clone(),
+            max_payload_bytes: self.max_payload_bytes,
+        }
+    }
+
     /// The default listen address: loopback for the process backend, which
     /// runs commands on the host (and until `auto` is resolved).
     pub fn default_bind(backend: BackendKind) -> IpAddr {
         match backend {
             BackendKind::Process | BackendKind::Auto => IpAddr::from([127, 0, 0, 1]),
             BackendKind::Docker | BackendKind::Swarm => IpAddr::from([0, 0, 0, 0]),
-        }
-    }
-}
-
-/// How function containers are confined: what a deployment may ask for
-/// beyond the defaults, and the defaults' limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Isolation {
-    /// Networks a deployment's `network` may name besides the functions
-    /// network and `none` (`host` and `container:<id>` only when listed).
-    pub allow_networks: Vec<String>,
-    /// Capabilities a deployment's `capabilities` may add back (every
-    /// other one is dropped), upper case without `CAP_`.
-    pub allow_capabilities: Vec<String>,
-    /// Processes a function container may hold at once.
-    pub pids_limit: i64,
-    /// The memory limit, in bytes, of a function that gives none.
-    pub default_memory: i64,
-}
-
-impl Isolation {
-    /// The capabilities a deployment may ask for unless told otherwise:
-    /// what ordinary programs that change owners or users, or bind a low
-    /// port, need. Never `NET_RAW`, `SYS_ADMIN` or the like.
-    pub const DEFAULT_CAPABILITIES: [&'static str; 7] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "KILL",
-        "NET_BIND_SERVICE",
-        "SETGID",
-        "SETUID",
-    ];
-
-    /// The functions network of a backend when `--network` is not given:
-    /// an overlay on Swarm, a bridge otherwise, never of one name, so a
-    /// gateway that moves from `docker` to `swarm` finds no bridge in the
-    /// way.
-    pub fn default_network(swarm: bool) -> &'static str {
-        if swarm {
-            "faas-functions"
-        } else {
-            "faas-functions-bridge"
-        }
-    }
-}
-
-impl Default for Isolation {
-    fn default() -> Isolation {
-        Isolation {
-            allow_networks: Vec::new(),
-            allow_capabilities: Isolation::DEFAULT_CAPABILITIES
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-            pids_limit: 512,
-            default_memory: 256 * 1024 * 1024,
         }
     }
 }

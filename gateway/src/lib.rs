@@ -18,8 +18,9 @@
 //! - [`scheduler`] is the FIFO queue under the global quota and the
 //!   per-function limits; [`autoscale`] scales service functions by load,
 //!   never below what a firing AlertManager alert asked ([`alerts`]).
-//! - [`backend`] is the only door to where functions run: local processes,
-//!   containers on Docker, services on Swarm.
+//! - [`backend`] is the only door to where functions run, organised by run
+//!   mode: fresh calls (local processes, containers, agents) and service
+//!   replicas (process counts, containers, Swarm services).
 //! - [`store`] keeps functions, calls, outputs and events behind one
 //!   interface (on SQLite, off the async threads); [`registry`] is the deployed functions in memory.
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP,
@@ -30,7 +31,7 @@
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
 //!   portal's plots; [`secret`] compares what callers send with secrets.
 //! - [`agent`] is `gateway agent`: per-call calls on one node's engine for
-//!   the gateway (whose side of it is `backend::agents`).
+//!   the gateway (whose side of it is `backend::percall::agents`).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -45,14 +45,15 @@ fn main() -> ExitCode {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    config.backend = backend::select::resolve(config.backend).await;
+    let found = backend::open::Found::probe(config.backend.asked()).await?;
+    config.backend = found.kind().into();
     if !config.bind_given {
         config.listen.set_ip(Config::default_bind(config.backend));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    server::run(listener, config, server::signals()).await
+    server::run_on(listener, config, found, server::signals()).await
 }
 
 async fn serve_agent(config: agent::AgentConfig) -> anyhow::Result<()> {

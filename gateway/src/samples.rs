@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Replicas;
+use crate::backend::ReplicaCount;
 use crate::clock;
 
 /// How far back the samples go.
@@ -70,7 +70,7 @@ pub struct Figures {
     pub function: String,
     pub queued: usize,
     pub running: usize,
-    pub replicas: Replicas,
+    pub replicas: ReplicaCount,
 }
 
 impl Samples {
@@ -219,7 +219,7 @@ mod tests {
             function: name.into(),
             queued,
             running: 1,
-            replicas: Replicas {
+            replicas: ReplicaCount {
                 desired: 2,
                 available: 1,
             },

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::backend::open::Found;
 use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
 use crate::connection::{Admission, Admit};
@@ -34,7 +35,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = open(config).await?;
+    let found = Found::probe(config.backend.asked()).await?;
+    run_on(listener, config, found, shutdown).await
+}
+
+/// Serves the gateway of `config` on `listener`, its functions on the
+/// engine `found`, until `shutdown`.
+pub async fn run_on(
+    listener: TcpListener,
+    config: Config,
+    found: Found,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = open(config, found).await?;
     let address = listener.local_addr()?;
     println!(
         "gateway listening on http://{address} (backend {})",
@@ -104,7 +117,7 @@ async fn figures(app: &App) -> Vec<Figures> {
 
 /// The gateway's state for `config`, with the functions deployed and the
 /// previous run's queued async calls resumed.
-async fn open(config: Config) -> anyhow::Result<Arc<App>> {
+async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
     let dir = &config.data_dir;
     crate::files::create_dir(dir)
         .and_then(|()| crate::files::tighten(dir))
@@ -125,7 +138,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
     }
     let guard = Guard::new(&config.callback_allow).map_err(anyhow::Error::msg)?;
     let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
-    let backend = crate::backend::select::open(&config, &password).await?;
+    let backend = crate::backend::open::open(found, &config.backend(), &password).await?;
     let registry = Registry::default();
     let store: Arc<dyn Store> = Arc::new(store);
     for function in store.functions().await? {
@@ -155,7 +168,7 @@ async fn open(config: Config) -> anyhow::Result<Arc<App>> {
         logins: Logins::new(config.logins),
         config,
         store,
-        backend,
+        backend: Arc::new(backend),
         registry,
         metrics,
         samples,

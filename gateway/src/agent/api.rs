@@ -23,8 +23,8 @@ use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::Agent;
-use crate::backend::agents::wire;
 use crate::backend::container::usage;
+use crate::backend::percall::agents::wire;
 use crate::backend::BackendError;
 use crate::connection::{Admission, Admit};
 use crate::function::{self, Deployment, Function, Mode};

@@ -1,10 +1,10 @@
 //! `gateway agent`: the same binary run on one node of a Swarm (a `global`
 //! service), running per-call calls — with their warm pool — on its own
 //! node's engine for the gateway, which keeps the one queue, quota and
-//! store (the gateway's side is `backend::agents`).
+//! store (the gateway's side is `backend::percall::agents`).
 //!
 //! - its flags are `cli::agent`'s (with the gateway's environment fallbacks);
-//! - `backend::agents::wire`: what the gateway and an agent say to each other;
+//! - `backend::percall::agents::wire`: what the gateway and an agent say to each other;
 //! - [`api`]: its HTTP API, every route behind the gateway's token:
 //!   `GET /agent/status`, `POST /agent/invoke`, `POST /agent/forget`,
 //!   `GET /agent/usage`.
@@ -25,9 +25,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::backend::agents::wire;
-use crate::backend::container::pool::Pool;
 use crate::backend::container::{engine, labels, network, resources, Engine};
+use crate::backend::percall::agents::wire;
+use crate::backend::percall::pool::Pool;
 use crate::config::{Connections, Isolation, PoolConfig};
 use crate::function::Function;
 

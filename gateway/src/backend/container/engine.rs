@@ -11,9 +11,10 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use bollard::Docker;
 
-use super::{image, labels, network, resources, setup, EngineError};
+use super::error::EngineError;
+use super::setup::Isolation;
+use super::{image, labels, network, resources, setup};
 use crate::backend::BackendError;
-use crate::config::Isolation;
 use crate::function::Function;
 
 /// How long an engine gets to answer the first ping.
@@ -55,33 +56,63 @@ pub async fn local() -> Result<Docker, EngineError> {
     Ok(docker)
 }
 
+/// Whether the engine at hand is a Swarm manager.
+pub async fn is_swarm_manager(docker: &Docker) -> bool {
+    docker
+        .info()
+        .await
+        .ok()
+        .and_then(|info| info.swarm)
+        .and_then(|swarm| swarm.control_available)
+        .unwrap_or(false)
+}
+
+/// What the gateway's engine is opened with.
+pub struct Settings {
+    /// This gateway's id: the label on everything it creates.
+    pub owner: String,
+    /// The functions network.
+    pub network: String,
+    /// Whether the functions network is an attachable overlay (on a Swarm)
+    /// rather than a bridge.
+    pub overlay: bool,
+    /// Largest STDIN and STDOUT of one call, as replicas are told.
+    pub max_payload_bytes: u64,
+    /// What function containers may be given beyond the secure defaults.
+    pub isolation: Isolation,
+    /// Where the secret files of a plain engine are; `None` on a Swarm.
+    pub secret_files: Option<PathBuf>,
+}
+
 impl Engine {
-    /// Connects to the local engine, removes the per-call containers an
-    /// earlier run of this gateway (`owner`) left behind, and makes sure the
-    /// functions network exists (an attachable `overlay` one for Swarm).
-    pub async fn connect(
-        network: &str,
-        owner: &str,
-        max_payload_bytes: u64,
-        overlay: bool,
-        isolation: Isolation,
-        secret_files: Option<PathBuf>,
-    ) -> Result<Engine, EngineError> {
-        let docker = local().await?;
+    /// The engine `docker` as the gateway uses it: removes the per-call
+    /// containers an earlier run of this gateway left behind, and makes
+    /// sure the functions network exists.
+    pub async fn open(docker: Docker, settings: Settings) -> Result<Engine, EngineError> {
         let info = docker
             .info()
             .await
             .map_err(EngineError::unreachable("read the Docker Engine's info"))?;
         let cpus = resources::engine_cpus(&info);
+        let Settings {
+            owner,
+            network,
+            overlay,
+            max_payload_bytes,
+            isolation,
+            secret_files,
+        } = settings;
         let engine = Engine {
             docker,
-            owner: owner.to_string(),
-            network: network.to_string(),
+            owner: owner.clone(),
+            network: network.clone(),
             max_payload_bytes,
             cpus,
             isolation,
             secret_files,
         };
+        let owner = owner.as_str();
+        let network = network.as_str();
         let leftovers = [labels::CALL.to_string(), labels::owned_by(owner)];
         let removed = engine.remove_labelled(&leftovers).await?;
         if removed > 0 {

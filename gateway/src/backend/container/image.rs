@@ -5,7 +5,7 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::EngineError;
+use super::error::EngineError;
 
 /// `image` with `:latest` added when it names no tag or digest, so a pull
 /// never fetches every tag.

@@ -8,9 +8,10 @@ use bollard::models::{Network, NetworkCreateRequest};
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;
 
-use super::{labels, EngineError};
+use super::error::EngineError;
+use super::labels;
+use super::setup::Isolation;
 use crate::backend::BackendError;
-use crate::config::Isolation;
 use crate::function::{Function, Mode};
 
 /// The `network` that means no network at all.

@@ -13,7 +13,8 @@ use bollard::models::ContainerSummary;
 
 use tokio::time::Instant;
 
-use super::{Engine, EngineError};
+use super::engine::Engine;
+use super::error::EngineError;
 
 /// The watchdog's port inside a replica.
 pub const WATCHDOG_PORT: u16 = 8080;

@@ -7,10 +7,67 @@ use std::path::Path;
 
 use bollard::models::{HostConfig, Mount, MountType};
 
-use super::{resources, ReplicaKey};
+use super::resources;
+use super::token::ReplicaKey;
 use crate::backend::BackendError;
-use crate::config::Isolation;
 use crate::function::Function;
+
+/// How function containers are confined: what a deployment may ask for
+/// beyond the defaults, and the defaults' limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// Networks a deployment's `network` may name besides the functions
+    /// network and `none` (`host` and `container:<id>` only when listed).
+    pub allow_networks: Vec<String>,
+    /// Capabilities a deployment's `capabilities` may add back (every
+    /// other one is dropped), upper case without `CAP_`.
+    pub allow_capabilities: Vec<String>,
+    /// Processes a function container may hold at once.
+    pub pids_limit: i64,
+    /// The memory limit, in bytes, of a function that gives none.
+    pub default_memory: i64,
+}
+
+impl Isolation {
+    /// The capabilities a deployment may ask for unless told otherwise:
+    /// what ordinary programs that change owners or users, or bind a low
+    /// port, need. Never `NET_RAW`, `SYS_ADMIN` or the like.
+    pub const DEFAULT_CAPABILITIES: [&'static str; 7] = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "KILL",
+        "NET_BIND_SERVICE",
+        "SETGID",
+        "SETUID",
+    ];
+
+    /// The functions network of a backend when `--network` is not given:
+    /// an overlay on Swarm, a bridge otherwise, never of one name, so a
+    /// gateway that moves from `docker` to `swarm` finds no bridge in the
+    /// way.
+    pub fn default_network(swarm: bool) -> &'static str {
+        if swarm {
+            "faas-functions"
+        } else {
+            "faas-functions-bridge"
+        }
+    }
+}
+
+impl Default for Isolation {
+    fn default() -> Isolation {
+        Isolation {
+            allow_networks: Vec::new(),
+            allow_capabilities: Isolation::DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            pids_limit: 512,
+            default_memory: 256 * 1024 * 1024,
+        }
+    }
+}
 
 /// Where a function finds its secrets, as OpenFaaS mounts them.
 pub const SECRETS_DIR: &str = "/var/openfaas/secrets";

@@ -15,7 +15,9 @@ use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{labels, Engine, EngineError};
+use super::engine::Engine;
+use super::error::EngineError;
+use super::labels;
 use crate::backend::Usage;
 use crate::clock;
 

@@ -6,8 +6,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::{absent, exists, Secrets};
 use crate::backend::BackendError;
 use crate::files;
+use crate::function::Function;
 
 /// The secrets one gateway keeps.
 pub struct SecretFiles {
@@ -84,18 +86,32 @@ impl SecretFiles {
     }
 }
 
-/// The refusal of a secret that exists already.
-pub fn exists(name: &str) -> BackendError {
-    BackendError::Conflict(format!(
-        "secret {name} already exists; use PUT /system/secrets to update it"
-    ))
-}
+#[async_trait::async_trait]
+impl Secrets for SecretFiles {
+    async fn names(&self) -> Result<Vec<String>, BackendError> {
+        SecretFiles::names(self)
+    }
 
-/// The refusal of a secret that does not exist.
-pub fn absent(name: &str) -> BackendError {
-    BackendError::Absent(format!(
-        "no such secret: {name} (create it with POST /system/secrets)"
-    ))
+    async fn put(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
+        SecretFiles::put(self, name, value, create)
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        SecretFiles::remove(self, name)
+    }
+
+    fn check_service(&self, function: &Function) -> Result<(), BackendError> {
+        match function.secrets.iter().find(|s| !self.has(s)) {
+            Some(missing) => Err(BackendError::Invalid(format!(
+                "no such secret: {missing} (create it with POST /system/secrets)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn check_per_call(&self, function: &Function) -> Result<(), BackendError> {
+        self.check_service(function)
+    }
 }
 
 #[cfg(test)]

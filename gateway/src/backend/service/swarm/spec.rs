@@ -22,9 +22,9 @@ use bollard::models::{
 };
 
 use crate::backend::container::labels::{FUNCTION, OWNER};
+use crate::backend::container::setup::Isolation;
 use crate::backend::container::{resources, setup, ReplicaKey};
 use crate::backend::BackendError;
-use crate::config::Isolation;
 use crate::function::Function;
 
 const SECOND_NS: i64 = 1_000_000_000;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::PoolConfig;
+use super::PoolConfig;
 
 /// The half-life of a function's call rate.
 const RATE_HALF_LIFE: Duration = Duration::from_secs(10);

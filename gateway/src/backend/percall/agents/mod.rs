@@ -16,6 +16,7 @@
 
 pub mod constraint;
 pub mod discover;
+pub mod spread;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -30,11 +31,31 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::container::balancer;
-use super::{BackendError, Invocation, Outcome};
-use crate::config::AgentsConfig;
+use crate::backend::peer;
+use crate::backend::{BackendError, Invocation, Outcome};
 use crate::function::Function;
 use constraint::Node;
+
+/// Where the agents are (`gateway agent` on each node), which run
+/// per-call calls for the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentsConfig {
+    /// Agents at fixed addresses, `host:port`.
+    pub addresses: Vec<String>,
+    /// The Swarm service of the agents, found from the manager's tasks.
+    pub service: Option<String>,
+    /// The port the service's agents listen on.
+    pub port: u16,
+    /// How often agents are found and asked for their status.
+    pub poll: Duration,
+}
+
+impl AgentsConfig {
+    /// Whether any agent may exist.
+    pub fn any(&self) -> bool {
+        !self.addresses.is_empty() || self.service.is_some()
+    }
+}
 
 /// How long a connection to an agent may take.
 const CONNECT_LIMIT: Duration = Duration::from_secs(2);
@@ -111,7 +132,7 @@ impl Agents {
         if !config.any() {
             return None;
         }
-        let connector = balancer::connector(CONNECT_LIMIT);
+        let connector = peer::connector(CONNECT_LIMIT);
         let agents = Agents {
             inner: Arc::new(Inner {
                 client: Client::builder(TokioExecutor::new()).build(connector),
@@ -500,24 +521,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     line
-}
-
-/// Runs a per-call call: on an agent when there are agents, else (or when
-/// none answers) in `pool` on the gateway's own engine.
-pub async fn run(
-    agents: Option<&Agents>,
-    pool: &super::container::pool::Pool,
-    function: &Function,
-    call: Invocation,
-) -> Result<Outcome, BackendError> {
-    let call = match agents {
-        Some(agents) => match agents.invoke(function, call).await {
-            Dispatch::Ran(result) => return result,
-            Dispatch::Local(call) => call,
-        },
-        None => call,
-    };
-    pool.invoke(function, call).await
 }
 
 /// Refreshes the agents every `every` while they are in use.

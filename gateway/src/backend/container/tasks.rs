@@ -10,9 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use bollard::models::TaskState;
 use serde::Deserialize;
 
-use crate::backend::container::labels::{FUNCTION, OWNER};
-use crate::backend::container::replica::WATCHDOG_PORT;
-use crate::backend::container::{api, Engine, EngineError, Replica};
+use super::api;
+use super::engine::Engine;
+use super::error::EngineError;
+use super::labels::{FUNCTION, OWNER};
+use super::replica::Replica;
+use super::replica::WATCHDOG_PORT;
 
 /// A task as the engine answers it, with what bollard's model leaves out:
 /// the networks it is attached to and its addresses there.

@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use watchdog::runner::{Exit, Outcome};
 
-use super::{attach, labels, setup, Engine, EngineError};
+use super::attach;
+use crate::backend::container::{labels, setup, Engine, EngineError};
 use crate::backend::{BackendError, Invocation, Reached};
 use crate::function::Function;
 

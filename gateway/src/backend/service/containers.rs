@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
+use super::balancer::{Balancer, ReplicaConfig};
+use super::replicas::{ReplicaLogs, Replicas, Served, Services};
 use crate::backend::container::replica::Snapshot;
-use crate::backend::container::{labels, replica, setup};
-use crate::backend::container::{Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
-use crate::backend::{BackendError, Replicas};
-use crate::config::ReplicaConfig;
+use crate::backend::container::{labels, logs, replica, setup};
+use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
+use crate::backend::{BackendError, Invocation, LogQuery, ReplicaCount, ReplicaLines};
 use crate::function::Function;
 
 /// How long an updated function's new replicas get to become healthy.
@@ -34,7 +35,7 @@ pub struct ReplicaSet {
     /// Healthy replicas of every function, for listing.
     healthy: Snapshot<HashMap<String, u64>>,
     /// Proxies calls and counts them per replica.
-    pub balancer: Balancer,
+    balancer: Balancer,
     /// What each function's replica token is derived from.
     key: ReplicaKey,
 }
@@ -60,8 +61,8 @@ impl ReplicaSet {
     /// without the function's current token (by a gateway before replicas
     /// had one, or under another key) would answer anyone, or refuse the
     /// gateway: they are replaced.
-    pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        let running = self.list(&function.name, true).await?;
+    async fn deploy_replicas(&self, function: &Function) -> Result<(), BackendError> {
+        let running = self.running(&function.name, true).await?;
         let desired = (running.len() as u64).max(function.scaling().min);
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
         let stale = self.without_token(function, &running).await;
@@ -105,8 +106,8 @@ impl ReplicaSet {
     /// Rolls a function onto a new spec: new replicas first, then, once they
     /// are healthy, the old ones go. If the new ones never become healthy
     /// they are removed and the old spec stays.
-    pub async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        let old = self.list(&function.name, true).await?;
+    async fn roll(&self, function: &Function) -> Result<(), BackendError> {
+        let old = self.running(&function.name, true).await?;
         let previous = lock(&self.specs).get(&function.name).cloned();
         let desired = previous
             .as_ref()
@@ -119,7 +120,7 @@ impl ReplicaSet {
         }
         let deadline = Instant::now() + ROLLOUT_LIMIT;
         loop {
-            let now = self.list(&function.name, true).await?;
+            let now = self.running(&function.name, true).await?;
             let healthy = now
                 .iter()
                 .filter(|r| r.healthy && fresh.contains(&r.id))
@@ -150,7 +151,7 @@ impl ReplicaSet {
     }
 
     /// Removes every replica of the function.
-    pub async fn remove(&self, name: &str) -> Result<(), BackendError> {
+    async fn remove_all(&self, name: &str) -> Result<(), BackendError> {
         lock(&self.specs).remove(name);
         self.cache.forget(name);
         self.healthy.forget();
@@ -162,29 +163,11 @@ impl ReplicaSet {
         Ok(())
     }
 
-    pub async fn names(&self) -> Result<Vec<String>, BackendError> {
-        Ok(lock(&self.specs).keys().cloned().collect())
-    }
-
-    pub async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
-        match lock(&self.specs).get_mut(name) {
-            Some((_, desired)) => *desired = replicas,
-            None => return Err(BackendError::NotFound(name.into())),
-        }
-        self.reconcile(name).await
-    }
-
-    /// The desired replicas of `name` (0 when unknown).
-    pub fn desired(&self, name: &str) -> u64 {
-        lock(&self.specs)
-            .get(name)
-            .map_or(0, |(_, desired)| *desired)
-    }
-
-    pub async fn count(&self, name: &str) -> Result<Replicas, BackendError> {
+    /// Desired replicas of `name` and how many are healthy.
+    async fn healthy(&self, name: &str) -> Result<ReplicaCount, BackendError> {
         let desired = match lock(&self.specs).get(name) {
             Some((_, desired)) => *desired,
-            None => return Ok(Replicas::default()),
+            None => return Ok(ReplicaCount::default()),
         };
         let every = vec![
             labels::REPLICA.to_string(),
@@ -194,11 +177,11 @@ impl ReplicaSet {
         let read = || async move { replica::healthy_per_function(&engine, every).await };
         let healthy = self.healthy.get(read).await?;
         let available = healthy.get(name).copied().unwrap_or(0);
-        Ok(Replicas { desired, available })
+        Ok(ReplicaCount { desired, available })
     }
 
     /// Running replicas of `name`, from the cache unless `fresh`.
-    pub async fn list(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, EngineError> {
+    async fn running(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, EngineError> {
         let filter = vec![
             labels::of_function(name),
             labels::REPLICA.to_string(),
@@ -214,7 +197,7 @@ impl ReplicaSet {
             .get(name)
             .cloned()
             .ok_or_else(|| BackendError::NotFound(name.into()))?;
-        let running = self.list(name, true).await?;
+        let running = self.running(name, true).await?;
         let have = running.len() as u64;
         if have < desired {
             for _ in have..desired {
@@ -283,5 +266,61 @@ impl ReplicaSet {
             return Err(EngineError::refused(action, e).into());
         }
         Ok(created.id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Replicas for ReplicaSet {
+    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        Ok(lock(&self.specs)
+            .get(name)
+            .map_or(0, |(_, desired)| *desired))
+    }
+
+    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
+        match lock(&self.specs).get_mut(name) {
+            Some((_, desired)) => *desired = replicas,
+            None => return Err(BackendError::NotFound(name.into())),
+        }
+        self.reconcile(name).await
+    }
+
+    async fn ready(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, BackendError> {
+        Ok(self.running(name, fresh).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Services for ReplicaSet {
+    async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+        self.deploy_replicas(function).await
+    }
+
+    async fn update(&self, function: &Function) -> Result<(), BackendError> {
+        self.roll(function).await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        self.remove_all(name).await
+    }
+
+    async fn list(&self) -> Result<Vec<String>, BackendError> {
+        Ok(lock(&self.specs).keys().cloned().collect())
+    }
+
+    async fn count(&self, name: &str) -> Result<ReplicaCount, BackendError> {
+        self.healthy(name).await
+    }
+
+    async fn invoke(&self, function: &Function, call: Invocation) -> Served {
+        Served::Ran(self.balancer.invoke(self, function, call).await)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplicaLogs for ReplicaSet {
+    async fn logs(&self, name: &str, query: LogQuery) -> Result<ReplicaLines, BackendError> {
+        let replicas = self.running(name, true).await?;
+        Ok(logs::read(&self.engine, replicas, query))
     }
 }

@@ -1,4 +1,4 @@
-//! A per-call container's attached streams, as a cold call ([`super::percall`])
+//! A per-call container's attached streams, as a cold call ([`super::cold`])
 //! and a warm container ([`super::warm`]) both use them: attaching before
 //! the start (so nothing it says is missed), what the container says next,
 //! and a call's output within its limit ([`Output`]).
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use watchdog::runner::{Exit, Outcome};
 
-use super::{Engine, EngineError};
+use crate::backend::container::{Engine, EngineError};
 
 /// Attaches to the created container `id` (STDIN, STDOUT and STDERR) and
 /// starts it; `what` names it in errors ("a container of f").

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::OnceCell;
 
-use crate::backend::agents::{wire::NodeUsage, Agents};
+use super::{wire::NodeUsage, Agents};
 use crate::backend::container::usage::{self, Source};
 use crate::backend::container::{Engine, EngineError};
 use crate::backend::Usage;

@@ -1,122 +1,58 @@
-//! The `swarm` backend: service functions are Docker Swarm services running
-//! `fwatchdog` (labelled as OpenFaaS's Swarm provider labels them) on an
-//! attachable overlay network; per-call functions get a new container per
-//! call — a warm one from the shared pool when one is ready — on an
-//! agent's node (`backend::agents`), or, with no agent answering, on the
-//! engine the gateway talks to, as in the `docker` backend.
+//! Service functions as Docker Swarm services running `fwatchdog`
+//! (labelled as OpenFaaS's Swarm provider labels them) on an attachable
+//! overlay network.
 //!
 //! Replicas are found through the manager's view of the service's tasks, on
-//! every node ([`tasks`]: each running task's address on the functions
-//! overlay), so no Swarm virtual IP or routing mesh is needed: the services
-//! use `endpoint_mode: dnsrr` and the gateway balances calls itself through
+//! every node (each running task's address on the functions overlay), so
+//! no Swarm virtual IP or routing mesh is needed: the services use
+//! `endpoint_mode: dnsrr` and the gateway balances calls itself through
 //! the shared [`Balancer`]. Their logs are the service's, gathered from
 //! every node by the manager.
 
-mod secrets;
 mod spec;
-mod spread;
-pub mod tasks;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
 use bollard::query_parameters::{
     InspectServiceOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
 };
-use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::agents::{self, Agents};
-use super::container::pool::Pool;
-use super::container::replica::Snapshot;
-use super::container::{labels, logs, usage, UsageCache};
-use super::container::{
-    setup, Balancer, Engine, EngineError, Replica, ReplicaCache, ReplicaKey, ReplicaSource,
-};
-use super::{Backend, BackendError, Invocation, LogQuery, Outcome, ReplicaLines, Replicas, Usage};
-use crate::config::{Isolation, PoolConfig, ReplicaConfig};
-use crate::function::{Function, Mode};
+use super::balancer::{Balancer, ReplicaConfig};
+use super::replicas::{ReplicaLogs, Replicas, Served, Services};
+use crate::backend::container::replica::Snapshot;
+use crate::backend::container::{labels, logs, secrets, setup, tasks};
+use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
+use crate::backend::{BackendError, Invocation, LogQuery, ReplicaCount, ReplicaLines};
+use crate::function::Function;
 
-/// Functions on a Docker Swarm.
-pub struct SwarmBackend {
+/// Service functions on a Docker Swarm.
+pub struct SwarmServices {
     /// The engine of a Swarm manager; its network is the attachable overlay
     /// network of the functions (and the gateway).
     engine: Engine,
     balancer: Balancer,
     /// Replicas per function as last read from the engine.
     cache: ReplicaCache,
-    /// What the replicas use, as last sampled.
-    usage: Arc<UsageCache>,
     /// Desired and running replicas of every function's service, for listing.
-    services: Snapshot<HashMap<String, Replicas>>,
-    /// Warm containers of per-call functions on the gateway's engine.
-    pool: Pool,
-    /// Agents that run per-call calls on their nodes, when there are any.
-    agents: Option<Agents>,
+    services: Snapshot<HashMap<String, ReplicaCount>>,
     /// What each function's replica token is derived from.
     key: ReplicaKey,
 }
 
-impl SwarmBackend {
-    /// Connects to a Swarm manager, removes per-call and warm containers an
-    /// earlier run left behind, makes sure the overlay network exists, and
-    /// opens the pool; replicas' tokens come from `key`.
-    pub async fn connect(
-        network: &str,
-        owner: &str,
-        max_payload_bytes: u64,
-        isolation: Isolation,
-        pool: PoolConfig,
-        replicas: ReplicaConfig,
-        key: ReplicaKey,
-    ) -> Result<SwarmBackend, EngineError> {
-        let engine =
-            Engine::connect(network, owner, max_payload_bytes, true, isolation, None).await?;
-        Ok(SwarmBackend {
-            pool: Pool::new(engine.clone(), pool).await?,
-            agents: None,
-            usage: UsageCache::start(usage::Local(engine.clone())),
+impl SwarmServices {
+    /// The services on the Swarm manager of `engine`; replicas' tokens
+    /// come from `key`.
+    pub fn new(engine: Engine, config: ReplicaConfig, key: ReplicaKey) -> SwarmServices {
+        SwarmServices {
             engine,
-            balancer: Balancer::new(replicas, key.clone()),
+            balancer: Balancer::new(config, key.clone()),
             cache: ReplicaCache::default(),
             services: Snapshot::default(),
             key,
-        })
-    }
-
-    /// Sends per-call calls to `agents` (when they answer), and reads
-    /// what replicas use on their nodes too.
-    pub fn with_agents(mut self, agents: Option<Agents>) -> SwarmBackend {
-        if let Some(agents) = &agents {
-            self.usage = UsageCache::start(spread::Spread {
-                engine: self.engine.clone(),
-                agents: agents.clone(),
-                own_node: Default::default(),
-            });
         }
-        self.agents = agents;
-        self
-    }
-
-    /// Drains `name`'s warm containers, here and on the agents.
-    fn forget_pool(&self, name: &str) {
-        self.pool.forget(name);
-        if let Some(agents) = &self.agents {
-            agents.forget(name);
-        }
-    }
-
-    /// Whether the engine at hand is a Swarm manager.
-    pub async fn is_manager(docker: &Docker) -> bool {
-        docker
-            .info()
-            .await
-            .ok()
-            .and_then(|info| info.swarm)
-            .and_then(|swarm| swarm.control_available)
-            .unwrap_or(false)
     }
 
     /// The service `name`'s version and spec when this gateway created it;
@@ -160,7 +96,7 @@ impl SwarmBackend {
 
 /// Desired and running replicas of every service the gateway of `engine`
 /// made: two engine calls for them all.
-async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, EngineError> {
+async fn read_services(engine: Engine) -> Result<HashMap<String, ReplicaCount>, EngineError> {
     {
         let filters = HashMap::from([("label".to_string(), vec![labels::owned_by(&engine.owner)])]);
         let options = ListServicesOptionsBuilder::default()
@@ -178,7 +114,7 @@ async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, Engi
             .list_tasks(Some(options))
             .await
             .map_err(EngineError::unreachable("list tasks"))?;
-        let mut by_id: HashMap<String, (String, Replicas)> = HashMap::new();
+        let mut by_id: HashMap<String, (String, ReplicaCount)> = HashMap::new();
         for service in services {
             let (Some(id), Some(spec)) = (service.id, service.spec) else {
                 continue;
@@ -191,7 +127,7 @@ async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, Engi
                 id,
                 (
                     name,
-                    Replicas {
+                    ReplicaCount {
                         desired,
                         available: 0,
                     },
@@ -211,7 +147,7 @@ async fn read_services(engine: Engine) -> Result<HashMap<String, Replicas>, Engi
     }
 }
 
-impl SwarmBackend {
+impl SwarmServices {
     /// Replaces the spec of the service `name` at `version`.
     async fn apply(&self, name: &str, version: u64, spec: ServiceSpec) -> Result<(), BackendError> {
         self.cache.forget(name);
@@ -282,20 +218,6 @@ impl SwarmBackend {
         self.apply(&function.name, version, spec).await
     }
 
-    /// Checks `function` can run; its mode and its service, if it has one.
-    async fn prepare(
-        &self,
-        function: &Function,
-    ) -> Result<(Mode, Option<(u64, ServiceSpec)>), BackendError> {
-        if function.mode == Mode::PerCall && !function.secrets.is_empty() {
-            return Err(BackendError::Invalid(
-                "\"secrets\" of a per-call function cannot be mounted on swarm: Docker mounts Swarm secrets into services only; deploy it with \"mode\": \"service\", or leave \"secrets\" out".into(),
-            ));
-        }
-        self.engine.runnable(function).await?;
-        Ok((function.mode, self.inspect(&function.name).await?))
-    }
-
     /// Creates the service of a new service function.
     async fn create(&self, function: &Function) -> Result<(), BackendError> {
         let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
@@ -313,50 +235,65 @@ impl SwarmBackend {
 }
 
 #[async_trait::async_trait]
-impl Backend for SwarmBackend {
-    fn name(&self) -> &'static str {
-        "swarm"
+impl Replicas for SwarmServices {
+    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
+        let current = self.inspect(name).await?;
+        Ok(current
+            .and_then(|(_, spec)| replicas_of(&spec))
+            .unwrap_or(0))
+    }
+
+    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
+        let (version, mut spec) = self
+            .inspect(name)
+            .await?
+            .ok_or_else(|| BackendError::NotFound(name.to_string()))?;
+        if replicas_of(&spec) == Some(replicas) {
+            return Ok(());
+        }
+        spec.mode = Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(replicas as i64),
+            }),
+            ..Default::default()
+        });
+        self.apply(name, version, spec).await
+    }
+
+    async fn ready(&self, name: &str, fresh: bool) -> Result<Vec<Replica>, BackendError> {
+        let read = || tasks::replicas(&self.engine, name);
+        Ok(self.cache.get(name, fresh, read).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Services for SwarmServices {
+    async fn claim(&self, name: &str) -> Result<(), BackendError> {
+        self.inspect(name).await.map(|_| ())
     }
 
     async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         // An existing service of this gateway's (an earlier run's) is
         // adopted as it is, but for its token; another's is a conflict.
-        match self.prepare(function).await? {
-            (Mode::Service, None) => self.create(function).await,
-            (Mode::PerCall, _) => {
-                self.pool.reset(function);
-                Ok(())
-            }
-            (Mode::Service, Some((version, spec))) => {
-                self.refresh_token(function, version, spec).await
-            }
+        match self.inspect(&function.name).await? {
+            None => self.create(function).await,
+            Some((version, spec)) => self.refresh_token(function, version, spec).await,
         }
     }
 
     async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        let prepared = self.prepare(function).await?;
-        match function.mode {
-            Mode::PerCall => {
-                self.forget_pool(&function.name);
-                self.pool.reset(function);
-            }
-            Mode::Service => self.forget_pool(&function.name),
-        }
-        match prepared {
-            (Mode::Service, Some((version, old))) => {
+        match self.inspect(&function.name).await? {
+            Some((version, old)) => {
                 let replicas = replicas_of(&old).unwrap_or_else(|| function.scaling().min);
                 let secrets = secrets::mountable(&self.engine, &function.secrets).await?;
                 let spec = self.spec(function, replicas, secrets)?;
                 self.apply(&function.name, version, spec).await
             }
-            (Mode::Service, None) => self.create(function).await,
-            (Mode::PerCall, Some(_)) => self.remove(&function.name).await,
-            (Mode::PerCall, None) => Ok(()),
+            None => self.create(function).await,
         }
     }
 
     async fn remove(&self, name: &str) -> Result<(), BackendError> {
-        self.forget_pool(name);
         // Another's service of that name is left alone.
         if matches!(
             self.inspect(name).await,
@@ -398,84 +335,24 @@ impl Backend for SwarmBackend {
             .collect())
     }
 
-    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
-        let (version, mut spec) = self
-            .inspect(name)
-            .await?
-            .ok_or_else(|| BackendError::NotFound(name.to_string()))?;
-        if replicas_of(&spec) == Some(replicas) {
-            return Ok(());
-        }
-        spec.mode = Some(ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated {
-                replicas: Some(replicas as i64),
-            }),
-            ..Default::default()
-        });
-        self.apply(name, version, spec).await
-    }
-
-    async fn desired(&self, name: &str) -> Result<u64, BackendError> {
-        let current = self.inspect(name).await?;
-        Ok(current
-            .and_then(|(_, spec)| replicas_of(&spec))
-            .unwrap_or(0))
-    }
-
-    async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
+    async fn count(&self, name: &str) -> Result<ReplicaCount, BackendError> {
         let engine = self.engine.clone();
         let services = self.services.get(|| read_services(engine)).await?;
         Ok(services.get(name).copied().unwrap_or_default())
     }
 
-    async fn replica_logs(
-        &self,
-        name: &str,
-        query: LogQuery,
-    ) -> Result<Option<ReplicaLines>, BackendError> {
-        if self.inspect(name).await?.is_none() {
-            return Ok(Some(futures_util::stream::empty().boxed()));
-        }
-        Ok(Some(logs::read_service(&self.engine, name, query)))
-    }
-
-    fn usage(&self, name: &str) -> Option<Usage> {
-        Some(self.usage.get(name))
-    }
-
-    async fn secrets(&self) -> Result<Vec<String>, BackendError> {
-        secrets::names(&self.engine).await
-    }
-
-    async fn put_secret(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
-        secrets::put(&self.engine, name, value, create).await
-    }
-
-    async fn remove_secret(&self, name: &str) -> Result<(), BackendError> {
-        secrets::remove(&self.engine, name).await
-    }
-
-    async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
-        match function.mode {
-            Mode::Service => self.balancer.invoke(self, function, call).await,
-            Mode::PerCall => agents::run(self.agents.as_ref(), &self.pool, function, call).await,
-        }
-    }
-
-    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        self.pool.collectors()
+    async fn invoke(&self, function: &Function, call: Invocation) -> Served {
+        Served::Ran(self.balancer.invoke(self, function, call).await)
     }
 }
 
 #[async_trait::async_trait]
-impl ReplicaSource for SwarmBackend {
-    async fn running_replicas(
-        &self,
-        name: &str,
-        fresh: bool,
-    ) -> Result<Vec<Replica>, BackendError> {
-        let read = || tasks::replicas(&self.engine, name);
-        Ok(self.cache.get(name, fresh, read).await?)
+impl ReplicaLogs for SwarmServices {
+    async fn logs(&self, name: &str, query: LogQuery) -> Result<ReplicaLines, BackendError> {
+        if self.inspect(name).await?.is_none() {
+            return Ok(futures_util::stream::empty().boxed());
+        }
+        Ok(logs::read_service(&self.engine, name, query))
     }
 }
 

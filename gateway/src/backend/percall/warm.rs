@@ -24,7 +24,8 @@ use watchdog::frame::{self, Decoder, Start};
 use watchdog::runner::{Exit, Outcome};
 
 use super::attach::{self, Said};
-use super::{percall, Engine, EngineError};
+use super::cold;
+use crate::backend::container::{Engine, EngineError};
 use crate::backend::{BackendError, Reached};
 
 /// One call handed to a warm container.
@@ -227,7 +228,7 @@ async fn exchange(
                 // memory): the container's exit status, as for a cold call.
                 None => {
                     let waited = engine.docker.wait_container(id, None).next().await;
-                    return Ok(percall::exit_of(waited)?);
+                    return Ok(cold::exit_of(waited)?);
                 }
             }
         }

@@ -13,7 +13,7 @@ use bollard::Docker;
 
 use super::constraint::Node;
 use crate::backend::container::api;
-use crate::backend::swarm::tasks::Task as SwarmTask;
+use crate::backend::container::tasks::Task as SwarmTask;
 
 /// A running task of the agents' service.
 #[derive(Debug, Clone, PartialEq, Eq)]

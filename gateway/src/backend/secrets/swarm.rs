@@ -6,56 +6,50 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use bollard::models::{Secret, SecretSpec};
-use bollard::query_parameters::ListSecretsOptionsBuilder;
+use bollard::models::SecretSpec;
 
+use super::{absent, exists, Secrets};
+use crate::backend::container::secrets::{find, Found, SECRET};
 use crate::backend::container::{labels, Engine, EngineError};
-use crate::backend::docker::secrets::{absent, exists};
 use crate::backend::BackendError;
+use crate::function::Function;
 
-/// Marks a Docker secret as one made through `/system/secrets`.
-const SECRET: &str = "com.faas.secret";
-
-/// A Docker secret: its id, its name, and whether this gateway made it.
-pub struct Found {
-    pub id: String,
-    pub name: String,
-    pub ours: bool,
+/// The Docker secrets of one gateway on a Swarm.
+pub struct SwarmSecrets {
+    pub engine: Engine,
 }
 
-/// The Docker secrets called `name` (none or one), or all when `None`.
-pub async fn find(engine: &Engine, name: Option<&str>) -> Result<Vec<Found>, EngineError> {
-    let mut filters = HashMap::new();
-    if let Some(name) = name {
-        filters.insert("name".to_string(), vec![name.to_string()]);
+#[async_trait::async_trait]
+impl Secrets for SwarmSecrets {
+    async fn names(&self) -> Result<Vec<String>, BackendError> {
+        names(&self.engine).await
     }
-    let options = ListSecretsOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let secrets = engine
-        .docker
-        .list_secrets(Some(options))
-        .await
-        .map_err(EngineError::unreachable("list secrets"))?;
-    Ok(secrets
-        .into_iter()
-        .filter_map(|s: Secret| {
-            let spec = s.spec?;
-            let owner = spec.labels.as_ref().and_then(|l| l.get(labels::OWNER));
-            let ours = owner == Some(&engine.owner)
-                && spec.labels.as_ref().is_some_and(|l| l.contains_key(SECRET));
-            Some(Found {
-                id: s.id?,
-                name: spec.name?,
-                ours,
-            })
-        })
-        .filter(|f| name.is_none_or(|n| f.name == n))
-        .collect())
+
+    async fn put(&self, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
+        put(&self.engine, name, value, create).await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), BackendError> {
+        remove(&self.engine, name).await
+    }
+
+    /// A service's are checked as it is made ([`crate::backend::container::secrets::mountable`]).
+    fn check_service(&self, _: &Function) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn check_per_call(&self, function: &Function) -> Result<(), BackendError> {
+        if function.secrets.is_empty() {
+            return Ok(());
+        }
+        Err(BackendError::Invalid(
+            "\"secrets\" of a per-call function cannot be mounted on swarm: Docker mounts Swarm secrets into services only; deploy it with \"mode\": \"service\", or leave \"secrets\" out".into(),
+        ))
+    }
 }
 
 /// The names of this gateway's secrets.
-pub async fn names(engine: &Engine) -> Result<Vec<String>, BackendError> {
+async fn names(engine: &Engine) -> Result<Vec<String>, BackendError> {
     let mut names: Vec<String> = find(engine, None)
         .await?
         .into_iter()
@@ -79,12 +73,7 @@ async fn own(engine: &Engine, name: &str) -> Result<Found, BackendError> {
 /// Creates (`create`) or replaces this gateway's secret `name`. Docker
 /// cannot change a secret's value, so a replacement is a removal and a
 /// creation, refused (409) while a function mounts it.
-pub async fn put(
-    engine: &Engine,
-    name: &str,
-    value: &[u8],
-    create: bool,
-) -> Result<(), BackendError> {
+async fn put(engine: &Engine, name: &str, value: &[u8], create: bool) -> Result<(), BackendError> {
     if create {
         if let Some(found) = find(engine, Some(name)).await?.into_iter().next() {
             return Err(if found.ours {
@@ -115,7 +104,7 @@ pub async fn put(
 }
 
 /// Removes this gateway's secret `name`.
-pub async fn remove(engine: &Engine, name: &str) -> Result<(), BackendError> {
+async fn remove(engine: &Engine, name: &str) -> Result<(), BackendError> {
     let found = own(engine, name).await?;
     delete(engine, &found).await
 }
@@ -134,32 +123,6 @@ async fn delete(engine: &Engine, found: &Found) -> Result<(), BackendError> {
         }
         Err(e) => Err(EngineError::refused(format!("remove the secret {}", found.name), e).into()),
     }
-}
-
-/// The (id, name) of each secret `names` lists, all this gateway's;
-/// `Invalid` names one that is not.
-pub async fn mountable(
-    engine: &Engine,
-    names: &[String],
-) -> Result<Vec<(String, String)>, BackendError> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = find(engine, None).await?;
-    names
-        .iter()
-        .map(|name| {
-            found
-                .iter()
-                .find(|f| f.ours && &f.name == name)
-                .map(|f| (f.id.clone(), name.clone()))
-                .ok_or_else(|| {
-                    BackendError::Invalid(format!(
-                        "no such secret: {name} (create it with POST /system/secrets; only secrets made there can be mounted)"
-                    ))
-                })
-        })
-        .collect()
 }
 
 /// The refusal of a name another's secret has.

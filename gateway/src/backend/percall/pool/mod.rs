@@ -4,7 +4,7 @@
 //! takes one (a hit); when none is ready but one began starting before the
 //! call came and no earlier call waits for it, it waits (a wait), since that
 //! one began before a cold start would begin now and starts take about as
-//! long; else it runs cold ([`super::percall`], a miss). Waiting calls get containers
+//! long; else it runs cold ([`super::cold`], a miss). Waiting calls get containers
 //! in the order they came, and one waits at most as long as the slowest of
 //! the recent starts (what a cold start may take), then runs cold; a start
 //! that fails sends the calls it leaves without a container cold at once.
@@ -39,12 +39,30 @@ mod metrics;
 use demand::Demand;
 use metrics::PoolMetrics;
 
+use super::cold;
 use super::launcher::Launcher;
 use super::warm::{self, Claim};
-use super::{labels, percall, Engine, EngineError};
+use crate::backend::container::setup::Isolation;
+use crate::backend::container::{labels, Engine, EngineError};
 use crate::backend::{BackendError, Invocation, Outcome};
-use crate::config::{Isolation, PoolConfig};
-use crate::function::{Function, Mode};
+
+use crate::function::Function;
+
+/// The bounds of the warm containers kept for per-call functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// A function not called for this long keeps none.
+    pub idle: Duration,
+    /// Most warm containers of one function (0: none at all).
+    pub per_function: usize,
+    /// Most warm containers across functions.
+    pub total: usize,
+    /// Most memory of warm containers across functions, each counted at
+    /// its memory limit.
+    pub memory_bytes: u64,
+    /// The image whose `/fwatchdog` is the warm containers' launcher.
+    pub launcher_image: String,
+}
 
 /// The function label that opts a function out of warm containers
 /// (`"false"`).
@@ -192,7 +210,7 @@ impl Pool {
         mut call: Invocation,
     ) -> Result<Outcome, BackendError> {
         if !self.serves(function) {
-            return percall::invoke(&self.inner.engine, function, call).await;
+            return cold::invoke(&self.inner.engine, function, call).await;
         }
         let name = function.name.as_str();
         let began = Instant::now();
@@ -242,13 +260,12 @@ impl Pool {
                 "timed out waiting for a container of {name} to start (the function's timeout); the function did not run"
             )));
         }
-        percall::invoke(&self.inner.engine, function, call).await
+        cold::invoke(&self.inner.engine, function, call).await
     }
 
     /// Whether calls of `function` may be served warm.
     fn serves(&self, function: &Function) -> bool {
         self.inner.launcher.is_some()
-            && function.mode == Mode::PerCall
             && function.labels.get(OPT_OUT).map(String::as_str) != Some("false")
     }
 
@@ -477,7 +494,7 @@ impl Inner {
     }
 
     /// The create-config of a warm container of `function`: a per-call
-    /// container's own ([`percall::create_body`]), with the launcher as
+    /// container's own ([`cold::create_body`]), with the launcher as
     /// its entrypoint running the image's command, the launcher's volume
     /// mounted read-only, and the pool's label instead of the function's.
     async fn body(&self, function: &Function) -> Result<ContainerCreateBody, BackendError> {
@@ -508,7 +525,7 @@ impl Inner {
             )));
         }
         let pooled = [(labels::POOLED.to_string(), function.name.clone())];
-        let mut body = percall::create_body(&self.engine, function, &[], pooled)?;
+        let mut body = cold::create_body(&self.engine, function, &[], pooled)?;
         if let Some(labels) = body.labels.as_mut() {
             labels.remove(labels::FUNCTION);
         }

@@ -17,7 +17,7 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 
-use super::{labels, Engine, EngineError};
+use crate::backend::container::{labels, Engine, EngineError};
 
 /// Where the volume is mounted in a warm container.
 const MOUNT: &str = "/.faas-launcher";

@@ -1,14 +1,14 @@
-//! The `process` backend: no containers. Per-call functions run `command`,
-//! service functions run `envProcess` split into words, each call as a local
-//! process through the watchdog library's runner.
+//! Fresh calls as local processes, no containers: per-call functions run
+//! `command`, service functions run `envProcess` split into words, each
+//! call as a local process through the watchdog library's runner.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use watchdog::{Job, Outcome, OutputMode};
 
-use super::container::resources;
-use super::{Backend, BackendError, Invocation, Replicas};
+use crate::backend::container::resources;
+use crate::backend::{BackendError, Invocation};
 use crate::function::{Function, Mode};
 
 /// The gateway's own variables a function process also gets; nothing else
@@ -16,8 +16,8 @@ use crate::function::{Function, Mode};
 /// reaches a function.
 const INHERITED: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
-/// Functions, their desired replicas (a number only: nothing runs between
-/// calls) and what their calls run, prepared once per deploy or update.
+/// What the calls of each function run, prepared once per deploy or
+/// update.
 pub struct ProcessBackend {
     table: Mutex<HashMap<String, Entry>>,
     /// The [`INHERITED`] variables that are set, read once.
@@ -25,7 +25,6 @@ pub struct ProcessBackend {
 }
 
 struct Entry {
-    replicas: u64,
     run: Run,
 }
 
@@ -95,13 +94,10 @@ fn argv(function: &Function) -> Result<Vec<String>, BackendError> {
     Ok(argv)
 }
 
-#[async_trait::async_trait]
-impl Backend for ProcessBackend {
-    fn name(&self) -> &'static str {
-        "process"
-    }
-
-    async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
+impl ProcessBackend {
+    /// Checks a function can run as a local process, and prepares what its
+    /// calls run.
+    pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
         // Not applied to processes, but checked as a container backend
         // would, so a deployment means the same on every backend.
         resources::check(function, resources::machine_cpus())?;
@@ -111,61 +107,22 @@ impl Backend for ProcessBackend {
             ));
         }
         let run = self.prepare(function)?;
-        let mut table = self.table();
-        let replicas = table.get(&function.name).map_or(1, |e| e.replicas);
-        table.insert(function.name.clone(), Entry { replicas, run });
+        self.table().insert(function.name.clone(), Entry { run });
         Ok(())
     }
 
-    async fn update(&self, function: &Function) -> Result<(), BackendError> {
-        self.deploy(function).await
-    }
-
-    async fn remove(&self, name: &str) -> Result<(), BackendError> {
+    /// Forgets what `name`'s calls run.
+    pub fn remove(&self, name: &str) {
         self.table().remove(name);
-        Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<String>, BackendError> {
-        Ok(self.table().keys().cloned().collect())
-    }
-
-    async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
-        match self.table().get_mut(name) {
-            Some(entry) => {
-                entry.replicas = replicas;
-                Ok(())
-            }
-            None => Err(BackendError::NotFound(name.into())),
-        }
-    }
-
-    async fn replicas(&self, name: &str) -> Result<Replicas, BackendError> {
-        let desired = self
-            .table()
-            .get(name)
-            .map(|e| e.replicas)
-            .ok_or_else(|| BackendError::NotFound(name.into()))?;
-        Ok(Replicas {
-            desired,
-            available: desired,
-        })
-    }
-
-    async fn invoke(&self, function: &Function, call: Invocation) -> Result<Outcome, BackendError> {
-        let prepared = {
-            let mut table = self.table();
-            match table.get_mut(&function.name) {
-                Some(entry) => {
-                    // A call wakes a function scaled to zero, as replicas would start.
-                    if function.mode == Mode::Service && entry.replicas == 0 {
-                        entry.replicas = function.scaling().wake();
-                    }
-                    Some(entry.run.clone())
-                }
-                None => None,
-            }
-        };
+    /// Runs one call to its end. Dropping the future stops the run.
+    pub async fn invoke(
+        &self,
+        function: &Function,
+        call: Invocation,
+    ) -> Result<Outcome, BackendError> {
+        let prepared = self.table().get(&function.name).map(|e| e.run.clone());
         let Run { argv, mut env } = match prepared {
             Some(run) => run,
             None => self.prepare(function)?,

@@ -1,14 +1,11 @@
 //! Calls to service replicas: pick the healthy replica with the fewest calls
-//! in flight, proxy the call to its watchdog over HTTP, move to another
-//! replica when a connection fails before anything was sent (refused, or not
-//! made within the connect timeout: a replica on a node that vanished drops
-//! packets), and when no replica is up, wake the function (scale from zero)
-//! and wait for one within the call's time. A replica that failed to connect
-//! is quarantined: new calls skip it for a while, unless no other is ready.
-//! A call whose request was sent is never moved (it may have run). Used by
-//! the `docker` and `swarm` backends alike; each tells where its replicas
-//! are through [`ReplicaSource`], which also holds the one way a function is
-//! woken.
+//! in flight, forward the call to its watchdog over HTTP, and move to
+//! another replica when a connection fails before anything was sent
+//! (refused, or not made within the connect timeout: a replica on a node
+//! that vanished drops packets). A replica that failed to connect is
+//! quarantined: new calls skip it for a while, unless no other is ready. A
+//! call whose request was sent is never moved (it may have run). With no
+//! replica ready, the call waits beside it ([`super::wake`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,29 +20,30 @@ use hyper_util::rt::TokioExecutor;
 use watchdog::runner::Outcome;
 
 use super::forward::{build_request, outcome, timed_out};
-use super::{Replica, ReplicaKey};
-use crate::backend::{Backend, BackendError, Invocation};
-use crate::config::ReplicaConfig;
+use super::replicas::Replicas;
+use super::wake::Waiting;
+use crate::backend::container::{Replica, ReplicaKey};
+use crate::backend::peer;
+use crate::backend::{BackendError, Invocation};
 use crate::function::Function;
 
-/// How often a call waiting for a replica looks again.
-const WAIT_STEP: Duration = Duration::from_millis(100);
+/// How the balancer treats service replicas that do not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// A connection to a replica not made within this time fails, and the
+    /// call moves to another replica (nothing was sent).
+    pub connect_timeout: Duration,
+    /// A replica that failed to connect is skipped by new calls this long
+    /// (unless no other is ready).
+    pub quarantine: Duration,
+}
 
-/// A backend whose service functions run as replicas the balancer calls.
-#[async_trait::async_trait]
-pub trait ReplicaSource: Backend {
-    /// The function's running replicas; `fresh` skips any cache.
-    async fn running_replicas(&self, name: &str, fresh: bool)
-        -> Result<Vec<Replica>, BackendError>;
-
-    /// Makes sure at least one replica is wanted (scale from zero). A
-    /// function the backend does not know is `NotFound` (from `scale`).
-    async fn wake(&self, function: &Function) -> Result<(), BackendError> {
-        if self.desired(&function.name).await? == 0 {
-            self.scale(&function.name, function.scaling().wake())
-                .await?;
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            connect_timeout: Duration::from_secs(2),
+            quarantine: Duration::from_secs(5),
         }
-        Ok(())
     }
 }
 
@@ -69,7 +67,7 @@ impl Balancer {
         Balancer {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector(config.connect_timeout)),
+                .build(peer::connector(config.connect_timeout)),
             inflight: Mutex::default(),
             quarantined: Mutex::default(),
             quarantine: config.quarantine,
@@ -79,27 +77,13 @@ impl Balancer {
     }
 }
 
-/// How long a connection to a peer (a replica, an agent) may be silent
-/// before TCP asks whether it is still there; how often it asks again; how
-/// many unanswered asks end the connection. A peer on a node that vanished
-/// (no answer, no reset) ends a call in flight within about 11 s, not at
-/// the call's timeout.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
-const KEEPALIVE_RETRIES: u32 = 3;
-
-/// Connections to peers the gateway forwards calls to (replicas, agents):
-/// one that went away must fail the connect within `timeout` (so the call
-/// moves to another), and a connection to one that vanished during a call
-/// must end, not hang.
-pub fn connector(timeout: Duration) -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(timeout));
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(KEEPALIVE_IDLE));
-    connector.set_keepalive_interval(Some(KEEPALIVE_INTERVAL));
-    connector.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
-    connector
+/// What forwarding a call to one replica came to.
+enum Forwarded {
+    /// The replica answered, or failed after the request was sent, or the
+    /// call's time ran out: the call ends here.
+    Answered(Result<Outcome, BackendError>),
+    /// The replica did not connect: nothing was sent.
+    NotConnected,
 }
 
 /// Counts a call in flight on a replica until dropped.
@@ -145,85 +129,95 @@ impl Balancer {
         quarantined.insert(addr.to_string(), now + self.quarantine);
     }
 
-    /// Runs one call on a replica of `function`.
+    /// Runs one call on a replica of `function`, waiting for one within
+    /// the call's time when none is ready.
     pub async fn invoke(
         &self,
-        source: &dyn ReplicaSource,
+        replicas: &dyn Replicas,
         function: &Function,
         call: Invocation,
     ) -> Result<Outcome, BackendError> {
         let started = Instant::now();
         let deadline = started + call.timeout;
         let mut refused = Vec::<String>::new();
-        let mut woken = false;
+        let mut waiting = Waiting::new(deadline);
         let token = self.key.token(&function.name);
         loop {
-            let replicas = source
-                .running_replicas(&function.name, !refused.is_empty())
-                .await?;
-            let Some(addr) = self.pick(&replicas, &refused) else {
-                if !woken {
-                    source.wake(function).await?;
-                    woken = true;
-                }
-                if Instant::now() + WAIT_STEP >= deadline {
-                    return Err(BackendError::NotReady(format!(
-                        "timed out waiting for a replica of {} to be ready (the function's timeout); the function did not run",
-                        function.name
-                    )));
-                }
+            let ready = replicas.ready(&function.name, !refused.is_empty()).await?;
+            let Some(addr) = self.pick(&ready, &refused) else {
+                waiting.wait(replicas, function).await?;
                 refused.clear();
-                tokio::time::sleep(WAIT_STEP).await;
                 continue;
             };
-            let _inflight = self.start(&addr);
-            let request = build_request(&addr, &call, &token)?;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let response = match tokio::time::timeout(remaining, self.client.request(request)).await
+            match self
+                .forward(&addr, function, &call, &token, started, deadline)
+                .await
             {
-                Err(_) => return Ok(timed_out(started)),
-                Ok(Err(err)) if err.is_connect() => {
-                    // Nothing was sent: another replica may take it, and
-                    // new calls skip this one for a while.
-                    tracing::warn!(
-                        function = %function.name,
-                        replica = %addr,
-                        "a replica did not connect ({}); skipped for {:?}",
-                        reason(&err),
-                        self.quarantine
-                    );
-                    self.quarantine(&addr);
-                    refused.push(addr);
-                    continue;
-                }
-                Ok(Err(err)) => {
-                    return Err(BackendError::Unreachable(format!(
-                        "the replica of {} at {addr} failed: {err}",
-                        function.name
-                    )))
-                }
-                Ok(Ok(response)) => response,
-            };
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), call.max_output_bytes + 64).collect();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let body = match tokio::time::timeout(remaining, body).await {
-                Err(_) => return Ok(timed_out(started)),
-                Ok(Err(err)) => {
-                    return Err(BackendError::Unreachable(format!(
-                        "reading the answer of {} from {addr} failed: {err}",
-                        function.name
-                    )))
-                }
-                Ok(Ok(body)) => body.to_bytes(),
-            };
-            return Ok(outcome(
-                status,
-                body,
-                started.elapsed(),
-                call.max_output_bytes,
-            ));
+                Forwarded::Answered(result) => return result,
+                Forwarded::NotConnected => refused.push(addr),
+            }
         }
+    }
+
+    /// Forwards `call` to the replica at `addr`; one that does not connect
+    /// is quarantined, and nothing was sent to it.
+    async fn forward(
+        &self,
+        addr: &str,
+        function: &Function,
+        call: &Invocation,
+        token: &str,
+        started: Instant,
+        deadline: Instant,
+    ) -> Forwarded {
+        let _inflight = self.start(addr);
+        let request = match build_request(addr, call, token) {
+            Ok(request) => request,
+            Err(e) => return Forwarded::Answered(Err(e)),
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let response = match tokio::time::timeout(remaining, self.client.request(request)).await {
+            Err(_) => return Forwarded::Answered(Ok(timed_out(started))),
+            Ok(Err(err)) if err.is_connect() => {
+                // Nothing was sent: another replica may take it, and new
+                // calls skip this one for a while.
+                tracing::warn!(
+                    function = %function.name,
+                    replica = %addr,
+                    "a replica did not connect ({}); skipped for {:?}",
+                    reason(&err),
+                    self.quarantine
+                );
+                self.quarantine(addr);
+                return Forwarded::NotConnected;
+            }
+            Ok(Err(err)) => {
+                return Forwarded::Answered(Err(BackendError::Unreachable(format!(
+                    "the replica of {} at {addr} failed: {err}",
+                    function.name
+                ))))
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), call.max_output_bytes + 64).collect();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let body = match tokio::time::timeout(remaining, body).await {
+            Err(_) => return Forwarded::Answered(Ok(timed_out(started))),
+            Ok(Err(err)) => {
+                return Forwarded::Answered(Err(BackendError::Unreachable(format!(
+                    "reading the answer of {} from {addr} failed: {err}",
+                    function.name
+                ))))
+            }
+            Ok(Ok(body)) => body.to_bytes(),
+        };
+        Forwarded::Answered(Ok(outcome(
+            status,
+            body,
+            started.elapsed(),
+            call.max_output_bytes,
+        )))
     }
 
     /// Counts a call in flight on `addr` until the guard drops. The table
@@ -280,6 +274,7 @@ fn reason(e: &hyper_util::client::legacy::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fake::{function, Counts};
     use super::*;
 
     #[test]
@@ -336,84 +331,6 @@ mod tests {
         drop(second);
         let _call = balancer.start("c");
         assert_eq!(balancer.table().len(), 1);
-    }
-
-    /// A backend that only knows desired counts, recording its scales, and
-    /// the replicas it is given.
-    #[derive(Default)]
-    struct Counts(
-        Mutex<HashMap<String, u64>>,
-        Mutex<Vec<(String, u64)>>,
-        Vec<Replica>,
-    );
-
-    #[async_trait::async_trait]
-    impl Backend for Counts {
-        fn name(&self) -> &'static str {
-            "counts"
-        }
-        async fn deploy(&self, _: &Function) -> Result<(), BackendError> {
-            Ok(())
-        }
-        async fn update(&self, _: &Function) -> Result<(), BackendError> {
-            Ok(())
-        }
-        async fn remove(&self, _: &str) -> Result<(), BackendError> {
-            Ok(())
-        }
-        async fn list(&self) -> Result<Vec<String>, BackendError> {
-            Ok(Vec::new())
-        }
-        async fn scale(&self, name: &str, replicas: u64) -> Result<(), BackendError> {
-            if !self.0.lock().expect("counts").contains_key(name) {
-                return Err(BackendError::NotFound(name.into()));
-            }
-            self.1.lock().expect("scales").push((name.into(), replicas));
-            Ok(())
-        }
-        async fn replicas(&self, name: &str) -> Result<crate::backend::Replicas, BackendError> {
-            let desired = self.0.lock().expect("counts").get(name).copied();
-            Ok(crate::backend::Replicas {
-                desired: desired.unwrap_or(0),
-                available: 0,
-            })
-        }
-        async fn invoke(&self, _: &Function, _: Invocation) -> Result<Outcome, BackendError> {
-            Err(BackendError::Invalid("not here".into()))
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ReplicaSource for Counts {
-        async fn running_replicas(&self, _: &str, _: bool) -> Result<Vec<Replica>, BackendError> {
-            Ok(self.2.clone())
-        }
-    }
-
-    #[tokio::test]
-    async fn only_a_function_at_zero_is_woken() {
-        let backend = Counts::default();
-        backend
-            .0
-            .lock()
-            .expect("counts")
-            .extend([("idle".into(), 0), ("busy".into(), 2)]);
-        backend.wake(&function("idle")).await.expect("woken");
-        backend.wake(&function("busy")).await.expect("left");
-        assert!(matches!(
-            backend.wake(&function("ghost")).await,
-            Err(BackendError::NotFound(_))
-        ));
-        assert_eq!(
-            *backend.1.lock().expect("scales"),
-            [("idle".to_string(), 1)]
-        );
-    }
-
-    fn function(name: &str) -> Function {
-        let deployment = serde_json::json!({"service": name, "image": "i", "envProcess": "cat"});
-        Function::create(serde_json::from_value(deployment).expect("deployment"), 0)
-            .expect("function")
     }
 
     fn replica(addr: &str) -> Replica {
@@ -506,11 +423,7 @@ mod tests {
     async fn a_replica_that_does_not_connect_is_skipped_and_quarantined() {
         let (dead, _listener, _waiting) = blackhole();
         let (alive, answered) = watchdog(true).await;
-        let backend = Counts(
-            Mutex::default(),
-            Mutex::default(),
-            vec![replica(&dead), replica(&alive)],
-        );
+        let backend = Counts::with_ready(vec![replica(&dead), replica(&alive)]);
         let balancer = quick(Duration::from_secs(60));
         // Equal loads: a new balancer's first pick is the first listed,
         // the dead one; the call moves on to the live one.
@@ -523,7 +436,7 @@ mod tests {
         // Quarantined: new calls go to the live one first.
         assert!(balancer.is_quarantined(&dead));
         assert!(!balancer.is_quarantined(&alive));
-        assert_eq!(balancer.pick(&backend.2, &[]), Some(alive.clone()));
+        assert_eq!(balancer.pick(&backend.ready, &[]), Some(alive.clone()));
         balancer
             .invoke(&backend, &function("f"), call())
             .await
@@ -531,7 +444,7 @@ mod tests {
         assert_eq!(answered.load(Ordering::SeqCst), 2);
         // With no other ready, a quarantined replica is still tried.
         assert_eq!(
-            balancer.pick(&backend.2, std::slice::from_ref(&alive)),
+            balancer.pick(&backend.ready, std::slice::from_ref(&alive)),
             Some(dead)
         );
     }
@@ -557,11 +470,7 @@ mod tests {
     async fn a_call_whose_request_was_sent_is_not_moved() {
         let (hangs_up, got) = watchdog(false).await;
         let (alive, answered) = watchdog(true).await;
-        let backend = Counts(
-            Mutex::default(),
-            Mutex::default(),
-            vec![replica(&hangs_up), replica(&alive)],
-        );
+        let backend = Counts::with_ready(vec![replica(&hangs_up), replica(&alive)]);
         let balancer = quick(Duration::from_secs(60));
         let failed = balancer.invoke(&backend, &function("f"), call()).await;
         assert!(

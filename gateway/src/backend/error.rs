@@ -1,0 +1,89 @@
+//! What can go wrong where functions run: one enum of kinds, each carrying
+//! the line a caller is shown, and its stable name as records and agents
+//! keep it.
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// The function's spec cannot run on this backend; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such function on the backend: {0}")]
+    NotFound(String),
+    /// Something the request names (a secret) does not exist; the text
+    /// says what.
+    #[error("{0}")]
+    Absent(String),
+    /// The name is taken by something the gateway does not own, or what
+    /// is asked would break something in use; the text says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The function's process or container could not be started (the
+    /// backend answered, and refused).
+    #[error("function could not start: {0}")]
+    Start(String),
+    /// The backend itself (e.g. the Docker engine) did not answer.
+    #[error("the backend is unreachable: {0}")]
+    Unreachable(String),
+    /// What was running the call went away during it (an agent's node):
+    /// the call may have run in part and is not run again; the text says
+    /// where.
+    #[error("{0}")]
+    Lost(String),
+    /// No replica or container was ready for the call within its timeout:
+    /// nothing ran; the text says what it waited for.
+    #[error("{0}")]
+    NotReady(String),
+}
+
+impl BackendError {
+    /// Its kind, as an agent names its refusal and a call's record keeps
+    /// it ([`BackendError::of_kind`] reads it back).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::Invalid(_) => "invalid",
+            BackendError::NotFound(_) => "not-found",
+            BackendError::Absent(_) => "absent",
+            BackendError::Conflict(_) => "conflict",
+            BackendError::Start(_) => "start",
+            BackendError::Unreachable(_) => "unreachable",
+            BackendError::Lost(_) => "lost",
+            BackendError::NotReady(_) => "not-ready",
+        }
+    }
+
+    /// The text it carries, without its prefix.
+    pub fn text(&self) -> &str {
+        match self {
+            BackendError::Invalid(t)
+            | BackendError::NotFound(t)
+            | BackendError::Absent(t)
+            | BackendError::Conflict(t)
+            | BackendError::Start(t)
+            | BackendError::Unreachable(t)
+            | BackendError::Lost(t)
+            | BackendError::NotReady(t) => t,
+        }
+    }
+
+    /// The error of `kind` carrying `text`; `None` for an unknown kind.
+    pub fn of_kind(kind: &str, text: String) -> Option<BackendError> {
+        Some(match kind {
+            "invalid" => BackendError::Invalid(text),
+            "not-found" => BackendError::NotFound(text),
+            "absent" => BackendError::Absent(text),
+            "conflict" => BackendError::Conflict(text),
+            "start" => BackendError::Start(text),
+            "unreachable" => BackendError::Unreachable(text),
+            "lost" => BackendError::Lost(text),
+            "not-ready" => BackendError::NotReady(text),
+            _ => return None,
+        })
+    }
+}
+
+/// The refusal of secrets by a backend that cannot mount them.
+pub fn no_secrets(backend: &str) -> BackendError {
+    BackendError::Invalid(format!(
+        "the {backend} backend has no secrets: functions run as local processes, with nothing to mount them in; run the gateway with --backend docker or swarm"
+    ))
+}
