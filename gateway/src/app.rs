@@ -25,11 +25,11 @@ pub struct App {
     pub scheduler: Arc<Scheduler>,
     /// What firing AlertManager alerts scaled functions to: the scaler
     /// keeps them there until resolved.
-    pub alert_floors: AlertFloors,
+    pub alert_floors: Arc<AlertFloors>,
     /// The only door to where functions run.
     pub backend: Arc<Backend>,
     /// The deployed functions, in memory.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub metrics: Metrics,
     /// Each function's recent figures, for the portal's plots.
     pub samples: Samples,

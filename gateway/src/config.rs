@@ -50,6 +50,9 @@ pub struct Config {
     pub max_header_bytes: u64,
     /// Most replicas any function is scaled to, whatever its labels say.
     pub max_replicas: u64,
+    /// How long the autoscaler must want fewer replicas of a service
+    /// function before it scales it down.
+    pub scale_down_delay: Duration,
     /// Whether `/function/…` and `/async-function/…` need credentials.
     pub invoke_auth: bool,
     /// A file holding the admin password; unset: generated into `data_dir`.

@@ -15,6 +15,9 @@
 //!   [`api`] holds the handlers, one file per route family.
 //! - [`invoke`] is the pipeline every call takes: queue → record → wait for
 //!   a slot → run on the backend → record the end → answer.
+//! - [`lifecycle`] deploys, updates and removes functions across the
+//!   registry, the backend and the store (the store last), each failed
+//!   step undoing those before it, and redeploys them at start.
 //! - [`scheduler`] is the FIFO queue under the global quota and the
 //!   per-function limits; [`autoscale`] scales service functions by load,
 //!   never below what a firing AlertManager alert asked ([`alerts`]).
@@ -53,6 +56,7 @@ pub mod error;
 pub mod files;
 pub mod function;
 pub mod invoke;
+pub mod lifecycle;
 pub mod logins;
 pub mod metrics;
 pub mod registry;

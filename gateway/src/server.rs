@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::autoscale::Autoscaler;
 use crate::backend::open::Found;
 use crate::callback::{Guard, HttpNotifier};
 use crate::config::Config;
@@ -53,7 +54,7 @@ pub async fn run_on(
         "gateway listening on http://{address} (backend {})",
         app.backend.name()
     );
-    app.tasks.spawn(crate::autoscale::run(app.clone()));
+    app.tasks.spawn(autoscaler(&app).run(app.stopping.clone()));
     app.tasks.spawn({
         let app = app.clone();
         async move {
@@ -95,6 +96,19 @@ fn admit(app: Arc<App>) -> Admit {
             Err(e) => Admission::Refused(e.into_response()),
         }
     })
+}
+
+/// The autoscaler over the gateway's functions.
+fn autoscaler(app: &App) -> Autoscaler {
+    Autoscaler {
+        registry: app.registry.clone(),
+        scheduler: app.scheduler.clone(),
+        backend: app.backend.clone(),
+        floors: app.alert_floors.clone(),
+        metrics: app.metrics.clone(),
+        max_replicas: app.config.max_replicas,
+        down_after: app.config.scale_down_delay,
+    }
 }
 
 /// What the portal's plots sample of every deployed function: its queue,
@@ -139,24 +153,9 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
     let guard = Guard::new(&config.callback_allow).map_err(anyhow::Error::msg)?;
     let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
     let backend = crate::backend::open::open(found, &config.backend(), &password).await?;
-    let registry = Registry::default();
+    let registry = Arc::new(Registry::default());
     let store: Arc<dyn Store> = Arc::new(store);
-    for function in store.functions().await? {
-        if let Err(e) = backend.deploy(&function).await {
-            let name = backend.name();
-            tracing::warn!(
-                "function {} cannot run on the {name} backend: {e}",
-                function.name
-            );
-        }
-        registry.insert_new(function);
-    }
-    for name in backend.list().await.unwrap_or_default() {
-        if registry.get(&name).is_none() {
-            let backend = backend.name();
-            tracing::warn!("the {backend} backend runs {name}, which the gateway does not know");
-        }
-    }
+    crate::lifecycle::redeploy_at_start(&registry, &backend, &*store).await?;
     let metrics = Metrics::new()?;
     let samples = Samples::new(config.sample_interval);
     for collector in backend.collectors() {

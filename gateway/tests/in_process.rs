@@ -109,6 +109,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         max_payload_bytes: 1 << 20,
         max_header_bytes: 64 << 10,
         max_replicas: 100,
+        scale_down_delay: Duration::from_secs(10),
         invoke_auth: false,
         password_file: Some(password),
         bind_given: true,

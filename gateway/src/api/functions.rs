@@ -1,16 +1,14 @@
 //! The management API in OpenFaaS's shapes: list, deploy (POST), update
 //! (PUT; fields left out keep their values), remove (DELETE, waiting for
-//! running calls or with `?force=true` killing them), describe one, its call
-//! counts, and scale (400 over `com.openfaas.scale.max` or the gateway's
+//! running calls or with `?force=true` killing them) — each parsed here and
+//! done by [`crate::lifecycle`] — describe one, its call counts, and scale (400 over `com.openfaas.scale.max` or the gateway's
 //! `--max-replicas`).
-
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::{base_url, check_namespace, deployed, flag, json, json_body, AppState};
@@ -20,13 +18,10 @@ use crate::clock;
 use crate::error::Error;
 use crate::function::NAMESPACE;
 use crate::function::{check_name, Deployment, Function, Mode, Resources};
-use crate::registry::Deployed;
+use crate::lifecycle::Lifecycle;
 
 /// What a deployment body is called in errors.
 const DEPLOYMENT: &str = "deployment";
-
-/// How often a removal checks whether the function's calls are done.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 pub async fn list(
     State(app): State<AppState>,
@@ -75,21 +70,7 @@ pub async fn status(
 pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
     let base = base_url(req.headers(), &app);
     let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
-    check_min(&app, &function)?;
-    app.store.writable()?;
-    let name = function.name.clone();
-    if !app.registry.insert_new(function.clone()) {
-        return Err(Error::Exists(name));
-    }
-    let saved = async {
-        app.backend.deploy(&function).await?;
-        app.store.put_function(&function).await?;
-        Ok::<_, Error>(())
-    };
-    if let Err(e) = saved.await {
-        app.registry.remove(&name);
-        return Err(e);
-    }
+    lifecycle(&app).deploy(function.clone()).await?;
     let listed = describe(&app, &function, 0, &base).await;
     Ok(json(StatusCode::ACCEPTED, &listed))
 }
@@ -101,13 +82,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
     let name = deployment.service.clone().ok_or_else(|| {
         Error::BadRequest("the deployment needs \"service\": the function's name".into())
     })?;
-    let current = deployed(&app, &name)?;
-    let function = current.function.apply(deployment, false)?;
-    check_min(&app, &function)?;
-    app.store.writable()?;
-    app.backend.update(&function).await?;
-    app.store.put_function(&function).await?;
-    app.registry.replace(function.clone());
+    let function = lifecycle(&app).update(&name, deployment).await?;
     let count = app.store.counts(&name).await?.total;
     Ok(json(
         StatusCode::ACCEPTED,
@@ -131,30 +106,22 @@ pub async fn remove(
     let what = "removal (expected {\"functionName\": \"<name>\"})";
     let removal = json_body::<Removal>(req, what).await?;
     check_namespace(removal.namespace.as_deref())?;
-    let name = removal.function_name;
-    check_name(&name)?;
     let force = flag(&query, "force")?;
-    app.store.writable()?;
-    let deployed = app
-        .registry
-        .remove(&name)
-        .ok_or_else(|| Error::NoSuchFunction(name.clone()))?;
-    drain(&deployed, force).await;
-    app.backend.remove(&name).await?;
-    app.store.remove_function(&name).await?;
-    app.metrics.forget(&name);
-    app.alert_floors.clear(&name);
+    lifecycle(&app)
+        .remove(&removal.function_name, force)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-/// Fails the queued calls, then waits for the running ones (or kills them).
-async fn drain(deployed: &Deployed, force: bool) {
-    deployed.life.removed.cancel();
-    if force {
-        deployed.life.killed.cancel();
-    }
-    while deployed.life.running_now() > 0 {
-        tokio::time::sleep(DRAIN_POLL).await;
+/// The lifecycle's handles in the gateway's state.
+fn lifecycle(app: &App) -> Lifecycle<'_> {
+    Lifecycle {
+        registry: &app.registry,
+        backend: &*app.backend,
+        store: &*app.store,
+        metrics: &app.metrics,
+        floors: &app.alert_floors,
+        max_replicas: app.config.max_replicas,
     }
 }
 
@@ -203,18 +170,6 @@ fn check_replicas(app: &App, function: &Function, replicas: u64) -> Result<(), E
         return Err(Error::BadRequest(format!(
             "{replicas} replicas is over the cap of {}: {cap} (com.openfaas.scale.max {max}, gateway --max-replicas {most})",
             function.name
-        )));
-    }
-    Ok(())
-}
-
-/// 400 when the function's `com.openfaas.scale.min` is over the gateway's
-/// `--max-replicas`: deploying it would start that many.
-fn check_min(app: &App, function: &Function) -> Result<(), Error> {
-    let (min, most) = (function.scaling().min, app.config.max_replicas);
-    if min > most {
-        return Err(Error::BadRequest(format!(
-            "com.openfaas.scale.min {min} is over the gateway's --max-replicas {most}: lower it"
         )));
     }
     Ok(())

@@ -57,6 +57,9 @@ pub struct Args {
     /// Most replicas of any function, above its com.openfaas.scale.max too
     #[arg(long, env = "FAAS_MAX_REPLICAS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     max_replicas: u64,
+    /// How long the autoscaler must want fewer replicas of a service function before it scales it down (seconds or units: 10, 30s, 1m)
+    #[arg(long, env = "FAAS_SCALE_DOWN_DELAY", default_value = "10s", value_parser = duration)]
+    scale_down_delay: Duration,
     /// Put /function/… and /async-function/… behind the admin credentials
     #[arg(long, env = "FAAS_INVOKE_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     invoke_auth: bool,
@@ -186,6 +189,7 @@ impl Args {
             max_payload_bytes: self.max_payload_bytes,
             max_header_bytes: self.max_header_bytes,
             max_replicas: self.max_replicas,
+            scale_down_delay: self.scale_down_delay,
             invoke_auth: self.invoke_auth,
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
@@ -260,6 +264,21 @@ mod tests {
         assert_eq!(c.sample_interval, Duration::from_secs(1));
         for bad in ["500ms", "2m", "soon"] {
             assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn scale_down_delay() {
+        assert_eq!(config(&[]).scale_down_delay, Duration::from_secs(10));
+        for (text, delay) in [("10", 10), ("30s", 30), ("1m", 60), ("24h", 86_400)] {
+            let c = config(&["--scale-down-delay", text]);
+            assert_eq!(c.scale_down_delay, Duration::from_secs(delay), "{text}");
+        }
+        for bad in ["0", "0s", "25h", "soon", "10x"] {
+            let err = Args::try_parse_from(["gateway", "--scale-down-delay", bad])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("not a duration above zero"), "{bad}: {err}");
         }
     }
 
