@@ -63,17 +63,20 @@ fn idle_function_scales_to_zero_and_back_on_a_call() {
 
 #[test]
 fn alertmanager_firing_and_resolved() {
-    let gw = start_gateway(&[]);
+    let gw = start_gateway(&[("FAAS_SCALE_DOWN_DELAY", "1s")]);
     let scale = [("max", "10"), ("factor", "20")];
     gw.deploy(service("alerted", "cat", &scale));
+    gw.deploy(service("unalerted", "cat", &scale));
     gw.alert("firing", "alerted");
     // ceil(10 × 20 / 100) = 2 more than the 1 it had.
     assert_eq!(gw.replicas("alerted"), 3);
     gw.alert("firing", "alerted");
     assert_eq!(gw.replicas("alerted"), 5);
-    // The gateway's own scaler, which wants 1 for no calls, keeps the
-    // alert's count past its 10 s down delay while the alert fires.
-    std::thread::sleep(Duration::from_secs(13));
+    // The gateway's own scaler wants 1 for no calls: a function scaled by
+    // hand to 5 goes back once its 1 s down delay has passed, while the
+    // alert keeps its function's count.
+    gw.scale("unalerted", 5);
+    replicas_become(&gw, "unalerted", 1, 10);
     assert_eq!(gw.replicas("alerted"), 5, "held while firing");
     gw.alert("resolved", "alerted");
     assert_eq!(gw.replicas("alerted"), 1);
