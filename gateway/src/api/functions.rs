@@ -74,7 +74,8 @@ pub async fn status(
 
 pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
     let base = base_url(req.headers(), &app);
-    let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
+    let deployment = json_body(req, DEPLOYMENT).await?;
+    let function = Function::create_with(deployment, clock::now_ms(), app.backend.defaults())?;
     check_min(&app, &function)?;
     app.store.writable()?;
     let name = function.name.clone();
@@ -102,7 +103,7 @@ pub async fn update(State(app): State<AppState>, req: Request) -> Result<Respons
         Error::BadRequest("the deployment needs \"service\": the function's name".into())
     })?;
     let current = deployed(&app, &name)?;
-    let function = current.function.apply(deployment, false)?;
+    let function = current.function.apply(deployment)?;
     check_min(&app, &function)?;
     app.store.writable()?;
     app.backend.update(&function).await?;
