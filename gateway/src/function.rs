@@ -190,6 +190,25 @@ pub struct Function {
     pub created: i64,
 }
 
+/// What a backend fills in where a new deployment says nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// Whether a per-call function's root is read-only.
+    pub read_only_per_call: bool,
+}
+
+impl Defaults {
+    /// A new per-call container's root is read-only unless asked
+    /// otherwise: nothing a call writes outlives it anyway, bar `/tmp`.
+    pub const CONTAINERS: Defaults = Defaults {
+        read_only_per_call: true,
+    };
+    /// A local process has no root of its own to make read-only.
+    pub const PROCESSES: Defaults = Defaults {
+        read_only_per_call: false,
+    };
+}
+
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
 pub fn check_name(name: &str) -> Result<(), SpecError> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -219,8 +238,15 @@ impl Function {
         Scaling::of(&self.labels)
     }
 
-    /// A new function from a POSTed deployment.
+    /// A new function from a POSTed deployment, with a container
+    /// backend's defaults.
     pub fn create(d: Deployment, now: i64) -> Result<Function, SpecError> {
+        Function::create_with(d, now, Defaults::CONTAINERS)
+    }
+
+    /// A new function from a POSTed deployment, `defaults` filling what
+    /// it leaves out.
+    pub fn create_with(d: Deployment, now: i64, defaults: Defaults) -> Result<Function, SpecError> {
         let name = d.service.clone().ok_or_else(|| {
             SpecError("the deployment needs \"service\": the function's name".into())
         })?;
@@ -254,12 +280,18 @@ impl Function {
             user: None,
             created: now,
         };
-        base.apply(d, true)
+        base.merge(d, Some(defaults))
     }
 
     /// This function with a PUT deployment applied: given fields replace,
     /// absent ones stay.
-    pub fn apply(&self, d: Deployment, creating: bool) -> Result<Function, SpecError> {
+    pub fn apply(&self, d: Deployment) -> Result<Function, SpecError> {
+        self.merge(d, None)
+    }
+
+    /// `d` over this function; `defaults` is `Some` when it is new.
+    fn merge(&self, d: Deployment, defaults: Option<Defaults>) -> Result<Function, SpecError> {
+        let creating = defaults.is_some();
         if let Some(service) = &d.service {
             if service != &self.name {
                 return Err(SpecError(format!(
@@ -324,10 +356,10 @@ impl Function {
             }
             f.max_concurrency = Some(max);
         }
-        // A new per-call container's root is read-only unless asked
-        // otherwise: nothing a call writes outlives it anyway, bar `/tmp`.
-        if creating && !read_only_given && f.mode == Mode::PerCall {
-            f.read_only_root_filesystem = true;
+        if let Some(defaults) = defaults {
+            if !read_only_given && f.mode == Mode::PerCall {
+                f.read_only_root_filesystem = defaults.read_only_per_call;
+            }
         }
         if d.refresh == Some(true) {
             f.uuid = Uuid::new_v4();
@@ -521,13 +553,13 @@ mod tests {
         .expect("create");
         assert_eq!(f.mode, Mode::Service);
         let g = f
-            .apply(deployment(r#"{"timeout":5,"refresh":true}"#), false)
+            .apply(deployment(r#"{"timeout":5,"refresh":true}"#))
             .expect("update");
         assert_eq!(g.timeout, 5);
         assert_ne!(g.uuid, f.uuid);
         assert_eq!(g.env_process, "cat");
-        assert!(f.apply(deployment(r#"{"timeout":0}"#), false).is_err());
-        assert!(f.apply(deployment(r#"{"service":"b"}"#), false).is_err());
+        assert!(f.apply(deployment(r#"{"timeout":0}"#)).is_err());
+        assert!(f.apply(deployment(r#"{"service":"b"}"#)).is_err());
         assert!(Function::create(
             deployment(r#"{"service":"a","image":"i","mode":"per-call"}"#),
             0
@@ -621,7 +653,7 @@ mod tests {
             ("image", r#"{"image":"i\u0000"}"#),
             ("command", r#"{"command":["sh","-c","a\u0000b"]}"#),
         ] {
-            let error = f.apply(deployment(json), false).expect_err(field);
+            let error = f.apply(deployment(json)).expect_err(field);
             assert!(
                 error.0.contains(&format!("\"{field}\" holds a NUL")),
                 "{error}"

@@ -66,3 +66,19 @@ fn the_spec_transcript_in_containers() {
         assert!(containers_labelled(&format!("com.faas.function={name}")).is_empty());
     }
 }
+
+#[test]
+fn size_sets_a_containers_limits() {
+    if !engine_or_skip("size_sets_a_containers_limits") {
+        return;
+    }
+    let env = Env::docker();
+    env.create(&["--name", "small", "--size", "s2", "faas/sample-cat", "cat"]);
+    let out = env.faas(&["func", "inspect", "small"]);
+    assert_success(&out);
+    let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        inspected[0]["limits"],
+        serde_json::json!({"memory": "128Mi", "cpu": "0.25"})
+    );
+}

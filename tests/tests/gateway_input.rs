@@ -102,7 +102,6 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
         spec[field] = value;
         spec
     };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let refused = [
         (with("envVars", json!({"A=B": "1"})), "env var name \"A=B\""),
         (with("envVars", json!({"": "1"})), "env var name \"\""),
@@ -120,20 +119,32 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
             "\"labels\" holds a NUL",
         ),
         (
-            with("limits", json!({"memory": "1"})),
-            "limits.memory \"1\" is too small",
+            with("user", json!("nobody")),
+            "\"user\" cannot be applied on the process backend",
         ),
         (
-            with("requests", json!({"memory": "3Mi"})),
-            "requests.memory \"3Mi\" is too small",
+            with("limits", json!({"memory": "64Mi"})),
+            "\"limits.memory\" cannot be applied on the process backend",
         ),
         (
-            with("limits", json!({"cpu": "0"})),
-            "limits.cpu \"0\" is not understood",
+            with("limits", json!({"cpu": "0.5"})),
+            "\"limits.cpu\" cannot be applied on the process backend",
         ),
         (
-            with("limits", json!({"cpu": (cpus + 1).to_string()})),
-            "is more than the",
+            with("requests", json!({"memory": "32Mi"})),
+            "\"requests.memory\" cannot be applied on the process backend",
+        ),
+        (
+            with("readOnlyRootFilesystem", json!(true)),
+            "\"readOnlyRootFilesystem\" cannot be applied on the process backend",
+        ),
+        (
+            with("network", json!("host")),
+            "\"network\" cannot be applied on the process backend",
+        ),
+        (
+            with("capabilities", json!(["NET_ADMIN"])),
+            "\"capabilities\" cannot be applied on the process backend",
         ),
         (
             with("secrets", json!(["api-key"])),
@@ -362,6 +373,29 @@ fn docker_refuses_missing_networks_and_cpus_beyond_the_engine() {
     );
     assert_eq!(cpus.status, 400, "{}", cpus.text());
     assert!(cpus.one_line().contains("is more than the"));
+    // Amounts no container could run with.
+    let base = json!({"service": "f", "image": "faas/sample-cat", "command": ["cat"]});
+    let with = |field: &str, value: Value| {
+        let mut spec = base.clone();
+        spec[field] = value;
+        spec
+    };
+    for (spec, says) in [
+        (
+            with("limits", json!({"memory": "1"})),
+            "limits.memory \"1\" is too small",
+        ),
+        (
+            with("requests", json!({"memory": "3Mi"})),
+            "requests.memory \"3Mi\" is too small",
+        ),
+        (
+            with("limits", json!({"cpu": "0"})),
+            "limits.cpu \"0\" is not understood",
+        ),
+    ] {
+        refused(post(&gw, &spec), says);
+    }
     assert!(gw.functions().is_empty(), "nothing was recorded");
 
     gw.deploy(json!({"service": "nope", "image": "faas/sample-cat",

@@ -144,7 +144,26 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
     // Deploys: from flags and from a stack file; another namespace is 400.
     let answer = deploy(gw, &from_flags(&flags, image));
     assert_eq!(answer.status, 202, "{}", answer.text());
-    let answer = deploy(gw, &from_stack(&stack, image));
+    // Local processes cannot be limited or given a read-only root: the
+    // stack file's entry is refused as it is, and deploys without them.
+    let confined = orchestration != "process";
+    let mut stack_entry = from_stack(&stack, image);
+    if !confined {
+        let answer = deploy(gw, &stack_entry);
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        assert!(
+            answer
+                .one_line()
+                .contains("cannot be applied on the process backend"),
+            "{}",
+            answer.text()
+        );
+        let fields = stack_entry.as_object_mut().expect("an object");
+        for field in ["limits", "requests", "readOnlyRootFilesystem"] {
+            fields.remove(field);
+        }
+    }
+    let answer = deploy(gw, &stack_entry);
     assert_eq!(answer.status, 202, "{}", answer.text());
     let mut elsewhere = from_flags(&format!("compat-other-{pid}"), image);
     elsewhere["namespace"] = json!("team-a");
@@ -187,9 +206,14 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
     assert_eq!(s["envProcess"], "cat");
     assert_eq!(s["envVars"]["MODE"], "stack");
     assert_eq!(s["labels"]["com.openfaas.scale.max"], "3");
-    assert_eq!(s["limits"], json!({"memory": "64Mi", "cpu": "0.5"}));
-    assert_eq!(s["requests"], json!({"memory": "32Mi"}));
-    assert_eq!(s["readOnlyRootFilesystem"], true);
+    if confined {
+        assert_eq!(s["limits"], json!({"memory": "64Mi", "cpu": "0.5"}));
+        assert_eq!(s["requests"], json!({"memory": "32Mi"}));
+        assert_eq!(s["readOnlyRootFilesystem"], true);
+    } else {
+        assert!(s["limits"].is_null() && s["requests"].is_null(), "{s}");
+        assert_eq!(s["readOnlyRootFilesystem"], false);
+    }
     assert_eq!(s["constraints"], json!([]));
     assert_eq!(s["secrets"], json!([]));
     assert!(s["invocationCount"].is_number() && s["replicas"].is_number());

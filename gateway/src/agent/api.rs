@@ -356,7 +356,7 @@ async fn checked(agent: &Agent, function: Function) -> Result<Function, BackendE
     function::check_name(&function.name).map_err(|e| BackendError::Invalid(e.0))?;
     // Re-runs the deployment's own checks on the spec as it is.
     let function = function
-        .apply(Deployment::default(), false)
+        .apply(Deployment::default())
         .map_err(|e| BackendError::Invalid(e.0))?;
     if !(1..=function::MAX_TIMEOUT).contains(&function.timeout) {
         return Err(BackendError::Invalid(format!(

@@ -69,7 +69,8 @@ pub async fn status(
 
 pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Response, Error> {
     let base = base_url(req.headers(), &app);
-    let function = Function::create(json_body(req, DEPLOYMENT).await?, clock::now_ms())?;
+    let deployment = json_body(req, DEPLOYMENT).await?;
+    let function = Function::create_with(deployment, clock::now_ms(), app.backend.defaults())?;
     lifecycle(&app).deploy(function.clone()).await?;
     let listed = describe(&app, &function, 0, &base).await;
     Ok(json(StatusCode::ACCEPTED, &listed))

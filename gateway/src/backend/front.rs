@@ -8,13 +8,14 @@
 use std::sync::Arc;
 
 use super::container::{Engine, UsageCache};
+use super::percall::process;
 use super::percall::{Change, Runner};
 use super::secrets::Secrets;
 use super::service::{ReplicaLogs, Served, Services};
 use super::{
     no_secrets, BackendError, Invocation, LogQuery, Outcome, ReplicaCount, ReplicaLines, Usage,
 };
-use crate::function::{Function, Mode};
+use crate::function::{Defaults, Function, Mode};
 
 /// Where functions run: one engine's runner and replicas, and the seams
 /// beside them.
@@ -47,6 +48,14 @@ impl Backend {
     /// `process`, `docker` or `swarm`: shown by `/system/info`.
     pub fn name(&self) -> &'static str {
         self.parts.name
+    }
+
+    /// What this backend fills in where a new deployment says nothing.
+    pub fn defaults(&self) -> Defaults {
+        match self.parts.engine {
+            Some(_) => Defaults::CONTAINERS,
+            None => Defaults::PROCESSES,
+        }
     }
 
     /// Makes a new function runnable (checks what this backend needs).
@@ -93,11 +102,12 @@ impl Backend {
     }
 
     /// Checks the engine can run `function` (its limits, settings,
-    /// network and image).
+    /// network and image), or that a local process can give it all it
+    /// asks for.
     async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
         match &self.parts.engine {
             Some(engine) => engine.runnable(function).await,
-            None => Ok(()),
+            None => process::confinable(function),
         }
     }
 

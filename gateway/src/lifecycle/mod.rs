@@ -116,7 +116,7 @@ impl Lifecycle<'_> {
     /// their values) and returns the function as it now is.
     pub async fn update(&self, name: &str, deployment: Deployment) -> Result<Function, Error> {
         let (current, _changing) = self.lock(name).await?;
-        let function = current.function.apply(deployment, false)?;
+        let function = current.function.apply(deployment)?;
         check_min(&function, self.max_replicas)?;
         self.store.writable()?;
         self.backend.update(&function).await?;

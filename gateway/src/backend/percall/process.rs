@@ -7,9 +7,8 @@ use std::sync::Mutex;
 
 use watchdog::{Job, Outcome, OutputMode};
 
-use crate::backend::container::resources;
 use crate::backend::{BackendError, Invocation};
-use crate::function::{Function, Mode};
+use crate::function::{Function, Mode, Resources};
 
 /// The gateway's own variables a function process also gets; nothing else
 /// of the gateway's environment (its passwords, its `FAAS_*` settings)
@@ -76,6 +75,38 @@ impl Default for ProcessBackend {
     }
 }
 
+/// Refuses what a local process cannot be given, rather than accepting
+/// and ignoring it: a process runs as the gateway's user, with the
+/// gateway's limits, root, network and capabilities. Empty values ask
+/// for nothing and pass.
+pub fn confinable(function: &Function) -> Result<(), BackendError> {
+    let set = |r: &Option<Resources>, pick: fn(&Resources) -> &Option<String>| {
+        r.as_ref().is_some_and(|r| pick(r).is_some())
+    };
+    let asked = [
+        ("user", function.user.is_some()),
+        ("limits.memory", set(&function.limits, |r| &r.memory)),
+        ("limits.cpu", set(&function.limits, |r| &r.cpu)),
+        ("requests.memory", set(&function.requests, |r| &r.memory)),
+        ("requests.cpu", set(&function.requests, |r| &r.cpu)),
+        ("readOnlyRootFilesystem", function.read_only_root_filesystem),
+        (
+            "network",
+            function.network.as_deref().is_some_and(|n| !n.is_empty()),
+        ),
+        (
+            "capabilities",
+            function.capabilities.iter().any(|c| !c.is_empty()),
+        ),
+    ];
+    match asked.into_iter().find(|(_, asked)| *asked) {
+        Some((field, _)) => Err(BackendError::Invalid(format!(
+            "\"{field}\" cannot be applied on the process backend: it runs functions as local processes of the gateway's own user, isolated from nothing; leave it out, or run the gateway with --backend docker or swarm"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The argv a function's calls run.
 fn argv(function: &Function) -> Result<Vec<String>, BackendError> {
     let argv = match function.mode {
@@ -98,9 +129,6 @@ impl ProcessBackend {
     /// Checks a function can run as a local process, and prepares what its
     /// calls run.
     pub async fn deploy(&self, function: &Function) -> Result<(), BackendError> {
-        // Not applied to processes, but checked as a container backend
-        // would, so a deployment means the same on every backend.
-        resources::check(function, resources::machine_cpus())?;
         if !function.secrets.is_empty() {
             return Err(BackendError::Invalid(
                 "\"secrets\" cannot be mounted on the process backend: functions run as local processes, with no container to mount them in; leave \"secrets\" out, or run the gateway with --backend docker or swarm".into(),
