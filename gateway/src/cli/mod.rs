@@ -113,7 +113,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run as an agent: per-call calls (and their warm containers) on this node's engine, for the gateway
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// The gateway's own supervisor of its function processes, started by it
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -158,7 +158,7 @@ enum Backend {
 pub fn parse() -> anyhow::Result<Run> {
     let mut args = Args::parse();
     match args.command.take() {
-        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new(agent.into_config()?))),
+        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new((*agent).into_config()?))),
         Some(Command::Supervise(args)) => Ok(Run::Supervise(args.data_dir)),
         None => Ok(Run::Gateway(Box::new(args.into_config()?))),
     }
@@ -466,7 +466,7 @@ mod tests {
             let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
             let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
             match args_.command.take() {
-                Some(Command::Agent(agent)) => agent.into_config().expect("config"),
+                Some(Command::Agent(agent)) => (*agent).into_config().expect("config"),
                 _ => panic!("not the agent mode"),
             }
         };
