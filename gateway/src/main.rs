@@ -1,15 +1,23 @@
 //! `gateway`: parse the flags, pick the backend (its default listen address
-//! follows it), bind, and serve until SIGTERM or Ctrl-C; `gateway agent`
-//! serves an agent instead. See the library's
-//! map in `lib.rs`.
+//! follows it; with the process backend, its supervisor is started), bind,
+//! and serve until SIGTERM or Ctrl-C; `gateway agent` serves an agent
+//! instead, and the hidden `gateway supervise` is that supervisor. See the
+//! library's map in `lib.rs`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use faas_gateway::backend::open::Kind;
+use faas_gateway::backend::percall::process::supervisor::{self, Supervisor};
 use faas_gateway::{agent, backend, cli, config::Config, server};
 
 fn main() -> ExitCode {
+    // A function running as the same user can then neither read this
+    // process's environment (the password file's path) nor trace it.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("gateway: cannot keep other processes of this user out of this one: {e}");
+    }
     let run = match cli::parse() {
         Ok(run) => run,
         Err(err) => {
@@ -23,6 +31,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if let cli::Run::Supervise(data_dir) = &run {
+        supervisor::supervise(data_dir);
+        return ExitCode::SUCCESS;
+    }
     let started = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,6 +44,7 @@ fn main() -> ExitCode {
                 match run {
                     cli::Run::Gateway(config) => serve(*config).await,
                     cli::Run::Agent(config) => serve_agent(*config).await,
+                    cli::Run::Supervise(_) => Ok(()),
                 }
             })
         });
@@ -50,10 +63,24 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     if !config.bind_given {
         config.listen.set_ip(Config::default_bind(config.backend));
     }
+    let supervisor = match found.kind() {
+        Kind::Process => match Supervisor::start(&config.data_dir) {
+            Ok(supervisor) => Some(supervisor),
+            Err(e) => {
+                tracing::warn!("cannot start the supervisor of function processes ({e}): calls running if the gateway is killed will run on until its next start");
+                None
+            }
+        },
+        Kind::Docker | Kind::Swarm => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    server::run_on(listener, config, found, server::signals()).await
+    let served = server::run_on(listener, config, found, server::signals()).await;
+    if let Some(supervisor) = supervisor {
+        supervisor.stop().await;
+    }
+    served
 }
 
 async fn serve_agent(config: agent::AgentConfig) -> anyhow::Result<()> {

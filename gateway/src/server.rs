@@ -1,5 +1,6 @@
-//! Start-up and shutdown. [`run`] makes the data directory private, opens
-//! the store and recovers the previous run's calls, opens the backend and
+//! Start-up and shutdown. [`run`] makes the data directory private, kills
+//! the function processes a previous run left, opens the store and
+//! recovers the previous run's calls, opens the backend and
 //! redeploys the functions, serves the routes on the listener it is given
 //! (through [`crate::connection`]) until `shutdown` completes, then drains:
 //! no new connections, queued calls stop waiting, running calls (each
@@ -137,6 +138,11 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
         .and_then(|()| crate::files::tighten(dir))
         .with_context(|| format!("cannot make the data directory {} private", dir.display()))?;
     let password = crate::auth::load(&config)?;
+    // Before the store marks their calls FAILED: they must not run on.
+    let killed = crate::backend::percall::process::leftovers::sweep(dir);
+    if killed > 0 {
+        tracing::warn!("calls an earlier run left running: {killed}, their process groups killed");
+    }
     let caps = Caps {
         output_bytes: config.output_cache_bytes,
         log_bytes: config.log_cache_bytes,

@@ -113,6 +113,20 @@ pub async fn run<S>(job: &Job, input: S) -> Result<Outcome, RunError>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
 {
+    run_with(job, input, |_| {}).await
+}
+
+/// [`run`], telling `spawned` the process's pid (its group's id) as soon
+/// as it is started, before any input is fed: for a caller that keeps
+/// its own account of the groups it has running.
+pub async fn run_with<S>(
+    job: &Job,
+    input: S,
+    spawned: impl FnOnce(u32),
+) -> Result<Outcome, RunError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
     let (program, args) = job.argv.split_first().ok_or(RunError::EmptyCommand)?;
     let spawn_error = |source| RunError::Spawn {
         program: program.clone(),
@@ -145,6 +159,9 @@ where
     // reader sees end-of-file when the process and its children are done.
     drop(cmd);
     let group = Group(child.id());
+    if let Some(pid) = group.0 {
+        spawned(pid);
+    }
 
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();

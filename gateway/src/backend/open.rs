@@ -128,7 +128,7 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
         asked,
     } = found;
     let docker = match (kind, docker) {
-        (Kind::Process, _) | (_, None) => return Ok(processes(config, asked)),
+        (Kind::Process, _) | (_, None) => return processes(config, asked),
         (_, Some(docker)) => docker,
     };
     let swarm = kind == Kind::Swarm;
@@ -194,7 +194,7 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
 }
 
 /// The backend of local processes.
-fn processes(config: &Config, asked: Asked) -> Backend {
+fn processes(config: &Config, asked: Asked) -> anyhow::Result<Backend> {
     if config.agents.any() {
         println!(
             "backend process: --agent and --agent-service are not used (agents run containers)"
@@ -203,15 +203,22 @@ fn processes(config: &Config, asked: Asked) -> Backend {
     if asked == Asked::Is(Kind::Process) {
         println!("backend process: functions run as local commands; images are recorded, not used");
     }
-    Backend::new(Parts {
+    let runner = ProcessBackend::new(&config.data_dir).map_err(|e| {
+        let dir = config.data_dir.join("processes");
+        anyhow::anyhow!(
+            "cannot keep the records of running calls in {}: {e}",
+            dir.display()
+        )
+    })?;
+    Ok(Backend::new(Parts {
         name: "process",
         engine: None,
-        runner: Runner::Processes(ProcessBackend::new()),
+        runner: Runner::Processes(runner),
         services: Arc::new(ProcessCounts::default()),
         logs: None,
         secrets: None,
         usage: None,
-    })
+    }))
 }
 
 /// The secret files a plain engine's containers mount, kept in

@@ -116,13 +116,26 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run as an agent: per-call calls (and their warm containers) on this node's engine, for the gateway
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
+    /// The gateway's own supervisor of its function processes, started by it
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SuperviseArgs {
+    /// The data directory whose records of running calls it clears
+    #[arg(long)]
+    data_dir: PathBuf,
 }
 
 /// What the binary is asked to be.
 pub enum Run {
     Gateway(Box<Config>),
     Agent(Box<crate::agent::AgentConfig>),
+    /// The supervisor of the function processes of the gateway that
+    /// started it, over this data directory.
+    Supervise(PathBuf),
 }
 
 /// A sampling interval: from a second to a minute.
@@ -148,7 +161,8 @@ enum Backend {
 pub fn parse() -> anyhow::Result<Run> {
     let mut args = Args::parse();
     match args.command.take() {
-        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new(agent.into_config()?))),
+        Some(Command::Agent(agent)) => Ok(Run::Agent(Box::new((*agent).into_config()?))),
+        Some(Command::Supervise(args)) => Ok(Run::Supervise(args.data_dir)),
         None => Ok(Run::Gateway(Box::new(args.into_config()?))),
     }
 }
@@ -471,8 +485,8 @@ mod tests {
             let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
             let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
             match args_.command.take() {
-                Some(Command::Agent(agent)) => agent.into_config().expect("config"),
-                None => panic!("not the agent mode"),
+                Some(Command::Agent(agent)) => (*agent).into_config().expect("config"),
+                _ => panic!("not the agent mode"),
             }
         };
         let c = agent(&[]);
@@ -505,6 +519,23 @@ mod tests {
             "0"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn the_supervisor_is_a_hidden_mode() {
+        let argv = ["gateway", "supervise", "--data-dir", "/d"];
+        let args = Args::try_parse_from(argv).expect("args");
+        match args.command {
+            Some(Command::Supervise(s)) => assert_eq!(s.data_dir, PathBuf::from("/d")),
+            _ => panic!("not the supervisor"),
+        }
+        let help = <Args as clap::CommandFactory>::command()
+            .render_help()
+            .to_string();
+        assert!(
+            help.contains("agent") && !help.contains("supervise"),
+            "{help}"
+        );
     }
 
     #[test]

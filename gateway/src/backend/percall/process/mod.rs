@@ -1,11 +1,22 @@
 //! Fresh calls as local processes, no containers: per-call functions run
 //! `command`, service functions run `envProcess` split into words, each
-//! call as a local process through the watchdog library's runner.
+//! call as a local process through the watchdog library's runner, its
+//! process group recorded in the data directory while it runs
+//! ([`records`]) so that none outlives the gateway: its [`supervisor`]
+//! kills them when it dies, and the next start kills what is still left
+//! ([`leftovers`]).
+
+pub mod leftovers;
+mod records;
+pub mod supervisor;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use watchdog::{Job, Outcome, OutputMode};
+
+use records::Records;
 
 use crate::backend::{BackendError, Invocation};
 use crate::function::{Function, Mode, Resources};
@@ -21,6 +32,8 @@ pub struct ProcessBackend {
     table: Mutex<HashMap<String, Entry>>,
     /// The [`INHERITED`] variables that are set, read once.
     base_env: Vec<(String, String)>,
+    /// Where each running call's process group is recorded.
+    records: Records,
 }
 
 struct Entry {
@@ -37,15 +50,17 @@ struct Run {
 }
 
 impl ProcessBackend {
-    pub fn new() -> ProcessBackend {
+    /// The backend whose calls are recorded in `data_dir`.
+    pub fn new(data_dir: &Path) -> std::io::Result<ProcessBackend> {
         let base_env = INHERITED
             .iter()
             .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
             .collect();
-        ProcessBackend {
+        Ok(ProcessBackend {
             table: Mutex::default(),
             base_env,
-        }
+            records: Records::open(data_dir)?,
+        })
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -66,12 +81,6 @@ impl ProcessBackend {
             .to_string_lossy()
             .into_owned();
         Ok(Run { argv, env })
-    }
-}
-
-impl Default for ProcessBackend {
-    fn default() -> ProcessBackend {
-        ProcessBackend::new()
     }
 }
 
@@ -165,8 +174,12 @@ impl ProcessBackend {
             max_output_bytes: call.max_output_bytes,
             output: OutputMode::Separate,
         };
-        watchdog::runner::run_bytes(&job, call.input)
-            .await
-            .map_err(|e| BackendError::Start(e.to_string()))
+        let input = futures_util::stream::iter([Ok(call.input)]);
+        // Held until the run ends or is dropped, then its group killed.
+        let mut record = None;
+        let spawned = |pid| record = self.records.write(pid);
+        let outcome = watchdog::runner::run_with(&job, input, spawned).await;
+        drop(record);
+        outcome.map_err(|e| BackendError::Start(e.to_string()))
     }
 }
