@@ -144,7 +144,12 @@ async fn a_sync_call_waits_in_the_queue_for_its_timeout_at_most() {
     let (_, busy) = gw.spawn_sync(&g, "busy");
     gw.runner.until_started(1).await;
     let since = Instant::now();
-    let (id, answer) = gw.submit(&f, CallKind::Sync, "late").await;
+    // Nothing else waits on a timer or the store: time moves to the
+    // call's deadline, or to this bound if it has none.
+    let late = gw.submit(&f, CallKind::Sync, "late");
+    let (id, answer) = tokio::time::timeout(Duration::from_secs(600), late)
+        .await
+        .expect("the call answers within its timeout");
     let end = ended(answer);
     let waited = since.elapsed();
     assert!(
@@ -315,7 +320,9 @@ async fn an_async_call_s_end_is_delivered_to_its_callback() {
         ids.push(call.id);
         accepted(super::submit(&gw.calls, f.clone(), call).await);
     }
-    let mut delivered = gw.notified.until(2).await;
+    // Each call's task ends once its callback was delivered.
+    gw.drain().await;
+    let mut delivered = gw.notified.delivered();
     delivered.sort_by_key(|(id, ..)| ids.iter().position(|i| i == id));
     assert_eq!(
         delivered,
@@ -324,7 +331,6 @@ async fn an_async_call_s_end_is_delivered_to_its_callback() {
             (ids[1], 502, "function could not start: no image\n".into()),
         ]
     );
-    gw.drain().await;
     for id in ids {
         let query = EventQuery {
             function: F.into(),
@@ -395,7 +401,10 @@ async fn a_stop_leaves_queued_async_calls_pending_for_the_next_start() {
     let (sync_id, sync) = gw.spawn_sync(&f, "queued sync");
     until_queued(&gw, F, 2).await;
     gw.calls.stopping.cancel();
-    let end = sync.await.expect("queued sync");
+    let end = tokio::time::timeout(Duration::from_secs(600), sync)
+        .await
+        .expect("a queued sync call answers at a stop")
+        .expect("queued sync");
     assert_eq!(
         answered(sync_id, &end),
         (
