@@ -1,5 +1,5 @@
-//! The gateway's shared state: what every handler, the invoke pipeline and
-//! the background tasks hold.
+//! The gateway's shared state: what every handler and the background tasks
+//! hold. The invoke pipeline holds only its own handles ([`Calls`]).
 
 use std::sync::Arc;
 
