@@ -1,5 +1,5 @@
-//! The gateway's shared state: what every handler, the invoke pipeline and
-//! the background tasks hold.
+//! The gateway's shared state: what every handler and the background tasks
+//! hold. The invoke pipeline holds only its own handles ([`Calls`]).
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::alerts::AlertFloors;
 use crate::backend::front::Backend;
 use crate::callback::Notifier;
 use crate::config::Config;
+use crate::invoke::Calls;
 use crate::logins::Logins;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -32,7 +33,7 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub metrics: Metrics,
     /// Each function's recent figures, for the portal's plots.
-    pub samples: Samples,
+    pub samples: Arc<Samples>,
     /// Delivers `X-Callback-Url` results.
     pub notifier: Arc<dyn Notifier>,
     /// The admin password.
@@ -45,4 +46,6 @@ pub struct App {
     /// Cancelled when the gateway begins to stop: queued calls stop waiting
     /// (async ones stay PENDING, to resume), log followers' streams end.
     pub stopping: CancellationToken,
+    /// The invoke pipeline's handles on the parts above.
+    pub calls: Calls,
 }

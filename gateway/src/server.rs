@@ -20,10 +20,11 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::autoscale::Autoscaler;
 use crate::backend::open::Found;
-use crate::callback::{Guard, HttpNotifier};
+use crate::callback::{Guard, HttpNotifier, Notifier};
 use crate::config::Config;
 use crate::connection::{Admission, Admit};
 use crate::error::Error;
+use crate::invoke::{Bounds, Calls, Recorder};
 use crate::logins::{Client, Logins};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -163,29 +164,50 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
     let store: Arc<dyn Store> = Arc::new(store);
     crate::lifecycle::redeploy_at_start(&registry, &backend, &*store).await?;
     let metrics = Metrics::new()?;
-    let samples = Samples::new(config.sample_interval);
+    let samples = Arc::new(Samples::new(config.sample_interval));
     for collector in backend.collectors() {
         metrics.register(collector)?;
     }
+    let scheduler = Scheduler::new(config.quota, config.max_queue, metrics.clone());
+    let backend = Arc::new(backend);
+    let notifier: Arc<dyn Notifier> = Arc::new(notifier);
+    let (tasks, stopping) = (TaskTracker::new(), CancellationToken::new());
+    let calls = Calls {
+        recorder: Recorder {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            samples: samples.clone(),
+        },
+        scheduler: scheduler.clone(),
+        runner: backend.clone(),
+        notifier: notifier.clone(),
+        tasks: tasks.clone(),
+        stopping: stopping.clone(),
+        bounds: Bounds {
+            max_queue: config.max_queue,
+            max_payload_bytes: config.max_payload_bytes,
+        },
+    };
     let app = Arc::new(App {
-        scheduler: Scheduler::new(config.quota, config.max_queue, metrics.clone()),
+        scheduler,
         alert_floors: Default::default(),
         logins: Logins::new(config.logins),
         config,
         store,
-        backend: Arc::new(backend),
+        backend,
         registry,
         metrics,
         samples,
-        notifier: Arc::new(notifier),
+        notifier,
         password,
-        tasks: TaskTracker::new(),
-        stopping: CancellationToken::new(),
+        tasks,
+        stopping,
+        calls,
     });
     if !recovered.queued.is_empty() {
         tracing::info!("resuming {} queued async calls", recovered.queued.len());
     }
-    crate::invoke::resume(&app, recovered.queued);
+    crate::invoke::resume(&app.calls, &app.registry, recovered.queued);
     Ok(app)
 }
 

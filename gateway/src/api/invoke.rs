@@ -99,7 +99,7 @@ async fn invoke(
                 .to_str()
                 .map_err(|_| Error::BadRequest("X-Callback-Url is not text".into()))?;
             let url = crate::callback::parse_url(url)?;
-            app.notifier.check(&url).await?;
+            app.calls.notifier.check(&url).await?;
             Some(url)
         }
         _ => None,
@@ -124,7 +124,7 @@ async fn invoke(
         input,
         callback,
     };
-    Ok(match invoke::submit(&app, deployed, call).await? {
+    Ok(match invoke::submit(&app.calls, deployed, call).await? {
         Answer::Accepted => answer::accepted(id),
         Answer::Ended(end) => answer::ended(id, &end, content_type),
     })

@@ -13,26 +13,34 @@
 //! gateway tracks, so a graceful stop waits for it. Async calls still queued
 //! when the gateway stops stay recorded as PENDING and resume at the next
 //! start ([`resume`]).
+//!
+//! The pipeline holds only its own handles ([`Calls`]): the recorder, the
+//! queue, the runner, the notifier, the task tracker and the stop token.
 
 pub mod answer;
+mod handles;
 mod record;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::Uri;
 use bytes::Bytes;
+use tokio::time::Instant;
 
-use crate::app::App;
 use crate::backend::{Invocation, Request};
 use crate::call::{CallKind, End, How, Limits};
 use crate::call_id::CallId;
 use crate::callback::{self, Callback};
 use crate::clock;
 use crate::error::Error;
-use crate::registry::Deployed;
+use crate::registry::{Deployed, Registry};
 use crate::scheduler::Ticket;
 use crate::store::Resume;
+pub use handles::{Bounds, Calls, Invoker};
+pub use record::Recorder;
 use record::{NotWritten, Record};
 
 /// Async inputs up to this size stay in memory while queued; larger ones are
@@ -62,12 +70,12 @@ pub enum Answer {
 
 /// Takes `call` through the pipeline: to its end when it is sync, to its
 /// acceptance when it is async.
-pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
+pub async fn submit(calls: &Calls, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
     let arrived = Instant::now();
     // A call is accepted only while its record can be written.
-    app.store.writable()?;
-    let ticket = queue(app, &deployed)?;
-    let mut record = Record::open(app, &deployed, &call).await?;
+    calls.recorder.store.writable()?;
+    let ticket = queue(calls, &deployed)?;
+    let mut record = Record::open(&calls.recorder, &deployed, &call).await?;
     let mut queued = Queued {
         deployed,
         id: call.id,
@@ -82,31 +90,35 @@ pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Resu
             // Holds off a removal until the call's record is queued, so its
             // write comes before the function's deletion.
             let _recording = queued.deployed.life.running();
-            let end = run(app, queued, &mut record).await.unwrap_or_else(stopped);
-            record.ended(&end).await;
+            let end = run(calls, queued, &mut record)
+                .await
+                .unwrap_or_else(stopped);
+            record.ended(&end, &calls.stopping).await;
             Ok(Answer::Ended(end))
         }
         CallKind::Async => {
             if matches!(&queued.input, Input::Ready(input) if input.len() > KEEP_INPUT) {
                 queued.input = Input::Stored;
             }
-            app.tasks
-                .spawn(finish_async(app.clone(), queued, record, call.callback));
+            calls
+                .tasks
+                .spawn(finish_async(calls.clone(), queued, record, call.callback));
             Ok(Answer::Accepted)
         }
     }
 }
 
-/// Requeues the async calls a previous run accepted, in their order.
-pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
+/// Requeues the async calls a previous run accepted, in their order, each
+/// with its function as `registry` has it.
+pub fn resume(calls: &Calls, registry: &Registry, queued: Vec<Resume>) {
     for call in queued {
         let id = call.id;
-        let Some(deployed) = app.registry.get(&call.function) else {
+        let Some(deployed) = registry.get(&call.function) else {
             let end = End::without_run(
                 How::Removed,
                 "the function was removed before the call ran".into(),
             );
-            Record::resumed(app, id, &call.function).forget(&end);
+            Record::resumed(&calls.recorder, id, &call.function).forget(&end);
             continue;
         };
         let request = call
@@ -119,9 +131,9 @@ pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
             .as_deref()
             .and_then(|u| callback::parse_url(u).ok());
         let f = &deployed.function;
-        let ticket = app.scheduler.requeue(&f.name, f.max_concurrency);
+        let ticket = calls.scheduler.requeue(&f.name, f.max_concurrency);
         tracing::debug!(call_id = %id, created = call.created, "resuming");
-        let record = Record::resumed(app, id, &deployed.function.name);
+        let record = Record::resumed(&calls.recorder, id, &deployed.function.name);
         let queued = Queued {
             deployed,
             id,
@@ -131,19 +143,21 @@ pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
             ticket,
             arrived: Instant::now(),
         };
-        app.tasks
-            .spawn(finish_async(app.clone(), queued, record, callback));
+        calls
+            .tasks
+            .spawn(finish_async(calls.clone(), queued, record, callback));
     }
 }
 
 /// Joins the function's queue: 429 when it is full.
-fn queue(app: &App, deployed: &Deployed) -> Result<Ticket, Error> {
+fn queue(calls: &Calls, deployed: &Deployed) -> Result<Ticket, Error> {
     let f = &deployed.function;
-    app.scheduler
+    calls
+        .scheduler
         .enqueue(&f.name, f.max_concurrency)
         .map_err(|_| Error::QueueFull {
             function: f.name.clone(),
-            max: app.config.max_queue,
+            max: calls.bounds.max_queue,
         })
 }
 
@@ -168,13 +182,13 @@ enum Input {
 
 /// An async call's life after its acceptance: run, record the end, deliver
 /// the callback. Stopped while queued, it is left PENDING to resume.
-async fn finish_async(app: Arc<App>, queued: Queued, mut record: Record, callback: Option<Uri>) {
+async fn finish_async(calls: Calls, queued: Queued, mut record: Record, callback: Option<Uri>) {
     let function = queued.deployed.function.name.clone();
     let id = queued.id;
-    let Some(end) = run(&app, queued, &mut record).await else {
+    let Some(end) = run(&calls, queued, &mut record).await else {
         return;
     };
-    record.ended(&end).await;
+    record.ended(&end, &calls.stopping).await;
     if let Some(url) = callback {
         let delivery = Callback {
             url,
@@ -184,15 +198,17 @@ async fn finish_async(app: Arc<App>, queued: Queued, mut record: Record, callbac
             duration_seconds: end.duration.as_secs_f64(),
             body: end.body(),
         };
-        let message = app.notifier.notify(delivery).await;
-        app.store
+        let message = calls.notifier.notify(delivery).await;
+        calls
+            .recorder
+            .store
             .record_callback(id, &function, clock::now_ms(), message);
     }
 }
 
 /// Waits for a running slot, then runs the call. `None`: the gateway
 /// began to stop while the call was queued.
-async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
+async fn run(calls: &Calls, queued: Queued, record: &mut Record) -> Option<End> {
     let Queued {
         deployed,
         id,
@@ -213,12 +229,12 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
             return Some(End::without_run(How::QueueTimeout, message));
         }
         () = life.removed.cancelled() => return Some(End::removed()),
-        () = app.stopping.cancelled() => return None,
+        () = calls.stopping.cancelled() => return None,
     };
     let _running = life.running();
     // An async call's start is durable before it runs: a restart fails it
     // rather than run it twice.
-    match record.started(clock::now_ms(), &app.stopping).await {
+    match record.started(clock::now_ms(), &calls.stopping).await {
         Ok(()) => {}
         // Still PENDING: it resumes at the next start.
         Err(NotWritten::Stopping) => return None,
@@ -229,7 +245,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
     }
     let input = match input {
         Input::Ready(input) => input,
-        Input::Stored => match app.store.input(id).await {
+        Input::Stored => match calls.recorder.store.input(id).await {
             Ok(input) => input.unwrap_or_default(),
             Err(e) => {
                 let message = format!("cannot read the call's input: {e}");
@@ -237,7 +253,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
             }
         },
     };
-    let max_payload_bytes = app.config.max_payload_bytes as usize;
+    let max_payload_bytes = calls.bounds.max_payload_bytes as usize;
     let placed = crate::backend::Placement::default();
     let invocation = Invocation {
         id: id.uuid(),
@@ -249,7 +265,7 @@ async fn run(app: &App, queued: Queued, record: &mut Record) -> Option<End> {
         reached: Default::default(),
     };
     let result = tokio::select! {
-        result = app.backend.invoke(function, invocation) => result,
+        result = calls.runner.invoke(function, invocation) => result,
         () = life.killed.cancelled() => return Some(End::removed()),
     };
     drop(permit);
@@ -281,7 +297,7 @@ fn stopped() -> End {
 /// Completes at `deadline`; never without one.
 async fn until(deadline: Option<Instant>) {
     match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

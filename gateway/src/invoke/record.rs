@@ -11,12 +11,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
 use crate::call::{CallKind, End, How, SHORT};
 use crate::call_id::CallId;
 use crate::clock;
+use crate::metrics::Metrics;
 use crate::registry::Deployed;
-use crate::store::{Ended, NewCall, StoreError, SyncCall, PROBE};
+use crate::samples::Samples;
+use crate::store::{Ended, NewCall, Store, StoreError, SyncCall, PROBE};
 
 use super::Call;
 
@@ -29,9 +30,18 @@ pub(super) enum NotWritten {
     Failed(StoreError),
 }
 
+/// Where calls are recorded and counted: the store, the metrics and the
+/// portal's samples.
+#[derive(Clone)]
+pub struct Recorder {
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+    pub samples: Arc<Samples>,
+}
+
 /// A call's record as the call goes.
 pub(super) struct Record {
-    app: Arc<App>,
+    recorder: Recorder,
     id: CallId,
     function: String,
     /// Decides where each step is written.
@@ -45,16 +55,18 @@ impl Record {
     /// An id already taken (in flight or stored) is a conflict, before
     /// anything is recorded or run.
     pub async fn open(
-        app: &Arc<App>,
+        recorder: &Recorder,
         deployed: &Deployed,
         call: &Call,
     ) -> Result<Record, StoreError> {
+        let store = &recorder.store;
         // Only a caller's own id can be taken: a new one is unique.
-        if call.caller_id && app.store.in_flight(call.id) {
+        if call.caller_id && store.in_flight(call.id) {
             return Err(StoreError::Conflict(call.id));
         }
         let function = deployed.function.name.clone();
-        app.metrics
+        recorder
+            .metrics
             .invocation_started
             .with_label_values(&[&function])
             .inc();
@@ -75,16 +87,16 @@ impl Record {
             callback: call.callback.as_ref().map(|u| u.to_string()),
         };
         let mut record = Record {
-            app: app.clone(),
+            recorder: recorder.clone(),
             id: call.id,
             function,
             kind: call.kind,
             unwritten: None,
         };
         match call.kind {
-            CallKind::Async => app.store.accept(new_call).await?,
+            CallKind::Async => store.accept(new_call).await?,
             CallKind::Sync => {
-                let tracked = app.store.begin_sync(new_call, call.caller_id).await?;
+                let tracked = store.begin_sync(new_call, call.caller_id).await?;
                 record.unwritten = Some(tracked);
             }
         }
@@ -92,9 +104,9 @@ impl Record {
     }
 
     /// The record of an async call a previous run accepted.
-    pub fn resumed(app: &Arc<App>, id: CallId, function: &str) -> Record {
+    pub fn resumed(recorder: &Recorder, id: CallId, function: &str) -> Record {
         Record {
-            app: app.clone(),
+            recorder: recorder.clone(),
             id,
             function: function.to_string(),
             kind: CallKind::Async,
@@ -113,7 +125,7 @@ impl Record {
             tracked.started(at);
             return Ok(());
         }
-        let store = &self.app.store;
+        let store = &self.recorder.store;
         let write = || store.start(self.id, &self.function, at);
         self.persist(write, stopping).await
     }
@@ -141,15 +153,15 @@ impl Record {
     }
 
     /// The call ended: counts it and records its end (an async call's is
-    /// committed when this returns).
-    pub async fn ended(&mut self, end: &End) {
-        let metrics = &self.app.metrics;
+    /// committed when this returns, unless `stopping` comes first).
+    pub async fn ended(&mut self, end: &End, stopping: &CancellationToken) {
+        let metrics = &self.recorder.metrics;
         let code = super::answer::status(&end.how);
         metrics
             .invocation_total
             .with_label_values(&[self.function.as_str(), code.as_str()])
             .inc();
-        self.app
+        self.recorder
             .samples
             .observe(&self.function, code.as_u16(), end.seconds());
         if let Some(seconds) = end.seconds() {
@@ -162,10 +174,9 @@ impl Record {
         if self.kind == CallKind::Async {
             // Retried as a write, never as a run. Should the gateway stop
             // first, the call stays RUNNING and the next start fails it.
-            let stopping = self.app.stopping.clone();
-            let store = &self.app.store;
+            let store = &self.recorder.store;
             let write = || store.finish(ended.clone());
-            if let Err(e) = self.persist(write, &stopping).await {
+            if let Err(e) = self.persist(write, stopping).await {
                 tracing::error!(call_id = %self.id, "the end of the call was not recorded: {e}");
             }
             return;
@@ -176,7 +187,7 @@ impl Record {
     /// Records the end of a call that will not run, without counting it.
     pub fn forget(self, end: &End) {
         let ended = self.end(end);
-        self.app.store.record_end(ended);
+        self.recorder.store.record_end(ended);
     }
 
     fn end(&self, end: &End) -> Ended {
