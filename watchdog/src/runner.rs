@@ -59,8 +59,9 @@ pub enum OutputMode {
     Separate,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a run ended (as an agent sends it, in camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Exit {
     /// The process exited with this status.
     Code(i32),

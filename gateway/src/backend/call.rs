@@ -6,12 +6,13 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use crate::call_id::CallId;
 
 /// One call as the backend sees it.
 #[derive(Debug)]
 pub struct Invocation {
-    pub id: Uuid,
+    pub id: CallId,
     /// The request as the function sees it.
     pub request: Request,
     /// STDIN, already checked against the payload limit.
@@ -86,7 +87,7 @@ impl Stored {
 
 impl Request {
     /// The function's `Http_*` variables for call `id`, as CGI names them.
-    pub fn env(&self, id: Uuid) -> Vec<(String, String)> {
+    pub fn env(&self, id: CallId) -> Vec<(String, String)> {
         let uri = match &self.query {
             Some(query) => format!("{}?{query}", self.path),
             None => self.path.clone(),
@@ -168,14 +169,14 @@ mod tests {
 
     #[test]
     fn a_request_kept_as_variables_comes_back_too() {
-        let vars = request().env(Uuid::nil());
+        let vars = request().env(CallId::from(uuid::Uuid::nil()));
         let back = Request::decode(&serde_json::to_string(&vars).expect("json")).expect("decodes");
-        assert_eq!(back.env(Uuid::nil()), vars);
+        assert_eq!(back.env(CallId::from(uuid::Uuid::nil())), vars);
     }
 
     #[test]
     fn the_function_sees_the_request_and_its_call_id() {
-        let id = Uuid::now_v7();
+        let id = CallId::new();
         let env = request().env(id);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("Http_Method"), Some("PUT"));

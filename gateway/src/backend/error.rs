@@ -2,7 +2,9 @@
 //! the line a caller is shown, and its stable name as records and agents
 //! keep it.
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, strum::IntoStaticStr, serde::Deserialize)]
+#[strum(serialize_all = "kebab-case")]
+#[serde(tag = "kind", content = "text", rename_all = "kebab-case")]
 pub enum BackendError {
     /// The function's spec cannot run on this backend; the text says why.
     #[error("{0}")]
@@ -39,16 +41,7 @@ impl BackendError {
     /// Its kind, as an agent names its refusal and a call's record keeps
     /// it ([`BackendError::of_kind`] reads it back).
     pub fn kind(&self) -> &'static str {
-        match self {
-            BackendError::Invalid(_) => "invalid",
-            BackendError::NotFound(_) => "not-found",
-            BackendError::Absent(_) => "absent",
-            BackendError::Conflict(_) => "conflict",
-            BackendError::Start(_) => "start",
-            BackendError::Unreachable(_) => "unreachable",
-            BackendError::Lost(_) => "lost",
-            BackendError::NotReady(_) => "not-ready",
-        }
+        self.into()
     }
 
     /// The text it carries, without its prefix.
@@ -67,17 +60,7 @@ impl BackendError {
 
     /// The error of `kind` carrying `text`; `None` for an unknown kind.
     pub fn of_kind(kind: &str, text: String) -> Option<BackendError> {
-        Some(match kind {
-            "invalid" => BackendError::Invalid(text),
-            "not-found" => BackendError::NotFound(text),
-            "absent" => BackendError::Absent(text),
-            "conflict" => BackendError::Conflict(text),
-            "start" => BackendError::Start(text),
-            "unreachable" => BackendError::Unreachable(text),
-            "lost" => BackendError::Lost(text),
-            "not-ready" => BackendError::NotReady(text),
-            _ => return None,
-        })
+        serde_json::from_value(serde_json::json!({"kind": kind, "text": text})).ok()
     }
 }
 
@@ -86,4 +69,42 @@ pub fn no_secrets(backend: &str) -> BackendError {
     BackendError::Invalid(format!(
         "the {backend} backend has no secrets: functions run as local processes, with nothing to mount them in; run the gateway with --backend docker or swarm"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BackendError;
+
+    #[test]
+    fn every_kind_reads_back_as_itself() {
+        let all = [
+            BackendError::Invalid("t".into()),
+            BackendError::NotFound("t".into()),
+            BackendError::Absent("t".into()),
+            BackendError::Conflict("t".into()),
+            BackendError::Start("t".into()),
+            BackendError::Unreachable("t".into()),
+            BackendError::Lost("t".into()),
+            BackendError::NotReady("t".into()),
+        ];
+        let kinds: Vec<&str> = all.iter().map(BackendError::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "invalid",
+                "not-found",
+                "absent",
+                "conflict",
+                "start",
+                "unreachable",
+                "lost",
+                "not-ready"
+            ]
+        );
+        for error in &all {
+            let back = BackendError::of_kind(error.kind(), "x".into()).expect("known");
+            assert_eq!((back.kind(), back.text()), (error.kind(), "x"));
+        }
+        assert!(BackendError::of_kind("nope", "x".into()).is_none());
+    }
 }

@@ -256,7 +256,7 @@ async fn run(calls: &Calls, queued: Queued, record: &mut Record) -> Option<End> 
     let max_payload_bytes = calls.bounds.max_payload_bytes as usize;
     let placed = crate::backend::Placement::default();
     let invocation = Invocation {
-        id: id.uuid(),
+        id,
         request,
         input,
         timeout: deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now())),

@@ -343,7 +343,7 @@ mod tests {
 
     fn call() -> Invocation {
         Invocation {
-            id: uuid::Uuid::nil(),
+            id: crate::call_id::CallId::from(uuid::Uuid::nil()),
             request: crate::backend::Request {
                 method: http::Method::POST,
                 path: "/".into(),

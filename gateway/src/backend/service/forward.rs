@@ -111,7 +111,7 @@ mod tests {
             http::HeaderValue::from_static("the caller's"),
         );
         let call = Invocation {
-            id: uuid::Uuid::nil(),
+            id: crate::call_id::CallId::from(uuid::Uuid::nil()),
             request: crate::backend::Request {
                 method: http::Method::PUT,
                 path: "/a/b".into(),

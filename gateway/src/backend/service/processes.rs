@@ -94,7 +94,7 @@ mod tests {
 
     fn call() -> Invocation {
         Invocation {
-            id: uuid::Uuid::nil(),
+            id: crate::call_id::CallId::from(uuid::Uuid::nil()),
             request: Default::default(),
             input: Default::default(),
             timeout: std::time::Duration::from_secs(1),

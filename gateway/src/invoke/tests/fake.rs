@@ -259,7 +259,10 @@ impl Gateway {
             ..deployment
         };
         let function = Function::create(deployment, 1_000).expect("a function");
-        self.registry.insert_new(function);
+        self.registry
+            .reserve(name)
+            .expect("a new name")
+            .commit(function);
         self.registry.get(name).expect("deployed")
     }
 

@@ -358,7 +358,8 @@ async fn a_removal_ends_the_queued_calls_and_a_forced_one_the_running() {
     accepted(answer);
     let (queued_id, queued_sync) = gw.spawn_sync(&f, "queued sync");
     until_queued(&gw, F, 2).await;
-    let removed = gw.registry.remove(F).expect("deployed");
+    let removed = gw.registry.get(F).expect("deployed");
+    let _held = gw.registry.take(&removed).expect("taken out");
     removed.life.removed.cancel();
     let end = queued_sync.await.expect("queued sync");
     assert_eq!(

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::call_id::CallId;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::backend::{BackendError, Exit, Invocation, Outcome, Request, Usage};
 use crate::function::Function;
@@ -82,7 +82,7 @@ pub struct NodeUsage {
 #[serde(rename_all = "camelCase")]
 pub struct Invoke {
     pub function: Function,
-    pub id: Uuid,
+    pub id: CallId,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -99,23 +99,11 @@ pub struct Forget {
     pub name: String,
 }
 
-/// How a run ended, as sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum WireExit {
-    Code(i32),
-    Signal(i32),
-    TimedOut,
-    OutputTooLarge,
-    InputTooLarge,
-    InputFailed(String),
-}
-
 /// The answer of a call that ran.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ran {
-    pub exit: WireExit,
+    pub exit: Exit,
     /// Base64.
     pub stdout: String,
     /// Base64.
@@ -184,14 +172,7 @@ impl Invoke {
 impl Ran {
     pub fn of(outcome: &Outcome) -> Ran {
         Ran {
-            exit: match &outcome.exit {
-                Exit::Code(c) => WireExit::Code(*c),
-                Exit::Signal(s) => WireExit::Signal(*s),
-                Exit::TimedOut => WireExit::TimedOut,
-                Exit::OutputTooLarge => WireExit::OutputTooLarge,
-                Exit::InputTooLarge => WireExit::InputTooLarge,
-                Exit::InputFailed(why) => WireExit::InputFailed(why.clone()),
-            },
+            exit: outcome.exit.clone(),
             stdout: b64().encode(&outcome.stdout),
             stderr: b64().encode(&outcome.stderr),
             duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
@@ -201,14 +182,7 @@ impl Ran {
     /// The outcome; `None` when the output is not base64.
     pub fn outcome(self) -> Option<Outcome> {
         Some(Outcome {
-            exit: match self.exit {
-                WireExit::Code(c) => Exit::Code(c),
-                WireExit::Signal(s) => Exit::Signal(s),
-                WireExit::TimedOut => Exit::TimedOut,
-                WireExit::OutputTooLarge => Exit::OutputTooLarge,
-                WireExit::InputTooLarge => Exit::InputTooLarge,
-                WireExit::InputFailed(why) => Exit::InputFailed(why),
-            },
+            exit: self.exit,
             stdout: Bytes::from(b64().decode(self.stdout).ok()?),
             stderr: Bytes::from(b64().decode(self.stderr).ok()?),
             duration: Duration::from_millis(self.duration_ms),
@@ -220,16 +194,23 @@ impl Ran {
 /// error; `agent` names it in the text.
 pub fn refusal(kind: Option<&str>, line: &str, agent: &str) -> BackendError {
     let line = line.trim();
-    match kind {
-        Some("invalid") => BackendError::Invalid(format!("{line} (said the agent {agent})")),
-        Some("not-found") => BackendError::NotFound(line.to_string()),
-        Some("absent") => BackendError::Absent(line.to_string()),
-        Some("conflict") => BackendError::Conflict(line.to_string()),
-        Some("start") => BackendError::Start(format!("{line} (on the agent {agent})")),
-        Some("lost") => BackendError::Lost(format!("{line} (on the agent {agent})")),
-        Some("not-ready") => BackendError::NotReady(format!("{line} (on the agent {agent})")),
-        _ => BackendError::Unreachable(format!("the agent {agent} refused the call: {line}")),
-    }
+    let unreachable =
+        || BackendError::Unreachable(format!("the agent {agent} refused the call: {line}"));
+    let Some((kind, said)) =
+        kind.and_then(|kind| Some((kind, BackendError::of_kind(kind, line.to_string())?)))
+    else {
+        return unreachable();
+    };
+    let text = match said {
+        // What the gateway names itself: the agent adds nothing to it.
+        BackendError::NotFound(_) | BackendError::Absent(_) | BackendError::Conflict(_) => {
+            return said
+        }
+        BackendError::Unreachable(_) => return unreachable(),
+        BackendError::Invalid(_) => format!("{line} (said the agent {agent})"),
+        _ => format!("{line} (on the agent {agent})"),
+    };
+    BackendError::of_kind(kind, text).unwrap_or_else(unreachable)
 }
 
 #[cfg(test)]
