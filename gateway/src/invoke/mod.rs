@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Uri;
 use bytes::Bytes;
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::backend::{Invocation, Request};
@@ -91,7 +92,7 @@ pub async fn submit(app: &Arc<App>, deployed: Arc<Deployed>, call: Call) -> Resu
                 queued.input = Input::Stored;
             }
             app.tasks
-                .spawn(finish_async(app.clone(), queued, record, call.callback));
+                .spawn(finish_async(app.clone(), queued, record, call.callback).in_current_span());
             Ok(Answer::Accepted)
         }
     }
@@ -131,8 +132,9 @@ pub fn resume(app: &Arc<App>, queued: Vec<Resume>) {
             ticket,
             arrived: Instant::now(),
         };
+        let span = id.span(&queued.deployed.function.name);
         app.tasks
-            .spawn(finish_async(app.clone(), queued, record, callback));
+            .spawn(finish_async(app.clone(), queued, record, callback).instrument(span));
     }
 }
 
