@@ -35,7 +35,7 @@ pub fn load(config: &Config) -> anyhow::Result<String> {
     }
     let password = uuid::Uuid::new_v4().simple().to_string();
     write_private(&file, &password).with_context(|| format!("cannot write {}", file.display()))?;
-    println!(
+    tracing::info!(
         "admin password: {password} (user admin; saved in {}; shown only this once)",
         file.display()
     );

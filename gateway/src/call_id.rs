@@ -1,6 +1,8 @@
 //! The identity of a call: a UUID, shown and stored in its hyphenated
 //! lowercase form. New ids are time-ordered (version 7), so new calls land
 //! at the end of the store's id indexes instead of on a random page each.
+//! A call's span ([`CallId::span`]) carries it through every layer that
+//! touches the call, the agent's among them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,15 @@ impl CallId {
     /// The id as a UUID, for the backend's side of a call.
     pub fn uuid(self) -> Uuid {
         self.0
+    }
+
+    /// The call's one span, `call{id=… function=…}`: made where the call
+    /// gets its id, and entered by every layer that touches it, so their
+    /// log lines name the call without saying so each. At ERROR level so
+    /// that a filter of any level keeps it: a warning at `RUST_LOG=warn`
+    /// still names its call.
+    pub fn span(self, function: &str) -> tracing::Span {
+        tracing::error_span!("call", id = %self, function = %function)
     }
 }
 

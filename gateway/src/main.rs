@@ -5,6 +5,7 @@
 //! library's map in `lib.rs`.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,10 +14,11 @@ use faas_gateway::backend::percall::process::supervisor::{self, Supervisor};
 use faas_gateway::{agent, backend, cli, config::Config, server};
 
 fn main() -> ExitCode {
+    log_to_stderr();
     // A function running as the same user can then neither read this
     // process's environment (the password file's path) nor trace it.
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        eprintln!("gateway: cannot keep other processes of this user out of this one: {e}");
+        tracing::warn!("cannot keep other processes of this user out of this one: {e}");
     }
     let run = match cli::parse() {
         Ok(run) => run,
@@ -25,12 +27,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     if let cli::Run::Supervise(data_dir) = &run {
         supervisor::supervise(data_dir);
         return ExitCode::SUCCESS;
@@ -55,6 +51,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The log: `RUST_LOG`'s filter (`info` when unset or unreadable), on
+/// STDERR, coloured only on a terminal. The line a failed run ends with
+/// (`gateway: <why>`) is written directly instead, whatever the filter: it
+/// is the program's answer, not its log.
+fn log_to_stderr() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {

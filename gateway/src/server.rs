@@ -52,6 +52,10 @@ pub async fn run_on(
 ) -> anyhow::Result<()> {
     let app = open(config, found).await?;
     let address = listener.local_addr()?;
+    // The one line on STDOUT, not through `tracing`: it is how whatever
+    // started the gateway learns its address (the tests, `scripts/` and
+    // `bench/` read it from the start of a line, on STDOUT), so it keeps
+    // this text and shows whatever `RUST_LOG` says.
     println!(
         "gateway listening on http://{address} (backend {})",
         app.backend.name()

@@ -1,6 +1,7 @@
 //! The gateway's API end to end: deploy/list/update/remove, sync, async and
-//! `X-Function` calls, Hyper Func's addresses, bad input, auth and
-//! the OpenAPI document, against the real binary over HTTP.
+//! `X-Function` calls (and the span their log lines carry), Hyper Func's
+//! addresses, bad input, auth and the OpenAPI document, against the real
+//! binary over HTTP.
 
 use std::time::Duration;
 
@@ -140,6 +141,33 @@ fn sync_async_and_x_function_calls() {
     assert_eq!(kinds, ["CALL", "PENDING", "RUNNING", "FINISHED"]);
     assert_eq!(events[0]["ShortStdin"], "async-in");
     assert_eq!(gw.logs("name=env&tail=2").lines().count(), 2);
+}
+
+#[test]
+fn a_call_s_log_lines_carry_its_id_and_function() {
+    let gw = start_gateway(&[("RUST_LOG", "warn,faas_gateway=debug")]);
+    gw.deploy(json!({"service": "upper", "image": "x", "command": ["tr", "a-z", "A-Z"]}));
+    let sync = gw.call("upper", "in");
+    assert_eq!(sync.status, 200);
+    let sync = sync.header("x-call-id").to_string();
+    // An async call runs in a task of its own: the span goes with it.
+    let accepted = gw.call_async("upper", "in");
+    assert_eq!(gw.wait_output(&accepted).status, 200);
+    for id in [sync, accepted] {
+        let span = format!("call{{id={id} function=upper}}");
+        eventually(
+            "the process backend's line in the call's span",
+            Duration::from_secs(5),
+            || {
+                let log = String::from_utf8_lossy(&gw.log()).into_owned();
+                log.lines()
+                    .any(|line| {
+                        line.contains(&span) && line.contains("a process runs the call pid=")
+                    })
+                    .then_some(())
+            },
+        );
+    }
 }
 
 #[test]

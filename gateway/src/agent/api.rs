@@ -4,7 +4,9 @@
 //! call; the answer is its outcome), `POST /agent/forget` (a function's
 //! warm containers go) and `GET /agent/usage?owner=…` (what the service
 //! replicas of the gateway `owner` use on this node). A refusal is one line
-//! with its status and its kind in [`wire::ERROR_KIND`].
+//! with its status and its kind in [`wire::ERROR_KIND`]. A call runs in the
+//! span the gateway's runs in, `call{id=… function=…}`, from the id and
+//! function it is sent.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,11 +23,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::Agent;
 use crate::backend::container::usage;
 use crate::backend::percall::agents::wire;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Invocation};
+use crate::call_id::CallId;
 use crate::connection::{Admission, Admit};
 use crate::function::{self, Deployment, Function, Mode};
 
@@ -235,6 +239,13 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
         Ok(parts) => parts,
         Err(why) => return invalid(format!("the call is not readable: {why}")),
     };
+    // The gateway's span of the call, under the same name and fields.
+    let span = CallId::from(call.id).span(&function.name);
+    run(agent, function, call).instrument(span).await
+}
+
+/// Checks the call the gateway sent and runs it in the pool, within a slot.
+async fn run(agent: Arc<Agent>, function: Function, call: Invocation) -> Response {
     let max = agent.config.max_payload_bytes;
     if call.input.len() as u64 > max {
         return refuse(

@@ -71,6 +71,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let agent = Arc::new(open(config).await?);
     let address = listener.local_addr()?;
+    // On STDOUT, not through `tracing`, as the gateway's own: how whatever
+    // started the agent learns its address, whatever `RUST_LOG` says.
     println!(
         "agent listening on http://{address} (node {} {}, owner {})",
         agent.node.hostname, agent.node.node_id, agent.engine.owner

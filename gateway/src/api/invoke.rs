@@ -1,14 +1,15 @@
 //! Invocation: `/function/<name>[/<path>]` (sync), `/async-function/…`,
 //! `POST /` named by `X-Function`, and Hyper Func's `/call/<name>/<uuid>[/sync]`.
 //! Each bounds the request's headers, checks the name, finds the function,
-//! keeps or makes the call id, takes the gateway's credentials off the
-//! request, reads the body within the payload limit, then hands over to
-//! [`crate::invoke`].
+//! keeps or makes the call id (and with it the call's span), takes the
+//! gateway's credentials off the request, reads the body within the
+//! payload limit, then hands over to [`crate::invoke`] in the call's span.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::Response;
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::{deployed, read_body, AppState};
 use crate::auth;
@@ -92,6 +93,7 @@ async fn invoke(
     let (parts, body) = req.into_parts();
     let mut headers = parts.headers;
     let (id, caller_id) = call_id(&mut headers)?;
+    let span = id.span(&deployed.function.name);
     remove_credentials(&mut headers, &app.password);
     let callback = match (kind, headers.get("x-callback-url")) {
         (CallKind::Async, Some(url)) => {
@@ -124,7 +126,8 @@ async fn invoke(
         input,
         callback,
     };
-    Ok(match invoke::submit(&app.calls, deployed, call).await? {
+    let submitted = invoke::submit(&app.calls, deployed, call).instrument(span);
+    Ok(match submitted.await? {
         Answer::Accepted => answer::accepted(id),
         Answer::Ended(end) => answer::ended(id, &end, content_type),
     })

@@ -65,7 +65,7 @@ impl Found {
             Asked::Auto => match engine::local().await {
                 Ok(docker) => Some(docker),
                 Err(why) => {
-                    println!(
+                    tracing::info!(
                         "backend auto: {}; using process (functions run as local commands; images are recorded, not used)",
                         why.line()
                     );
@@ -196,12 +196,14 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
 /// The backend of local processes.
 fn processes(config: &Config, asked: Asked) -> anyhow::Result<Backend> {
     if config.agents.any() {
-        println!(
+        tracing::warn!(
             "backend process: --agent and --agent-service are not used (agents run containers)"
         );
     }
     if asked == Asked::Is(Kind::Process) {
-        println!("backend process: functions run as local commands; images are recorded, not used");
+        tracing::info!(
+            "backend process: functions run as local commands; images are recorded, not used"
+        );
     }
     let runner = ProcessBackend::new(&config.data_dir).map_err(|e| {
         let dir = config.data_dir.join("processes");

@@ -139,7 +139,7 @@ impl Notifier for HttpNotifier {
                 tokio::time::sleep(*wait).await;
             }
         }
-        tracing::warn!(call_id = %cb.call_id, url = %cb.url, "the callback failed: {why}");
+        tracing::warn!(url = %cb.url, "the callback failed: {why}");
         format!(
             "callback to {} failed after {ATTEMPTS} attempts: {why}",
             cb.url

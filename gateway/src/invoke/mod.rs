@@ -29,6 +29,7 @@ use std::time::Duration;
 use axum::http::Uri;
 use bytes::Bytes;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::backend::{Invocation, Request};
 use crate::call::{CallKind, End, How, Limits};
@@ -100,9 +101,8 @@ pub async fn submit(calls: &Calls, deployed: Arc<Deployed>, call: Call) -> Resul
             if matches!(&queued.input, Input::Ready(input) if input.len() > KEEP_INPUT) {
                 queued.input = Input::Stored;
             }
-            calls
-                .tasks
-                .spawn(finish_async(calls.clone(), queued, record, call.callback));
+            let finish = finish_async(calls.clone(), queued, record, call.callback);
+            calls.tasks.spawn(finish.in_current_span());
             Ok(Answer::Accepted)
         }
     }
@@ -143,9 +143,9 @@ pub fn resume(calls: &Calls, registry: &Registry, queued: Vec<Resume>) {
             ticket,
             arrived: Instant::now(),
         };
-        calls
-            .tasks
-            .spawn(finish_async(calls.clone(), queued, record, callback));
+        let span = id.span(&queued.deployed.function.name);
+        let finish = finish_async(calls.clone(), queued, record, callback);
+        calls.tasks.spawn(finish.instrument(span));
     }
 }
 

@@ -141,7 +141,7 @@ impl Record {
             match write().await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(call_id = %self.id, "waiting for the store: {e}");
+                    tracing::warn!("waiting for the store: {e}");
                 }
                 Err(e) => return Err(NotWritten::Failed(e)),
             }
@@ -177,7 +177,7 @@ impl Record {
             let store = &self.recorder.store;
             let write = || store.finish(ended.clone());
             if let Err(e) = self.persist(write, stopping).await {
-                tracing::error!(call_id = %self.id, "the end of the call was not recorded: {e}");
+                tracing::error!("the end of the call was not recorded: {e}");
             }
             return;
         }

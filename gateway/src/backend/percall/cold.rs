@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use watchdog::runner::{Exit, Outcome};
 
 use super::attach;
@@ -113,17 +114,18 @@ struct ContainerCall {
 
 /// Runs `call` with `input` on STDIN.
 ///
-/// The container's whole life runs in a task of its own that always ends by
-/// removing the container, so a caller that goes away at any point (even
-/// while the engine is still creating it) cancels the run without leaving
-/// anything behind. The answer is handed over before the removal, which
-/// then goes on off the caller's path.
+/// The container's whole life runs in a task of its own (in the call's
+/// span) that always ends by removing the container, so a caller that
+/// goes away at any point (even while the engine is still creating it)
+/// cancels the run without leaving anything behind. The answer is handed
+/// over before the removal, which then goes on off the caller's path.
 async fn run(engine: &Engine, call: ContainerCall, input: Bytes) -> Result<Outcome, EngineError> {
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
     let (answer, answered) = oneshot::channel();
     let name = call.name.clone();
-    tokio::spawn(lifecycle(engine.clone(), call, input, cancel, answer));
+    let lifecycle = lifecycle(engine.clone(), call, input, cancel, answer);
+    tokio::spawn(lifecycle.in_current_span());
     answered.await.unwrap_or(Err(EngineError::Lost(name)))
 }
 
@@ -152,6 +154,7 @@ async fn lifecycle(
             return;
         }
     };
+    tracing::debug!(container = %id, "a new container runs the call");
     tokio::select! {
         result = drive(&engine, &id, &call, input, started) => {
             let _ = answer.send(result);

@@ -20,6 +20,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use watchdog::frame::{self, Decoder, Start};
 use watchdog::runner::{Exit, Outcome};
 
@@ -42,6 +43,8 @@ pub struct Claim {
     pub cancel: CancellationToken,
     /// Set as the call is handed to the launcher.
     pub reached: Reached,
+    /// The call's span: the container's own task serves the call in it.
+    pub span: tracing::Span,
 }
 
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
@@ -136,7 +139,8 @@ pub async fn keep(engine: Engine, mut ready: Ready, claims: oneshot::Receiver<Cl
         _ = ready.output.next() => None,
     };
     if let Some(claim) = claim {
-        serve(&engine, &mut ready, claim).await;
+        let span = claim.span.clone();
+        serve(&engine, &mut ready, claim).instrument(span).await;
     }
     discard(&engine, &ready.id).await;
 }
@@ -152,7 +156,9 @@ async fn serve(engine: &Engine, ready: &mut Ready, claim: Claim) {
         answer,
         cancel,
         reached,
+        span: _,
     } = claim;
+    tracing::debug!(container = %ready.id, "a warm container runs the call");
     reached.store(true, Ordering::SeqCst);
     let started = Instant::now();
     let mut output = attach::Output::new(max_output_bytes);

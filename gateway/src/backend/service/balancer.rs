@@ -171,6 +171,7 @@ impl Balancer {
         deadline: Instant,
     ) -> Forwarded {
         let _inflight = self.start(addr);
+        tracing::debug!(replica = %addr, "forwarding the call");
         let request = match build_request(addr, call, token) {
             Ok(request) => request,
             Err(e) => return Forwarded::Answered(Err(e)),
@@ -182,7 +183,6 @@ impl Balancer {
                 // Nothing was sent: another replica may take it, and new
                 // calls skip this one for a while.
                 tracing::warn!(
-                    function = %function.name,
                     replica = %addr,
                     "a replica did not connect ({}); skipped for {:?}",
                     reason(&err),

@@ -338,6 +338,7 @@ impl Inner {
             Err(why) => return Sent::Unreached(why),
         };
         let name = agent.name();
+        tracing::debug!(agent = %agent.address, "sending the call");
         let lost = |why: String| {
             agent.down(why.clone());
             let _ = call.placed.set(format!("{name}: lost during the call"));

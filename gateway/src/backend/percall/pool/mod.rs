@@ -236,6 +236,7 @@ impl Pool {
                 answer,
                 cancel,
                 reached: call.reached.clone(),
+                span: tracing::Span::current(),
             };
             if entry.claims.send(claim).is_ok() {
                 let counter = if waited {
@@ -253,6 +254,7 @@ impl Pool {
             // It died between being ready and being claimed: another.
         }
         self.inner.metrics.misses.with_label_values(&[name]).inc();
+        tracing::debug!("no warm container for the call: it runs cold");
         // The wait is part of the call's time.
         call.timeout = call.timeout.saturating_sub(began.elapsed());
         if call.timeout.is_zero() {

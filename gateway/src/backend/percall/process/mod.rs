@@ -177,7 +177,10 @@ impl ProcessBackend {
         let input = futures_util::stream::iter([Ok(call.input)]);
         // Held until the run ends or is dropped, then its group killed.
         let mut record = None;
-        let spawned = |pid| record = self.records.write(pid);
+        let spawned = |pid| {
+            tracing::debug!(pid, "a process runs the call");
+            record = self.records.write(pid);
+        };
         let outcome = watchdog::runner::run_with(&job, input, spawned).await;
         drop(record);
         outcome.map_err(|e| BackendError::Start(e.to_string()))
