@@ -2,7 +2,7 @@
 //! `gateway` binary is `main.rs`; tests run it in-process).
 //!
 //! The map, read top to bottom as a request travels:
-//! - [`cli`] turns flags and environment variables into a plain [`config::Config`].
+//! - [`flags`] turns flags and environment variables into a plain [`config::Config`].
 //! - [`server`] opens the store, the backend and the [`app`] state, serves
 //!   [`routes`] on a listener until shutdown, then drains; [`files`] keeps
 //!   the data directory private.
@@ -25,19 +25,21 @@
 //!   mode: fresh calls (local processes, containers, agents) and service
 //!   replicas (process counts, containers, Swarm services).
 //! - [`store`] keeps functions, calls, outputs and events behind one
-//!   interface (on SQLite, off the async threads); [`registry`] is the deployed functions in memory.
+//!   interface (on SQLite, off the async threads); [`registry`] is the
+//!   deployed functions in memory.
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP,
 //!   and [`call_id`] is a call's identity;
 //!   [`error`] is the one error type and its one mapping to HTTP.
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
-//!   guard allows, naming hosts through [`resolve`] (no C library needed); [`metrics`] and [`clock`] are what their names say;
+//!   guard allows, naming hosts through [`dns`] (no C library needed);
+//!   [`metrics`] and [`clock`] are what their names say;
 //!   [`samples`] keeps each function's last 15 minutes of figures for the
 //!   portal's plots; [`secret`] compares what callers send with secrets.
-//! - [`agent`] is `gateway agent`: per-call calls on one node's engine for
+//! - [`agent_server`] is `gateway agent`: per-call calls on one node's engine for
 //!   the gateway (whose side of it is `backend::percall::agents`).
 #![forbid(unsafe_code)]
 
-pub mod agent;
+pub mod agent_server;
 pub mod alerts;
 pub mod api;
 pub mod app;
@@ -47,20 +49,20 @@ pub mod backend;
 pub mod call;
 pub mod call_id;
 pub mod callback;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod cross_site;
+pub mod dns;
 pub mod error;
 pub mod files;
+pub mod flags;
 pub mod function;
 pub mod invoke;
 pub mod lifecycle;
 pub mod logins;
 pub mod metrics;
 pub mod registry;
-pub mod resolve;
 pub mod routes;
 pub mod samples;
 pub mod scheduler;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use faas_gateway::backend::open::Kind;
 use faas_gateway::backend::percall::process::supervisor::{self, Supervisor};
-use faas_gateway::{agent, backend, cli, config::Config, server};
+use faas_gateway::{agent_server, backend, config::Config, flags, server};
 
 fn main() -> ExitCode {
     log_to_stderr();
@@ -20,14 +20,14 @@ fn main() -> ExitCode {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         tracing::warn!("cannot keep other processes of this user out of this one: {e}");
     }
-    let run = match cli::parse() {
+    let run = match flags::parse() {
         Ok(run) => run,
         Err(err) => {
             eprintln!("gateway: {err:#}");
             return ExitCode::from(2);
         }
     };
-    if let cli::Run::Supervise(data_dir) = &run {
+    if let flags::Run::Supervise(data_dir) = &run {
         supervisor::supervise(data_dir);
         return ExitCode::SUCCESS;
     }
@@ -38,9 +38,9 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match run {
-                    cli::Run::Gateway(config) => serve(*config).await,
-                    cli::Run::Agent(config) => serve_agent(*config).await,
-                    cli::Run::Supervise(_) => Ok(()),
+                    flags::Run::Gateway(config) => serve(*config).await,
+                    flags::Run::Agent(config) => serve_agent(*config).await,
+                    flags::Run::Supervise(_) => Ok(()),
                 }
             })
         });
@@ -93,9 +93,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     served
 }
 
-async fn serve_agent(config: agent::AgentConfig) -> anyhow::Result<()> {
+async fn serve_agent(config: agent_server::AgentConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    agent::run(listener, config, server::signals()).await
+    agent_server::run(listener, config, server::signals()).await
 }

@@ -7,7 +7,7 @@
 //! endpoint, the functions' networks, the gateway itself on a public
 //! address) are not the caller's to reach. `--callback-allow` opens
 //! networks (CIDRs or addresses) or host names, over all of these. A name
-//! is resolved ([`crate::resolve`]) at acceptance and again at each
+//! is resolved ([`crate::dns`]) at acceptance and again at each
 //! delivery, and the connection goes only to the addresses just checked,
 //! so a name cannot be re-pointed in between.
 
@@ -97,7 +97,7 @@ impl Guard {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.check(host, vec![ip]);
         }
-        let found = crate::resolve::lookup(host, 0)
+        let found = crate::dns::lookup(host, 0)
             .await
             .map_err(|e| UrlError(format!("the callback host {host} cannot be resolved: {e}")))?;
         let ips: Vec<IpAddr> = found.into_iter().map(|a| a.ip()).collect();

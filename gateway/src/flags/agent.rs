@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::groups::{ConnectionArgs, IsolationArgs, PoolArgs, MIB};
-use crate::agent::AgentConfig;
+use crate::agent_server::AgentConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {

@@ -3,7 +3,7 @@
 //! node's engine for the gateway, which keeps the one queue, quota and
 //! store (the gateway's side is `backend::percall::agents`).
 //!
-//! - its flags are `cli::agent`'s (with the gateway's environment fallbacks);
+//! - its flags are `flags::agent`'s (with the gateway's environment fallbacks);
 //! - `backend::percall::agents::wire`: what the gateway and an agent say to each other;
 //! - [`api`]: its HTTP API, every route behind the gateway's token:
 //!   `GET /agent/status`, `POST /agent/invoke`, `POST /agent/forget`,

@@ -132,7 +132,7 @@ struct SuperviseArgs {
 /// What the binary is asked to be.
 pub enum Run {
     Gateway(Box<Config>),
-    Agent(Box<crate::agent::AgentConfig>),
+    Agent(Box<crate::agent_server::AgentConfig>),
     /// The supervisor of the function processes of the gateway that
     /// started it, over this data directory.
     Supervise(PathBuf),
