@@ -240,7 +240,7 @@ async fn invoke(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
         Err(why) => return invalid(format!("the call is not readable: {why}")),
     };
     // The gateway's span of the call, under the same name and fields.
-    let span = CallId::from(call.id).span(&function.name);
+    let span = call.id.span(&function.name);
     run(agent, function, call).instrument(span).await
 }
 
