@@ -29,7 +29,6 @@ use super::Agent;
 use crate::backend::container::usage;
 use crate::backend::percall::agents::wire;
 use crate::backend::{BackendError, Invocation};
-use crate::call_id::CallId;
 use crate::connection::{Admission, Admit};
 use crate::function::{self, Deployment, Function, Mode};
 
