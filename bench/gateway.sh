@@ -13,8 +13,16 @@ cd "$(dirname "$0")/.."
 seconds=${SECONDS_PER_RUN:-10}
 connections=${CONNECTIONS:-16}
 
-cargo build --quiet --release -p faas-gateway -p faas-watchdog -p faas-tests --bin gateway --bin fwatchdog --bin load
-load=target/release/load
+# BIN: a directory holding gateway, fwatchdog and load already built (as
+# bench/before-after.sh gives); FWATCHDOG: the baseline's binary, when not
+# BIN's.
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --release -p faas-gateway -p faas-watchdog -p faas-tests --bin gateway --bin fwatchdog --bin load
+  bin=target/release
+fi
+load=$bin/load
+fwatchdog=${FWATCHDOG:-$bin/fwatchdog}
 tmp=$(mktemp -d)
 pids=()
 # SIGKILL: a gateway drains on SIGTERM, and the parked call would hold it
@@ -23,7 +31,7 @@ trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "
 # Both bind port 0 and print the port they got.
 source bench/lib.sh
 
-env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port=0 target/release/fwatchdog 2>"$tmp/wd.log" &
+env -i PATH="$PATH" TMPDIR="$tmp" fprocess=cat port=0 "$fwatchdog" 2>"$tmp/wd.log" &
 pids+=($!)
 wd_port=$(port_in "$tmp/wd.log" '.*listening on :\([0-9]*\).*')
 echo bench > "$tmp/password"
@@ -31,7 +39,7 @@ echo bench > "$tmp/password"
 # the same variables in both (a LANG in one only makes `cat` load locale
 # files there and nowhere else).
 env -i PATH="$PATH" FAAS_BASIC_AUTH_PASSWORD_FILE="$tmp/password" FAAS_QUOTA="$connections" FAAS_MAX_QUEUE=100000000 RUST_LOG=warn \
-  target/release/gateway --backend process --port 0 --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
+  "$bin/gateway" --backend process --port 0 --data-dir "$tmp/data" >"$tmp/gw.log" 2>&1 &
 pids+=($!)
 gw_port=$(port_in "$tmp/gw.log" '.*gateway listening on http:\/\/[^ ]*:\([0-9]*\) .*')
 for _ in $(seq 200); do
