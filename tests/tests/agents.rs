@@ -119,28 +119,57 @@ fn runner_of(id: &str) -> Option<String> {
     (!owner.is_empty()).then_some(owner)
 }
 
-/// How many containers were created for call `id` since `since` (Unix
-/// seconds), as the engine's events tell.
-fn created_for(id: &str, since: u64) -> usize {
-    let until = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_secs()
-        + 1;
-    let out = Command::new("docker")
-        .args([
-            "events",
-            "--since",
-            &since.to_string(),
-            "--until",
-            &until.to_string(),
-        ])
-        .args(["--filter", "type=container", "--filter", "event=create"])
-        .args(["--filter", &format!("label=com.faas.call={id}")])
-        .args(["--format", "{{.ID}}"])
-        .output()
-        .expect("docker events runs");
-    String::from_utf8_lossy(&out.stdout).lines().count()
+/// The containers the engine creates for call `id` from `since` (Unix
+/// seconds), counted as they are created: one subscription to the
+/// engine's events, which loses none (a later `docker events --since`
+/// reads a bounded buffer that other containers' events may have pushed
+/// these out of).
+struct Creations {
+    events: std::process::Child,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Creations {
+    fn of(id: &str, since: u64) -> Creations {
+        let mut events = Command::new("docker")
+            .args(["events", "--since", &since.to_string()])
+            .args(["--filter", "type=container", "--filter", "event=create"])
+            .args(["--filter", &format!("label=com.faas.call={id}")])
+            .args(["--format", "{{.ID}}"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker events runs");
+        let stdout = events.stdout.take().expect("its stdout");
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for _ in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Creations { events, seen }
+    }
+
+    fn count(&self) -> usize {
+        // What the engine sent by now has arrived once another request of
+        // ours is answered after it.
+        let _ = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output();
+        std::thread::sleep(Duration::from_millis(200));
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Creations {
+    fn drop(&mut self) {
+        let _ = self.events.kill();
+        let _ = self.events.wait();
+    }
 }
 
 #[test]
@@ -164,6 +193,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         - 1;
     // A sync call, so its answer is the one the caller gets.
     let id = uuid::Uuid::now_v7().to_string();
+    let created = Creations::of(&id, since);
     let port = gw.running.port;
     let caller = {
         let id = id.clone();
@@ -198,11 +228,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         "{text}"
     );
     assert_eq!(gw.record(&id)["Status"], "FAILED");
-    assert_eq!(
-        created_for(&id, since),
-        1,
-        "the call ran once, on one agent"
-    );
+    assert_eq!(created.count(), 1, "the call ran once, on one agent");
     // The lost agent gets no calls: the next goes to the other.
     for _ in 0..2 {
         let answer = gw.call("agt-quick", "again");
@@ -220,11 +246,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         Duration::from_secs(30),
         || containers_labelled(&owned).is_empty().then_some(()),
     );
-    assert_eq!(
-        created_for(&id, since),
-        1,
-        "a restart does not run it again"
-    );
+    assert_eq!(created.count(), 1, "a restart does not run it again");
     // With no agent answering, calls run on the gateway's own engine.
     victim.kill9();
     other.kill9();
