@@ -125,3 +125,60 @@ fn ps_labelled(labels: &[&str], flags: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The containers the engine creates carrying every one of some labels
+/// from `since` (Unix seconds), counted as they are created: one subscription to the
+/// engine's events, which loses none (a later `docker events --since`
+/// reads a bounded buffer that other containers' events may have pushed
+/// these out of).
+pub struct Creations {
+    events: std::process::Child,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Creations {
+    pub fn of(labels: &[&str], since: u64) -> Creations {
+        let mut events = Command::new("docker");
+        events
+            .args(["events", "--since", &since.to_string()])
+            .args(["--filter", "type=container", "--filter", "event=create"]);
+        for label in labels {
+            events.args(["--filter", &format!("label={label}")]);
+        }
+        let mut events = events
+            .args(["--format", "{{.ID}}"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker events runs");
+        let stdout = events.stdout.take().expect("its stdout");
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for _ in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Creations { events, seen }
+    }
+
+    pub fn count(&self) -> usize {
+        // What the engine sent by now has arrived once another request of
+        // ours is answered after it.
+        let _ = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Creations {
+    fn drop(&mut self) {
+        let _ = self.events.kill();
+        let _ = self.events.wait();
+    }
+}

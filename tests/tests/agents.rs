@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use faas_tests::agent::{post, start_agent, start_agent_on, token, AgentHandle, EngineProxy};
-use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
+use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled, Creations};
 use faas_tests::gateway::{start_docker_gateway, start_gateway, Gateway, GatewayHandle, PASSWORD};
 use faas_tests::{eventually, send};
 use reqwest::Method;
@@ -119,59 +119,6 @@ fn runner_of(id: &str) -> Option<String> {
     (!owner.is_empty()).then_some(owner)
 }
 
-/// The containers the engine creates for call `id` from `since` (Unix
-/// seconds), counted as they are created: one subscription to the
-/// engine's events, which loses none (a later `docker events --since`
-/// reads a bounded buffer that other containers' events may have pushed
-/// these out of).
-struct Creations {
-    events: std::process::Child,
-    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Creations {
-    fn of(id: &str, since: u64) -> Creations {
-        let mut events = Command::new("docker")
-            .args(["events", "--since", &since.to_string()])
-            .args(["--filter", "type=container", "--filter", "event=create"])
-            .args(["--filter", &format!("label=com.faas.call={id}")])
-            .args(["--format", "{{.ID}}"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("docker events runs");
-        let stdout = events.stdout.take().expect("its stdout");
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = seen.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for _ in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-        Creations { events, seen }
-    }
-
-    fn count(&self) -> usize {
-        // What the engine sent by now has arrived once another request of
-        // ours is answered after it.
-        let _ = Command::new("docker")
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output();
-        std::thread::sleep(Duration::from_millis(200));
-        self.seen.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for Creations {
-    fn drop(&mut self) {
-        let _ = self.events.kill();
-        let _ = self.events.wait();
-    }
-}
-
 #[test]
 fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     if !engine_or_skip("an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere") {
@@ -193,7 +140,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         - 1;
     // A sync call, so its answer is the one the caller gets.
     let id = uuid::Uuid::now_v7().to_string();
-    let created = Creations::of(&id, since);
+    let created = Creations::of(&[&format!("com.faas.call={id}")], since);
     let port = gw.running.port;
     let caller = {
         let id = id.clone();

@@ -4,10 +4,11 @@
 //! killed gateway leaves none behind. Each test skips with a printed reason
 //! when no engine answers, and fails when `FAAS_REQUIRE_DOCKER=1`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use faas_tests::docker::{containers_with, engine_or_skip, launcher_image, running_labelled};
+use faas_tests::docker::{
+    containers_with, engine_or_skip, launcher_image, running_labelled, Creations,
+};
 use faas_tests::gateway::{start_docker_gateway, Gateway, GatewayHandle};
 use faas_tests::{client, eventually, send};
 use reqwest::Method;
@@ -114,25 +115,6 @@ fn pooled_calls_never_share_a_container() {
     remove_and_wait(&gw, "fresh");
 }
 
-/// Containers of `gw` carrying `label` the engine created since `since`
-/// (Unix seconds).
-fn created_since(gw: &GatewayHandle, label: &str, since: u64) -> usize {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is past 1970")
-        .as_secs()
-        + 1;
-    let out = Command::new("docker")
-        .args(["events", "--since", &since.to_string()])
-        .args(["--until", &until.to_string(), "--format", "{{.ID}}"])
-        .args(["--filter", "type=container", "--filter", "event=create"])
-        .args(["--filter", &format!("label={label}")])
-        .args(["--filter", &format!("label=com.faas.gateway={}", owner(gw))])
-        .output()
-        .expect("docker events runs");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
 /// Calls at once on an empty pool: each runs in a container of its own; the
 /// first runs cold (what its call starts would be ready no sooner), later
 /// ones wait for the warm containers earlier calls started instead of
@@ -158,6 +140,9 @@ fn calls_on_an_empty_pool_wait_for_starting_containers() {
         .expect("the clock is past 1970")
         .as_secs()
         - 1;
+    let owned = format!("com.faas.gateway={}", owner(&gw));
+    let cold = Creations::of(&["com.faas.function=burst", &owned], since);
+    let warm = Creations::of(&["com.faas.pooled=burst", &owned], since);
     let hosts: Vec<String> = std::thread::scope(|s| {
         let calls: Vec<_> = (0..CALLS)
             .map(|i| {
@@ -194,9 +179,9 @@ fn calls_on_an_empty_pool_wait_for_starting_containers() {
         waits >= 1.0,
         "later calls wait for the starts earlier ones caused"
     );
-    let cold = created_since(&gw, "com.faas.function=burst", since);
+    let cold = cold.count();
     assert_eq!(cold as f64, misses, "a cold container per miss");
-    let warm = created_since(&gw, "com.faas.pooled=burst", since);
+    let warm = warm.count();
     eprintln!("{waits} waits, {hits} hits, {misses} misses; {cold} cold, {warm} warm containers");
     assert!(
         cold + warm <= CALLS + PER_FUNCTION,
