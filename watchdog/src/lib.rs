@@ -7,6 +7,8 @@
 //!   STDOUT/STDERR, enforces byte limits and the timeout (killing the whole
 //!   process group) and reports what happened. The gateway's `process` backend
 //!   uses this module too.
+//! - `spawn` starts the runner's processes, each the leader of a session
+//!   of its own, with `posix_spawnp`, and waits for them on a pidfd.
 //! - [`answer`] is the one table from how a run ended to its HTTP status
 //!   and reason, and back (the gateway reads replicas' answers with it).
 //! - [`cgi`] turns request headers into `Http_*` environment variables.
@@ -28,6 +30,7 @@ pub mod lock;
 pub mod once;
 pub mod runner;
 pub mod server;
+mod spawn;
 pub mod token;
 
 pub use config::Config;

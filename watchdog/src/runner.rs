@@ -1,24 +1,25 @@
 //! Run one process for one request.
 //!
-//! [`run`] spawns the argv of a [`Job`] in a process group of its own, streams
-//! the input to its STDIN while it reads STDOUT and STDERR (so a process that
-//! writes before it reads never deadlocks), enforces the byte limits and the
-//! timeout, and reports the [`Outcome`]. Whatever way the call ends — success,
-//! timeout, a limit, or the caller dropping the future — the whole process group
-//! is killed: nothing a request started outlives it.
+//! [`run`] spawns the argv of a [`Job`] as the leader of a session and process
+//! group of its own, streams the input to its STDIN while it reads STDOUT and
+//! STDERR (so a process that writes before it reads never deadlocks), enforces
+//! the byte limits and the timeout, and reports the [`Outcome`]. Whatever way
+//! the call ends — success, timeout, a limit, or the caller dropping the
+//! future — the whole process group is killed: nothing a request started
+//! outlives it.
 
 use std::future::Future;
 use std::io;
 use std::pin::pin;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::sys::wait::WaitStatus;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::net::unix::pipe::Sender;
+
+use crate::spawn::{self, Child, Pipes, Spawn};
 
 /// How long the output pipes may stay open after the process exited before
 /// whatever it left running in its group is killed.
@@ -134,48 +135,21 @@ where
         source,
     };
     let start = Instant::now();
-    let mut cmd = Command::new(resolve(program, &job.env));
-    if job.clear_env {
-        cmd.env_clear();
-    }
-    cmd.args(args)
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let combined = match job.output {
-        OutputMode::Separate => {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-            None
-        }
-        OutputMode::Combined => {
-            let (reader, writer) = io::pipe().map_err(spawn_error)?;
-            cmd.stdout(writer.try_clone().map_err(spawn_error)?)
-                .stderr(writer);
-            Some(reader)
-        }
-    };
-    let mut child = cmd.spawn().map_err(spawn_error)?;
-    // The command holds our copies of the pipe's write end: close them so the
-    // reader sees end-of-file when the process and its children are done.
-    drop(cmd);
-    let group = Group(child.id());
-    if let Some(pid) = group.0 {
-        spawned(pid);
-    }
+    let program = resolve(program, &job.env);
+    let (mut child, pipes) = spawn::spawn(&Spawn {
+        program: &program,
+        args,
+        env: &job.env,
+        clear_env: job.clear_env,
+        combined: job.output == OutputMode::Combined,
+    })
+    .map_err(spawn_error)?;
+    spawned(child.id());
 
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let exit = {
-        let work = supervise(
-            job,
-            &mut child,
-            &group,
-            input,
-            combined,
-            &mut stdout,
-            &mut stderr,
-        );
+        let work = supervise(job, &mut child, pipes, input, &mut stdout, &mut stderr);
         match job.timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
@@ -186,11 +160,15 @@ where
     let exit = match exit {
         Ok(exit) => exit,
         Err(killed) => {
-            group.kill();
-            let _ = child.wait().await;
+            child.kill_group();
+            let _ = child.exited().await;
             killed
         }
     };
+    // Whatever the process left running in its group goes with it, while
+    // its unreaped pid still holds the group's id.
+    child.kill_group();
+    child.reap();
     Ok(Outcome {
         exit,
         stdout: Bytes::from(stdout),
@@ -204,31 +182,19 @@ where
 async fn supervise<S>(
     job: &Job,
     child: &mut Child,
-    group: &Group,
+    pipes: Pipes,
     input: S,
-    combined: Option<io::PipeReader>,
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
 ) -> Result<Exit, Exit>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
 {
-    let stdin = child.stdin.take();
-    let (child_out, child_err) = (child.stdout.take(), child.stderr.take());
-    let mut feed = pin!(feed(stdin, input, job.max_input_bytes));
+    let mut feed = pin!(feed(pipes.stdin, input, job.max_input_bytes));
     let outputs = async {
-        match combined {
-            Some(reader) => {
-                let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
-                    .map_err(|e| Exit::InputFailed(format!("cannot read the output: {e}")))?;
-                read_pipe(Some(reader), stdout, job.max_output_bytes, Past::Fail).await
-            }
-            None => {
-                let out = read_pipe(child_out, stdout, job.max_output_bytes, Past::Fail);
-                let err = read_pipe(child_err, stderr, job.max_output_bytes, Past::Drop);
-                tokio::try_join!(out, err).map(|_| ())
-            }
-        }
+        let out = read_pipe(Some(pipes.stdout), stdout, job.max_output_bytes, Past::Fail);
+        let err = read_pipe(pipes.stderr, stderr, job.max_output_bytes, Past::Drop);
+        tokio::try_join!(out, err).map(|_| ())
     };
     let mut outputs = pin!(outputs);
     let mut fed = false;
@@ -237,16 +203,16 @@ where
         tokio::select! {
             result = &mut feed, if !fed => { result?; fed = true; }
             result = &mut outputs, if !read => { result?; read = true; }
-            status = child.wait() => break status,
+            status = child.exited() => break status,
         }
     };
     if !read {
         // The process is gone; anything still holding the pipes was left
-        // running in its group.
+        // running in its group (which its unreaped pid still names).
         match tokio::time::timeout(STRAGGLER_GRACE, &mut outputs).await {
             Ok(result) => result?,
             Err(_) => {
-                group.kill();
+                child.kill_group();
                 if let Ok(result) = tokio::time::timeout(PIPE_CLOSE_LIMIT, &mut outputs).await {
                     result?;
                 }
@@ -254,21 +220,20 @@ where
         }
     }
     let status = status.map_err(|e| Exit::InputFailed(format!("waiting for the process: {e}")))?;
-    use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(signal)) => Exit::Signal(signal),
-        (None, None) => Exit::Code(-1),
+    Ok(match status {
+        WaitStatus::Exited(_, code) => Exit::Code(code),
+        WaitStatus::Signaled(_, signal, _) => Exit::Signal(signal as i32),
+        _ => Exit::Code(-1),
     })
 }
 
 /// Writes the input to STDIN, counting it against the limit. A process that
 /// stops reading (closes STDIN or exits) ends the feed quietly.
-async fn feed<S>(stdin: Option<ChildStdin>, mut input: S, limit: u64) -> Result<(), Exit>
+async fn feed<S>(stdin: Sender, mut input: S, limit: u64) -> Result<(), Exit>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
 {
-    let mut stdin = stdin;
+    let mut stdin = Some(stdin);
     let mut total: u64 = 0;
     while let Some(chunk) = input.next().await {
         let chunk = chunk.map_err(|e| Exit::InputFailed(e.to_string()))?;
@@ -339,25 +304,13 @@ async fn read_into<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>, room
     read
 }
 
-/// The process group of one run, killed when the run is dropped early.
-struct Group(Option<u32>);
-
-impl Group {
-    fn kill(&self) {
-        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
-            // ESRCH (nothing left in the group) is the usual, fine outcome.
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// The program to spawn. When `env` (a job's variables) sets `PATH` and the
-/// name has no `/`, the name is looked up in that `PATH` here: given a bare name with `PATH`
-/// set, the standard library falls back from `posix_spawn` to `fork`
-/// (copying this process's page tables); given a path, it does not. Without
-/// a `PATH` of the job's, the name goes to `posix_spawnp` as it is. A name
-/// found nowhere is left as it is, for the spawn to report. Callers that run
-/// the same program again and again can resolve it once and pass the path.
+/// The program to spawn. `posix_spawnp` looks a bare name up in this
+/// process's `PATH`, not the job's: when `env` (a job's variables) sets
+/// `PATH` and the name has no `/`, the name is looked up in that `PATH` here.
+/// Without a `PATH` of the job's, the name goes to `posix_spawnp` as it is. A
+/// name found nowhere is left as it is, for the spawn to report. Callers that
+/// run the same program again and again can resolve it once and pass the
+/// path.
 pub fn resolve(program: &str, env: &[(String, String)]) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = env.iter().rev().find(|(k, _)| k == "PATH");
@@ -490,5 +443,115 @@ mod tests {
     async fn missing_program_is_a_spawn_error() {
         let err = run_bytes(&job(&["/no/such/program"]), Bytes::new()).await;
         assert!(matches!(err, Err(RunError::Spawn { .. })));
+    }
+
+    /// Fields of a `/proc/<pid>/stat` line: the pid, then the ppid, pgrp,
+    /// session and tty_nr after the `)` that ends the command's name and the
+    /// state.
+    fn stat_fields(line: &[u8]) -> (i64, Vec<i64>) {
+        let line = std::str::from_utf8(line).expect("utf-8");
+        let (pid, rest) = line.split_once(' ').expect("pid");
+        let (_, after) = line.rsplit_once(')').expect("name");
+        assert!(rest.starts_with('('));
+        let numbers = after
+            .split_whitespace()
+            .skip(1)
+            .take(4)
+            .map(|f| f.parse().expect("number"))
+            .collect();
+        (pid.parse().expect("pid"), numbers)
+    }
+
+    #[tokio::test]
+    async fn the_process_leads_its_own_session_and_group_without_a_terminal() {
+        for output in [OutputMode::Separate, OutputMode::Combined] {
+            let mut j = job(&["cat", "/proc/self/stat"]);
+            j.output = output;
+            let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+            assert!(out.success(), "{out:?}");
+            let (pid, fields) = stat_fields(&out.stdout);
+            let (ppid, pgrp, session, tty) = (fields[0], fields[1], fields[2], fields[3]);
+            assert_eq!(ppid, i64::from(std::process::id()), "our own child");
+            assert_eq!(pgrp, pid, "its own process group");
+            assert_eq!(session, pid, "its own session");
+            assert_eq!(tty, 0, "no controlling terminal");
+        }
+    }
+
+    #[tokio::test]
+    async fn what_the_process_starts_stays_in_its_session() {
+        let j = job(&["sh", "-c", "cat /proc/self/stat; echo $$"]);
+        let out = run_bytes(&j, Bytes::new()).await.expect("spawn");
+        let text = std::str::from_utf8(&out.stdout).expect("utf-8");
+        let (stat, shell) = text.trim_end().rsplit_once('\n').expect("two lines");
+        let shell: i64 = shell.parse().expect("pid");
+        let (_, fields) = stat_fields(stat.as_bytes());
+        assert_eq!((fields[1], fields[2]), (shell, shell));
+    }
+
+    #[tokio::test]
+    async fn sigpipe_is_not_ignored_in_the_process() {
+        // This process ignores SIGPIPE (as Rust programs do); the function's
+        // must not inherit that.
+        let out = run_bytes(&job(&["grep", "SigIgn", "/proc/self/status"]), Bytes::new())
+            .await
+            .expect("spawn");
+        let text = std::str::from_utf8(&out.stdout).expect("utf-8");
+        let mask = text.trim().rsplit('\t').next().expect("mask");
+        let mask = u64::from_str_radix(mask, 16).expect("hex");
+        assert_eq!(mask & (1 << (13 - 1)), 0, "SigIgn {mask:x}");
+    }
+
+    #[tokio::test]
+    async fn a_signal_ending_the_process_is_reported() {
+        let out = run_bytes(&job(&["sh", "-c", "kill -TERM $$"]), Bytes::new())
+            .await
+            .expect("spawn");
+        assert_eq!(out.exit, Exit::Signal(15));
+    }
+
+    #[tokio::test]
+    async fn a_missing_bare_name_is_a_spawn_error() {
+        let err = run_bytes(&job(&["faas-no-such-program"]), Bytes::new()).await;
+        assert!(
+            matches!(&err, Err(RunError::Spawn { source, .. }) if source.kind() == io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+    }
+
+    /// Whether `pid` is gone or a zombie (its parent may not have reaped it yet).
+    fn dead(pid: i64) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |line| {
+            line.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_group() {
+        let file = std::env::temp_dir().join(format!("faas-drop-{}", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let script = format!(
+            "sleep 30 & echo $! > {0}.tmp; mv {0}.tmp {0}; wait",
+            file.display()
+        );
+        let j = job(&["sh", "-c", &script]);
+        let straggler = tokio::select! {
+            out = run_bytes(&j, Bytes::new()) => panic!("the run ended: {out:?}"),
+            pid = async {
+                loop {
+                    if let Ok(pid) = std::fs::read_to_string(&file) {
+                        break pid.trim().parse::<i64>().expect("pid");
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            } => pid,
+        };
+        std::fs::remove_file(&file).expect("clean");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !dead(straggler) {
+            assert!(Instant::now() < deadline, "{straggler} outlived its run");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

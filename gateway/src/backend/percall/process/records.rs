@@ -12,9 +12,6 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-
 /// The directory of the records, in the data directory.
 pub const DIR: &str = "processes";
 
@@ -111,7 +108,7 @@ impl Records {
                 let owner = self.owner.map(|o| o.name()).unwrap_or_default();
                 let mut file = crate::files::create_file(&path, false)?;
                 file.write_all(format!("{owner}\n").as_bytes())?;
-                Ok(Record { path, pid })
+                Ok(Record { path })
             });
         match written {
             Ok(record) => Some(record),
@@ -129,18 +126,12 @@ impl Records {
 /// One recorded group, for as long as the call runs.
 pub struct Record {
     path: PathBuf,
-    pid: u32,
 }
 
 impl Drop for Record {
-    /// The call is over (the runner reaped its process just now, so the
-    /// group's id is not yet another's): whatever is left in its group is
-    /// killed, then the record goes.
+    /// The call is over, and the runner killed its group before it reaped
+    /// the process (so the id was still the group's): the record goes.
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.pid) {
-            // ESRCH (nothing left in the group) is the usual outcome.
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
         if let Err(e) = std::fs::remove_file(&self.path) {
             if e.kind() != io::ErrorKind::NotFound {
                 tracing::warn!("cannot remove {}: {e}", self.path.display());
