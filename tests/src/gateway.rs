@@ -12,13 +12,13 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::blocking::{Body, Client, RequestBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::{binary, client, send, Answer, Running, TempDir};
+use crate::{binary, client, gateway_port, send, Answer, Running, TempDir};
 
 /// The admin password every test gateway gets (user `admin`).
 pub const PASSWORD: &str = "test-admin-password";
@@ -301,29 +301,16 @@ fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
         .append(true)
         .open(dir.0.join(LOG))
         .expect("the gateway's log file");
-    let mut copy = log.try_clone().expect("the gateway's log file");
-    let mut child = Command::new(binary("gateway"))
+    let copy = log.try_clone().expect("the gateway's log file");
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["--backend", backend, "--port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
         .env("FAAS_BASIC_AUTH_PASSWORD_FILE", dir.0.join("password"))
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("the gateway starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, listening_port);
-    // The gateway's later lines must not fill the pipe, nor find it closed.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut copy));
-    running
-}
-
-/// The port in `gateway listening on http://<address> (backend <name>)`.
-fn listening_port(line: &str) -> Option<u16> {
-    let address = line.strip_prefix("gateway listening on http://")?;
-    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
-    Some(address.port())
+        .stderr(log);
+    Running::spawn(&mut command, gateway_port, copy)
 }
 
 impl GatewayHandle {

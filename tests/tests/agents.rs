@@ -188,15 +188,11 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     };
     victim.kill9();
     let answer = caller.join().expect("the caller");
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    let text = answer.one_line();
-    assert!(
-        text.contains(&format!(
-            "{} was lost during the call; it was not run again",
-            victim_name(victim)
-        )),
-        "{text}"
+    let lost = format!(
+        "{} was lost during the call; it was not run again",
+        victim_name(victim)
     );
+    answer.assert_says(502, &lost);
     assert_eq!(gw.record(&id)["Status"], "FAILED");
     assert_eq!(
         created_for(&id, since),
@@ -282,15 +278,8 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     let cut = std::time::Instant::now();
     let answer = gw.wait_output(&id);
     let took = cut.elapsed();
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    assert!(
-        answer.one_line().contains("failed during the call (")
-            && answer
-                .one_line()
-                .contains("it may have run in part and was not run again"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_says(502, "failed during the call (");
+    answer.assert_says(502, "it may have run in part and was not run again");
     assert!(
         took < Duration::from_secs(20),
         "the lost call took {took:?}"
@@ -307,14 +296,7 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     }
     // The agent says why it takes no calls.
     let status = send(doomed.request(Method::GET, "/agent/status"));
-    assert_eq!(status.status, 503, "{}", status.text());
-    assert!(
-        status
-            .one_line()
-            .contains("the agent's Docker Engine does not answer"),
-        "{}",
-        status.text()
-    );
+    status.assert_says(503, "the agent's Docker Engine does not answer");
     let refused = send(
         doomed
             .request(Method::POST, "/agent/invoke")
@@ -409,14 +391,7 @@ fn an_agent_cut_off_during_a_call_fails_it_within_seconds() {
     let answer = gw.wait_output(&id);
     let took = since.elapsed();
     drop(cut);
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    assert!(
-        answer
-            .one_line()
-            .contains("was lost during the call; it was not run again"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_says(502, "was lost during the call; it was not run again");
     assert!(
         took < Duration::from_secs(30),
         "the cut-off call took {took:?}"
@@ -442,13 +417,9 @@ fn constraints_choose_the_agent_s_node() {
     gw.deploy(json!({"service": "agt-nowhere", "image": "faas/sample-cat",
         "command": ["cat"], "constraints": ["node.labels.faas-agent-test == nowhere"]}));
     let answer = gw.call("agt-nowhere", "x");
-    assert_eq!(answer.status, 503, "{}", answer.text());
-    assert!(
-        answer
-            .one_line()
-            .contains("no agent runs on a node that satisfies the constraints of agt-nowhere"),
-        "{}",
-        answer.text()
+    answer.assert_says(
+        503,
+        "no agent runs on a node that satisfies the constraints of agt-nowhere",
     );
     // On a Swarm manager the node's role comes from the manager.
     let mut constraints = vec!["node.platform.os == linux"];
@@ -509,8 +480,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
         post(&url, Some(&token("not-the-password")), good.clone()),
         send(faas_tests::client().get(agent.running.url("/agent/status"))),
     ] {
-        assert_eq!(refused.status, 401, "{}", refused.text());
-        assert!(refused.one_line().contains("answers its gateway only"));
+        refused.assert_says(401, "answers its gateway only");
     }
     // A body over the limit (the input's 1000 bytes as base64, and 256 KiB
     // for the rest): 413 before anything runs.
@@ -523,8 +493,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
         Some(&key),
         invocation(json!({}), &[b'a'; 1200]).to_string(),
     );
-    assert_eq!(answer.status, 413, "{}", answer.text());
-    assert!(answer.one_line().contains("--max-payload-bytes"));
+    answer.assert_says(413, "--max-payload-bytes");
     // A spec the gateway's deploy would refuse is refused here too.
     for (extra, says) in [
         (json!({"network": "host"}), "host"),
@@ -539,12 +508,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
             Some(&key),
             invocation(extra.clone(), b"hi").to_string(),
         );
-        assert_eq!(answer.status, 400, "{extra}: {}", answer.text());
-        assert!(
-            answer.one_line().contains(says),
-            "{extra}: {}",
-            answer.text()
-        );
+        answer.assert_says(400, says);
     }
     let answer = post(&url, Some(&key), "{not json");
     assert_eq!(answer.status, 400, "{}", answer.text());
@@ -606,12 +570,7 @@ fn the_agent_reports_what_its_node_s_replicas_use() {
         &format!("?owner={}", "x".repeat(300)),
     ] {
         let answer = send(agent.request(Method::GET, &format!("/agent/usage{query}")));
-        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
-        assert!(
-            answer.one_line().contains("owner"),
-            "{query}: {}",
-            answer.text()
-        );
+        answer.assert_says(400, "owner");
     }
     let anyone = send(faas_tests::client().get(agent.running.url("/agent/usage?owner=x")));
     assert_eq!(anyone.status, 401, "{}", anyone.text());

@@ -427,12 +427,7 @@ fn function_containers_are_confined_by_default() {
             body[k] = v.clone();
         }
         let refused = deploy(body);
-        assert_eq!(refused.status, 400, "{name}: {}", refused.text());
-        assert!(
-            refused.one_line().contains(says),
-            "{name}: {}",
-            refused.text()
-        );
+        refused.assert_says(400, says);
         assert_eq!(gw.get(&format!("/system/function/{name}")).status, 404);
     }
     no_container_of(&["probe", "asks", "who"], 10);
@@ -489,8 +484,7 @@ fn secrets_are_kept_private_and_mounted_read_only() {
         (json!({"name": "bad", "rawValue": "%%%"}), "not base64"),
     ] {
         let refused = secret(Method::POST, bad);
-        assert_eq!(refused.status, 400);
-        assert!(refused.one_line().contains(says), "{}", refused.text());
+        refused.assert_says(400, says);
     }
 
     // Mounted read-only where OpenFaaS mounts them, in per-call
@@ -523,12 +517,7 @@ fn secrets_are_kept_private_and_mounted_read_only() {
 
     // `secret remove`: DELETE {"name"}; 409 while a function names it.
     let in_use = secret(Method::DELETE, json!({"name": "api-key"}));
-    assert_eq!(in_use.status, 409);
-    assert!(
-        in_use.one_line().contains("used by reader"),
-        "{}",
-        in_use.text()
-    );
+    in_use.assert_says(409, "used by reader");
     assert!(gw.remove("reader").is_success());
     assert_eq!(
         secret(Method::DELETE, json!({"name": "api-key"})).status,

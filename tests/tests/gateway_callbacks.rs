@@ -179,12 +179,7 @@ fn the_gateway_s_host_and_private_networks_are_refused() {
         "http://[2001:db8::1]/",
     ] {
         let refused = with_callback(&gw, url);
-        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
-        assert!(
-            refused.one_line().contains("it is not a public address"),
-            "{url}: {}",
-            refused.text()
-        );
+        refused.assert_says(400, "it is not a public address");
     }
     assert_eq!(gw.counts("up")["Total"], 0, "nothing was recorded");
 }

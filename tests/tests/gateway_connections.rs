@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use faas_tests::gateway::{start_gateway, GatewayHandle, PASSWORD};
-use faas_tests::{binary, eventually, Running, TempDir};
+use faas_tests::{binary, eventually, gateway_port, Running, TempDir};
 use serde_json::json;
 
 fn connect(gw: &GatewayHandle) -> TcpStream {
@@ -444,29 +444,14 @@ fn assert_private(data: &Path) {
 
 /// The gateway on `data` with no password file, so that it generates one.
 fn start_generating_password(data: &Path) -> Running {
-    let mut child = Command::new(binary("gateway"))
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["--backend", "process", "--port", "0", "--data-dir"])
         .arg(data)
         .env_remove("FAAS_BASIC_AUTH_PASSWORD_FILE")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, |line| {
-        let address = line.strip_prefix("gateway listening on http://")?;
-        address
-            .split(['/', ' '])
-            .next()?
-            .rsplit(':')
-            .next()?
-            .parse()
-            .ok()
-    });
-    // Later lines must not find the pipe closed.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    running
+        .stderr(Stdio::null());
+    Running::spawn(&mut command, gateway_port, std::io::sink())
 }
 
 #[test]
