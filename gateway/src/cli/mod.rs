@@ -12,7 +12,7 @@ mod agent;
 mod groups;
 
 use crate::config::{AgentsConfig, BackendKind, Config, LoginLimits, ReplicaConfig};
-use groups::{duration, ConnectionArgs, IsolationArgs, PoolArgs, MIB};
+use groups::{duration, SharedArgs, MIB};
 
 /// The faas gateway: routes calls to functions, queues them FIFO under a
 /// quota, keeps their results and logs, and serves the management API.
@@ -76,11 +76,7 @@ pub struct Args {
     #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
     callback_ca_file: Option<PathBuf>,
     #[command(flatten)]
-    isolation: IsolationArgs,
-    #[command(flatten)]
-    connections: ConnectionArgs,
-    #[command(flatten)]
-    pool: PoolArgs,
+    shared: SharedArgs,
     /// An agent to run per-call calls on, host:port (repeatable, or comma-separated in the variable); see also --agent-service
     #[arg(long = "agent", env = "FAAS_AGENTS", value_delimiter = ',')]
     agents: Vec<String>,
@@ -184,6 +180,7 @@ impl Args {
 
     fn into_config(self) -> anyhow::Result<Config> {
         let logins = self.logins()?;
+        let (isolation, connections, pool) = self.shared.into_parts()?;
         let backend = match self.backend {
             Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
@@ -208,13 +205,13 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
-            isolation: self.isolation.into_isolation(),
+            isolation,
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections: self.connections.into_connections()?,
+            connections,
             logins,
             sample_interval: self.sample_interval,
-            pool: self.pool.into_pool(),
+            pool,
             agents: AgentsConfig {
                 addresses: self
                     .agents
@@ -416,11 +413,9 @@ mod tests {
 
     #[test]
     fn reserved_connections_scale_with_the_cap() {
-        assert_eq!(Connections::default_reserved(1), 0);
-        assert_eq!(Connections::default_reserved(2), 1);
-        assert_eq!(Connections::default_reserved(10), 1);
-        assert_eq!(Connections::default_reserved(768), 76);
-        assert_eq!(Connections::default_reserved(16_384), 256);
+        for (max, reserved) in [(1, 0), (2, 1), (10, 1), (768, 76), (16_384, 256)] {
+            assert_eq!(Connections::default_reserved(max), reserved, "of {max}");
+        }
     }
 
     #[test]
@@ -540,9 +535,8 @@ mod tests {
 
     #[test]
     fn default_connection_cap_leaves_files_for_the_rest() {
-        assert_eq!(Connections::default_max(1024), 768);
-        assert_eq!(Connections::default_max(256), 128);
-        assert_eq!(Connections::default_max(20_000), 16_384);
-        assert_eq!(Connections::default_max(1), 1);
+        for (open_files, max) in [(1024, 768), (256, 128), (20_000, 16_384), (1, 1)] {
+            assert_eq!(Connections::default_max(open_files), max, "of {open_files}");
+        }
     }
 }
