@@ -237,8 +237,10 @@ mod tests {
     use super::*;
     use crate::config::{Connections, Isolation};
 
-    fn config(args: &[&str]) -> Config {
-        let argv = std::iter::once("gateway").chain(args.iter().copied());
+    /// The config of `gateway` given these flags and their values.
+    fn config(flags: &[(&str, &str)]) -> Config {
+        let args = flags.iter().flat_map(|&(flag, value)| [flag, value]);
+        let argv = std::iter::once("gateway").chain(args);
         Args::try_parse_from(argv)
             .expect("args")
             .into_config()
@@ -247,7 +249,7 @@ mod tests {
 
     #[test]
     fn defaults_and_flags() {
-        let c = config(&["--backend", "process"]);
+        let c = config(&[("--backend", "process")]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.quota, 10);
         assert_eq!(c.max_queue, 1000);
@@ -255,23 +257,20 @@ mod tests {
         assert_eq!((c.max_header_bytes, c.max_replicas), (64 * 1024, 100));
         assert!(!c.invoke_auth);
         let c = config(&[
-            "--backend",
-            "process",
-            "--bind",
-            "0.0.0.0",
-            "--port",
-            "9",
-            "--invoke-auth",
+            ("--backend", "process"),
+            ("--bind", "0.0.0.0"),
+            ("--port", "9"),
         ]);
         assert_eq!(c.listen.to_string(), "0.0.0.0:9");
-        assert!(c.invoke_auth);
-        let c = config(&["--backend", "process", "--invoke-auth", "false"]);
+        let bare = Args::try_parse_from(["gateway", "--invoke-auth"]).expect("args");
+        assert!(bare.invoke_auth, "a bare --invoke-auth is true");
+        let c = config(&[("--backend", "process"), ("--invoke-auth", "false")]);
         assert!(!c.invoke_auth);
-        let c = config(&["--max-header-bytes", "100", "--max-replicas", "3"]);
+        let c = config(&[("--max-header-bytes", "100"), ("--max-replicas", "3")]);
         assert_eq!((c.max_header_bytes, c.max_replicas), (100, 3));
         assert!(Args::try_parse_from(["gateway", "--max-replicas", "0"]).is_err());
         assert_eq!(c.sample_interval, Duration::from_secs(5));
-        let c = config(&["--sample-interval", "1s"]);
+        let c = config(&[("--sample-interval", "1s")]);
         assert_eq!(c.sample_interval, Duration::from_secs(1));
         for bad in ["500ms", "2m", "soon"] {
             assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
@@ -282,7 +281,7 @@ mod tests {
     fn scale_down_delay() {
         assert_eq!(config(&[]).scale_down_delay, Duration::from_secs(10));
         for (text, delay) in [("10", 10), ("30s", 30), ("1m", 60), ("24h", 86_400)] {
-            let c = config(&["--scale-down-delay", text]);
+            let c = config(&[("--scale-down-delay", text)]);
             assert_eq!(c.scale_down_delay, Duration::from_secs(delay), "{text}");
         }
         for bad in ["0", "0s", "25h", "soon", "10x"] {
@@ -297,10 +296,8 @@ mod tests {
     fn replica_timeouts() {
         assert_eq!(config(&[]).replicas, ReplicaConfig::default());
         let c = config(&[
-            "--replica-connect-timeout",
-            "500ms",
-            "--replica-quarantine",
-            "1m",
+            ("--replica-connect-timeout", "500ms"),
+            ("--replica-quarantine", "1m"),
         ]);
         assert_eq!(
             (c.replicas.connect_timeout, c.replicas.quarantine),
@@ -314,23 +311,22 @@ mod tests {
     #[test]
     fn backends_and_quota_zero_rejected() {
         assert_eq!(
-            config(&["--backend", "docker"]).backend,
+            config(&[("--backend", "docker")]).backend,
             BackendKind::Docker
         );
-        assert_eq!(config(&["--backend", "swarm"]).backend, BackendKind::Swarm);
+        assert_eq!(
+            config(&[("--backend", "swarm")]).backend,
+            BackendKind::Swarm
+        );
         assert_eq!(config(&[]).backend, BackendKind::Auto);
         assert!(!config(&[]).bind_given);
         assert_eq!(config(&[]).network, None);
         assert_eq!(config(&[]).isolation, Isolation::default());
         let c = config(&[
-            "--allow-networks",
-            "host,other",
-            "--allow-capabilities",
-            "cap_net_raw",
-            "--pids-limit",
-            "64",
-            "--default-memory-limit",
-            "1g",
+            ("--allow-networks", "host,other"),
+            ("--allow-capabilities", "cap_net_raw"),
+            ("--pids-limit", "64"),
+            ("--default-memory-limit", "1g"),
         ]);
         assert_eq!(c.isolation.allow_networks, ["host", "other"]);
         assert_eq!(c.isolation.allow_capabilities, ["NET_RAW"]);
@@ -340,7 +336,7 @@ mod tests {
         );
         assert!(Args::try_parse_from(["gateway", "--default-memory-limit", "1k"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--pids-limit", "0"]).is_err());
-        let none = config(&["--allow-capabilities", "", "--allow-networks", ""]);
+        let none = config(&[("--allow-capabilities", ""), ("--allow-networks", "")]);
         assert!(none.isolation.allow_capabilities.is_empty());
         assert!(none.isolation.allow_networks.is_empty());
         assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
@@ -358,14 +354,10 @@ mod tests {
             Connections::default_max(open_files_limit())
         );
         let c = config(&[
-            "--header-timeout",
-            "1",
-            "--body-idle-timeout",
-            "500ms",
-            "--idle-timeout",
-            "1m30s",
-            "--max-connections",
-            "20",
+            ("--header-timeout", "1"),
+            ("--body-idle-timeout", "500ms"),
+            ("--idle-timeout", "1m30s"),
+            ("--max-connections", "20"),
         ])
         .connections;
         assert_eq!(c.header_timeout, Duration::from_secs(1));
@@ -376,14 +368,10 @@ mod tests {
         assert_eq!(c.body_min_rate, 1024);
         assert_eq!(c.body_min_rate_grace, Duration::from_secs(10));
         let c = config(&[
-            "--max-connections",
-            "10",
-            "--reserved-connections",
-            "0",
-            "--body-min-rate",
-            "100",
-            "--body-min-rate-grace",
-            "2s",
+            ("--max-connections", "10"),
+            ("--reserved-connections", "0"),
+            ("--body-min-rate", "100"),
+            ("--body-min-rate-grace", "2s"),
         ])
         .connections;
         assert_eq!(c.reserved_connections, 0);
@@ -424,12 +412,9 @@ mod tests {
         assert_eq!(l, crate::config::LoginLimits::default());
         assert_eq!(l.attempts, 10);
         let l = config(&[
-            "--login-attempts",
-            "3",
-            "--login-lockout",
-            "2s",
-            "--login-lockout-max",
-            "1m",
+            ("--login-attempts", "3"),
+            ("--login-lockout", "2s"),
+            ("--login-lockout-max", "1m"),
         ])
         .logins;
         assert_eq!(
@@ -455,7 +440,7 @@ mod tests {
         assert_eq!((p.per_function, p.total), (4, 32));
         assert_eq!(p.memory_bytes, 2048 * MIB);
         assert_eq!(p.launcher_image, "faas/fwatchdog:latest");
-        let p = config(&["--pool-idle", "2s", "--pool-per-function", "0"]).pool;
+        let p = config(&[("--pool-idle", "2s"), ("--pool-per-function", "0")]).pool;
         assert_eq!((p.idle, p.per_function), (Duration::from_secs(2), 0));
         assert!(Args::try_parse_from(["gateway", "--pool-idle", "0"]).is_err());
     }
@@ -466,12 +451,9 @@ mod tests {
         assert!(!a.any());
         assert_eq!((a.port, a.poll), (8081, Duration::from_secs(2)));
         let a = config(&[
-            "--agent",
-            "a:1",
-            "--agent",
-            "b:2,c:3",
-            "--agent-service",
-            "faas_agent",
+            ("--agent", "a:1"),
+            ("--agent", "b:2,c:3"),
+            ("--agent-service", "faas_agent"),
         ])
         .agents;
         assert_eq!(a.addresses, ["a:1", "b:2", "c:3"]);
