@@ -197,6 +197,16 @@ impl Gateway {
         assert!(answer.is_success(), "alert: {}", answer.status);
     }
 
+    /// `POST path` with one header and `body`, answered whole.
+    pub fn post_with(&self, path: &str, header: (&str, &str), body: impl Into<Body>) -> Answer {
+        send(
+            self.client
+                .post(self.url(path))
+                .header(header.0, header.1)
+                .body(body),
+        )
+    }
+
     /// A sync call of `name` with `body`, answered whole.
     pub fn call(&self, name: &str, body: impl Into<Body>) -> Answer {
         send(

@@ -53,12 +53,7 @@ fn per_call_calls_run_on_the_agent_and_its_pool() {
     let gw = gateway_with(&[&agent]);
     gw.deploy(json!({"service": "agt-echo", "image": "faas/sample-cat",
         "command": ["sh", "-c", "echo \"$(hostname) $Http_X_Tag\"; cat"]}));
-    let first = send(
-        gw.client
-            .post(gw.url("/function/agt-echo"))
-            .header("X-Tag", "first")
-            .body("one"),
-    );
+    let first = gw.post_with("/function/agt-echo", ("X-Tag", "first"), "one");
     assert_eq!(first.status, 200, "{}", first.text());
     assert!(first.text().ends_with(" first\none"), "{}", first.text());
     let id = first.header("x-call-id").to_string();
@@ -169,12 +164,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         let id = id.clone();
         std::thread::spawn(move || {
             let gw = Gateway::at(port, PASSWORD);
-            send(
-                gw.client
-                    .post(gw.url("/function/agt-slow"))
-                    .header("X-Call-Id", id)
-                    .body("x"),
-            )
+            gw.post_with("/function/agt-slow", ("X-Call-Id", &id), "x")
         })
     };
     let owner = eventually("the call's container", Duration::from_secs(30), || {

@@ -199,7 +199,7 @@ fn bad_input_is_refused_in_one_line_and_records_nothing() {
         ("/async-function/cat", "X-Callback-Url", "not a url"),
         ("/function/cat", "X-Call-Id", "nope"),
     ] {
-        let refused = send(gw.client.post(gw.url(path)).header(header, value).body("x"));
+        let refused = gw.post_with(path, (header, value), "x");
         assert_eq!(refused.status, 400, "{header}: {value}");
     }
     // A sync call's record is committed just after its answer: wait for it.

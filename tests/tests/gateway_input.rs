@@ -244,14 +244,8 @@ fn a_reused_call_id_is_409_for_sync_calls_too() {
     let gw = start_gateway(&[]);
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     gw.deploy(json!({"service": "slow", "image": "x", "command": ["sh", "-c", "sleep 1; cat"]}));
-    let call = |path: &str, id: &str, body: &str| {
-        send(
-            gw.client
-                .post(gw.url(path))
-                .header("X-Call-Id", id)
-                .body(body.to_string()),
-        )
-    };
+    let call =
+        |path: &str, id: &str, body: &str| gw.post_with(path, ("X-Call-Id", id), body.to_string());
 
     let id = "0b7e4c3a-54e4-4b43-9c1f-222222222222";
     assert_eq!(call("/function/cat", id, "first").text(), "first");
@@ -303,12 +297,7 @@ fn huge_request_headers_are_431_and_leave_no_record() {
         assert_eq!(gw.get(&format!("/system/calls/{id}")).status, 404);
     }
     assert_eq!(gw.counts("cat")["Total"], 0);
-    let fits = send(
-        gw.client
-            .post(gw.url("/function/cat"))
-            .header("X-Big", "x".repeat(60 * 1024))
-            .body("in"),
-    );
+    let fits = gw.post_with("/function/cat", ("X-Big", &"x".repeat(60 * 1024)), "in");
     assert_eq!(fits.status, 200, "{}", fits.text());
 }
 

@@ -244,11 +244,10 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
         assert!(!answer.header("x-call-id").is_empty());
     }
     // faas-cli invoke --async: 202 and the call id.
-    let answer = send(
-        gw.client
-            .post(gw.url(&format!("/async-function/{flags}")))
-            .header("X-Compat", "async")
-            .body("later"),
+    let answer = gw.post_with(
+        &format!("/async-function/{flags}"),
+        ("X-Compat", "async"),
+        "later",
     );
     assert_eq!(answer.status, 202);
     let id = answer.header("x-call-id").to_string();

@@ -674,11 +674,10 @@ fn swarm_secrets(gw: &Gateway) {
 /// cannot call a function around the gateway. A name nobody has is refused
 /// at once, saying so.
 fn callbacks_by_host_name(gw: &Gateway) {
-    let accepted = send(
-        gw.client
-            .post(gw.url("/async-function/cat"))
-            .header("X-Callback-Url", "http://echo:8080/hook")
-            .body("called back"),
+    let accepted = gw.post_with(
+        "/async-function/cat",
+        ("X-Callback-Url", "http://echo:8080/hook"),
+        "called back",
     );
     assert_eq!(accepted.status, 202, "{}", accepted.text());
     let id = accepted.header("x-call-id").to_string();
@@ -697,11 +696,10 @@ fn callbacks_by_host_name(gw: &Gateway) {
         delivered.contains("callback to http://echo:8080/hook answered 403"),
         "{delivered}"
     );
-    let refused = send(
-        gw.client
-            .post(gw.url("/async-function/cat"))
-            .header("X-Callback-Url", "http://no-such-service:8080/")
-            .body("x"),
+    let refused = gw.post_with(
+        "/async-function/cat",
+        ("X-Callback-Url", "http://no-such-service:8080/"),
+        "x",
     );
     refused.assert_says(400, "no such host: no-such-service");
 }
