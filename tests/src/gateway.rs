@@ -197,6 +197,21 @@ impl Gateway {
         assert!(answer.is_success(), "alert: {}", answer.status);
     }
 
+    /// Asserts that `GET path` without credentials, or with a wrong
+    /// password, is 401 asking for Basic credentials; the first answer.
+    pub fn assert_needs_login(&self, path: &str) -> Answer {
+        let none = send(self.client.get(self.url(path)));
+        assert_eq!(none.status, 401, "{path}");
+        let asks = none.header("www-authenticate");
+        assert!(asks.starts_with("Basic"), "{path}: {asks}");
+        let wrong = self
+            .client
+            .get(self.url(path))
+            .basic_auth("admin", Some("wrong"));
+        assert_eq!(send(wrong).status, 401, "{path}");
+        none
+    }
+
     /// `POST path` with one header and `body`, answered whole.
     pub fn post_with(&self, path: &str, header: (&str, &str), body: impl Into<Body>) -> Answer {
         send(

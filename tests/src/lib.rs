@@ -172,6 +172,17 @@ fn first_port(stream: &mut impl Read, port_in: fn(&str) -> Option<u16>) -> Optio
     }
 }
 
+/// Asserts that each of `wanted` is a whole line of `text`.
+#[track_caller]
+pub fn assert_lines(text: &str, wanted: &[&str]) {
+    for line in wanted {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{line:?} is not a line of:\n{text}"
+        );
+    }
+}
+
 /// A blocking HTTP client with a generous timeout and no pooling surprises.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

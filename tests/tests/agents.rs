@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use faas_tests::agent::{post, start_agent, start_agent_on, token, AgentHandle, EngineProxy};
 use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled};
 use faas_tests::gateway::{start_docker_gateway, start_gateway, Gateway, GatewayHandle, PASSWORD};
-use faas_tests::{eventually, send};
+use faas_tests::{eventually, send, Answer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -191,12 +191,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     );
     // The lost agent gets no calls: the next goes to the other.
     for _ in 0..2 {
-        let answer = gw.call("agt-quick", "again");
-        assert_eq!(answer.status, 200, "{}", answer.text());
-        let node = gw
-            .node_event("agt-quick", answer.header("x-call-id"))
-            .expect("a NODE event");
-        assert!(node.contains(&other.address()), "{node}");
+        call_on(&gw, "agt-quick", "again", other);
     }
     // Restarted, the lost agent removes what it left (the call's container).
     victim.restart();
@@ -220,6 +215,17 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     assert_eq!(gw.node_event("agt-quick", answer.header("x-call-id")), None);
     assert!(gw.remove("agt-slow").is_success());
     assert!(gw.remove("agt-quick").is_success());
+}
+
+/// Calls `function` with `body` and asserts that it ran, on `agent`.
+fn call_on(gw: &Gateway, function: &str, body: &'static str, agent: &AgentHandle) -> Answer {
+    let answer = gw.call(function, body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let node = gw
+        .node_event(function, answer.header("x-call-id"))
+        .expect("a NODE event");
+    assert!(node.contains(&agent.address()), "{function}: {node}");
+    answer
 }
 
 /// How the gateway names an agent at 127.0.0.1:<port> in messages.
@@ -248,12 +254,7 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
         "command": ["cat"]}));
     gw.deploy(json!({"service": "agt-long", "image": "faas/sample-cat",
         "command": ["sh", "-c", "sleep 30; cat"], "timeout": 60}));
-    let answer = gw.call("agt-where", "before");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = gw
-        .node_event("agt-where", answer.header("x-call-id"))
-        .expect("a NODE event");
-    assert!(node.contains(&doomed.address()), "{node}");
+    call_on(&gw, "agt-where", "before", &doomed);
     // An async call running on the doomed agent when its engine goes.
     let id = gw.call_async("agt-long", "x");
     let owner = eventually("the long call's container", Duration::from_secs(30), || {
@@ -275,14 +276,9 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
         "the lost call took {took:?}"
     );
     assert_eq!(gw.record(&id)["Status"], "FAILED");
-    for round in 0..6 {
-        let answer = gw.call("agt-where", "after");
-        assert_eq!(answer.status, 200, "call {round}: {}", answer.text());
+    for _ in 0..6 {
+        let answer = call_on(&gw, "agt-where", "after", &healthy);
         assert_eq!(answer.text(), "after");
-        let node = gw
-            .node_event("agt-where", answer.header("x-call-id"))
-            .expect("a NODE event");
-        assert!(node.contains(&healthy.address()), "call {round}: {node}");
     }
     // The agent says why it takes no calls.
     let status = send(doomed.request(Method::GET, "/agent/status"));
@@ -418,12 +414,7 @@ fn constraints_choose_the_agent_s_node() {
     }
     gw.deploy(json!({"service": "agt-manager", "image": "faas/sample-cat",
         "command": ["cat"], "constraints": constraints}));
-    let answer = gw.call("agt-manager", "placed");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = gw
-        .node_event("agt-manager", answer.header("x-call-id"))
-        .expect("a NODE event");
-    assert!(node.contains(&agent.address()), "{node}");
+    call_on(&gw, "agt-manager", "placed", &agent);
     assert!(gw.remove("agt-nowhere").is_success());
     assert!(gw.remove("agt-manager").is_success());
 }

@@ -9,7 +9,7 @@ use faas_tests::docker::{
     containers_labelled, containers_with, engine_or_skip, replica_token_image, running_labelled,
 };
 use faas_tests::gateway::{start_docker_gateway, GatewayHandle};
-use faas_tests::{client, eventually, send};
+use faas_tests::{assert_lines, client, eventually, send};
 use reqwest::Method;
 use serde_json::json;
 
@@ -386,9 +386,7 @@ fn function_containers_are_confined_by_default() {
     gw.deploy(json!({"service": "who", "image": "faas/sample-cat",
         "command": ["sh", "-c", PROBE], "user": "1000:1000"}));
     let seen = gw.call("who", "").text();
-    for fact in ["uid=1000", "tmp-writable", "root-read-only"] {
-        assert!(seen.lines().any(|l| l == fact), "{fact} in {seen}");
-    }
+    assert_lines(&seen, &["uid=1000", "tmp-writable", "root-read-only"]);
 
     // What it may not: another network (the host's, another container's,
     // the default bridge), a capability off the allow-list, a service
@@ -625,15 +623,16 @@ fn a_function_cannot_call_another_s_replica_around_the_gateway() {
         let answer = gw.call(&prober, format!("{address}\n"));
         (answer.status == 200).then(|| answer.text())
     });
-    for fact in [
-        "own-token-length=64",
-        "env-tokens=0",
-        "no-token: wget: server returned error: HTTP/1.1 403 Forbidden",
-        "own-token: wget: server returned error: HTTP/1.1 403 Forbidden",
-        "health: OK",
-    ] {
-        assert!(seen.lines().any(|l| l == fact), "{fact} in:\n{seen}");
-    }
+    assert_lines(
+        &seen,
+        &[
+            "own-token-length=64",
+            "env-tokens=0",
+            "no-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+            "own-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+            "health: OK",
+        ],
+    );
     assert!(
         !seen.contains("direct"),
         "the replica ran the direct call:\n{seen}"

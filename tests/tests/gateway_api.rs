@@ -241,15 +241,7 @@ fn auth_is_required_where_the_spec_says() {
         "/ui/",
         "/ui/app.js",
     ] {
-        let none = send(gw.client.get(gw.url(path)));
-        assert_eq!(none.status, 401, "{path}");
-        assert!(none.headers.contains_key("www-authenticate"));
-        let wrong = send(
-            gw.client
-                .get(gw.url(path))
-                .basic_auth("admin", Some("wrong")),
-        );
-        assert_eq!(wrong.status, 401, "{path}");
+        gw.assert_needs_login(path);
         let right = gw.get(path);
         assert!(right.is_success(), "{path}: {}", right.status);
     }
