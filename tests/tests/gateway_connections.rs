@@ -163,8 +163,9 @@ fn a_stalled_body_ends_with_408_and_nothing_recorded() {
     ]);
     for path in ["/async-function/cat", "/function/cat"] {
         let mut stream = connect(&gw);
-        let head = post_head(path, 100);
-        stream.write_all(head.as_bytes()).expect("the head");
+        stream
+            .write_all(post_head(path, 100).as_bytes())
+            .expect("the head");
         stream.write_all(b"hello").expect("5 bytes of 100");
         let start = Instant::now();
         let answer = read_until_closed(&mut stream, Duration::from_secs(10));
