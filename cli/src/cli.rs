@@ -364,22 +364,12 @@ fn func_command(func: Func, lookup: Lookup) -> Result<Command, Error> {
             max_concurrency: a.max_concurrency,
         }),
         Func::Ls(a) => Command::Ls(cmd::ls::Options { filters: a.filter }),
-        Func::Rm(a) => Command::Rm(cmd::rm::Options {
-            names: a.names,
-            force: a.force,
-        }),
-        Func::Inspect(a) => Command::Inspect(cmd::inspect::Options {
-            names: a.names,
-            format: a.format,
-        }),
-        Func::Call(a) => Command::Call(cmd::call::Options {
-            name: a.name,
-            sync: a.sync,
-        }),
-        Func::Get(a) => Command::Get(cmd::get::Options {
-            call_id: a.call_id,
-            wait: a.wait,
-        }),
+        Func::Rm(RmArgs { names, force }) => Command::Rm(cmd::rm::Options { names, force }),
+        Func::Inspect(InspectArgs { names, format }) => {
+            Command::Inspect(cmd::inspect::Options { names, format })
+        }
+        Func::Call(CallArgs { name, sync }) => Command::Call(cmd::call::Options { name, sync }),
+        Func::Get(GetArgs { call_id, wait }) => Command::Get(cmd::get::Options { call_id, wait }),
         Func::Logs(a) => Command::Logs(cmd::logs::Options {
             name: a.name,
             follow: a.follow,

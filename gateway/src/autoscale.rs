@@ -326,6 +326,13 @@ mod tests {
                 .collect()
         }
 
+        /// `n` calls of `f` for one look of the scaler, then none.
+        async fn burst(&self, n: usize) {
+            let calls = self.load(n);
+            ticks(1).await;
+            drop(calls);
+        }
+
         fn desired(&self) -> u64 {
             self.counts.desired.lock().expect("counts")["f"]
         }
@@ -360,9 +367,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waits_the_delay_before_scaling_down() {
         let scaler = Running::start();
-        let calls = scaler.load(25);
-        ticks(1).await;
-        drop(calls);
+        scaler.burst(25).await;
         // The lower count is first wanted at the next look.
         ticks(1).await;
         tokio::time::sleep(DOWN_AFTER - TICK).await;
@@ -375,13 +380,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_within_the_delay_cancels_the_scale_down() {
         let scaler = Running::start();
-        let calls = scaler.load(25);
-        ticks(1).await;
-        drop(calls);
+        scaler.burst(25).await;
         tokio::time::sleep(DOWN_AFTER / 2).await;
-        let burst = scaler.load(30);
-        ticks(1).await;
-        drop(burst);
+        scaler.burst(30).await;
         // Past when the first lower count would have gone down, but within
         // the delay since the burst.
         tokio::time::sleep(DOWN_AFTER / 2 + TICK * 2).await;

@@ -36,6 +36,19 @@ pub fn named<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     T::deserialize(de).map_err(|e| format!("{text:?} is not a known name: {e}"))
 }
 
+/// `Display` as [`name`] spells the value, for these enums.
+macro_rules! display_by_name {
+    ($($kind:ty),*) => {$(
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&name(self))
+            }
+        }
+    )*};
+}
+
+display_by_name!(Status, EventKind);
+
 /// Bytes kept of STDIN, STDOUT and STDERR in events.
 pub const SHORT: usize = 255;
 
@@ -96,12 +109,6 @@ pub enum Status {
     Running,
     Finished,
     Failed,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&name(self))
-    }
 }
 
 /// How a call ended, whatever ended it.
@@ -353,12 +360,6 @@ impl EventKind {
     /// The last event of a call.
     pub fn is_end(self) -> bool {
         matches!(self, EventKind::Finished | EventKind::Failed)
-    }
-}
-
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&name(self))
     }
 }
 

@@ -4,13 +4,13 @@
 //! alone), and its API called with the token the gateway would send.
 
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::blocking::RequestBuilder;
 use reqwest::Method;
 
 use crate::gateway::{DOCKER_BACKEND, PASSWORD};
-use crate::{binary, client, send, Answer, Running, TempDir};
+use crate::{agent_port, binary, client, send, Answer, Running, TempDir};
 
 /// An agent started here; killed when dropped.
 pub struct AgentHandle {
@@ -72,7 +72,8 @@ fn spawn(
         .append(true)
         .open(dir.0.join("agent.log"))
         .expect("the agent's log file");
-    let mut child = Command::new(binary("gateway"))
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["agent", "--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--network", network, "--owner", owner])
         .arg("--basic-auth-password-file")
@@ -80,21 +81,8 @@ fn spawn(
         .args(args)
         .envs(docker_host.map(|h| ("DOCKER_HOST", h)))
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("the agent starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, listening_port);
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    running
-}
-
-/// The port in `agent listening on http://<address> (…)`.
-fn listening_port(line: &str) -> Option<u16> {
-    let address = line.strip_prefix("agent listening on http://")?;
-    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
-    Some(address.port())
+        .stderr(log);
+    Running::spawn(&mut command, agent_port, std::io::sink())
 }
 
 impl AgentHandle {

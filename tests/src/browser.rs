@@ -290,6 +290,14 @@ impl Browser {
         eventually(what, within, || check(self))
     }
 
+    /// Waits (up to `within`) until `body` (a function body, as for
+    /// [`Browser::script`]) returns true.
+    pub fn wait_true(&self, what: &str, within: Duration, body: &str) {
+        self.wait(what, within, |b| {
+            (b.script(body, json!([])) == true).then_some(())
+        });
+    }
+
     /// Waits until the text of `css` satisfies `test`; answers it.
     pub fn wait_text(&self, css: &str, test: impl Fn(&str) -> bool) -> String {
         self.wait(

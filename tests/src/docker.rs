@@ -95,6 +95,13 @@ fn build_images_unless(done: &Mutex<bool>, current: impl FnOnce() -> bool) {
     *done = true;
 }
 
+/// A per-call function `name` on the sample image that sleeps a minute,
+/// past its timeout of 2 s.
+pub fn outlives_its_timeout(name: &str) -> serde_json::Value {
+    serde_json::json!({"service": name, "image": "faas/sample-cat",
+        "command": ["sleep", "60"], "timeout": 2})
+}
+
 /// Ids of the containers (running or not) carrying `label` (`key` or
 /// `key=value`).
 pub fn containers_labelled(label: &str) -> Vec<String> {

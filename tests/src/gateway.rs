@@ -12,13 +12,13 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::blocking::{Body, Client, RequestBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::{binary, client, send, Answer, Running, TempDir};
+use crate::{binary, client, gateway_port, send, Answer, Running, TempDir};
 
 /// The admin password every test gateway gets (user `admin`).
 pub const PASSWORD: &str = "test-admin-password";
@@ -197,6 +197,31 @@ impl Gateway {
         assert!(answer.is_success(), "alert: {}", answer.status);
     }
 
+    /// Asserts that `GET path` without credentials, or with a wrong
+    /// password, is 401 asking for Basic credentials; the first answer.
+    pub fn assert_needs_login(&self, path: &str) -> Answer {
+        let none = send(self.client.get(self.url(path)));
+        assert_eq!(none.status, 401, "{path}");
+        let asks = none.header("www-authenticate");
+        assert!(asks.starts_with("Basic"), "{path}: {asks}");
+        let wrong = self
+            .client
+            .get(self.url(path))
+            .basic_auth("admin", Some("wrong"));
+        assert_eq!(send(wrong).status, 401, "{path}");
+        none
+    }
+
+    /// `POST path` with one header and `body`, answered whole.
+    pub fn post_with(&self, path: &str, header: (&str, &str), body: impl Into<Body>) -> Answer {
+        send(
+            self.client
+                .post(self.url(path))
+                .header(header.0, header.1)
+                .body(body),
+        )
+    }
+
     /// A sync call of `name` with `body`, answered whole.
     pub fn call(&self, name: &str, body: impl Into<Body>) -> Answer {
         send(
@@ -301,29 +326,16 @@ fn spawn(dir: &TempDir, env: &[(String, String)]) -> Running {
         .append(true)
         .open(dir.0.join(LOG))
         .expect("the gateway's log file");
-    let mut copy = log.try_clone().expect("the gateway's log file");
-    let mut child = Command::new(binary("gateway"))
+    let copy = log.try_clone().expect("the gateway's log file");
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["--backend", backend, "--port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
         .env("FAAS_BASIC_AUTH_PASSWORD_FILE", dir.0.join("password"))
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("the gateway starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, listening_port);
-    // The gateway's later lines must not fill the pipe, nor find it closed.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut copy));
-    running
-}
-
-/// The port in `gateway listening on http://<address> (backend <name>)`.
-fn listening_port(line: &str) -> Option<u16> {
-    let address = line.strip_prefix("gateway listening on http://")?;
-    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
-    Some(address.port())
+        .stderr(log);
+    Running::spawn(&mut command, gateway_port, copy)
 }
 
 impl GatewayHandle {

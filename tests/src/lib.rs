@@ -18,9 +18,9 @@ pub mod gateway;
 pub mod nodes;
 pub mod watchdog;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,26 @@ impl Running {
         }
     }
 
+    /// Starts `command` with its STDOUT piped and waits, as [`announced`],
+    /// for it to name its port there; what it prints later is copied to
+    /// `rest`, so that it neither fills the pipe nor finds it closed.
+    ///
+    /// [`announced`]: Running::announced
+    pub fn spawn(
+        command: &mut Command,
+        port_in: fn(&str) -> Option<u16>,
+        mut rest: impl Write + Send + 'static,
+    ) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{:?} does not start: {e}", command.get_program()));
+        let stdout = child.stdout.take().expect("STDOUT is piped");
+        let (running, mut stdout) = Running::announced(child, stdout, port_in);
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut rest));
+        running
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -118,6 +138,22 @@ impl Drop for Running {
     }
 }
 
+/// The port in `gateway listening on http://<address> (backend <name>)`.
+pub fn gateway_port(line: &str) -> Option<u16> {
+    port_after("gateway listening on http://", line)
+}
+
+/// The port in `agent listening on http://<address> (…)`.
+pub fn agent_port(line: &str) -> Option<u16> {
+    port_after("agent listening on http://", line)
+}
+
+fn port_after(announcement: &str, line: &str) -> Option<u16> {
+    let address = line.strip_prefix(announcement)?;
+    let address: std::net::SocketAddr = address.split(' ').next()?.parse().ok()?;
+    Some(address.port())
+}
+
 /// Reads `stream` a byte at a time, so that nothing past the line that
 /// names the port is taken from it.
 fn first_port(stream: &mut impl Read, port_in: fn(&str) -> Option<u16>) -> Option<u16> {
@@ -133,6 +169,17 @@ fn first_port(stream: &mut impl Read, port_in: fn(&str) -> Option<u16>) -> Optio
             }
             other => line.push(other),
         }
+    }
+}
+
+/// Asserts that each of `wanted` is a whole line of `text`.
+#[track_caller]
+pub fn assert_lines(text: &str, wanted: &[&str]) {
+    for line in wanted {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{line:?} is not a line of:\n{text}"
+        );
     }
 }
 
@@ -166,6 +213,7 @@ impl Answer {
 
     /// The body, after asserting it is one line of text (the gateway's
     /// errors are).
+    #[track_caller]
     pub fn one_line(&self) -> String {
         let text = self.text();
         assert!(
@@ -173,6 +221,15 @@ impl Answer {
             "not one line: {text:?}"
         );
         text
+    }
+
+    /// Asserts the answer is `status` and one line of text containing
+    /// `says`: how the gateway and its agents refuse.
+    #[track_caller]
+    pub fn assert_says(&self, status: u16, says: &str) {
+        assert_eq!(self.status, status, "wanted {says:?}: {}", self.text());
+        let line = self.one_line();
+        assert!(line.contains(says), "wanted {says:?}: {line}");
     }
 
     /// Whether the status is 2xx.

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use faas_tests::agent::{post, start_agent, start_agent_on, token, AgentHandle, EngineProxy};
 use faas_tests::docker::{containers_labelled, engine_or_skip, running_labelled, Creations};
 use faas_tests::gateway::{start_docker_gateway, start_gateway, Gateway, GatewayHandle, PASSWORD};
-use faas_tests::{eventually, send};
+use faas_tests::{eventually, send, Answer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -53,12 +53,7 @@ fn per_call_calls_run_on_the_agent_and_its_pool() {
     let gw = gateway_with(&[&agent]);
     gw.deploy(json!({"service": "agt-echo", "image": "faas/sample-cat",
         "command": ["sh", "-c", "echo \"$(hostname) $Http_X_Tag\"; cat"]}));
-    let first = send(
-        gw.client
-            .post(gw.url("/function/agt-echo"))
-            .header("X-Tag", "first")
-            .body("one"),
-    );
+    let first = gw.post_with("/function/agt-echo", ("X-Tag", "first"), "one");
     assert_eq!(first.status, 200, "{}", first.text());
     assert!(first.text().ends_with(" first\none"), "{}", first.text());
     let id = first.header("x-call-id").to_string();
@@ -146,12 +141,7 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
         let id = id.clone();
         std::thread::spawn(move || {
             let gw = Gateway::at(port, PASSWORD);
-            send(
-                gw.client
-                    .post(gw.url("/function/agt-slow"))
-                    .header("X-Call-Id", id)
-                    .body("x"),
-            )
+            gw.post_with("/function/agt-slow", ("X-Call-Id", &id), "x")
         })
     };
     let owner = eventually("the call's container", Duration::from_secs(30), || {
@@ -165,25 +155,16 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     };
     victim.kill9();
     let answer = caller.join().expect("the caller");
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    let text = answer.one_line();
-    assert!(
-        text.contains(&format!(
-            "{} was lost during the call; it was not run again",
-            victim_name(victim)
-        )),
-        "{text}"
+    let lost = format!(
+        "{} was lost during the call; it was not run again",
+        victim_name(victim)
     );
+    answer.assert_says(502, &lost);
     assert_eq!(gw.record(&id)["Status"], "FAILED");
     assert_eq!(created.count(), 1, "the call ran once, on one agent");
     // The lost agent gets no calls: the next goes to the other.
     for _ in 0..2 {
-        let answer = gw.call("agt-quick", "again");
-        assert_eq!(answer.status, 200, "{}", answer.text());
-        let node = gw
-            .node_event("agt-quick", answer.header("x-call-id"))
-            .expect("a NODE event");
-        assert!(node.contains(&other.address()), "{node}");
+        call_on(&gw, "agt-quick", "again", other);
     }
     // Restarted, the lost agent removes what it left (the call's container).
     victim.restart();
@@ -203,6 +184,17 @@ fn an_agent_lost_during_a_call_fails_it_once_and_later_calls_go_elsewhere() {
     assert_eq!(gw.node_event("agt-quick", answer.header("x-call-id")), None);
     assert!(gw.remove("agt-slow").is_success());
     assert!(gw.remove("agt-quick").is_success());
+}
+
+/// Calls `function` with `body` and asserts that it ran, on `agent`.
+fn call_on(gw: &Gateway, function: &str, body: &'static str, agent: &AgentHandle) -> Answer {
+    let answer = gw.call(function, body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let node = gw
+        .node_event(function, answer.header("x-call-id"))
+        .expect("a NODE event");
+    assert!(node.contains(&agent.address()), "{function}: {node}");
+    answer
 }
 
 /// How the gateway names an agent at 127.0.0.1:<port> in messages.
@@ -231,12 +223,7 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
         "command": ["cat"]}));
     gw.deploy(json!({"service": "agt-long", "image": "faas/sample-cat",
         "command": ["sh", "-c", "sleep 30; cat"], "timeout": 60}));
-    let answer = gw.call("agt-where", "before");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = gw
-        .node_event("agt-where", answer.header("x-call-id"))
-        .expect("a NODE event");
-    assert!(node.contains(&doomed.address()), "{node}");
+    call_on(&gw, "agt-where", "before", &doomed);
     // An async call running on the doomed agent when its engine goes.
     let id = gw.call_async("agt-long", "x");
     let owner = eventually("the long call's container", Duration::from_secs(30), || {
@@ -251,39 +238,20 @@ fn an_agent_whose_engine_is_gone_runs_nothing_and_calls_go_elsewhere() {
     let cut = std::time::Instant::now();
     let answer = gw.wait_output(&id);
     let took = cut.elapsed();
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    assert!(
-        answer.one_line().contains("failed during the call (")
-            && answer
-                .one_line()
-                .contains("it may have run in part and was not run again"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_says(502, "failed during the call (");
+    answer.assert_says(502, "it may have run in part and was not run again");
     assert!(
         took < Duration::from_secs(20),
         "the lost call took {took:?}"
     );
     assert_eq!(gw.record(&id)["Status"], "FAILED");
-    for round in 0..6 {
-        let answer = gw.call("agt-where", "after");
-        assert_eq!(answer.status, 200, "call {round}: {}", answer.text());
+    for _ in 0..6 {
+        let answer = call_on(&gw, "agt-where", "after", &healthy);
         assert_eq!(answer.text(), "after");
-        let node = gw
-            .node_event("agt-where", answer.header("x-call-id"))
-            .expect("a NODE event");
-        assert!(node.contains(&healthy.address()), "call {round}: {node}");
     }
     // The agent says why it takes no calls.
     let status = send(doomed.request(Method::GET, "/agent/status"));
-    assert_eq!(status.status, 503, "{}", status.text());
-    assert!(
-        status
-            .one_line()
-            .contains("the agent's Docker Engine does not answer"),
-        "{}",
-        status.text()
-    );
+    status.assert_says(503, "the agent's Docker Engine does not answer");
     let refused = send(
         doomed
             .request(Method::POST, "/agent/invoke")
@@ -378,14 +346,7 @@ fn an_agent_cut_off_during_a_call_fails_it_within_seconds() {
     let answer = gw.wait_output(&id);
     let took = since.elapsed();
     drop(cut);
-    assert_eq!(answer.status, 502, "{}", answer.text());
-    assert!(
-        answer
-            .one_line()
-            .contains("was lost during the call; it was not run again"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_says(502, "was lost during the call; it was not run again");
     assert!(
         took < Duration::from_secs(30),
         "the cut-off call took {took:?}"
@@ -411,13 +372,9 @@ fn constraints_choose_the_agent_s_node() {
     gw.deploy(json!({"service": "agt-nowhere", "image": "faas/sample-cat",
         "command": ["cat"], "constraints": ["node.labels.faas-agent-test == nowhere"]}));
     let answer = gw.call("agt-nowhere", "x");
-    assert_eq!(answer.status, 503, "{}", answer.text());
-    assert!(
-        answer
-            .one_line()
-            .contains("no agent runs on a node that satisfies the constraints of agt-nowhere"),
-        "{}",
-        answer.text()
+    answer.assert_says(
+        503,
+        "no agent runs on a node that satisfies the constraints of agt-nowhere",
     );
     // On a Swarm manager the node's role comes from the manager.
     let mut constraints = vec!["node.platform.os == linux"];
@@ -426,12 +383,7 @@ fn constraints_choose_the_agent_s_node() {
     }
     gw.deploy(json!({"service": "agt-manager", "image": "faas/sample-cat",
         "command": ["cat"], "constraints": constraints}));
-    let answer = gw.call("agt-manager", "placed");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let node = gw
-        .node_event("agt-manager", answer.header("x-call-id"))
-        .expect("a NODE event");
-    assert!(node.contains(&agent.address()), "{node}");
+    call_on(&gw, "agt-manager", "placed", &agent);
     assert!(gw.remove("agt-nowhere").is_success());
     assert!(gw.remove("agt-manager").is_success());
 }
@@ -478,8 +430,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
         post(&url, Some(&token("not-the-password")), good.clone()),
         send(faas_tests::client().get(agent.running.url("/agent/status"))),
     ] {
-        assert_eq!(refused.status, 401, "{}", refused.text());
-        assert!(refused.one_line().contains("answers its gateway only"));
+        refused.assert_says(401, "answers its gateway only");
     }
     // A body over the limit (the input's 1000 bytes as base64, and 256 KiB
     // for the rest): 413 before anything runs.
@@ -492,8 +443,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
         Some(&key),
         invocation(json!({}), &[b'a'; 1200]).to_string(),
     );
-    assert_eq!(answer.status, 413, "{}", answer.text());
-    assert!(answer.one_line().contains("--max-payload-bytes"));
+    answer.assert_says(413, "--max-payload-bytes");
     // A spec the gateway's deploy would refuse is refused here too.
     for (extra, says) in [
         (json!({"network": "host"}), "host"),
@@ -508,12 +458,7 @@ fn the_agent_answers_its_gateway_only_within_limits() {
             Some(&key),
             invocation(extra.clone(), b"hi").to_string(),
         );
-        assert_eq!(answer.status, 400, "{extra}: {}", answer.text());
-        assert!(
-            answer.one_line().contains(says),
-            "{extra}: {}",
-            answer.text()
-        );
+        answer.assert_says(400, says);
     }
     let answer = post(&url, Some(&key), "{not json");
     assert_eq!(answer.status, 400, "{}", answer.text());
@@ -575,12 +520,7 @@ fn the_agent_reports_what_its_node_s_replicas_use() {
         &format!("?owner={}", "x".repeat(300)),
     ] {
         let answer = send(agent.request(Method::GET, &format!("/agent/usage{query}")));
-        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
-        assert!(
-            answer.one_line().contains("owner"),
-            "{query}: {}",
-            answer.text()
-        );
+        answer.assert_says(400, "owner");
     }
     let anyone = send(faas_tests::client().get(agent.running.url("/agent/usage?owner=x")));
     assert_eq!(anyone.status, 401, "{}", anyone.text());

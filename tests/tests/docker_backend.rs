@@ -6,10 +6,11 @@
 use std::time::{Duration, Instant};
 
 use faas_tests::docker::{
-    containers_labelled, containers_with, engine_or_skip, replica_token_image, running_labelled,
+    containers_labelled, containers_with, engine_or_skip, outlives_its_timeout,
+    replica_token_image, running_labelled,
 };
 use faas_tests::gateway::{start_docker_gateway, GatewayHandle};
-use faas_tests::{client, eventually, send};
+use faas_tests::{assert_lines, client, eventually, send};
 use reqwest::Method;
 use serde_json::json;
 
@@ -73,8 +74,7 @@ fn timeout_kills_and_removes_the_container() {
     let Some(gw) = docker_gateway("timeout_kills_and_removes_the_container", &[]) else {
         return;
     };
-    gw.deploy(json!({"service": "sleeper", "image": "faas/sample-cat",
-        "command": ["sleep", "60"], "timeout": 2}));
+    gw.deploy(outlives_its_timeout("sleeper"));
     let started = Instant::now();
     assert_eq!(gw.call("sleeper", "").status, 504);
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -386,9 +386,7 @@ fn function_containers_are_confined_by_default() {
     gw.deploy(json!({"service": "who", "image": "faas/sample-cat",
         "command": ["sh", "-c", PROBE], "user": "1000:1000"}));
     let seen = gw.call("who", "").text();
-    for fact in ["uid=1000", "tmp-writable", "root-read-only"] {
-        assert!(seen.lines().any(|l| l == fact), "{fact} in {seen}");
-    }
+    assert_lines(&seen, &["uid=1000", "tmp-writable", "root-read-only"]);
 
     // What it may not: another network (the host's, another container's,
     // the default bridge), a capability off the allow-list, a service
@@ -427,12 +425,7 @@ fn function_containers_are_confined_by_default() {
             body[k] = v.clone();
         }
         let refused = deploy(body);
-        assert_eq!(refused.status, 400, "{name}: {}", refused.text());
-        assert!(
-            refused.one_line().contains(says),
-            "{name}: {}",
-            refused.text()
-        );
+        refused.assert_says(400, says);
         assert_eq!(gw.get(&format!("/system/function/{name}")).status, 404);
     }
     no_container_of(&["probe", "asks", "who"], 10);
@@ -446,23 +439,24 @@ fn secrets_are_kept_private_and_mounted_read_only() {
     let secret = |method: Method, body: serde_json::Value| {
         send(gw.admin(method, "/system/secrets").json(&body))
     };
-    // faas-cli's `secret create`: {"name", "value"}; 201, then 409.
-    let created = secret(
-        Method::POST,
-        json!({"name": "api-key", "value": "first-value"}),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
-    assert_eq!(
-        secret(Method::POST, json!({"name": "api-key", "value": "x"})).status,
-        409
-    );
-    // `rawValue` is base64 bytes, as faas-cli sends `--from-file`.
-    let raw = secret(Method::POST, json!({"name": "raw", "rawValue": "AAEC/w=="}));
-    assert_eq!(raw.status, 201, "{}", raw.text());
+    // faas-cli's `secret create` ({"name", "value"}) and `secret update`
+    // (PUT); `rawValue` is base64 bytes, as it sends `--from-file`.
+    let value = |name: &str, value: &str| json!({"name": name, "value": value});
+    let raw = json!({"name": "raw", "rawValue": "AAEC/w=="});
+    for (method, body, status) in [
+        (Method::POST, value("api-key", "first-value"), 201),
+        (Method::POST, value("api-key", "x"), 409),
+        (Method::POST, raw, 201),
+        (Method::PUT, value("api-key", "second-value"), 202),
+        (Method::PUT, value("nope", "x"), 404),
+    ] {
+        let answer = secret(method.clone(), body.clone());
+        assert_eq!(answer.status, status, "{method} {body}: {}", answer.text());
+    }
     let listed = gw.get("/system/secrets");
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json(), json!([{"name": "api-key"}, {"name": "raw"}]));
-    assert!(!listed.text().contains("first-value"));
+    assert!(!listed.text().contains("second-value"));
     // Kept 0600 in a 0700 directory, nowhere in the database.
     use std::os::unix::fs::PermissionsExt;
     let dir = gw.data_dir().join("secrets");
@@ -470,16 +464,6 @@ fn secrets_are_kept_private_and_mounted_read_only() {
         |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
     assert_eq!((mode(&dir), mode(&dir.join("api-key"))), (0o700, 0o600));
     assert_eq!(std::fs::read(dir.join("raw")).expect("raw"), [0, 1, 2, 255]);
-    // `secret update`: PUT; 404 for one that is not there.
-    let updated = secret(
-        Method::PUT,
-        json!({"name": "api-key", "value": "second-value"}),
-    );
-    assert_eq!(updated.status, 202, "{}", updated.text());
-    assert_eq!(
-        secret(Method::PUT, json!({"name": "nope", "value": "x"})).status,
-        404
-    );
     for (bad, says) in [
         (
             json!({"name": "../admin-password", "value": "x"}),
@@ -489,8 +473,7 @@ fn secrets_are_kept_private_and_mounted_read_only() {
         (json!({"name": "bad", "rawValue": "%%%"}), "not base64"),
     ] {
         let refused = secret(Method::POST, bad);
-        assert_eq!(refused.status, 400);
-        assert!(refused.one_line().contains(says), "{}", refused.text());
+        refused.assert_says(400, says);
     }
 
     // Mounted read-only where OpenFaaS mounts them, in per-call
@@ -523,12 +506,7 @@ fn secrets_are_kept_private_and_mounted_read_only() {
 
     // `secret remove`: DELETE {"name"}; 409 while a function names it.
     let in_use = secret(Method::DELETE, json!({"name": "api-key"}));
-    assert_eq!(in_use.status, 409);
-    assert!(
-        in_use.one_line().contains("used by reader"),
-        "{}",
-        in_use.text()
-    );
+    in_use.assert_says(409, "used by reader");
     assert!(gw.remove("reader").is_success());
     assert_eq!(
         secret(Method::DELETE, json!({"name": "api-key"})).status,
@@ -636,15 +614,16 @@ fn a_function_cannot_call_another_s_replica_around_the_gateway() {
         let answer = gw.call(&prober, format!("{address}\n"));
         (answer.status == 200).then(|| answer.text())
     });
-    for fact in [
-        "own-token-length=64",
-        "env-tokens=0",
-        "no-token: wget: server returned error: HTTP/1.1 403 Forbidden",
-        "own-token: wget: server returned error: HTTP/1.1 403 Forbidden",
-        "health: OK",
-    ] {
-        assert!(seen.lines().any(|l| l == fact), "{fact} in:\n{seen}");
-    }
+    assert_lines(
+        &seen,
+        &[
+            "own-token-length=64",
+            "env-tokens=0",
+            "no-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+            "own-token: wget: server returned error: HTTP/1.1 403 Forbidden",
+            "health: OK",
+        ],
+    );
     assert!(
         !seen.contains("direct"),
         "the replica ran the direct call:\n{seen}"

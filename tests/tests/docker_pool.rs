@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use faas_tests::docker::{
-    containers_with, engine_or_skip, launcher_image, running_labelled, Creations,
+    containers_with, engine_or_skip, launcher_image, outlives_its_timeout, running_labelled,
+    Creations,
 };
 use faas_tests::gateway::{start_docker_gateway, Gateway, GatewayHandle};
 use faas_tests::{client, eventually, send};
@@ -195,8 +196,7 @@ fn pooled_timeout_kills_and_removes_the_container() {
     let Some(gw) = docker_gateway("pooled_timeout_kills_and_removes_the_container", &[]) else {
         return;
     };
-    gw.deploy(json!({"service": "stuck", "image": "faas/sample-cat",
-        "command": ["sleep", "60"], "timeout": 2}));
+    gw.deploy(outlives_its_timeout("stuck"));
     assert_eq!(gw.call("stuck", "").status, 504, "cold");
     warm(&gw, "stuck");
     let before = pooled(&gw, "stuck");

@@ -6,19 +6,9 @@
 use std::time::Duration;
 
 use faas_tests::gateway::start_gateway;
-use faas_tests::{eventually, send, Answer};
+use faas_tests::{eventually, send};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// The body, after asserting it is one line of text.
-fn one_line(answer: &Answer) -> String {
-    let text = answer.text();
-    assert!(
-        text.ends_with('\n') && text.trim_end().lines().count() == 1,
-        "not one line: {text:?}"
-    );
-    text
-}
 
 #[test]
 fn deploy_list_update_remove() {
@@ -44,7 +34,7 @@ fn deploy_list_update_remove() {
             .json(&json!({"service": "echo", "image": "x", "command": ["cat"]})),
     );
     assert_eq!(again.status, 409);
-    one_line(&again);
+    again.one_line();
 
     let updated = send(
         gw.admin(Method::PUT, "/system/functions")
@@ -111,8 +101,7 @@ fn sync_async_and_x_function_calls() {
     assert_eq!(x.status, 200);
     assert_eq!(x.header("x-call-id"), own, "the caller's call id is kept");
     let none = send(gw.client.post(gw.url("/")).body("x"));
-    assert_eq!(none.status, 400);
-    assert!(one_line(&none).contains("X-Function"));
+    none.assert_says(400, "X-Function");
 
     let call_id = gw.call_async("env", "async-in");
     let output = gw.wait_output(&call_id);
@@ -224,24 +213,21 @@ fn bad_input_is_refused_in_one_line_and_records_nothing() {
                 .header("Content-Type", "application/json")
                 .body(body),
         );
-        assert_eq!(refused.status, 400, "{body}");
-        let line = one_line(&refused);
-        assert!(line.contains(says), "{body}: {line}");
+        refused.assert_says(400, says);
     }
     assert_eq!(gw.functions().len(), 1, "nothing was deployed");
 
     let big = "x".repeat(1001);
     for path in ["/function/cat", "/async-function/cat"] {
         let refused = send(gw.client.post(gw.url(path)).body(big.clone()));
-        assert_eq!(refused.status, 413, "{path}");
-        assert!(one_line(&refused).contains("1000 bytes"));
+        refused.assert_says(413, "1000 bytes");
     }
     assert_eq!(gw.call("cat", "x".repeat(1000)).status, 200);
     for (path, header, value) in [
         ("/async-function/cat", "X-Callback-Url", "not a url"),
         ("/function/cat", "X-Call-Id", "nope"),
     ] {
-        let refused = send(gw.client.post(gw.url(path)).header(header, value).body("x"));
+        let refused = gw.post_with(path, (header, value), "x");
         assert_eq!(refused.status, 400, "{header}: {value}");
     }
     // A sync call's record is committed just after its answer: wait for it.
@@ -256,10 +242,10 @@ fn bad_input_is_refused_in_one_line_and_records_nothing() {
 
     let unknown = send(gw.client.get(gw.url("/no/such/route")));
     assert_eq!(unknown.status, 404);
-    one_line(&unknown);
+    unknown.one_line();
     let method = send(gw.client.post(gw.url("/healthz")));
     assert_eq!(method.status, 405);
-    one_line(&method);
+    method.one_line();
     assert_eq!(gw.call("Bad_Name", "").status, 400);
     assert_eq!(gw.get("/system/logs").status, 400);
 }
@@ -283,15 +269,7 @@ fn auth_is_required_where_the_spec_says() {
         "/ui/",
         "/ui/app.js",
     ] {
-        let none = send(gw.client.get(gw.url(path)));
-        assert_eq!(none.status, 401, "{path}");
-        assert!(none.headers.contains_key("www-authenticate"));
-        let wrong = send(
-            gw.client
-                .get(gw.url(path))
-                .basic_auth("admin", Some("wrong")),
-        );
-        assert_eq!(wrong.status, 401, "{path}");
+        gw.assert_needs_login(path);
         let right = gw.get(path);
         assert!(right.is_success(), "{path}: {}", right.status);
     }

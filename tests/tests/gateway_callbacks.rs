@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use faas_tests::gateway::{start_gateway, GatewayHandle};
-use faas_tests::{eventually, send, Answer, TempDir};
+use faas_tests::{eventually, Answer, TempDir};
 use serde_json::json;
 
 /// One request as a receiver read it.
@@ -71,12 +71,7 @@ fn receiver(statuses: &'static [&'static str]) -> (u16, JoinHandle<Vec<Received>
 
 /// Calls `up` asynchronously with `url` as its callback.
 fn with_callback(gw: &GatewayHandle, url: &str) -> Answer {
-    send(
-        gw.client
-            .post(gw.url("/async-function/up"))
-            .header("X-Callback-Url", url)
-            .body("shout"),
-    )
+    gw.post_with("/async-function/up", ("X-Callback-Url", url), "shout")
 }
 
 /// Calls `up` asynchronously with `url` as its callback; the call id.
@@ -179,12 +174,7 @@ fn the_gateway_s_host_and_private_networks_are_refused() {
         "http://[2001:db8::1]/",
     ] {
         let refused = with_callback(&gw, url);
-        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
-        assert!(
-            refused.one_line().contains("it is not a public address"),
-            "{url}: {}",
-            refused.text()
-        );
+        refused.assert_says(400, "it is not a public address");
     }
     assert_eq!(gw.counts("up")["Total"], 0, "nothing was recorded");
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use faas_tests::gateway::{start_gateway, GatewayHandle, PASSWORD};
-use faas_tests::{binary, eventually, Running, TempDir};
+use faas_tests::{binary, eventually, gateway_port, Running, TempDir};
 use serde_json::json;
 
 fn connect(gw: &GatewayHandle) -> TcpStream {
@@ -102,6 +102,18 @@ fn assert_took(start: Instant, from: Duration, to: Duration, what: &str) {
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
 const HEALTHZ_ONCE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n";
 
+/// A gateway started with `env`, `cat` deployed on it.
+fn with_cat(env: &[(&str, &str)]) -> GatewayHandle {
+    let gw = start_gateway(env);
+    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
+    gw
+}
+
+/// The head of `POST path` with a body of `length` bytes.
+fn post_head(path: &str, length: usize) -> String {
+    format!("POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Length: {length}\r\n\r\n")
+}
+
 #[test]
 fn a_late_request_head_is_cut_at_the_header_timeout() {
     let gw = start_gateway(&[("FAAS_HEADER_TIMEOUT", "1"), ("FAAS_IDLE_TIMEOUT", "30")]);
@@ -144,16 +156,16 @@ fn a_late_request_head_is_cut_at_the_header_timeout() {
 
 #[test]
 fn a_stalled_body_ends_with_408_and_nothing_recorded() {
-    let gw = start_gateway(&[
+    let gw = with_cat(&[
         ("FAAS_BODY_IDLE_TIMEOUT", "1"),
         ("FAAS_HEADER_TIMEOUT", "30"),
         ("FAAS_IDLE_TIMEOUT", "30"),
     ]);
-    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     for path in ["/async-function/cat", "/function/cat"] {
         let mut stream = connect(&gw);
-        let head = format!("POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100\r\n\r\n");
-        stream.write_all(head.as_bytes()).expect("the head");
+        stream
+            .write_all(post_head(path, 100).as_bytes())
+            .expect("the head");
         stream.write_all(b"hello").expect("5 bytes of 100");
         let start = Instant::now();
         let answer = read_until_closed(&mut stream, Duration::from_secs(10));
@@ -170,7 +182,7 @@ fn a_stalled_body_ends_with_408_and_nothing_recorded() {
 
     // A slow body that keeps sending is not cut: the time is idle time.
     let mut stream = connect(&gw);
-    let head = "POST /function/cat HTTP/1.1\r\nHost: gateway\r\nContent-Length: 8\r\n\r\n";
+    let head = post_head("/function/cat", 8);
     stream.write_all(head.as_bytes()).expect("the head");
     for byte in b"trickled" {
         std::thread::sleep(Duration::from_millis(400));
@@ -293,18 +305,16 @@ fn a_body_trickling_below_the_minimum_rate_ends_with_408_and_nothing_recorded() 
     // A byte a second never idles for the 10 s idle timeout, but falls
     // behind 100 bytes/s once the 2 s of grace are over.
     let grace = Duration::from_secs(2);
-    let gw = start_gateway(&[
+    let gw = with_cat(&[
         ("FAAS_BODY_MIN_RATE", "100"),
         ("FAAS_BODY_MIN_RATE_GRACE", "2"),
         ("FAAS_BODY_IDLE_TIMEOUT", "10"),
         ("FAAS_HEADER_TIMEOUT", "30"),
         ("FAAS_IDLE_TIMEOUT", "30"),
     ]);
-    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     for path in ["/function/cat", "/async-function/cat"] {
         let mut stream = connect(&gw);
-        let head =
-            format!("POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Length: 10000\r\n\r\n");
+        let head = post_head(path, 10000);
         let start = Instant::now();
         trickle(&stream, &head, Duration::from_secs(1));
         let answer = read_until_closed(&mut stream, Duration::from_secs(30));
@@ -332,7 +342,7 @@ fn once(gw: &GatewayHandle, request: &str) -> String {
 
 #[test]
 fn slow_clients_filling_the_cap_leave_healthz_and_the_admin_their_reserved_room() {
-    let mut gw = start_gateway(&[
+    let mut gw = with_cat(&[
         // Four reserved: more than the admitted connections below, so one
         // not yet closed on the gateway's side never crowds out the next.
         ("FAAS_MAX_CONNECTIONS", "12"),
@@ -342,22 +352,21 @@ fn slow_clients_filling_the_cap_leave_healthz_and_the_admin_their_reserved_room(
         ("FAAS_BODY_IDLE_TIMEOUT", "120"),
         ("FAAS_BODY_MIN_RATE_GRACE", "120"),
     ]);
-    gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     // A new gateway on the same data: no connection of the deploy's is open.
     gw.restart();
 
     // Eight bodies trickling to an open route hold the ordinary room.
-    let head = "POST /function/cat HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000\r\n\r\n";
+    let head = post_head("/function/cat", 100000);
     let bodies: Vec<TcpStream> = (0..8)
         .map(|_| {
             let stream = connect(&gw);
-            trickle(&stream, head, Duration::from_secs(2));
+            trickle(&stream, &head, Duration::from_secs(2));
             stream
         })
         .collect();
     // Then a ninth: it finds the ordinary room full, and a reserved seat
     // admits no anonymous call.
-    let ninth = once(&gw, head);
+    let ninth = once(&gw, &head);
     assert!(ninth.starts_with("HTTP/1.1 503"), "{ninth}");
     assert!(ninth.contains("FAAS_MAX_CONNECTIONS"), "{ninth}");
     // Heads trickling into the reserved room, more than it holds.
@@ -444,29 +453,14 @@ fn assert_private(data: &Path) {
 
 /// The gateway on `data` with no password file, so that it generates one.
 fn start_generating_password(data: &Path) -> Running {
-    let mut child = Command::new(binary("gateway"))
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["--backend", "process", "--port", "0", "--data-dir"])
         .arg(data)
         .env_remove("FAAS_BASIC_AUTH_PASSWORD_FILE")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, |line| {
-        let address = line.strip_prefix("gateway listening on http://")?;
-        address
-            .split(['/', ' '])
-            .next()?
-            .rsplit(':')
-            .next()?
-            .parse()
-            .ok()
-    });
-    // Later lines must not find the pipe closed.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    running
+        .stderr(Stdio::null());
+    Running::spawn(&mut command, gateway_port, std::io::sink())
 }
 
 #[test]

@@ -419,19 +419,9 @@ fn every_output_has_a_type_nosniff_and_a_sandbox() {
     let untyped = gw.call("cat", script);
     assert_eq!(untyped.text(), script);
     strict(&untyped, BYTES, "a sync call without a type");
-    let typed = send(
-        gw.client
-            .post(gw.url("/function/cat"))
-            .header("Content-Type", "image/png")
-            .body(script),
-    );
+    let typed = gw.post_with("/function/cat", ("Content-Type", "image/png"), script);
     strict(&typed, "image/png", "a sync call with a type");
-    let root = send(
-        gw.client
-            .post(gw.url("/"))
-            .header("X-Function", "cat")
-            .body(script),
-    );
+    let root = gw.post_with("/", ("X-Function", "cat"), script);
     strict(&root, BYTES, "POST / with X-Function");
     let hyper = send(
         gw.client
@@ -439,23 +429,13 @@ fn every_output_has_a_type_nosniff_and_a_sandbox() {
             .body(script),
     );
     strict(&hyper, BYTES, "/call/…/sync");
-    let failed = send(
-        gw.client
-            .post(gw.url("/function/fail"))
-            .header("Content-Type", "text/html")
-            .body(script),
-    );
+    let failed = gw.post_with("/function/fail", ("Content-Type", "text/html"), script);
     assert_eq!(failed.status, 500);
     strict(&failed, TEXT, "a failed sync call");
 
     // Kept outputs: bytes (the request is not kept), a failure text.
     let id = gw.call_async("cat", script);
-    let typed = send(
-        gw.client
-            .post(gw.url("/async-function/cat"))
-            .header("Content-Type", "text/html")
-            .body(script),
-    );
+    let typed = gw.post_with("/async-function/cat", ("Content-Type", "text/html"), script);
     let typed = typed.json()["CallId"].as_str().expect("CallId").to_string();
     let failed = gw.call_async("fail", script);
     for (id, content_type) in [(&id, BYTES), (&typed, BYTES), (&failed, TEXT)] {

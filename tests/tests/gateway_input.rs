@@ -158,12 +158,7 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
     ];
     for (spec, says) in &refused {
         let answer = post(&gw, spec);
-        assert_eq!(answer.status, 400, "{spec}: {}", answer.text());
-        assert!(
-            answer.one_line().contains(says),
-            "{spec}: {}",
-            answer.text()
-        );
+        answer.assert_says(400, says);
     }
     assert!(gw.functions().is_empty(), "nothing was recorded");
     assert_eq!(gw.get("/system/function/f").status, 404);
@@ -171,10 +166,7 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
     let secret = json!({"name": "api-key", "value": "v"});
     for method in [Method::GET, Method::POST] {
         let answer = send(gw.admin(method, "/system/secrets").json(&secret));
-        assert_eq!(answer.status, 400, "{}", answer.text());
-        assert!(answer
-            .one_line()
-            .contains("the process backend has no secrets"));
+        answer.assert_says(400, "the process backend has no secrets");
     }
 
     // An update is held to the same checks, and leaves the function as it was.
@@ -183,8 +175,7 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
         gw.admin(Method::PUT, "/system/functions")
             .json(&json!({"service": "f", "envVars": {"B-C": "2"}})),
     );
-    assert_eq!(update.status, 400);
-    assert!(update.one_line().contains("env var name \"B-C\""));
+    update.assert_says(400, "env var name \"B-C\"");
     assert_eq!(gw.function("f")["envVars"], json!({"A": "1"}));
     assert_eq!(gw.call("f", "still").text(), "still");
 }
@@ -245,8 +236,7 @@ fn scale_stays_under_scale_max_and_the_gateway_s_maximum() {
         &json!({"service": "big", "image": "x", "envProcess": "cat",
             "labels": {"com.openfaas.scale.min": "6", "com.openfaas.scale.max": "10"}}),
     );
-    assert_eq!(too_many.status, 400);
-    assert!(too_many.one_line().contains("--max-replicas 5"));
+    too_many.assert_says(400, "--max-replicas 5");
 }
 
 #[test]
@@ -254,20 +244,13 @@ fn a_reused_call_id_is_409_for_sync_calls_too() {
     let gw = start_gateway(&[]);
     gw.deploy(json!({"service": "cat", "image": "x", "command": ["cat"]}));
     gw.deploy(json!({"service": "slow", "image": "x", "command": ["sh", "-c", "sleep 1; cat"]}));
-    let call = |path: &str, id: &str, body: &str| {
-        send(
-            gw.client
-                .post(gw.url(path))
-                .header("X-Call-Id", id)
-                .body(body.to_string()),
-        )
-    };
+    let call =
+        |path: &str, id: &str, body: &str| gw.post_with(path, ("X-Call-Id", id), body.to_string());
 
     let id = "0b7e4c3a-54e4-4b43-9c1f-222222222222";
     assert_eq!(call("/function/cat", id, "first").text(), "first");
     let again = call("/function/cat", id, "second");
-    assert_eq!(again.status, 409, "{}", again.text());
-    assert!(again.one_line().contains("already used"));
+    again.assert_says(409, "already used");
     assert_eq!(call("/async-function/cat", id, "third").status, 409);
     assert_eq!(gw.counts("cat")["Total"], 1, "only the first is recorded");
     assert_eq!(gw.record(id)["Status"], "FINISHED");
@@ -310,17 +293,11 @@ fn huge_request_headers_are_431_and_leave_no_record() {
                 .header("X-Big", &big)
                 .body("in"),
         );
-        assert_eq!(answer.status, 431, "{path}: {}", answer.text());
-        assert!(answer.one_line().contains("FAAS_MAX_HEADER_BYTES"));
+        answer.assert_says(431, "FAAS_MAX_HEADER_BYTES");
         assert_eq!(gw.get(&format!("/system/calls/{id}")).status, 404);
     }
     assert_eq!(gw.counts("cat")["Total"], 0);
-    let fits = send(
-        gw.client
-            .post(gw.url("/function/cat"))
-            .header("X-Big", "x".repeat(60 * 1024))
-            .body("in"),
-    );
+    let fits = gw.post_with("/function/cat", ("X-Big", &"x".repeat(60 * 1024)), "in");
     assert_eq!(fits.status, 200, "{}", fits.text());
 }
 
@@ -343,8 +320,7 @@ fn malformed_alertmanager_webhooks_are_400() {
         r#"{"alerts":[{"status":"burning","labels":{}}]}"#,
     ] {
         let answer = alert(body);
-        assert_eq!(answer.status, 400, "{body}: {}", answer.text());
-        assert!(answer.one_line().contains("AlertManager webhook"), "{body}");
+        answer.assert_says(400, "AlertManager webhook");
     }
     let unknown = alert(r#"{"alerts":[{"status":"firing","labels":{"function_name":"ghost"}}]}"#);
     assert_eq!(unknown.status, 200, "an unknown function is ignored");
@@ -362,17 +338,13 @@ fn docker_refuses_missing_networks_and_cpus_beyond_the_engine() {
         &json!({"service": "net", "image": "faas/sample-cat", "command": ["cat"],
             "network": "faas-no-such-network"}),
     );
-    assert_eq!(missing.status, 400, "{}", missing.text());
-    assert!(missing
-        .one_line()
-        .contains("no such network: faas-no-such-network"));
+    missing.assert_says(400, "no such network: faas-no-such-network");
     let cpus = post(
         &gw,
         &json!({"service": "cpus", "image": "faas/sample-cat", "command": ["cat"],
             "limits": {"cpu": "100000"}}),
     );
-    assert_eq!(cpus.status, 400, "{}", cpus.text());
-    assert!(cpus.one_line().contains("is more than the"));
+    cpus.assert_says(400, "is more than the");
     // Amounts no container could run with.
     let base = json!({"service": "f", "image": "faas/sample-cat", "command": ["cat"]});
     let with = |field: &str, value: Value| {
@@ -407,6 +379,5 @@ fn docker_refuses_missing_networks_and_cpus_beyond_the_engine() {
 
 /// Asserts `answer` is a one-line 400 saying `says`.
 fn refused(answer: Answer, says: &str) {
-    assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(answer.one_line().contains(says), "{}", answer.text());
+    answer.assert_says(400, says);
 }

@@ -29,12 +29,8 @@ fn the_portal_is_behind_the_credentials_with_strict_headers() {
         "/ui/style.css",
         "/ui/index.html",
     ] {
-        let none = send(gw.client.get(gw.url(path)));
-        assert_eq!(none.status, 401, "{path}");
-        assert!(none.header("www-authenticate").starts_with("Basic"));
+        let none = gw.assert_needs_login(path);
         assert_eq!(none.header("x-content-type-options"), "nosniff", "{path}");
-        let wrong = send(gw.client.get(gw.url(path)).basic_auth("admin", Some("no")));
-        assert_eq!(wrong.status, 401, "{path}");
     }
     let page = gw.get("/ui/");
     assert_eq!(page.status, 200);
@@ -267,13 +263,11 @@ fn the_portal_in_a_real_browser() {
         .browser
         .keys("#invoke-file", picture.to_str().expect("a UTF-8 path"));
     steps.browser.click("#invoke");
-    steps.browser.wait("the picture", Duration::from_secs(10), |b| {
-        let shown = b.script(
-            "const i = document.getElementById('invoke-image'); return !!i && i.complete && i.naturalWidth > 0;",
-            json!([]),
-        );
-        (shown == true).then_some(())
-    });
+    let shown = "const i = document.getElementById('invoke-image'); \
+        return !!i && i.complete && i.naturalWidth > 0;";
+    steps
+        .browser
+        .wait_true("the picture", Duration::from_secs(10), shown);
     let size = steps.browser.text("#invoke-answer");
     assert!(
         size.contains(&format!("{bytes} bytes, image/png")),
@@ -412,15 +406,11 @@ fn the_portal_in_a_real_browser() {
 
     // Readable on a phone: nothing wider than the screen.
     steps.browser.resize(390, 844);
-    steps
-        .browser
-        .wait("no sideways scrolling", Duration::from_secs(5), |b| {
-            let fits = b.script(
-                "return document.documentElement.scrollWidth <= window.innerWidth;",
-                json!([]),
-            );
-            (fits == true).then_some(())
-        });
+    steps.browser.wait_true(
+        "no sideways scrolling",
+        Duration::from_secs(5),
+        "return document.documentElement.scrollWidth <= window.innerWidth;",
+    );
     steps.shot("functions-on-a-phone");
     steps.browser.resize(1280, 900);
 

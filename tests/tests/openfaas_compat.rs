@@ -150,14 +150,7 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
     let mut stack_entry = from_stack(&stack, image);
     if !confined {
         let answer = deploy(gw, &stack_entry);
-        assert_eq!(answer.status, 400, "{}", answer.text());
-        assert!(
-            answer
-                .one_line()
-                .contains("cannot be applied on the process backend"),
-            "{}",
-            answer.text()
-        );
+        answer.assert_says(400, "cannot be applied on the process backend");
         let fields = stack_entry.as_object_mut().expect("an object");
         for field in ["limits", "requests", "readOnlyRootFilesystem"] {
             fields.remove(field);
@@ -168,12 +161,7 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
     let mut elsewhere = from_flags(&format!("compat-other-{pid}"), image);
     elsewhere["namespace"] = json!("team-a");
     let answer = deploy(gw, &elsewhere);
-    assert_eq!(answer.status, 400);
-    assert!(
-        answer.one_line().contains("no such namespace"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_says(400, "no such namespace");
     // Deploying again updates (PUT answers, no POST).
     let answer = deploy(gw, &from_flags(&flags, image));
     assert_eq!(answer.status, 202, "{}", answer.text());
@@ -256,11 +244,10 @@ fn openfaas_client_flow(gw: &Gateway, image: &str, orchestration: &str, replicas
         assert!(!answer.header("x-call-id").is_empty());
     }
     // faas-cli invoke --async: 202 and the call id.
-    let answer = send(
-        gw.client
-            .post(gw.url(&format!("/async-function/{flags}")))
-            .header("X-Compat", "async")
-            .body("later"),
+    let answer = gw.post_with(
+        &format!("/async-function/{flags}"),
+        ("X-Compat", "async"),
+        "later",
     );
     assert_eq!(answer.status, 202);
     let id = answer.header("x-call-id").to_string();

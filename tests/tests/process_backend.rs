@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use faas_tests::gateway::{start_gateway, Gateway, GatewayHandle, PASSWORD};
-use faas_tests::{binary, eventually, Running, TempDir};
+use faas_tests::{binary, eventually, gateway_port, Running, TempDir};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -161,7 +161,8 @@ fn gateway_as(dir: &TempDir, (uid, gid): (u32, u32)) -> Running {
     for path in [&dir.0, &password] {
         std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
     }
-    let mut child = Command::new(binary("gateway"))
+    let mut command = Command::new(binary("gateway"));
+    command
         .args(["--backend", "process", "--port", "0", "--data-dir"])
         .arg(dir.0.join("data"))
         .env("FAAS_BASIC_AUTH_PASSWORD_FILE", &password)
@@ -169,23 +170,8 @@ fn gateway_as(dir: &TempDir, (uid, gid): (u32, u32)) -> Running {
         .current_dir(&dir.0)
         .uid(uid)
         .gid(gid)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway starts");
-    let stdout = child.stdout.take().expect("STDOUT is piped");
-    let (running, mut stdout) = Running::announced(child, stdout, |line| {
-        let address = line.strip_prefix("gateway listening on http://")?;
-        address
-            .split(['/', ' '])
-            .next()?
-            .rsplit_once(':')?
-            .1
-            .parse()
-            .ok()
-    });
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    running
+        .stderr(Stdio::null());
+    Running::spawn(&mut command, gateway_port, std::io::sink())
 }
 
 #[test]

@@ -568,12 +568,7 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         json!({"service": "sforeign", "image": "faas/sample-cat", "command": ["cat"]}),
     ] {
         let refused = send(gw.admin(Method::POST, "/system/functions").json(&spec));
-        assert_eq!(refused.status, 409, "{}", refused.text());
-        assert!(
-            refused.one_line().contains("did not create"),
-            "{}",
-            refused.text()
-        );
+        refused.assert_says(409, "did not create");
     }
     assert_eq!(gw.get("/system/function/sforeign").status, 404);
     let scale = send(
@@ -679,11 +674,10 @@ fn swarm_secrets(gw: &Gateway) {
 /// cannot call a function around the gateway. A name nobody has is refused
 /// at once, saying so.
 fn callbacks_by_host_name(gw: &Gateway) {
-    let accepted = send(
-        gw.client
-            .post(gw.url("/async-function/cat"))
-            .header("X-Callback-Url", "http://echo:8080/hook")
-            .body("called back"),
+    let accepted = gw.post_with(
+        "/async-function/cat",
+        ("X-Callback-Url", "http://echo:8080/hook"),
+        "called back",
     );
     assert_eq!(accepted.status, 202, "{}", accepted.text());
     let id = accepted.header("x-call-id").to_string();
@@ -702,18 +696,12 @@ fn callbacks_by_host_name(gw: &Gateway) {
         delivered.contains("callback to http://echo:8080/hook answered 403"),
         "{delivered}"
     );
-    let refused = send(
-        gw.client
-            .post(gw.url("/async-function/cat"))
-            .header("X-Callback-Url", "http://no-such-service:8080/")
-            .body("x"),
+    let refused = gw.post_with(
+        "/async-function/cat",
+        ("X-Callback-Url", "http://no-such-service:8080/"),
+        "x",
     );
-    assert_eq!(refused.status, 400, "{}", refused.text());
-    assert!(
-        refused.one_line().contains("no such host: no-such-service"),
-        "{}",
-        refused.text()
-    );
+    refused.assert_says(400, "no such host: no-such-service");
 }
 
 /// A service function's own lines (its STDERR, as its watchdog writes it)

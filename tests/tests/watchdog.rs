@@ -5,7 +5,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use faas_tests::watchdog::start_watchdog;
-use faas_tests::{binary, client, eventually, send, TempDir};
+use faas_tests::{assert_lines, binary, client, eventually, send, TempDir};
 use reqwest::Method;
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
@@ -250,15 +250,16 @@ fn cgi_headers_become_http_variables() {
             .body("12345"),
     )
     .text();
-    for line in [
-        "Http_X_Call_Id=abc-123",
-        "Http_Method=PUT",
-        "Http_Path=/some/path",
-        "Http_Query=a=1&b=2",
-        "Http_Content_Length=5",
-    ] {
-        assert!(env.lines().any(|l| l == line), "{line} missing in:\n{env}");
-    }
+    assert_lines(
+        &env,
+        &[
+            "Http_X_Call_Id=abc-123",
+            "Http_Method=PUT",
+            "Http_Path=/some/path",
+            "Http_Query=a=1&b=2",
+            "Http_Content_Length=5",
+        ],
+    );
     assert!(
         env.lines().any(|l| l.starts_with("Http_Host=127.0.0.1:")),
         "{env}"
@@ -301,8 +302,7 @@ fn a_gateway_token_admits_only_calls_carrying_it() {
     let answer = call(Some("the-right-token"));
     assert_eq!(answer.status, 200, "{}", answer.text());
     let env = answer.text();
-    assert!(env.lines().any(|l| l == "Http_Path=/run"), "{env}");
-    assert!(env.lines().any(|l| l == "KEPT=kept-value"), "{env}");
+    assert_lines(&env, &["Http_Path=/run", "KEPT=kept-value"]);
     // Neither the header nor the variable reaches the function.
     assert!(!env.contains("the-right-token"), "{env}");
     assert!(!env.to_ascii_lowercase().contains("gateway_token"), "{env}");

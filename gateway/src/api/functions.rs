@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::{base_url, check_namespace, deployed, flag, json, json_body, AppState};
+use super::{
+    base_url, check_namespace, deployed, flag, json, json_body, AppState, NamespacedQuery,
+};
 use crate::app::App;
 use crate::backend::Usage;
 use crate::clock;
@@ -25,10 +27,9 @@ const DEPLOYMENT: &str = "deployment";
 
 pub async fn list(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    _: NamespacedQuery,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    check_namespace(query.get("namespace").map(String::as_str))?;
     let counts = app.store.invocation_counts().await?;
     let base = base_url(&headers, &app);
     let all = app.registry.all();
@@ -44,10 +45,9 @@ pub async fn list(
 pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    _: NamespacedQuery,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    check_namespace(query.get("namespace").map(String::as_str))?;
     let deployed = deployed(&app, &name)?;
     let count = app.store.counts(&name).await?.total;
     Ok(json(
@@ -59,9 +59,8 @@ pub async fn get(
 pub async fn status(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    _: NamespacedQuery,
 ) -> Result<Response, Error> {
-    check_namespace(query.get("namespace").map(String::as_str))?;
     deployed(&app, &name)?;
     let counts = app.store.counts(&name).await?;
     Ok(json(StatusCode::OK, &counts))
@@ -100,10 +99,9 @@ struct Removal {
 
 pub async fn remove(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    NamespacedQuery(query): NamespacedQuery,
     req: Request,
 ) -> Result<Response, Error> {
-    check_namespace(query.get("namespace").map(String::as_str))?;
     let what = "removal (expected {\"functionName\": \"<name>\"})";
     let removal = json_body::<Removal>(req, what).await?;
     check_namespace(removal.namespace.as_deref())?;

@@ -24,8 +24,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -81,6 +83,23 @@ fn timed_out<'a>(
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
     })
+}
+
+/// A management request's query, once its `namespace` is checked
+/// ([`check_namespace`]): the extractor of the routes that take one.
+pub struct NamespacedQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for NamespacedQuery {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_namespace(query.get("namespace").map(String::as_str))
+            .map_err(IntoResponse::into_response)?;
+        Ok(NamespacedQuery(query))
+    }
 }
 
 /// 400 unless `namespace` is absent, empty or the gateway's one

@@ -113,96 +113,100 @@ mod tests {
         is_public(s.parse().expect("an address"))
     }
 
+    /// Asserts that none of `refused` is public and all of `allowed` are.
+    fn judged(refused: &[&str], allowed: &[&str]) {
+        for ip in refused {
+            assert!(!public(ip), "{ip}");
+        }
+        for ip in allowed {
+            assert!(public(ip), "{ip}");
+        }
+    }
+
     #[test]
     fn special_ipv4_ranges_are_not_public() {
-        for refused in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.17.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "0.1.2.3",
-            "192.0.0.8",
-            "192.0.2.1",
-            "198.51.100.7",
-            "203.0.113.9",
-            "198.18.0.1",
-            "198.19.255.254",
-            "224.0.0.1",
-            "240.0.0.1",
-            "250.1.2.3",
-            "255.255.255.254",
-            "255.255.255.255",
-        ] {
-            assert!(!public(refused), "{refused}");
-        }
-        for allowed in ["8.8.8.8", "1.1.1.1", "198.17.255.255", "198.20.0.1"] {
-            assert!(public(allowed), "{allowed}");
-        }
+        judged(
+            &[
+                "127.0.0.1",
+                "10.1.2.3",
+                "172.17.0.1",
+                "192.168.1.1",
+                "169.254.169.254",
+                "100.64.0.1",
+                "0.0.0.0",
+                "0.1.2.3",
+                "192.0.0.8",
+                "192.0.2.1",
+                "198.51.100.7",
+                "203.0.113.9",
+                "198.18.0.1",
+                "198.19.255.254",
+                "224.0.0.1",
+                "240.0.0.1",
+                "250.1.2.3",
+                "255.255.255.254",
+                "255.255.255.255",
+            ],
+            &["8.8.8.8", "1.1.1.1", "198.17.255.255", "198.20.0.1"],
+        );
     }
 
     #[test]
     fn special_ipv6_ranges_are_not_public() {
-        for refused in [
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00::1",
-            "fec0::1",
-            "ff02::1",
-            "100::1",
-            "5f00::1",
-            "2001:db8::1",
-            "3fff::1",
-            "2001:2::1",
-            "2001:10::1",
-            "2001:20::1",
-        ] {
-            assert!(!public(refused), "{refused}");
-        }
-        for allowed in ["2606:4700::1111", "2a00:1450:4001::1", "2001:4860::8888"] {
-            assert!(public(allowed), "{allowed}");
-        }
+        judged(
+            &[
+                "::1",
+                "::",
+                "fe80::1",
+                "fd00::1",
+                "fec0::1",
+                "ff02::1",
+                "100::1",
+                "5f00::1",
+                "2001:db8::1",
+                "3fff::1",
+                "2001:2::1",
+                "2001:10::1",
+                "2001:20::1",
+            ],
+            &["2606:4700::1111", "2a00:1450:4001::1", "2001:4860::8888"],
+        );
     }
 
     #[test]
     fn an_ipv6_address_carrying_an_ipv4_one_is_judged_by_it() {
-        for refused in [
-            // IPv4-mapped, -compatible and -translated.
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "::127.0.0.1",
-            "::192.168.0.1",
-            "::ffff:0:127.0.0.1",
-            // NAT64.
-            "64:ff9b::127.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "64:ff9b::198.18.0.1",
-            // Local-use NAT64, whatever it carries.
-            "64:ff9b:1::8.8.8.8",
-            "64:ff9b:1:808:8:800::",
-            // 6to4 of 10.0.0.1, 127.0.0.1, 192.168.1.1.
-            "2002:a00:1::1",
-            "2002:7f00:1::",
-            "2002:c0a8:101::1",
-            // Teredo: a private server, or a client at 127.0.0.1 (inverted:
-            // 80ff:fffe).
-            "2001:0:a00:1::fefe:fefe",
-            "2001:0:808:808::80ff:fffe",
-        ] {
-            assert!(!public(refused), "{refused}");
-        }
-        for allowed in [
-            "::ffff:8.8.8.8",
-            "64:ff9b::8.8.8.8",
-            "2002:808:808::1",
-            // Teredo: server 8.8.8.8, client 1.1.1.1 (inverted: fefe:fefe).
-            "2001:0:808:808::fefe:fefe",
-        ] {
-            assert!(public(allowed), "{allowed}");
-        }
+        judged(
+            &[
+                // IPv4-mapped, -compatible and -translated.
+                "::ffff:127.0.0.1",
+                "::ffff:10.0.0.1",
+                "::127.0.0.1",
+                "::192.168.0.1",
+                "::ffff:0:127.0.0.1",
+                // NAT64.
+                "64:ff9b::127.0.0.1",
+                "64:ff9b::a9fe:a9fe",
+                "64:ff9b::198.18.0.1",
+                // Local-use NAT64, whatever it carries.
+                "64:ff9b:1::8.8.8.8",
+                "64:ff9b:1:808:8:800::",
+                // 6to4 of 10.0.0.1, 127.0.0.1, 192.168.1.1.
+                "2002:a00:1::1",
+                "2002:7f00:1::",
+                "2002:c0a8:101::1",
+                // Teredo: a private server, or a client at 127.0.0.1 (inverted:
+                // 80ff:fffe).
+                "2001:0:a00:1::fefe:fefe",
+                "2001:0:808:808::80ff:fffe",
+            ],
+            &[
+                "::ffff:8.8.8.8",
+                "64:ff9b::8.8.8.8",
+                "2002:808:808::1",
+                // Teredo: server 8.8.8.8, client 1.1.1.1 (inverted: fefe:fefe).
+                "2001:0:808:808::fefe:fefe",
+            ],
+        );
         let carried = stands_for("2002:a00:1::1".parse().expect("an address"));
         assert_eq!(carried, [Ipv4Addr::new(10, 0, 0, 1)]);
         assert!(stands_for("2606:4700::1111".parse().expect("an address")).is_empty());

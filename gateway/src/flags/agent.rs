@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use super::groups::{ConnectionArgs, IsolationArgs, PoolArgs, MIB};
+use super::groups::{SharedArgs, MIB};
 use crate::agent_server::AgentConfig;
 
 #[derive(Debug, clap::Args)]
@@ -32,15 +32,12 @@ pub struct AgentArgs {
     #[arg(long, env = "FAAS_AGENT_OWNER")]
     owner: Option<String>,
     #[command(flatten)]
-    isolation: IsolationArgs,
-    #[command(flatten)]
-    connections: ConnectionArgs,
-    #[command(flatten)]
-    pool: PoolArgs,
+    shared: SharedArgs,
 }
 
 impl AgentArgs {
     pub fn into_config(self) -> anyhow::Result<AgentConfig> {
+        let (isolation, connections, pool) = self.shared.into_parts()?;
         Ok(AgentConfig {
             listen: SocketAddr::new(self.bind, self.port),
             password_file: self.basic_auth_password_file,
@@ -48,9 +45,9 @@ impl AgentArgs {
             max_payload_bytes: self.max_payload_bytes,
             slots: self.slots as usize,
             owner: self.owner.filter(|o| !o.trim().is_empty()),
-            isolation: self.isolation.into_isolation(),
-            pool: self.pool.into_pool(),
-            connections: self.connections.into_connections()?,
+            isolation,
+            pool,
+            connections,
         })
     }
 }

@@ -8,9 +8,33 @@ use crate::function::capability;
 
 pub const MIB: u64 = 1024 * 1024;
 
+/// The groups below, which the gateway and an agent both flatten in.
+#[derive(Debug, clap::Args)]
+pub struct SharedArgs {
+    #[command(flatten)]
+    isolation: IsolationArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+}
+
+impl SharedArgs {
+    /// What function containers may be given, the bounds on client
+    /// connections and the warm containers.
+    pub fn into_parts(self) -> anyhow::Result<(Isolation, Connections, PoolConfig)> {
+        let connections = self.connections.into_connections()?;
+        Ok((
+            self.isolation.into_isolation(),
+            connections,
+            self.pool.into_pool(),
+        ))
+    }
+}
+
 /// What function containers may be given: the gateway's and an agent's.
 #[derive(Debug, clap::Args)]
-pub struct IsolationArgs {
+struct IsolationArgs {
     /// Networks a deployment's "network" may name besides the functions network and "none", comma-separated ("host" and "container:<id>" only when listed)
     #[arg(long, env = "FAAS_ALLOW_NETWORKS", value_delimiter = ',')]
     allow_networks: Vec<String>,
@@ -32,7 +56,7 @@ pub struct IsolationArgs {
 
 /// Bounds on client connections: the gateway's and an agent's.
 #[derive(Debug, clap::Args)]
-pub struct ConnectionArgs {
+struct ConnectionArgs {
     /// A client that has not sent a whole request head this long after connecting (or after the first byte of its next request) is disconnected; seconds or units (1m30s)
     #[arg(long, env = "FAAS_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
     header_timeout: Duration,
@@ -58,7 +82,7 @@ pub struct ConnectionArgs {
 
 /// Warm containers: the gateway's and an agent's.
 #[derive(Debug, clap::Args)]
-pub struct PoolArgs {
+struct PoolArgs {
     /// Warm containers (docker and swarm backends, agents): a per-call function not called for this long keeps none
     #[arg(long, env = "FAAS_POOL_IDLE", default_value = "5m", value_parser = duration)]
     pool_idle: Duration,
@@ -81,7 +105,7 @@ pub struct PoolArgs {
 }
 
 impl IsolationArgs {
-    pub fn into_isolation(self) -> Isolation {
+    fn into_isolation(self) -> Isolation {
         Isolation {
             allow_networks: self
                 .allow_networks
@@ -101,7 +125,7 @@ impl IsolationArgs {
 }
 
 impl ConnectionArgs {
-    pub fn into_connections(self) -> anyhow::Result<Connections> {
+    fn into_connections(self) -> anyhow::Result<Connections> {
         let max_connections = match self.max_connections {
             Some(max) => max as usize,
             None => Connections::default_max(open_files_limit()),
@@ -127,7 +151,7 @@ impl ConnectionArgs {
 }
 
 impl PoolArgs {
-    pub fn into_pool(self) -> PoolConfig {
+    fn into_pool(self) -> PoolConfig {
         PoolConfig {
             idle: self.pool_idle,
             per_function: self.pool_per_function,

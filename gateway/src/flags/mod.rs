@@ -12,7 +12,7 @@ mod agent;
 mod groups;
 
 use crate::config::{AgentsConfig, BackendKind, Config, LoginLimits, ReplicaConfig};
-use groups::{duration, ConnectionArgs, IsolationArgs, PoolArgs, MIB};
+use groups::{duration, SharedArgs, MIB};
 
 /// The faas gateway: routes calls to functions, queues them FIFO under a
 /// quota, keeps their results and logs, and serves the management API.
@@ -76,11 +76,7 @@ pub struct Args {
     #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
     callback_ca_file: Option<PathBuf>,
     #[command(flatten)]
-    isolation: IsolationArgs,
-    #[command(flatten)]
-    connections: ConnectionArgs,
-    #[command(flatten)]
-    pool: PoolArgs,
+    shared: SharedArgs,
     /// An agent to run per-call calls on, host:port (repeatable, or comma-separated in the variable); see also --agent-service
     #[arg(long = "agent", env = "FAAS_AGENTS", value_delimiter = ',')]
     agents: Vec<String>,
@@ -184,6 +180,7 @@ impl Args {
 
     fn into_config(self) -> anyhow::Result<Config> {
         let logins = self.logins()?;
+        let (isolation, connections, pool) = self.shared.into_parts()?;
         let backend = match self.backend {
             Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
@@ -208,13 +205,13 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
-            isolation: self.isolation.into_isolation(),
+            isolation,
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections: self.connections.into_connections()?,
+            connections,
             logins,
             sample_interval: self.sample_interval,
-            pool: self.pool.into_pool(),
+            pool,
             agents: AgentsConfig {
                 addresses: self
                     .agents
@@ -240,8 +237,10 @@ mod tests {
     use super::*;
     use crate::config::{Connections, Isolation};
 
-    fn config(args: &[&str]) -> Config {
-        let argv = std::iter::once("gateway").chain(args.iter().copied());
+    /// The config of `gateway` given these flags and their values.
+    fn config(flags: &[(&str, &str)]) -> Config {
+        let args = flags.iter().flat_map(|&(flag, value)| [flag, value]);
+        let argv = std::iter::once("gateway").chain(args);
         Args::try_parse_from(argv)
             .expect("args")
             .into_config()
@@ -250,7 +249,7 @@ mod tests {
 
     #[test]
     fn defaults_and_flags() {
-        let c = config(&["--backend", "process"]);
+        let c = config(&[("--backend", "process")]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.quota, 10);
         assert_eq!(c.max_queue, 1000);
@@ -258,23 +257,20 @@ mod tests {
         assert_eq!((c.max_header_bytes, c.max_replicas), (64 * 1024, 100));
         assert!(!c.invoke_auth);
         let c = config(&[
-            "--backend",
-            "process",
-            "--bind",
-            "0.0.0.0",
-            "--port",
-            "9",
-            "--invoke-auth",
+            ("--backend", "process"),
+            ("--bind", "0.0.0.0"),
+            ("--port", "9"),
         ]);
         assert_eq!(c.listen.to_string(), "0.0.0.0:9");
-        assert!(c.invoke_auth);
-        let c = config(&["--backend", "process", "--invoke-auth", "false"]);
+        let bare = Args::try_parse_from(["gateway", "--invoke-auth"]).expect("args");
+        assert!(bare.invoke_auth, "a bare --invoke-auth is true");
+        let c = config(&[("--backend", "process"), ("--invoke-auth", "false")]);
         assert!(!c.invoke_auth);
-        let c = config(&["--max-header-bytes", "100", "--max-replicas", "3"]);
+        let c = config(&[("--max-header-bytes", "100"), ("--max-replicas", "3")]);
         assert_eq!((c.max_header_bytes, c.max_replicas), (100, 3));
         assert!(Args::try_parse_from(["gateway", "--max-replicas", "0"]).is_err());
         assert_eq!(c.sample_interval, Duration::from_secs(5));
-        let c = config(&["--sample-interval", "1s"]);
+        let c = config(&[("--sample-interval", "1s")]);
         assert_eq!(c.sample_interval, Duration::from_secs(1));
         for bad in ["500ms", "2m", "soon"] {
             assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
@@ -285,7 +281,7 @@ mod tests {
     fn scale_down_delay() {
         assert_eq!(config(&[]).scale_down_delay, Duration::from_secs(10));
         for (text, delay) in [("10", 10), ("30s", 30), ("1m", 60), ("24h", 86_400)] {
-            let c = config(&["--scale-down-delay", text]);
+            let c = config(&[("--scale-down-delay", text)]);
             assert_eq!(c.scale_down_delay, Duration::from_secs(delay), "{text}");
         }
         for bad in ["0", "0s", "25h", "soon", "10x"] {
@@ -300,10 +296,8 @@ mod tests {
     fn replica_timeouts() {
         assert_eq!(config(&[]).replicas, ReplicaConfig::default());
         let c = config(&[
-            "--replica-connect-timeout",
-            "500ms",
-            "--replica-quarantine",
-            "1m",
+            ("--replica-connect-timeout", "500ms"),
+            ("--replica-quarantine", "1m"),
         ]);
         assert_eq!(
             (c.replicas.connect_timeout, c.replicas.quarantine),
@@ -317,23 +311,22 @@ mod tests {
     #[test]
     fn backends_and_quota_zero_rejected() {
         assert_eq!(
-            config(&["--backend", "docker"]).backend,
+            config(&[("--backend", "docker")]).backend,
             BackendKind::Docker
         );
-        assert_eq!(config(&["--backend", "swarm"]).backend, BackendKind::Swarm);
+        assert_eq!(
+            config(&[("--backend", "swarm")]).backend,
+            BackendKind::Swarm
+        );
         assert_eq!(config(&[]).backend, BackendKind::Auto);
         assert!(!config(&[]).bind_given);
         assert_eq!(config(&[]).network, None);
         assert_eq!(config(&[]).isolation, Isolation::default());
         let c = config(&[
-            "--allow-networks",
-            "host,other",
-            "--allow-capabilities",
-            "cap_net_raw",
-            "--pids-limit",
-            "64",
-            "--default-memory-limit",
-            "1g",
+            ("--allow-networks", "host,other"),
+            ("--allow-capabilities", "cap_net_raw"),
+            ("--pids-limit", "64"),
+            ("--default-memory-limit", "1g"),
         ]);
         assert_eq!(c.isolation.allow_networks, ["host", "other"]);
         assert_eq!(c.isolation.allow_capabilities, ["NET_RAW"]);
@@ -343,7 +336,7 @@ mod tests {
         );
         assert!(Args::try_parse_from(["gateway", "--default-memory-limit", "1k"]).is_err());
         assert!(Args::try_parse_from(["gateway", "--pids-limit", "0"]).is_err());
-        let none = config(&["--allow-capabilities", "", "--allow-networks", ""]);
+        let none = config(&[("--allow-capabilities", ""), ("--allow-networks", "")]);
         assert!(none.isolation.allow_capabilities.is_empty());
         assert!(none.isolation.allow_networks.is_empty());
         assert!(Args::try_parse_from(["gateway", "--backend", "kubernetes"]).is_err());
@@ -361,14 +354,10 @@ mod tests {
             Connections::default_max(open_files_limit())
         );
         let c = config(&[
-            "--header-timeout",
-            "1",
-            "--body-idle-timeout",
-            "500ms",
-            "--idle-timeout",
-            "1m30s",
-            "--max-connections",
-            "20",
+            ("--header-timeout", "1"),
+            ("--body-idle-timeout", "500ms"),
+            ("--idle-timeout", "1m30s"),
+            ("--max-connections", "20"),
         ])
         .connections;
         assert_eq!(c.header_timeout, Duration::from_secs(1));
@@ -379,14 +368,10 @@ mod tests {
         assert_eq!(c.body_min_rate, 1024);
         assert_eq!(c.body_min_rate_grace, Duration::from_secs(10));
         let c = config(&[
-            "--max-connections",
-            "10",
-            "--reserved-connections",
-            "0",
-            "--body-min-rate",
-            "100",
-            "--body-min-rate-grace",
-            "2s",
+            ("--max-connections", "10"),
+            ("--reserved-connections", "0"),
+            ("--body-min-rate", "100"),
+            ("--body-min-rate-grace", "2s"),
         ])
         .connections;
         assert_eq!(c.reserved_connections, 0);
@@ -416,11 +401,9 @@ mod tests {
 
     #[test]
     fn reserved_connections_scale_with_the_cap() {
-        assert_eq!(Connections::default_reserved(1), 0);
-        assert_eq!(Connections::default_reserved(2), 1);
-        assert_eq!(Connections::default_reserved(10), 1);
-        assert_eq!(Connections::default_reserved(768), 76);
-        assert_eq!(Connections::default_reserved(16_384), 256);
+        for (max, reserved) in [(1, 0), (2, 1), (10, 1), (768, 76), (16_384, 256)] {
+            assert_eq!(Connections::default_reserved(max), reserved, "of {max}");
+        }
     }
 
     #[test]
@@ -429,12 +412,9 @@ mod tests {
         assert_eq!(l, crate::config::LoginLimits::default());
         assert_eq!(l.attempts, 10);
         let l = config(&[
-            "--login-attempts",
-            "3",
-            "--login-lockout",
-            "2s",
-            "--login-lockout-max",
-            "1m",
+            ("--login-attempts", "3"),
+            ("--login-lockout", "2s"),
+            ("--login-lockout-max", "1m"),
         ])
         .logins;
         assert_eq!(
@@ -460,7 +440,7 @@ mod tests {
         assert_eq!((p.per_function, p.total), (4, 32));
         assert_eq!(p.memory_bytes, 2048 * MIB);
         assert_eq!(p.launcher_image, "faas/fwatchdog:latest");
-        let p = config(&["--pool-idle", "2s", "--pool-per-function", "0"]).pool;
+        let p = config(&[("--pool-idle", "2s"), ("--pool-per-function", "0")]).pool;
         assert_eq!((p.idle, p.per_function), (Duration::from_secs(2), 0));
         assert!(Args::try_parse_from(["gateway", "--pool-idle", "0"]).is_err());
     }
@@ -471,12 +451,9 @@ mod tests {
         assert!(!a.any());
         assert_eq!((a.port, a.poll), (8081, Duration::from_secs(2)));
         let a = config(&[
-            "--agent",
-            "a:1",
-            "--agent",
-            "b:2,c:3",
-            "--agent-service",
-            "faas_agent",
+            ("--agent", "a:1"),
+            ("--agent", "b:2,c:3"),
+            ("--agent-service", "faas_agent"),
         ])
         .agents;
         assert_eq!(a.addresses, ["a:1", "b:2", "c:3"]);
@@ -540,9 +517,8 @@ mod tests {
 
     #[test]
     fn default_connection_cap_leaves_files_for_the_rest() {
-        assert_eq!(Connections::default_max(1024), 768);
-        assert_eq!(Connections::default_max(256), 128);
-        assert_eq!(Connections::default_max(20_000), 16_384);
-        assert_eq!(Connections::default_max(1), 1);
+        for (open_files, max) in [(1024, 768), (256, 128), (20_000, 16_384), (1, 1)] {
+            assert_eq!(Connections::default_max(open_files), max, "of {open_files}");
+        }
     }
 }

@@ -14,7 +14,8 @@ use tokio::sync::broadcast;
 use super::*;
 use crate::call::{CallInfo, Counts, Event};
 use crate::call_id::CallId;
-use crate::store::{Caps, Ended, EventQuery, NewCall, Output, Sqlite, StoreError, SyncCall};
+use crate::store::contract::{function, ROOMY};
+use crate::store::{Ended, EventQuery, NewCall, Output, Sqlite, StoreError, SyncCall};
 
 /// What the fake engine or the store can be told to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,13 +189,6 @@ impl Store for Failing {
     }
 }
 
-/// Caps no test reaches.
-const ROOMY: Caps = Caps {
-    output_bytes: 1 << 30,
-    log_bytes: 1 << 30,
-    database_bytes: 1 << 40,
-};
-
 /// The registry, a fake engine and a store in a directory of its own,
 /// removed afterwards.
 struct Places {
@@ -267,6 +261,13 @@ impl Places {
         stored
     }
 
+    /// Places holding one function, `name` of `image`.
+    async fn with(name: &str, image: &str) -> Places {
+        let places = Places::new();
+        places.deploy(name, image).await.expect("deployed");
+        places
+    }
+
     async fn deploy(&self, name: &str, image: &str) -> Result<(), Error> {
         self.lifecycle().deploy(function(name, image)).await
     }
@@ -276,15 +277,6 @@ impl Drop for Places {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn function(name: &str, image: &str) -> Function {
-    let deployment = Deployment {
-        service: Some(name.into()),
-        image: Some(image.into()),
-        ..Deployment::default()
-    };
-    Function::create(deployment, 1_000).expect("a function")
 }
 
 fn image(image: &str) -> Deployment {
@@ -303,8 +295,7 @@ fn names(functions: &[Function]) -> Vec<(&str, &str)> {
 
 #[tokio::test]
 async fn deploy_update_and_remove_reach_all_three() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
+    let places = Places::with("a", "one").await;
     places.deploy("b", "two").await.expect("deployed");
     assert_eq!(names(&places.agreed().await), [("a", "one"), ("b", "two")]);
     let again = places.deploy("a", "three").await;
@@ -360,30 +351,31 @@ async fn a_failed_store_put_takes_the_new_function_off_the_backend() {
     places.deploy("a", "one").await.expect("the name is free");
 }
 
+/// What updating `a`, deployed as `one`, to `two` answers with `fail`
+/// set, once checked that all three still hold `one`.
+async fn failed_update(fail: impl FnOnce(&Places)) -> Result<Function, Error> {
+    let places = Places::with("a", "one").await;
+    fail(&places);
+    let failed = places.lifecycle().update("a", image("two")).await;
+    assert_eq!(names(&places.agreed().await), [("a", "one")]);
+    failed
+}
+
 #[tokio::test]
 async fn a_failed_backend_update_keeps_the_old_spec() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
-    places.fail_engine(Step::Update, None);
-    let failed = places.lifecycle().update("a", image("two")).await;
+    let failed = failed_update(|places| places.fail_engine(Step::Update, None)).await;
     assert!(matches!(failed, Err(Error::Backend(_))), "{failed:?}");
-    assert_eq!(names(&places.agreed().await), [("a", "one")]);
 }
 
 #[tokio::test]
 async fn a_failed_store_update_restores_the_old_spec_on_the_backend() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
-    places.fail_store(Step::Put);
-    let failed = places.lifecycle().update("a", image("two")).await;
+    let failed = failed_update(|places| places.fail_store(Step::Put)).await;
     assert!(matches!(failed, Err(Error::Store(_))), "{failed:?}");
-    assert_eq!(names(&places.agreed().await), [("a", "one")]);
 }
 
 #[tokio::test]
 async fn a_failed_backend_remove_puts_the_function_back() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
+    let places = Places::with("a", "one").await;
     let before = places.registry.get("a").expect("deployed");
     places.fail_engine(Step::Remove, None);
     let failed = places.lifecycle().remove("a", false).await;
@@ -406,8 +398,7 @@ async fn a_failed_backend_remove_puts_the_function_back() {
 
 #[tokio::test]
 async fn a_failed_store_remove_redeploys_the_function() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
+    let places = Places::with("a", "one").await;
     places.fail_store(Step::Forget);
     let failed = places.lifecycle().remove("a", false).await;
     assert!(matches!(failed, Err(Error::Store(_))), "{failed:?}");
@@ -420,8 +411,7 @@ async fn a_failed_store_remove_redeploys_the_function() {
 
 #[tokio::test]
 async fn a_removal_waits_for_running_calls_and_holds_the_name() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
+    let places = Places::with("a", "one").await;
     let deployed = places.registry.get("a").expect("deployed");
     let running = deployed.life.running();
     let lifecycle = places.lifecycle();
@@ -439,8 +429,7 @@ async fn a_removal_waits_for_running_calls_and_holds_the_name() {
 
 #[tokio::test]
 async fn a_forced_removal_kills_running_calls() {
-    let places = Places::new();
-    places.deploy("a", "one").await.expect("deployed");
+    let places = Places::with("a", "one").await;
     let deployed = places.registry.get("a").expect("deployed");
     let running = deployed.life.running();
     let killed = deployed.life.killed.clone();

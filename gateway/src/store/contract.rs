@@ -72,7 +72,7 @@ impl Drop for Place {
 }
 
 /// Caps no test reaches.
-const ROOMY: Caps = Caps {
+pub const ROOMY: Caps = Caps {
     output_bytes: 1 << 30,
     log_bytes: 1 << 30,
     database_bytes: 1 << 40,
@@ -80,7 +80,8 @@ const ROOMY: Caps = Caps {
 
 const F: &str = "echo";
 
-fn function(name: &str, image: &str) -> Function {
+/// A function of the one image, as a deployment naming only these.
+pub fn function(name: &str, image: &str) -> Function {
     let deployment = Deployment {
         service: Some(name.into()),
         image: Some(image.into()),

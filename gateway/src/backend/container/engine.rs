@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::models::ContainerSummary;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::models::{ContainerCreateBody, ContainerSummary};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use bollard::Docker;
 
 use super::error::EngineError;
@@ -157,6 +159,22 @@ impl Engine {
             .list_containers(Some(options))
             .await
             .map_err(EngineError::unreachable("list containers"))
+    }
+
+    /// Creates a container named `base` and a random suffix, and returns
+    /// its id: a name is unique on an engine, and gateways sharing one may
+    /// create containers of the same base at once.
+    pub async fn create_named(
+        &self,
+        base: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, bollard::errors::Error> {
+        let name = format!(
+            "{base}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        Ok(self.docker.create_container(Some(options), body).await?.id)
     }
 
     /// Removes a container, running or not, with its anonymous volumes. A

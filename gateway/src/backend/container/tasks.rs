@@ -27,30 +27,29 @@ pub struct Task {
     pub networks: Option<Vec<Attachment>>,
 }
 
-/// One network a task is attached to.
+/// One network a task is attached to. (A field the engine leaves out is
+/// `None`, as serde reads a missing `Option`.)
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Attachment {
-    #[serde(rename = "Network", default)]
     pub network: Option<AttachedNetwork>,
     /// CIDRs: the task's address and the network's prefix length.
-    #[serde(rename = "Addresses", default)]
     pub addresses: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AttachedNetwork {
-    #[serde(rename = "ID", default)]
+    #[serde(rename = "ID")]
     pub id: Option<String>,
-    #[serde(rename = "Spec", default)]
     pub spec: Option<NetworkName>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct NetworkName {
-    #[serde(rename = "Name", default)]
     pub name: Option<String>,
     /// Whether it is the swarm's routing-mesh network.
-    #[serde(rename = "Ingress", default)]
     pub ingress: Option<bool>,
 }
 

@@ -12,8 +12,8 @@ use bollard::models::{ContainerCreateBody, Mount, MountType, VolumeCreateRequest
 use std::collections::HashMap;
 
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveVolumeOptions, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::TryStreamExt;
 
@@ -120,17 +120,10 @@ impl Launcher {
             ..Default::default()
         };
         // Gateways starting together may each fill it: their own helpers.
-        let name = format!(
-            "{}-fill-{}",
-            self.volume,
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let helper = docker
-            .create_container(Some(options), body)
+        let helper = engine
+            .create_named(&format!("{}-fill", self.volume), body)
             .await
-            .map_err(|e| EngineError::refused("create the launcher's helper container", e))?
-            .id;
+            .map_err(|e| EngineError::refused("create the launcher's helper container", e))?;
         let copied = async {
             let from = DownloadFromContainerOptionsBuilder::default()
                 .path(IN_IMAGE)

@@ -12,7 +12,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::balancer::{Balancer, ReplicaConfig};
 use super::replicas::{ReplicaLogs, Replicas, Served, Services};
@@ -247,25 +246,16 @@ impl ReplicaSet {
             }),
             ..Default::default()
         };
-        let name = format!(
-            "faas-{}-{}",
-            function.name,
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let docker = &self.engine.docker;
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| {
-                EngineError::refused(format!("create a replica of {}", function.name), e)
-            })?;
-        if let Err(e) = docker.start_container(&created.id, None).await {
-            self.engine.remove(&created.id).await;
+        let base = format!("faas-{}", function.name);
+        let id = self.engine.create_named(&base, body).await.map_err(|e| {
+            EngineError::refused(format!("create a replica of {}", function.name), e)
+        })?;
+        if let Err(e) = self.engine.docker.start_container(&id, None).await {
+            self.engine.remove(&id).await;
             let action = format!("start a replica of {}", function.name);
             return Err(EngineError::refused(action, e).into());
         }
-        Ok(created.id)
+        Ok(id)
     }
 }
 
