@@ -69,14 +69,24 @@ fn sleeping_call(gw: &Gateway, pid_file: &Path) -> (String, Process) {
     (id, process)
 }
 
-/// The records of running calls in `gw`'s data directory.
-fn records(gw: &GatewayHandle) -> Vec<String> {
+/// The process groups `gw`'s journals in its data directory started and
+/// did not end (`<pid>-<start>` each), and how many journals there are.
+fn records(gw: &GatewayHandle) -> (Vec<String>, usize) {
     let Ok(entries) = std::fs::read_dir(gw.data_dir().join("processes")) else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
-    entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect()
+    let journals: Vec<String> = entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    let mut running = Vec::new();
+    for line in journals.iter().flat_map(|text| text.lines()) {
+        if let Some(started) = line.strip_prefix('+') {
+            running.push(started.to_string());
+        } else if let Some(ended) = line.strip_prefix('-') {
+            running.retain(|r| r != ended);
+        }
+    }
+    (running, journals.len())
 }
 
 #[test]
@@ -84,11 +94,15 @@ fn kill_9_of_the_gateway_kills_its_calls() {
     let mut gw = start_gateway(&[]);
     let (_, function) = sleeping_call(&gw, &gw.dir.0.join("function.pid"));
     let name = format!("{}-{}", function.pid, function.start);
-    assert_eq!(records(&gw), [name], "the call's group is recorded");
+    assert_eq!(
+        records(&gw),
+        (vec![name], 1),
+        "the call's group is recorded"
+    );
     gw.kill9();
     function.wait_gone("the killed gateway's function to be killed");
-    eventually("its record removed", GONE_WITHIN, || {
-        records(&gw).is_empty().then_some(())
+    eventually("its journal removed", GONE_WITHIN, || {
+        (records(&gw).1 == 0).then_some(())
     });
 }
 
@@ -125,7 +139,11 @@ fn a_restart_kills_what_a_gateway_and_its_supervisor_left() {
     function.wait_gone("the restarted gateway to kill what was left");
     let record = gw.record(&id);
     assert_eq!(record["Status"], "FAILED", "{record}");
-    assert!(records(&gw).is_empty());
+    assert_eq!(
+        records(&gw),
+        (vec![], 1),
+        "only the new gateway's journal, empty"
+    );
     let log = String::from_utf8_lossy(&gw.log()).into_owned();
     assert!(
         log.contains("calls an earlier run left running: 1, their process groups killed"),

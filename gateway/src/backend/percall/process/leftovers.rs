@@ -17,23 +17,23 @@ use nix::unistd::Pid;
 use super::records::{self, Identity};
 
 /// At start: kills the groups recorded in `data_dir` by gateways that no
-/// longer run, and removes their records. How many groups were killed.
+/// longer run, and removes their journals. How many groups were killed.
 pub fn sweep(data_dir: &Path) -> usize {
-    clear(&data_dir.join(records::DIR), |owner| {
-        !owner.is_some_and(|owner| owner.alive())
-    })
+    clear(&data_dir.join(records::DIR), |owner| !owner.alive())
 }
 
-/// Kills the groups recorded in `dir` whose owner `which` picks, and
-/// removes their records. How many groups were killed.
-pub fn clear(dir: &Path, which: impl Fn(Option<Identity>) -> bool) -> usize {
+/// Kills the groups recorded in `dir` by the gateways `which` picks, and
+/// removes their journals. How many groups were killed.
+pub fn clear(dir: &Path, which: impl Fn(Identity) -> bool) -> usize {
     let mut killed = 0;
     for found in records::list(dir) {
         if !which(found.owner) {
             continue;
         }
-        if Identity::of(found.leader.pid) == Some(found.leader) && kill_group(found.leader.pid) {
-            killed += 1;
+        for leader in found.running {
+            if Identity::of(leader.pid) == Some(leader) && kill_group(leader.pid) {
+                killed += 1;
+            }
         }
         if let Err(e) = std::fs::remove_file(&found.path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -101,9 +101,39 @@ mod tests {
         assert!(!left_record.exists());
         assert!(kept_record.exists(), "a running gateway's record stays");
         assert!(dir.join(records::DIR).join("notes.txt").exists());
-        assert_eq!(clear(&dir.join(records::DIR), |o| o == Some(own)), 1);
+        assert_eq!(clear(&dir.join(records::DIR), |o| o == own), 1);
         assert!(killed(&mut kept));
         assert!(!kept_record.exists());
+        std::fs::remove_dir_all(&dir).expect("clean");
+    }
+
+    #[test]
+    fn a_dead_gateways_journal_kills_what_it_started_and_did_not_end() {
+        let dir = data_dir("journal");
+        let (mut running, mut ended) = (group(), group());
+        let running_id = Identity::of(running.id()).expect("running");
+        let ended_id = Identity::of(ended.id()).expect("ended");
+        let dead = Identity {
+            pid: std::process::id(),
+            start: 0,
+        };
+        let journal = dir.join(records::DIR).join(dead.name());
+        let lines = format!(
+            "+{}\n+{}\n-{}\n+12",
+            running_id.name(),
+            ended_id.name(),
+            ended_id.name()
+        );
+        std::fs::write(&journal, lines).expect("journal");
+        assert_eq!(sweep(&dir), 1);
+        assert!(killed(&mut running));
+        assert!(!journal.exists());
+        assert!(
+            ended.try_wait().expect("try_wait").is_none(),
+            "ended: left alone"
+        );
+        ended.kill().expect("kill");
+        ended.wait().expect("wait");
         std::fs::remove_dir_all(&dir).expect("clean");
     }
 

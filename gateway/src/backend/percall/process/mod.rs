@@ -1,7 +1,7 @@
 //! Fresh calls as local processes, no containers: per-call functions run
 //! `command`, service functions run `envProcess` split into words, each
 //! call as a local process through the watchdog library's runner, its
-//! process group recorded in the data directory while it runs
+//! process group recorded in the gateway's journal while it runs
 //! ([`records`]) so that none outlives the gateway: its [`supervisor`]
 //! kills them when it dies, and the next start kills what is still left
 //! ([`leftovers`]).
@@ -177,9 +177,10 @@ impl ProcessBackend {
         let input = futures_util::stream::iter([Ok(call.input)]);
         // Held until the run ends or is dropped, then its group killed.
         let mut record = None;
+        let before = records::ticks_now();
         let spawned = |pid| {
             tracing::debug!(pid, "a process runs the call");
-            record = self.records.write(pid);
+            record = self.records.write(pid, before);
         };
         let outcome = watchdog::runner::run_with(&job, input, spawned).await;
         drop(record);

@@ -101,7 +101,7 @@ pub fn supervise(data_dir: &Path) {
     // Nothing is sent: the read ends when the gateway does.
     let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
     let dir = data_dir.join(records::DIR);
-    let killed = leftovers::clear(&dir, |owner| owner.is_some() && owner == gateway);
+    let killed = leftovers::clear(&dir, |owner| Some(owner) == gateway);
     if killed > 0 {
         tracing::warn!(
             "supervisor: the gateway ended; calls it was running: {killed}, their process groups killed"
