@@ -236,7 +236,7 @@ impl Args {
 mod tests {
     use super::groups::open_files_limit;
     use super::*;
-    use crate::config::{Connections, Isolation};
+    use crate::config::{Connections, Isolation, RuntimeFlags};
 
     /// The config of `gateway` given these flags and their values.
     fn config(flags: &[(&str, &str)]) -> Config {
@@ -307,6 +307,17 @@ mod tests {
         for flag in ["--replica-connect-timeout", "--replica-quarantine"] {
             assert!(Args::try_parse_from(["gateway", flag, "0"]).is_err());
         }
+    }
+
+    #[test]
+    fn runtimes_are_asked_not_resolved() {
+        let c = config(&[]);
+        assert_eq!(c.runtimes, RuntimeFlags::default());
+        assert!(!c.runtimes.names_one(), "auto until the engine is found");
+        let c = config(&[("--runtime", "runc"), ("--allow-runtimes", "runc, runsc,")]);
+        assert_eq!(c.runtimes.default, "runc");
+        assert_eq!(c.runtimes.allow, ["runc", "runsc"]);
+        assert!(c.backend().runtimes.names_one());
     }
 
     #[test]
