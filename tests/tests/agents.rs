@@ -4,7 +4,9 @@
 //! the agent; an agent killed with `kill -9` during a call fails that call
 //! once and for all, and later calls go to another agent or run on the
 //! gateway's own engine; constraints pick the agent's node; the agent
-//! refuses what is not its gateway's or is over its limits. Also: the
+//! refuses what is not its gateway's or is over its limits; an agent
+//! that may not give a call's runtime refuses it (`no-runtime`), and the
+//! gateway sends such calls to one that may, or runs them itself. Also: the
 //! `swarm` backend keeps a warm pool for per-call functions. Each test
 //! skips with a printed reason when no engine answers, and fails when
 //! `FAAS_REQUIRE_DOCKER=1`.
@@ -101,6 +103,58 @@ fn per_call_calls_run_on_the_agent_and_its_pool() {
         Duration::from_secs(30),
         || containers_labelled(&owned).is_empty().then_some(()),
     );
+}
+
+#[test]
+fn an_agent_lacking_the_runtime_refuses_and_calls_go_where_it_is() {
+    if !engine_or_skip("an_agent_lacking_the_runtime_refuses_and_calls_go_where_it_is") {
+        return;
+    }
+    // An agent whose node may give runc only, as one whose engine lacks
+    // gVisor would be.
+    let lacking = start_agent("agt-test-runc", &["--allow-runtimes", "runc"]);
+    let sandboxed = start_agent("agt-test-runsc", &["--allow-runtimes", "runc,runsc"]);
+    assert_eq!(lacking.status()["runtimes"], json!(["runc"]));
+    assert_eq!(sandboxed.status()["runtimes"], json!(["runc", "runsc"]));
+    // Asked at its API for runsc, it refuses: nothing runs.
+    let url = lacking.running.url("/agent/invoke");
+    let asked = invocation(json!({"runtime": "runsc"}), b"hi").to_string();
+    let answer = post(&url, Some(&token(PASSWORD)), asked);
+    answer.assert_says(503, "cannot run containers under runtime \"runsc\"");
+    assert_eq!(answer.header("x-faas-error"), "no-runtime");
+    assert!(
+        containers_labelled(&format!("com.faas.gateway={}", lacking.owner)).is_empty(),
+        "nothing ran for a refused call"
+    );
+    // A gateway whose functions run under runsc sends them to the agent
+    // that may give it, never to the other.
+    let gw = start_docker_gateway(&[
+        (
+            "FAAS_AGENTS",
+            &format!("{},{}", lacking.address(), sandboxed.address()),
+        ),
+        ("FAAS_AGENT_POLL", "1s"),
+        ("FAAS_RUNTIME", "runsc"),
+        ("FAAS_ALLOW_RUNTIMES", "runc,runsc"),
+    ]);
+    gw.deploy(
+        json!({"service": "agt-sandboxed", "image": "faas/sample-cat",
+        "labels": {"com.faas.pool": "false"},
+        "command": ["sh", "-c", "dmesg | head -1"]}),
+    );
+    for _ in 0..3 {
+        let answer = call_on(&gw, "agt-sandboxed", "", &sandboxed);
+        assert!(answer.text().contains("gVisor"), "{}", answer.text());
+    }
+    // With only the agent that lacks it, the call runs on the gateway's
+    // own engine, still under runsc.
+    drop(sandboxed);
+    let answer = gw.call("agt-sandboxed", "");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.text().contains("gVisor"), "{}", answer.text());
+    let id = answer.header("x-call-id");
+    assert_eq!(gw.node_event("agt-sandboxed", id), None, "run locally");
+    assert!(gw.remove("agt-sandboxed").is_success());
 }
 
 /// The agent owner label of the running container of call `id`.

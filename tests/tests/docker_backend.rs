@@ -199,7 +199,12 @@ fn missing_image_is_400_and_records_nothing() {
 
 #[test]
 fn limits_read_only_root_and_no_docker_socket() {
-    let Some(gw) = docker_gateway("limits_read_only_root_and_no_docker_socket", &[]) else {
+    // Its limits as the host's cgroup files show them, which only a runc
+    // container sees (gVisor shows none).
+    let Some(gw) = docker_gateway(
+        "limits_read_only_root_and_no_docker_socket",
+        &[("FAAS_RUNTIME", "runc")],
+    ) else {
         return;
     };
     let script = "touch /root-file 2>/dev/null && echo root-writable || echo root-read-only; \
@@ -325,7 +330,12 @@ const PROBE: &str = "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\
 
 #[test]
 fn function_containers_are_confined_by_default() {
-    let Some(gw) = docker_gateway("function_containers_are_confined_by_default", &[]) else {
+    // The probe reads the host's cgroup and network files, which only a
+    // runc container sees (gVisor has its own).
+    let Some(gw) = docker_gateway(
+        "function_containers_are_confined_by_default",
+        &[("FAAS_RUNTIME", "runc")],
+    ) else {
         return;
     };
     let deploy =
@@ -595,8 +605,13 @@ fn a_function_cannot_call_another_s_replica_around_the_gateway() {
     let target = format!("guarded-{}", std::process::id());
     let prober = format!("prober-{}", std::process::id());
     gw.deploy(json!({"service": target, "image": "faas/sample-cat", "envProcess": "cat"}));
-    gw.deploy(json!({"service": prober, "image": "faas/sample-cat",
-        "envProcess": "sh -c 'eval \"$PROBE\"'", "envVars": {"PROBE": PROBE_REPLICA}}));
+    // The prober under runc: busybox's wget under this gVisor's host
+    // network stack reads EAGAIN from its sockets. The guarded replica
+    // runs under the default.
+    gw.deploy(
+        json!({"service": prober, "image": "faas/sample-cat", "runtime": "runc",
+        "envProcess": "sh -c 'eval \"$PROBE\"'", "envVars": {"PROBE": PROBE_REPLICA}}),
+    );
     answers_through_the_gateway(&gw, &target);
     // A token a caller sends is not the one the replica gets.
     let forged = send(
@@ -657,4 +672,112 @@ fn replicas_without_the_current_token_are_replaced_at_start() {
     assert_ne!(before, after, "the replica with the old token was replaced");
     assert!(gw.remove(&name).is_success());
     no_container_of(&[&name], 30);
+}
+
+#[test]
+fn runtimes_not_allowed_are_refused_and_replicas_report_theirs() {
+    let Some(gw) = docker_gateway(
+        "runtimes_not_allowed_are_refused_and_replicas_report_theirs",
+        &[("FAAS_RUNTIME", "runsc"), ("FAAS_ALLOW_RUNTIMES", "runsc")],
+    ) else {
+        return;
+    };
+    let deploy =
+        |body: serde_json::Value| send(gw.admin(Method::POST, "/system/functions").json(&body));
+    // Not allowed, not registered, by field or annotation: a one-line
+    // 400 naming what may be asked, and nothing recorded.
+    for (spec, says) in [
+        (
+            json!({"runtime": "runc"}),
+            "runtime \"runc\" is not allowed",
+        ),
+        (
+            json!({"annotations": {"com.faas.runtime": "runc"}}),
+            "runtime \"runc\" is not allowed",
+        ),
+        (
+            json!({"runtime": "no-such-runtime"}),
+            "runtime \"no-such-runtime\" is not registered on the Docker Engine",
+        ),
+        (
+            json!({"runtime": "runc", "mode": "service", "envProcess": "cat"}),
+            "is not allowed",
+        ),
+    ] {
+        let mut body =
+            json!({"service": "rt-refused", "image": "faas/sample-cat", "command": ["cat"]});
+        for (k, v) in spec.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let refused = deploy(body);
+        refused.assert_says(400, says);
+        assert!(
+            refused.text().contains("name one of runsc"),
+            "{}",
+            refused.text()
+        );
+        assert_eq!(gw.get("/system/function/rt-refused").status, 404);
+    }
+    assert!(gw.functions().is_empty(), "nothing listed");
+    // A service function's replicas run under the default, as the engine
+    // reports each; an update asking for another is refused, unchanged.
+    gw.deploy(json!({"service": "rt-svc", "image": "faas/sample-cat", "envProcess": "cat"}));
+    gw.scale("rt-svc", 2);
+    let listed = eventually(
+        "two replicas listed with their runtime",
+        Duration::from_secs(60),
+        || {
+            let listed = gw.function("rt-svc");
+            (listed["replicaRuntimes"].as_array().map(Vec::len) == Some(2)).then_some(listed)
+        },
+    );
+    assert_eq!(listed["runtime"], "runsc");
+    assert_eq!(listed["replicaRuntimes"], json!(["runsc", "runsc"]));
+    let answer = send(
+        gw.admin(Method::PUT, "/system/functions")
+            .json(&json!({"service": "rt-svc", "runtime": "runc"})),
+    );
+    answer.assert_says(400, "runtime \"runc\" is not allowed");
+    assert_eq!(gw.function("rt-svc")["runtime"], "runsc");
+    for id in running_labelled("com.faas.function=rt-svc") {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "--format", "{{.HostConfig.Runtime}}", &id])
+            .output()
+            .expect("docker inspect");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "runsc");
+    }
+    assert!(gw.remove("rt-svc").is_success());
+    no_container_of(&["rt-svc"], 30);
+}
+
+#[test]
+fn a_runtime_the_engine_lacks_stops_the_start() {
+    if !engine_or_skip("a_runtime_the_engine_lacks_stops_the_start") {
+        return;
+    }
+    let dir = faas_tests::TempDir::new("faas-runtime");
+    std::fs::write(dir.0.join("password"), "a-password\n").expect("the password file");
+    for (flag, value, says) in [
+        (
+            "--runtime",
+            "no-such-runtime",
+            "--runtime no-such-runtime: the Docker Engine has not registered it",
+        ),
+        (
+            "--allow-runtimes",
+            "runc,no-such-runtime",
+            "--allow-runtimes names no-such-runtime, which the Docker Engine has not registered",
+        ),
+    ] {
+        let out = std::process::Command::new(faas_tests::binary("gateway"))
+            .args(["--backend", "docker", "--port", "0", "--data-dir"])
+            .arg(dir.0.join("data"))
+            .args([flag, value])
+            .env("FAAS_BASIC_AUTH_PASSWORD_FILE", dir.0.join("password"))
+            .output()
+            .expect("the gateway runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+    }
 }

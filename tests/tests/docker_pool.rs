@@ -345,3 +345,98 @@ fn a_function_may_opt_out() {
     assert!(running_labelled("com.faas.pooled=cold").is_empty());
     assert_eq!(metric(&gw, "faas_pool_misses_total", "cold"), 0.0);
 }
+
+/// What a function that reports its kernel prints: `/proc/version`, then
+/// the first line of `dmesg` (gVisor's says so; runc's is not readable).
+const KERNEL: &str = "cat /proc/version; dmesg 2>&1 | head -1";
+
+/// Calls `name` and returns what it printed of its kernel.
+fn kernel_of(gw: &Gateway, name: &str) -> String {
+    let answer = gw.call(name, "");
+    assert_eq!(answer.status, 200, "{name}: {}", answer.text());
+    answer.text()
+}
+
+#[test]
+fn runtimes_are_given_to_cold_and_warm_containers() {
+    let Some(gw) = docker_gateway(
+        "runtimes_are_given_to_cold_and_warm_containers",
+        &[("FAAS_ALLOW_RUNTIMES", "runc,runsc")],
+    ) else {
+        return;
+    };
+    let host = std::fs::read_to_string("/proc/version").expect("the host's /proc/version");
+    // A function naming none gets the default: runsc where the engine has
+    // it (auto); the annotation names one as the field does.
+    for (name, asked, cold) in [
+        ("rt-default", json!({}), false),
+        ("rt-runc-cold", json!({"runtime": "runc"}), true),
+        ("rt-runsc-cold", json!({"runtime": "runsc"}), true),
+        (
+            "rt-runc-warm",
+            json!({"annotations": {"com.faas.runtime": "runc"}}),
+            false,
+        ),
+        ("rt-runsc-warm", json!({"runtime": "runsc"}), false),
+    ] {
+        let mut spec = json!({"service": name, "image": "faas/sample-cat",
+            "command": ["sh", "-c", KERNEL]});
+        for (k, v) in asked.as_object().expect("object") {
+            spec[k] = v.clone();
+        }
+        if cold {
+            spec["labels"] = json!({"com.faas.pool": "false"});
+        }
+        let listed = gw.deploy(spec);
+        let runtime = if name.contains("runc") {
+            "runc"
+        } else {
+            "runsc"
+        };
+        assert_eq!(listed["runtime"], runtime, "{name}: {listed}");
+        assert_eq!(gw.function(name)["runtime"], runtime, "{name}");
+    }
+    let on_host = |text: &str| text.lines().next() == host.lines().next();
+    let gvisor = |text: &str| text.contains("gVisor") && !on_host(text);
+    for name in ["rt-runc-cold", "rt-runsc-cold"] {
+        let text = kernel_of(&gw, name);
+        match name.contains("runsc") {
+            true => assert!(gvisor(&text), "{name}: {text}"),
+            false => assert!(on_host(&text), "{name}: {text}"),
+        }
+    }
+    assert_eq!(
+        metric(&gw, "faas_pool_misses_total", "rt-runc-cold"),
+        0.0,
+        "out of the pool: cold"
+    );
+    // Warm: the first call runs cold and starts warm ones; the next is
+    // served by a warm container, under the function's runtime.
+    for name in ["rt-default", "rt-runc-warm", "rt-runsc-warm"] {
+        kernel_of(&gw, name);
+        warm(&gw, name);
+        let text = kernel_of(&gw, name);
+        assert_eq!(metric(&gw, "faas_pool_hits_total", name), 1.0, "{name}");
+        match name.contains("runc") {
+            true => assert!(on_host(&text), "{name}: {text}"),
+            false => assert!(gvisor(&text), "{name}: {text}"),
+        }
+    }
+    // A changed runtime drains the pool: no call meets a container of the
+    // old one.
+    let answer = send(
+        gw.admin(Method::PUT, "/system/functions")
+            .json(&json!({"service": "rt-runc-warm", "runtime": "runsc"})),
+    );
+    assert!(answer.is_success(), "update: {}", answer.text());
+    assert!(gvisor(&kernel_of(&gw, "rt-runc-warm")));
+    for name in [
+        "rt-default",
+        "rt-runc-cold",
+        "rt-runsc-cold",
+        "rt-runc-warm",
+        "rt-runsc-warm",
+    ] {
+        remove_and_wait(&gw, name);
+    }
+}

@@ -147,6 +147,14 @@ fn a_deployment_that_could_never_run_is_refused_in_one_line() {
             "\"capabilities\" cannot be applied on the process backend",
         ),
         (
+            with("runtime", json!("runsc")),
+            "\"runtime\" cannot be applied on the process backend",
+        ),
+        (
+            with("annotations", json!({"com.faas.runtime": "runc"})),
+            "\"runtime\" cannot be applied on the process backend",
+        ),
+        (
             with("secrets", json!(["api-key"])),
             "\"secrets\" cannot be mounted on the process backend",
         ),

@@ -2,7 +2,8 @@
 //! of the gateway kills the call it ran (its supervisor does), a restart
 //! kills what was left when the supervisor died too (and the call reads
 //! FAILED); and a function, though it runs as the gateway's user, cannot
-//! read the gateway's environment. Every process a test looks at is one it
+//! read the gateway's environment; an explicit `--runtime` stops the start,
+//! since no container runs. Every process a test looks at is one it
 //! started: its gateway, that gateway's supervisor, its function.
 
 use std::io::Read;
@@ -234,4 +235,24 @@ fn check_environment(gw: &Gateway, pid: u32) {
     assert!(text.contains(" gateway=1"), "{text}");
     assert!(text.contains("other=read"), "{text}");
     assert!(!text.contains("FAAS_"), "{text}");
+}
+
+#[test]
+fn an_explicit_runtime_stops_the_start() {
+    let dir = TempDir::new("faas-process-runtime");
+    let password = dir.0.join("password");
+    std::fs::write(&password, format!("{PASSWORD}\n")).expect("the password file");
+    let out = Command::new(binary("gateway"))
+        .args(["--backend", "process", "--port", "0", "--runtime", "runsc"])
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .env("FAAS_BASIC_AUTH_PASSWORD_FILE", &password)
+        .output()
+        .expect("the gateway runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--runtime runsc: the process backend runs functions as local commands, in no container"),
+        "{stderr}"
+    );
 }

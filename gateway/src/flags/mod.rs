@@ -180,7 +180,7 @@ impl Args {
 
     fn into_config(self) -> anyhow::Result<Config> {
         let logins = self.logins()?;
-        let (isolation, connections, pool) = self.shared.into_parts()?;
+        let shared = self.shared.into_parts()?;
         let backend = match self.backend {
             Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
@@ -205,13 +205,14 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
-            isolation,
+            isolation: shared.isolation,
+            runtimes: shared.runtimes,
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections,
+            connections: shared.connections,
             logins,
             sample_interval: self.sample_interval,
-            pool,
+            pool: shared.pool,
             agents: AgentsConfig {
                 addresses: self
                     .agents
@@ -235,7 +236,7 @@ impl Args {
 mod tests {
     use super::groups::open_files_limit;
     use super::*;
-    use crate::config::{Connections, Isolation};
+    use crate::config::{Connections, Isolation, RuntimeFlags};
 
     /// The config of `gateway` given these flags and their values.
     fn config(flags: &[(&str, &str)]) -> Config {
@@ -306,6 +307,17 @@ mod tests {
         for flag in ["--replica-connect-timeout", "--replica-quarantine"] {
             assert!(Args::try_parse_from(["gateway", flag, "0"]).is_err());
         }
+    }
+
+    #[test]
+    fn runtimes_are_asked_not_resolved() {
+        let c = config(&[]);
+        assert_eq!(c.runtimes, RuntimeFlags::default());
+        assert!(!c.runtimes.names_one(), "auto until the engine is found");
+        let c = config(&[("--runtime", "runc"), ("--allow-runtimes", "runc, runsc,")]);
+        assert_eq!(c.runtimes.default, "runc");
+        assert_eq!(c.runtimes.allow, ["runc", "runsc"]);
+        assert!(c.backend().runtimes.names_one());
     }
 
     #[test]
