@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::backend::container::runtime::RuntimeFlags;
 pub use crate::backend::container::setup::Isolation;
 use crate::backend::open::{Asked, Kind};
 pub use crate::backend::percall::agents::AgentsConfig;
@@ -64,6 +65,9 @@ pub struct Config {
     pub network: Option<String>,
     /// What function containers may be given beyond the secure defaults.
     pub isolation: Isolation,
+    /// The OCI runtime of function containers (`--runtime`) and those a
+    /// deployment may name (`--allow-runtimes`), resolved at start.
+    pub runtimes: RuntimeFlags,
     /// Callback targets allowed beyond the public internet: CIDRs,
     /// addresses or host names.
     pub callback_allow: Vec<String>,
@@ -113,6 +117,7 @@ impl Config {
         crate::backend::open::Config {
             network: self.network.clone(),
             isolation: self.isolation.clone(),
+            runtimes: self.runtimes.clone(),
             pool: self.pool.clone(),
             replicas: self.replicas,
             agents: self.agents.clone(),

@@ -31,6 +31,11 @@ pub mod labels {
     pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 }
 
+/// The annotation naming a function's OCI runtime where its deployment's
+/// `runtime` does not (faas-cli's stack files set annotations, not
+/// faas's own fields); `runtime` wins when both are given.
+pub const RUNTIME_ANNOTATION: &str = "com.faas.runtime";
+
 /// A function's scaling, read from its labels; a label that is missing or
 /// not understood takes the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +160,9 @@ pub struct Deployment {
     /// The user its containers run as (`uid`, `uid:gid` or a name the
     /// image knows); absent: the image's own.
     pub user: Option<String>,
+    /// The OCI runtime its containers run under (`runc`, `runsc`, … as
+    /// the engine registers them); absent: the gateway's `--runtime`.
+    pub runtime: Option<String>,
     /// Update only: replace the function's UUID.
     pub refresh: Option<bool>,
 }
@@ -186,6 +194,11 @@ pub struct Function {
     /// The user its containers run as; `None`: the image's.
     #[serde(default)]
     pub user: Option<String>,
+    /// The runtime its deployment's `runtime` names; `None`: its
+    /// [`RUNTIME_ANNOTATION`], else the gateway's default
+    /// ([`Function::asked_runtime`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Unix milliseconds.
     pub created: i64,
 }
@@ -233,6 +246,18 @@ impl Function {
         Uuid::parse_str(uuid).ok() == Some(self.uuid)
     }
 
+    /// The OCI runtime its deployment asks for: `runtime`, else the
+    /// [`RUNTIME_ANNOTATION`]; `None`: whatever the gateway gives
+    /// functions that name none.
+    pub fn asked_runtime(&self) -> Option<&str> {
+        self.runtime.as_deref().or_else(|| {
+            self.annotations
+                .get(RUNTIME_ANNOTATION)
+                .map(|r| r.trim())
+                .filter(|r| !r.is_empty())
+        })
+    }
+
     /// Its scaling labels, read.
     pub fn scaling(&self) -> Scaling {
         Scaling::of(&self.labels)
@@ -278,6 +303,7 @@ impl Function {
             max_concurrency: None,
             capabilities: Vec::new(),
             user: None,
+            runtime: None,
             created: now,
         };
         base.merge(d, Some(defaults))
@@ -334,6 +360,10 @@ impl Function {
         if let Some(user) = d.user {
             f.user = (!user.is_empty()).then_some(user);
         }
+        if let Some(runtime) = d.runtime {
+            let runtime = runtime.trim();
+            f.runtime = (!runtime.is_empty()).then(|| runtime.to_string());
+        }
         f.mode = match d.mode {
             Some(mode) => mode,
             None if creating && command_given => Mode::PerCall,
@@ -387,7 +417,7 @@ impl Function {
                 "env var name {name:?} is not usable: use letters, digits and '_', not starting with a digit"
             )));
         }
-        let fields: [(&str, Vec<&str>); 13] = [
+        let fields: [(&str, Vec<&str>); 14] = [
             ("image", vec![self.image.as_str()]),
             ("command", self.command.iter().map(String::as_str).collect()),
             ("envProcess", vec![self.env_process.as_str()]),
@@ -407,6 +437,7 @@ impl Function {
                 self.capabilities.iter().map(String::as_str).collect(),
             ),
             ("user", self.user.as_deref().into_iter().collect()),
+            ("runtime", self.runtime.as_deref().into_iter().collect()),
         ];
         for (field, values) in fields {
             if values.iter().any(|v| v.contains('\0')) {
@@ -621,6 +652,30 @@ mod tests {
         )
         .expect("create");
         assert!(!service.read_only_root_filesystem);
+    }
+
+    #[test]
+    fn the_runtime_field_wins_over_the_annotation() {
+        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
+        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        assert_eq!(create("").expect("create").asked_runtime(), None);
+        let by_annotation =
+            create(r#","annotations":{"com.faas.runtime":" runc "}"#).expect("create");
+        assert_eq!(by_annotation.asked_runtime(), Some("runc"));
+        assert_eq!(by_annotation.runtime, None);
+        let both = create(r#","runtime":"runsc","annotations":{"com.faas.runtime":"runc"}"#)
+            .expect("create");
+        assert_eq!(both.asked_runtime(), Some("runsc"));
+        let cleared = both.apply(deployment(r#"{"runtime":""}"#)).expect("update");
+        assert_eq!(
+            cleared.asked_runtime(),
+            Some("runc"),
+            "the annotation again"
+        );
+        let kept = both.apply(deployment(r#"{"timeout":5}"#)).expect("update");
+        assert_eq!(kept.asked_runtime(), Some("runsc"), "left out: kept");
+        let error = create(r#","runtime":"run\u0000sc""#).expect_err("a NUL");
+        assert!(error.0.contains("\"runtime\" holds a NUL"), "{error}");
     }
 
     #[test]

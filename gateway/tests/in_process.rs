@@ -115,6 +115,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         bind_given: true,
         network: None,
         isolation: Default::default(),
+        runtimes: Default::default(),
         callback_allow: Vec::new(),
         callback_ca_file: None,
         connections: Connections {

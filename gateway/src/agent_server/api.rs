@@ -1,7 +1,8 @@
 //! The agent's HTTP API, every route behind the gateway's token:
 //! `GET /agent/status` (the node, slots, running calls, the pool),
 //! `POST /agent/invoke` (one per-call call: its function's spec and the
-//! call; the answer is its outcome), `POST /agent/forget` (a function's
+//! call; the answer is its outcome; refused as [`wire::NO_RUNTIME`] when
+//! the runtime it names is not one this node may give), `POST /agent/forget` (a function's
 //! warm containers go) and `GET /agent/usage?owner=…` (what the service
 //! replicas of the gateway `owner` use on this node). A refusal is one line
 //! with its status and its kind in [`wire::ERROR_KIND`]. A call runs in the
@@ -270,6 +271,9 @@ async fn run(agent: Arc<Agent>, function: Function, call: Invocation) -> Respons
             function::MAX_TIMEOUT
         ));
     }
+    if let Some(refusal) = lacking(&agent, &function) {
+        return refusal;
+    }
     // No engine ping ahead of the call: an engine that fails before the
     // call reaches its function is told apart by `reached`, below.
     let function = match checked(&agent, function).await {
@@ -309,6 +313,26 @@ async fn run(agent: Arc<Agent>, function: Function, call: Invocation) -> Respons
             agent.node.hostname
         ),
     )
+}
+
+/// The refusal of a call whose function asks for a runtime this agent
+/// cannot give (its engine lacks it, or its --allow-runtimes leaves it
+/// out): the gateway sends it to another node.
+fn lacking(agent: &Agent, function: &Function) -> Option<Response> {
+    let asked = function.asked_runtime()?;
+    let runtimes = &agent.engine.runtimes;
+    if runtimes.has(asked) {
+        return None;
+    }
+    Some(refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        wire::NO_RUNTIME,
+        format!(
+            "node {} cannot run containers under runtime {asked:?}: it has {} (its engine's registered runtimes its --allow-runtimes allows); nothing was run",
+            agent.node.hostname,
+            runtimes.allowed.join(", ")
+        ),
+    ))
 }
 
 /// Why a call the agent took did not end with an outcome.

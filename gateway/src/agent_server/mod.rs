@@ -26,9 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::backend::container::{engine, labels, network, resources, Engine};
+use crate::backend::open::resolve_runtimes;
 use crate::backend::percall::agents::wire;
 use crate::backend::percall::pool::Pool;
-use crate::config::{Connections, Isolation, PoolConfig};
+use crate::config::{Connections, Isolation, PoolConfig, RuntimeFlags};
 use crate::function::Function;
 
 /// The agent's configuration.
@@ -45,6 +46,9 @@ pub struct AgentConfig {
     /// The owner label of its containers; `None`: one per engine.
     pub owner: Option<String>,
     pub isolation: Isolation,
+    /// The runtimes it may give containers; a call naming another is
+    /// refused, and goes to another node.
+    pub runtimes: RuntimeFlags,
     pub pool: PoolConfig,
     pub connections: Connections,
 }
@@ -109,6 +113,7 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
         .clone()
         .unwrap_or_else(|| Isolation::default_network(in_swarm).to_string());
     let cpus = resources::engine_cpus(&info);
+    let runtimes = resolve_runtimes(&docker, &config.runtimes).await?;
     let engine = Engine {
         docker,
         owner: owner.clone(),
@@ -116,6 +121,7 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
         max_payload_bytes: config.max_payload_bytes,
         cpus,
         isolation: config.isolation.clone(),
+        runtimes: runtimes.clone(),
         secret_files: None,
     };
     let leftovers = [labels::CALL.to_string(), labels::owned_by(&owner)];
@@ -150,6 +156,8 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
         os: info.os_type.clone().unwrap_or_default(),
         arch: info.architecture.clone().unwrap_or_default(),
         slots: config.slots,
+        runtimes: runtimes.allowed,
+        node_default_runtime: info.default_runtime.clone().unwrap_or_default(),
         ..Default::default()
     };
     Ok(Agent {

@@ -208,6 +208,15 @@ pub struct Listed {
     pub timeout: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// The OCI runtime its containers are given (what it names, else the
+    /// gateway's `--runtime`); absent where they are given none (local
+    /// processes, a Swarm service's replicas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// A service function's: the runtime each running replica runs under,
+    /// as the engine reports it (`unknown` for one it cannot inspect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_runtimes: Option<Vec<String>>,
     pub created: String,
 }
 
@@ -218,9 +227,12 @@ async fn describe(app: &App, f: &Function, invocation_count: u64, base: &str) ->
         .service_count
         .with_label_values(&[&f.name])
         .set(replicas.desired as i64);
-    let usage = match f.mode {
-        Mode::Service => app.backend.usage(&f.name),
-        Mode::PerCall => None,
+    let (usage, replica_runtimes) = match f.mode {
+        Mode::Service => {
+            let runtimes = app.backend.replica_runtimes(&f.name).await;
+            (app.backend.usage(&f.name), runtimes.unwrap_or_default())
+        }
+        Mode::PerCall => (None, None),
     };
     Listed {
         name: f.name.clone(),
@@ -246,6 +258,8 @@ async fn describe(app: &App, f: &Function, invocation_count: u64, base: &str) ->
         command: f.command.clone(),
         timeout: f.timeout,
         max_concurrency: f.max_concurrency,
+        runtime: app.backend.runtime(f),
+        replica_runtimes,
         created: clock::millis(f.created),
     }
 }

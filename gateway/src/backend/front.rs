@@ -88,6 +88,7 @@ impl Backend {
                 }
             }
             Mode::Service => {
+                services.accepts(function)?;
                 if let Some(secrets) = &self.parts.secrets {
                     secrets.check_service(function)?;
                 }
@@ -109,6 +110,25 @@ impl Backend {
             Some(engine) => engine.runnable(function).await,
             None => process::confinable(function),
         }
+    }
+
+    /// The OCI runtime `function`'s containers are given: what it asks
+    /// for, else the gateway's default; `None` where it gets none (local
+    /// processes; a Swarm service, whose replicas run under their node's
+    /// default).
+    pub fn runtime(&self, function: &Function) -> Option<String> {
+        let engine = self.parts.engine.as_ref()?;
+        match function.mode {
+            Mode::Service if !self.parts.services.names_runtime() => None,
+            _ => Some(engine.runtimes.of(function).to_string()),
+        }
+    }
+
+    /// The runtime each running replica of service function `name` runs
+    /// under, as the engine reports it; `None` where replicas are no
+    /// containers.
+    pub async fn replica_runtimes(&self, name: &str) -> Result<Option<Vec<String>>, BackendError> {
+        self.parts.services.runtimes(name).await
     }
 
     /// Tears a function down.

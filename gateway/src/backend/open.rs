@@ -2,7 +2,9 @@
 //! when the local engine is a Swarm manager, else Docker when an engine
 //! answers, else local processes; an explicit `docker` or `swarm` with no
 //! engine is an error — and the backend is composed from its parts, each
-//! with its own configuration. Nothing past this module knows `auto`.
+//! with its own configuration. The runtime's `auto` is resolved here too,
+//! against the engine's registered runtimes. Nothing past this module
+//! knows `auto`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use bollard::Docker;
 
 use super::container::engine::{self, Settings};
+use super::container::runtime::{self, RuntimeFlags, Runtimes};
 use super::container::setup::Isolation;
 use super::container::{usage, Engine, EngineError, ReplicaKey, UsageCache};
 use super::front::{Backend, Parts};
@@ -104,6 +107,8 @@ pub struct Config {
     pub network: Option<String>,
     /// How function containers are confined.
     pub isolation: Isolation,
+    /// The OCI runtimes function containers may be given, as asked.
+    pub runtimes: RuntimeFlags,
     /// Warm single-use containers of per-call functions.
     pub pool: PoolConfig,
     /// How calls reach service replicas.
@@ -132,6 +137,7 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
         (_, Some(docker)) => docker,
     };
     let swarm = kind == Kind::Swarm;
+    let runtimes = resolve_runtimes(&docker, &config.runtimes).await?;
     let network = config
         .network
         .clone()
@@ -149,6 +155,7 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
         overlay: swarm,
         max_payload_bytes: config.max_payload_bytes,
         isolation: config.isolation.clone(),
+        runtimes,
         secret_files: secret_files.as_ref().map(|s| s.dir().to_path_buf()),
     };
     let engine = Engine::open(docker, settings).await.map_err(line)?;
@@ -193,8 +200,35 @@ pub async fn open(found: Found, config: &Config, password: &str) -> anyhow::Resu
     Ok(Backend::new(parts))
 }
 
-/// The backend of local processes.
+/// The runtimes of `docker` as `flags` allow them, `auto` resolved; says
+/// in one line at start what isolates function containers.
+pub async fn resolve_runtimes(docker: &Docker, flags: &RuntimeFlags) -> anyhow::Result<Runtimes> {
+    let registered = runtime::registered(docker)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.line()))?;
+    let runtimes = Runtimes::resolve(flags, &registered).map_err(anyhow::Error::msg)?;
+    let line = runtimes.start_line(flags);
+    match runtimes.default.as_str() {
+        runtime::GVISOR => tracing::info!("{line}"),
+        _ => tracing::warn!("{line}"),
+    }
+    Ok(runtimes)
+}
+
+/// The backend of local processes. An explicit `--runtime` is refused: no
+/// container runs, so nothing can be given one.
 fn processes(config: &Config, asked: Asked) -> anyhow::Result<Backend> {
+    if config.runtimes.names_one() {
+        anyhow::bail!(
+            "--runtime {}: the process backend runs functions as local commands, in no container, so no runtime can be given; leave --runtime out (auto) or run with --backend docker or swarm",
+            config.runtimes.default
+        );
+    }
+    if !config.runtimes.allow.is_empty() {
+        tracing::warn!(
+            "backend process: --allow-runtimes is not used (no container runs; a deployment naming a runtime is refused)"
+        );
+    }
     if config.agents.any() {
         tracing::warn!(
             "backend process: --agent and --agent-service are not used (agents run containers)"

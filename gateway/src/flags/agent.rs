@@ -37,7 +37,7 @@ pub struct AgentArgs {
 
 impl AgentArgs {
     pub fn into_config(self) -> anyhow::Result<AgentConfig> {
-        let (isolation, connections, pool) = self.shared.into_parts()?;
+        let shared = self.shared.into_parts()?;
         Ok(AgentConfig {
             listen: SocketAddr::new(self.bind, self.port),
             password_file: self.basic_auth_password_file,
@@ -45,9 +45,10 @@ impl AgentArgs {
             max_payload_bytes: self.max_payload_bytes,
             slots: self.slots as usize,
             owner: self.owner.filter(|o| !o.trim().is_empty()),
-            isolation,
-            pool,
-            connections,
+            isolation: shared.isolation,
+            runtimes: shared.runtimes,
+            pool: shared.pool,
+            connections: shared.connections,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Connections, Isolation, PoolConfig};
+use crate::config::{Connections, Isolation, PoolConfig, RuntimeFlags};
 use crate::function::capability;
 
 pub const MIB: u64 = 1024 * 1024;
@@ -14,21 +14,57 @@ pub struct SharedArgs {
     #[command(flatten)]
     isolation: IsolationArgs,
     #[command(flatten)]
+    runtimes: RuntimeArgs,
+    #[command(flatten)]
     connections: ConnectionArgs,
     #[command(flatten)]
     pool: PoolArgs,
 }
 
+/// What the shared groups become.
+pub struct Shared {
+    pub isolation: Isolation,
+    pub runtimes: RuntimeFlags,
+    pub connections: Connections,
+    pub pool: PoolConfig,
+}
+
 impl SharedArgs {
-    /// What function containers may be given, the bounds on client
-    /// connections and the warm containers.
-    pub fn into_parts(self) -> anyhow::Result<(Isolation, Connections, PoolConfig)> {
-        let connections = self.connections.into_connections()?;
-        Ok((
-            self.isolation.into_isolation(),
-            connections,
-            self.pool.into_pool(),
-        ))
+    /// What function containers may be given and run under, the bounds on
+    /// client connections and the warm containers.
+    pub fn into_parts(self) -> anyhow::Result<Shared> {
+        Ok(Shared {
+            connections: self.connections.into_connections()?,
+            isolation: self.isolation.into_isolation(),
+            runtimes: self.runtimes.into_flags(),
+            pool: self.pool.into_pool(),
+        })
+    }
+}
+
+/// The OCI runtimes function containers run under: the gateway's and an
+/// agent's.
+#[derive(Debug, clap::Args)]
+struct RuntimeArgs {
+    /// The OCI runtime of function containers whose deployment names none: auto picks runsc (gVisor: a kernel of its own in each container) when the Docker Engine has it registered, else runc (the host's kernel); or a runtime the engine has registered, among --allow-runtimes
+    #[arg(long, env = "FAAS_RUNTIME", default_value = "auto")]
+    runtime: String,
+    /// Runtimes a deployment's "runtime" may name, comma-separated, each registered on the Docker Engine [default: every runtime the engine has registered]
+    #[arg(long, env = "FAAS_ALLOW_RUNTIMES", value_delimiter = ',')]
+    allow_runtimes: Vec<String>,
+}
+
+impl RuntimeArgs {
+    fn into_flags(self) -> RuntimeFlags {
+        RuntimeFlags {
+            default: self.runtime.trim().to_string(),
+            allow: self
+                .allow_runtimes
+                .iter()
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect(),
+        }
     }
 }
 

@@ -180,7 +180,7 @@ impl Args {
 
     fn into_config(self) -> anyhow::Result<Config> {
         let logins = self.logins()?;
-        let (isolation, connections, pool) = self.shared.into_parts()?;
+        let shared = self.shared.into_parts()?;
         let backend = match self.backend {
             Backend::Auto => BackendKind::Auto,
             Backend::Process => BackendKind::Process,
@@ -205,13 +205,14 @@ impl Args {
             password_file: self.basic_auth_password_file,
             bind_given: self.bind.is_some(),
             network: self.network,
-            isolation,
+            isolation: shared.isolation,
+            runtimes: shared.runtimes,
             callback_allow: self.callback_allow,
             callback_ca_file: self.callback_ca_file,
-            connections,
+            connections: shared.connections,
             logins,
             sample_interval: self.sample_interval,
-            pool,
+            pool: shared.pool,
             agents: AgentsConfig {
                 addresses: self
                     .agents

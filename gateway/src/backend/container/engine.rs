@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use super::error::EngineError;
+use super::runtime::Runtimes;
 use super::setup::Isolation;
 use super::{image, labels, network, resources, setup};
 use crate::backend::BackendError;
@@ -37,6 +38,8 @@ pub struct Engine {
     pub cpus: u64,
     /// How function containers are confined.
     pub isolation: Isolation,
+    /// The OCI runtimes function containers may be given, and the default.
+    pub runtimes: Runtimes,
     /// Where the gateway keeps the secrets it mounts into containers (the
     /// `docker` backend); `None` where the engine keeps them (Swarm).
     pub secret_files: Option<PathBuf>,
@@ -82,6 +85,8 @@ pub struct Settings {
     pub max_payload_bytes: u64,
     /// What function containers may be given beyond the secure defaults.
     pub isolation: Isolation,
+    /// The runtimes function containers may be given, resolved at start.
+    pub runtimes: Runtimes,
     /// Where the secret files of a plain engine are; `None` on a Swarm.
     pub secret_files: Option<PathBuf>,
 }
@@ -102,6 +107,7 @@ impl Engine {
             overlay,
             max_payload_bytes,
             isolation,
+            runtimes,
             secret_files,
         } = settings;
         let engine = Engine {
@@ -111,6 +117,7 @@ impl Engine {
             max_payload_bytes,
             cpus,
             isolation,
+            runtimes,
             secret_files,
         };
         let owner = owner.as_str();
@@ -125,10 +132,11 @@ impl Engine {
     }
 
     /// Checks a function can run on the engine before a deploy or update:
-    /// its limits parse and fit the engine, its capabilities and network
-    /// are allowed and the network exists, and its image is there (pulled
-    /// if missing).
+    /// its runtime is registered and allowed, its limits parse and fit the
+    /// engine, its capabilities and network are allowed and the network
+    /// exists, and its image is there (pulled if missing).
     pub async fn runnable(&self, function: &Function) -> Result<(), BackendError> {
+        self.runtimes.check(function)?;
         resources::check(function, self.cpus)?;
         setup::host_config(function, &self.isolation)?;
         setup::check_capabilities(function, &self.isolation)?;

@@ -11,6 +11,8 @@
 //! - [`setup`] and [`resources`]: a function's host settings (the
 //!   confinement every function container gets) and environment, from its
 //!   spec; [`token`]: the per-function token a replica's watchdog asks for;
+//!   [`runtime`]: the OCI runtime (runc, gVisor's runsc) containers run
+//!   under, resolved at start from the flags and the engine's runtimes;
 //! - [`replica`] and [`tasks`]: the running replicas of a function on one
 //!   engine, or on every node of a Swarm as its manager lists them;
 //! - [`logs`] and [`usage`]: replicas' container logs (a Swarm service's
@@ -27,6 +29,7 @@ pub mod logs;
 pub mod network;
 pub mod replica;
 pub mod resources;
+pub mod runtime;
 pub mod secrets;
 pub mod setup;
 pub mod tasks;
@@ -36,5 +39,6 @@ pub mod usage;
 pub use engine::Engine;
 pub use error::EngineError;
 pub use replica::{Replica, ReplicaCache};
+pub use runtime::{RuntimeFlags, Runtimes};
 pub use token::ReplicaKey;
 pub use usage::UsageCache;

@@ -43,6 +43,32 @@ pub async fn running(engine: &Engine, labels: Vec<String>) -> Result<Vec<Replica
         .collect())
 }
 
+/// What [`runtimes`] says of a replica whose runtime the engine cannot
+/// tell.
+pub const UNKNOWN_RUNTIME: &str = "unknown";
+
+/// The OCI runtime each of `replicas` runs under, as the engine reports it
+/// (its container's `HostConfig.Runtime`), in their order; one it cannot
+/// inspect — gone meanwhile, or a Swarm task on another node (an engine
+/// sees only its own node's containers) — is [`UNKNOWN_RUNTIME`].
+pub async fn runtimes(engine: &Engine, replicas: &[Replica]) -> Vec<String> {
+    let inspections = replicas
+        .iter()
+        .map(|replica| engine.docker.inspect_container(&replica.id, None));
+    futures_util::future::join_all(inspections)
+        .await
+        .into_iter()
+        .map(|inspected| {
+            inspected
+                .ok()
+                .and_then(|c| c.host_config)
+                .and_then(|h| h.runtime)
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| UNKNOWN_RUNTIME.to_string())
+        })
+        .collect()
+}
+
 /// Healthy replicas per function (its `FUNCTION` label) among the running
 /// containers carrying all of `labels`: one engine call for them all.
 pub async fn healthy_per_function(

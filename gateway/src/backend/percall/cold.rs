@@ -90,6 +90,7 @@ pub fn create_body(
                 .as_deref()
                 .map(|dir| setup::secret_mounts(function, dir))
                 .filter(|mounts| !mounts.is_empty()),
+            runtime: Some(engine.runtimes.of(function).to_string()),
             ..setup::host_config(function, &engine.isolation)?
         }),
         ..Default::default()

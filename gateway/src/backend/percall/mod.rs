@@ -89,10 +89,12 @@ impl Runner {
             Runner::Processes(processes) => processes.invoke(function, call).await,
             Runner::Containers { pool, agents } => {
                 let call = match agents {
-                    Some(agents) => match agents.invoke(function, call).await {
-                        Dispatch::Ran(result) => return result,
-                        Dispatch::Local(call) => call,
-                    },
+                    Some(agents) => {
+                        match agents.invoke(function, pool.runtime(function), call).await {
+                            Dispatch::Ran(result) => return result,
+                            Dispatch::Local(call) => call,
+                        }
+                    }
                     None => call,
                 };
                 pool.invoke(function, call).await

@@ -59,15 +59,16 @@ impl ReplicaSet {
     /// replicas an earlier run of the gateway left running. Those made
     /// without the function's current token (by a gateway before replicas
     /// had one, or under another key) would answer anyone, or refuse the
-    /// gateway: they are replaced.
+    /// gateway, and those under another runtime are not isolated as the
+    /// function now is: they are replaced.
     async fn deploy_replicas(&self, function: &Function) -> Result<(), BackendError> {
         let running = self.running(&function.name, true).await?;
         let desired = (running.len() as u64).max(function.scaling().min);
         lock(&self.specs).insert(function.name.clone(), (function.clone(), desired));
-        let stale = self.without_token(function, &running).await;
+        let stale = self.stale(function, &running).await;
         if !stale.is_empty() {
             tracing::info!(
-                "replacing {} replicas of {} made without its current replica token",
+                "replacing {} replicas of {} made without its current replica token or runtime",
                 stale.len(),
                 function.name
             );
@@ -80,10 +81,11 @@ impl ReplicaSet {
     }
 
     /// The ids of `replicas` whose environment lacks `function`'s current
-    /// token. One the engine cannot inspect (gone meanwhile) is left to
-    /// the reconciling.
-    async fn without_token(&self, function: &Function, replicas: &[Replica]) -> Vec<String> {
+    /// token, or that run under another runtime than it now asks. One the
+    /// engine cannot inspect (gone meanwhile) is left to the reconciling.
+    async fn stale(&self, function: &Function, replicas: &[Replica]) -> Vec<String> {
         let entry = self.key.env_entry(&function.name);
+        let runtime = self.engine.runtimes.of(function);
         let mut stale = Vec::new();
         for replica in replicas {
             let Ok(inspected) = self
@@ -95,7 +97,8 @@ impl ReplicaSet {
                 continue;
             };
             let env = inspected.config.and_then(|c| c.env).unwrap_or_default();
-            if !env.contains(&entry) {
+            let ran = inspected.host_config.and_then(|h| h.runtime);
+            if !env.contains(&entry) || ran.as_deref().is_some_and(|r| r != runtime) {
                 stale.push(replica.id.clone());
             }
         }
@@ -242,6 +245,7 @@ impl ReplicaSet {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
+                runtime: Some(self.engine.runtimes.of(function).to_string()),
                 ..setup::host_config(function, &self.engine.isolation)?
             }),
             ..Default::default()
@@ -300,6 +304,11 @@ impl Services for ReplicaSet {
 
     async fn count(&self, name: &str) -> Result<ReplicaCount, BackendError> {
         self.healthy(name).await
+    }
+
+    async fn runtimes(&self, name: &str) -> Result<Option<Vec<String>>, BackendError> {
+        let running = self.running(name, false).await?;
+        Ok(Some(replica::runtimes(&self.engine, &running).await))
     }
 
     async fn invoke(&self, function: &Function, call: Invocation) -> Served {

@@ -40,6 +40,23 @@ pub trait Services: Replicas {
     async fn list(&self) -> Result<Vec<String>, BackendError>;
     /// Desired and available replicas.
     async fn count(&self, name: &str) -> Result<ReplicaCount, BackendError>;
+    /// The OCI runtime each running replica runs under, as the engine
+    /// reports it; `None` where replicas are no containers.
+    async fn runtimes(&self, name: &str) -> Result<Option<Vec<String>>, BackendError> {
+        let _ = name;
+        Ok(None)
+    }
+    /// Whether replicas are given the function's runtime (a Swarm
+    /// service's run under their node's default).
+    fn names_runtime(&self) -> bool {
+        true
+    }
+    /// Checks this side can give a service function what it asks, before
+    /// anything of it changes.
+    fn accepts(&self, function: &Function) -> Result<(), BackendError> {
+        let _ = function;
+        Ok(())
+    }
     /// Runs one call on a replica, or hands it back to run fresh.
     async fn invoke(&self, function: &Function, call: Invocation) -> Served;
 }

@@ -12,7 +12,11 @@
 //! no call until it answers again. An agent lost during a call fails that
 //! call (502) and never runs it again anywhere. With no agent answering,
 //! calls run on the gateway's own engine; with agents answering but none
-//! on a node the constraints allow, a call fails (503) saying so.
+//! on a node the constraints allow, a call fails (503) saying so. A call
+//! goes only to an agent whose node may give its function's runtime (as
+//! its status says, and as it refuses otherwise, [`wire::NO_RUNTIME`]);
+//! when none may, it runs on the gateway's own engine, or fails when its
+//! function has constraints.
 
 pub mod constraint;
 pub mod discover;
@@ -97,6 +101,9 @@ struct Seen {
     up: bool,
     slots: usize,
     node: Node,
+    /// The runtimes its node may give containers; empty: not said (an
+    /// older agent), tried anyway.
+    runtimes: Vec<String>,
 }
 
 /// Where a call went.
@@ -148,27 +155,41 @@ impl Agents {
         Some(agents)
     }
 
-    /// Runs `call` on an agent, or hands it back to run locally when no
-    /// agent answers. A function with secrets always runs locally (an
-    /// agent has none to mount).
-    pub async fn invoke(&self, function: &Function, call: Invocation) -> Dispatch {
+    /// Runs `call` on an agent, its containers under `runtime` (the
+    /// function's, resolved on the gateway), or hands it back to run
+    /// locally when no agent answers, or none may give that runtime. A
+    /// function with secrets always runs locally (an agent has none to
+    /// mount).
+    pub async fn invoke(&self, function: &Function, runtime: &str, call: Invocation) -> Dispatch {
         if !function.secrets.is_empty() {
             return Dispatch::Local(call);
         }
         let inner = &self.inner;
-        // Agents that declined this call (all their slots taken).
+        // What agents are sent: the runtime named, so that each gives the
+        // gateway's, never its own default.
+        let function = Function {
+            runtime: Some(runtime.to_string()),
+            ..function.clone()
+        };
+        // Agents that declined this call (all their slots taken), and
+        // those that cannot give its runtime.
         let mut declined: Vec<Arc<Agent>> = Vec::new();
+        let mut lacking: Vec<Arc<Agent>> = Vec::new();
         loop {
-            let agent = match inner.pick(function, &declined) {
+            let agent = match inner.pick(&function, runtime, &declined, &lacking) {
                 Ok(Some(agent)) => agent,
                 Ok(None) => return Dispatch::Local(call),
                 Err(e) => return Dispatch::Ran(Err(e)),
             };
-            match inner.send(&agent, function, &call).await {
+            match inner.send(&agent, &function, &call).await {
                 Sent::Answered(result) => return Dispatch::Ran(result),
                 // Nothing ran there: another may run it.
                 Sent::Unreached(why) => agent.down(why),
                 Sent::Declined => declined.push(agent),
+                Sent::Lacking(why) => {
+                    tracing::debug!(agent = %agent.address, "not there: {why}");
+                    lacking.push(agent);
+                }
             }
         }
     }
@@ -231,6 +252,9 @@ enum Sent {
     Unreached(String),
     /// Every slot of the agent was taken: the call did not start there.
     Declined,
+    /// The agent's node cannot give the call's runtime: it did not start
+    /// there.
+    Lacking(String),
 }
 
 impl Agent {
@@ -254,17 +278,22 @@ impl Agent {
 
 impl Inner {
     /// The answering agent with the most free slots whose node satisfies
-    /// `function`'s constraints, other than those that `declined` the
-    /// call; `None` when no agent answers.
+    /// `function`'s constraints and may give `runtime`, other than those
+    /// that `declined` the call or are `lacking` the runtime; `None` when
+    /// no agent answers, or (for a function without constraints) none may
+    /// give the runtime.
     fn pick(
         &self,
         function: &Function,
+        runtime: &str,
         declined: &[Arc<Agent>],
+        lacking: &[Arc<Agent>],
     ) -> Result<Option<Arc<Agent>>, BackendError> {
         let known: Vec<Arc<Agent>> = lock(&self.known).values().cloned().collect();
         let mut up = 0;
         let mut best: Option<(usize, Arc<Agent>)> = None;
         let mut full = 0;
+        let mut without_runtime = 0;
         let mut nodes = Vec::new();
         for agent in known {
             let seen = lock(&agent.seen).clone();
@@ -276,6 +305,11 @@ impl Inner {
             let fits = constraint::satisfies(&seen.node, &function.constraints)
                 .map_err(BackendError::Invalid)?;
             if !fits {
+                continue;
+            }
+            let lacks = !seen.runtimes.is_empty() && !seen.runtimes.iter().any(|r| r == runtime);
+            if lacks || lacking.iter().any(|l| Arc::ptr_eq(l, &agent)) {
+                without_runtime += 1;
                 continue;
             }
             let free = seen
@@ -297,6 +331,13 @@ impl Inner {
             None if full > 0 => Err(BackendError::Unreachable(format!(
                 "every agent that may run {} has all its slots taken; retry later",
                 function.name
+            ))),
+            // The gateway's own engine has every runtime a deploy allowed.
+            None if without_runtime > 0 && function.constraints.is_empty() => Ok(None),
+            None if without_runtime > 0 => Err(BackendError::Unreachable(format!(
+                "no agent on a node that satisfies the constraints of {} ({}) may give its runtime {runtime}: register it on their engines, or change the constraints",
+                function.name,
+                function.constraints.join(", ")
             ))),
             None => Err(BackendError::Unreachable(format!(
                 "no agent runs on a node that satisfies the constraints of {} ({}): the agents answering are on {}; change the constraints or run an agent on such a node",
@@ -374,6 +415,7 @@ impl Inner {
             match kind {
                 Some(wire::UNSTARTED) => return Sent::Unreached(line.to_string()),
                 Some(wire::BUSY) => return Sent::Declined,
+                Some(wire::NO_RUNTIME) => return Sent::Lacking(line.to_string()),
                 _ => {}
             }
         }
@@ -466,12 +508,14 @@ impl Inner {
         }
         let mut seen = lock(&agent.seen);
         if !seen.up {
-            tracing::info!(agent = %agent.address, node = %node.name(), slots = status.slots, "the agent answers");
+            let runtimes = status.runtimes.join(",");
+            tracing::info!(agent = %agent.address, node = %node.name(), slots = status.slots, runtimes = %runtimes, "the agent answers");
         }
         *seen = Seen {
             up: true,
             slots: status.slots,
             node,
+            runtimes: status.runtimes,
         };
     }
 

@@ -23,6 +23,10 @@ pub const UNSTARTED: &str = "unstarted";
 /// The kind of a refusal that ran nothing because every slot is taken:
 /// the gateway sends the call to another agent.
 pub const BUSY: &str = "busy";
+/// The kind of a refusal that ran nothing because the call's runtime is
+/// not one the agent's node may give: the gateway sends the call to
+/// another agent, or runs it on its own engine.
+pub const NO_RUNTIME: &str = "no-runtime";
 
 /// The bearer token of the agent API: derived from the gateway's admin
 /// password, so both hold it without it crossing the network, and a
@@ -64,6 +68,14 @@ pub struct Status {
     /// the agent started).
     pub pool_hits: u64,
     pub pool_misses: u64,
+    /// The OCI runtimes it may give per-call containers: those its engine
+    /// registers and its `--allow-runtimes` allows.
+    #[serde(default)]
+    pub runtimes: Vec<String>,
+    /// The engine's own default runtime (dockerd's `--default-runtime`):
+    /// what a Swarm service's replicas on the node run under.
+    #[serde(default)]
+    pub node_default_runtime: String,
 }
 
 /// `GET /agent/usage?owner=…`: what the service replicas of the gateway

@@ -17,7 +17,10 @@
 //! container counted at its memory limit). Idle containers do not count
 //! against the quota: only calls do. A deploy or update drains the
 //! function's pool; a container made from an older spec is never handed a
-//! call. Warm containers carry the gateway's owner label and
+//! call, and each keeps the runtime it was started under: a call is handed
+//! only a container of its function's runtime (a runc container never
+//! serves a function that asks for runsc). Warm containers carry the
+//! gateway's owner label and
 //! [`labels::POOLED`] (not the function's label: they are no call's yet),
 //! and the gateway removes its own at start.
 //!
@@ -139,6 +142,8 @@ struct Spare {
 struct Entry {
     claims: oneshot::Sender<Claim>,
     weight: u64,
+    /// The OCI runtime it runs under.
+    runtime: String,
 }
 
 /// What a call gets from the pool.
@@ -194,6 +199,11 @@ impl Pool {
             tokio::spawn(trim(Arc::downgrade(&inner)));
         }
         Ok(Pool { inner })
+    }
+
+    /// The OCI runtime `function`'s containers are given on this engine.
+    pub fn runtime<'a>(&'a self, function: &'a Function) -> &'a str {
+        self.inner.engine.runtimes.of(function)
     }
 
     /// The pool's metrics, for the gateway's registry.
@@ -334,12 +344,13 @@ impl Inner {
         }
         // A call of an older or newer spec than the pool's runs cold.
         let current = spare.function == *function;
+        let runtime = self.engine.runtimes.of(function);
         let mut taken = None;
         let mut gone = Vec::new();
         if current {
             while let Some(entry) = spare.ready.pop_front() {
                 gone.push(entry.weight);
-                if !entry.claims.is_closed() {
+                if !entry.claims.is_closed() && entry.runtime == runtime {
                     taken = Some(entry);
                     break;
                 }
@@ -450,7 +461,12 @@ impl Inner {
                 spare.failures = 0;
                 if spare.generation == generation {
                     spare.starting_current -= 1;
-                    handed = spare.offer(Entry { claims, weight });
+                    let runtime = self.engine.runtimes.of(function).to_string();
+                    handed = spare.offer(Entry {
+                        claims,
+                        weight,
+                        runtime,
+                    });
                     let ready = spare.ready.len();
                     self.metrics.set_ready(&function.name, ready);
                     offered = true;
@@ -718,6 +734,7 @@ mod tests {
         Entry {
             claims: oneshot::channel().0,
             weight,
+            runtime: "runc".into(),
         }
     }
 

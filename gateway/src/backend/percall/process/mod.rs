@@ -107,6 +107,7 @@ pub fn confinable(function: &Function) -> Result<(), BackendError> {
             "capabilities",
             function.capabilities.iter().any(|c| !c.is_empty()),
         ),
+        ("runtime", function.asked_runtime().is_some()),
     ];
     match asked.into_iter().find(|(_, asked)| *asked) {
         Some((field, _)) => Err(BackendError::Invalid(format!(

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use super::balancer::{Balancer, ReplicaConfig};
 use super::replicas::{ReplicaLogs, Replicas, Served, Services};
 use crate::backend::container::replica::Snapshot;
-use crate::backend::container::{labels, logs, secrets, setup, tasks};
+use crate::backend::container::{labels, logs, replica, secrets, setup, tasks};
 use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
 use crate::backend::{BackendError, Invocation, LogQuery, ReplicaCount, ReplicaLines};
 use crate::function::Function;
@@ -333,6 +333,33 @@ impl Services for SwarmServices {
             .into_iter()
             .filter_map(|s| s.spec.and_then(|spec| spec.name))
             .collect())
+    }
+
+    /// A running task on the gateway's own node is a container its
+    /// engine inspects; one on another node is [`replica::UNKNOWN_RUNTIME`].
+    async fn runtimes(&self, name: &str) -> Result<Option<Vec<String>>, BackendError> {
+        let running: Vec<Replica> = self
+            .ready(name, false)
+            .await?
+            .into_iter()
+            .filter(|r| r.healthy)
+            .collect();
+        Ok(Some(replica::runtimes(&self.engine, &running).await))
+    }
+
+    fn names_runtime(&self) -> bool {
+        false
+    }
+
+    /// A Swarm service cannot name a runtime (the engine's service API has
+    /// no such field): its replicas run under their node's default.
+    fn accepts(&self, function: &Function) -> Result<(), BackendError> {
+        match function.asked_runtime() {
+            None => Ok(()),
+            Some(asked) => Err(BackendError::Invalid(format!(
+                "runtime {asked:?} cannot be given to a service function on Swarm: a Swarm service cannot name a runtime, its replicas run under their node's default (dockerd --default-runtime, see docs/backends.md); leave \"runtime\" out, or deploy it per-call"
+            ))),
+        }
     }
 
     async fn count(&self, name: &str) -> Result<ReplicaCount, BackendError> {
