@@ -186,17 +186,23 @@ fn the_host_s_and_other_functions_processes_are_invisible() {
     // Another function's call, running: it connects to the test, which
     // holds the connection, and its shell carries a marker as `$0`.
     let neighbour = format!("faas-neighbour-marker-{}", std::process::id());
-    let listener = TcpListener::bind("0.0.0.0:0").expect("a port");
+    let host_end = network_gateway("faas-test-bridge");
+    let listener = TcpListener::bind((host_end.as_str(), 0)).expect("a port");
     let address = format!(
-        "{}:{}",
-        network_gateway("faas-test-bridge"),
+        "{host_end}:{}",
         listener.local_addr().expect("its address").port()
     );
     gw.deploy(json!({"service": "neighbour", "image": "faas/sample-cat",
         "command": ["sh", "-c", "wget -q -O /dev/null http://$PEER/; sleep 30", neighbour],
         "envVars": {"PEER": address}, "timeout": 20, "labels": {"com.faas.pool": "false"}}));
     gw.call_async("neighbour", "");
-    let (mut held, _) = listener.accept().expect("the neighbour connects");
+    listener
+        .set_nonblocking(true)
+        .expect("a listener that polls");
+    let mut held = eventually("the neighbour to connect", Duration::from_secs(30), || {
+        listener.accept().ok().map(|(stream, _)| stream)
+    });
+    held.set_nonblocking(false).expect("a blocking stream");
     let mut request = [0u8; 4];
     held.read_exact(&mut request)
         .expect("the neighbour's request");
