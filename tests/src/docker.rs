@@ -1,6 +1,7 @@
 //! Helpers for the tests that need a Docker Engine: whether one answers (a
 //! test skips with a printed reason when none does, and fails instead when
-//! `FAAS_REQUIRE_DOCKER=1`), the sample images, and the containers the
+//! `FAAS_REQUIRE_DOCKER=1`), whether it has gVisor (likewise, with
+//! `FAAS_REQUIRE_GVISOR=1`), the sample images, and the containers the
 //! gateway labelled. The tests read the engine with the `docker` CLI; the
 //! gateway itself only talks to the engine's API.
 
@@ -25,6 +26,44 @@ pub fn engine_or_skip(test: &str) -> bool {
     );
     eprintln!("skipped {test}: no Docker Engine answers (run scripts/docker-engine.sh)");
     false
+}
+
+/// Whether gVisor tests should run: an engine answers (as
+/// [`engine_or_skip`]) and has the runtime `runsc` registered. Panics when
+/// it has not and `FAAS_REQUIRE_GVISOR=1`; otherwise prints why the test
+/// skips.
+pub fn gvisor_or_skip(test: &str) -> bool {
+    if !engine_or_skip(test) {
+        return false;
+    }
+    let runtimes = runtimes();
+    if runtimes.iter().any(|r| r == "runsc") {
+        return true;
+    }
+    assert!(
+        std::env::var("FAAS_REQUIRE_GVISOR").as_deref() != Ok("1"),
+        "{test}: the engine has no runtime runsc (it has {runtimes:?}) and FAAS_REQUIRE_GVISOR=1 \
+         (run scripts/docker-engine.sh)"
+    );
+    eprintln!(
+        "skipped {test}: the engine has no runtime runsc, only {runtimes:?} (run scripts/docker-engine.sh)"
+    );
+    false
+}
+
+/// The names of the runtimes the engine has registered
+/// (`docker info --format '{{json .Runtimes}}'`); none when it cannot say.
+pub fn runtimes() -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{json .Runtimes}}"])
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        return Vec::new();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        Ok(serde_json::Value::Object(runtimes)) => runtimes.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Builds the sample images with `scripts/build-images.sh` unless they are

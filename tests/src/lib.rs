@@ -4,8 +4,8 @@
 //!
 //! - [`gateway`]: the real `gateway` binary and its API, as the tests call it.
 //! - [`watchdog`]: the real `fwatchdog` binary.
-//! - [`docker`]: whether a Docker Engine answers, the sample images, the
-//!   containers the gateway labelled.
+//! - [`docker`]: whether a Docker Engine answers and has gVisor, the sample
+//!   images, the containers the gateway labelled.
 //! - [`agent`]: the real `gateway agent`, and its token.
 //! - [`browser`]: a headless Chromium driven over WebDriver, for the portal.
 //! - [`nodes`]: a Swarm of two nodes on this machine (`scripts/swarm-nodes.sh`).
