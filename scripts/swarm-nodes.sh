@@ -37,6 +37,9 @@
 # `up` copies images from the machine's engine to every node (`docker save`
 # | `docker load`): $FAAS_NODES_IMAGES (space-separated), by default every
 # local faas/*:latest image. It removes the leftovers of an earlier run first.
+# Each node has the runtime `runsc` (gVisor) registered as the machine's
+# engine has it, when runsc is installed (scripts/docker-engine.sh installs
+# it); `up` says when it is not.
 # Needs root, iproute2 (ip), util-linux (nsenter, unshare), iptables and
 # dockerd. `FAAS_NODES_NET` (default 10.213.0) picks another /24.
 set -euo pipefail
@@ -47,6 +50,7 @@ bridge=faasnodes0
 state=/var/lib/faas-nodes
 envfile=/run/faas-nodes.env
 mark="faas-nodes"
+here=$(cd "$(dirname "$0")" && pwd)
 
 # This machine's iptables rules (tagged "$mark", removed by `down`): Docker
 # sets the FORWARD policy to DROP and bridged traffic goes through
@@ -150,6 +154,11 @@ start_node() {
   local i=$1 root="$state/node-$i" exec="/run/faas-node-$i" ns="faas-node-$i" d
   mkdir -p "$root/data" "$exec"
   echo '{}' >"$root/daemon.json"
+  # gVisor as on the machine's engine: the runtime `runsc`, registered by
+  # the engine script (its comments say why these arguments).
+  if [ -x /usr/bin/runsc ]; then
+    DOCKER_DAEMON_JSON="$root/daemon.json" "$here/docker-engine.sh" >/dev/null
+  fi
   ip netns add "$ns"
   ip link add "faasnode$i" type veth peer name eth0 netns "$ns"
   ip link set "faasnode$i" master "$bridge" up
@@ -222,6 +231,7 @@ up() {
     # shellcheck disable=SC2086
     iptables -I $rule -m comment --comment "$mark"
   done
+  [ -x /usr/bin/runsc ] || say "runsc is not installed: the nodes have no gVisor (scripts/docker-engine.sh installs it)"
   for i in $(seq "$n"); do start_node "$i"; done
   for i in $(seq "$n"); do wait_node "$i"; done
   node_docker 1 swarm init --advertise-addr "$(addr 1)" --listen-addr "$(addr 1):2377" \
