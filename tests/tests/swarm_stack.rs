@@ -449,6 +449,18 @@ fn stack_gateway_deploys_calls_scales_and_removes() {
         "labels": {"com.openfaas.scale.max": "5"}}),
     );
     gw.settles_at("scat", 1, SETTLE);
+    // A Swarm service cannot name a runtime: asking is refused, and the
+    // listing says what the replica runs, as the engine reports it (this
+    // engine's default).
+    let refused = send(gw.admin(Method::POST, "/system/functions").json(&json!({
+        "service": "sruntime", "image": "faas/sample-cat", "envProcess": "cat", "runtime": "runsc"
+    })));
+    refused.assert_says(400, "cannot be given to a service function on Swarm");
+    assert!(gw.functions().iter().all(|f| f["name"] != "sruntime"));
+    let (_, default) = docker(&["info", "--format", "{{.DefaultRuntime}}"]);
+    eventually("scat's replica listed with its runtime", SETTLE, || {
+        (gw.function("scat")["replicaRuntimes"] == json!([default.trim()])).then_some(())
+    });
     let (ok, labels) = docker(&[
         "service",
         "inspect",
