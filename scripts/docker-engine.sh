@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes a Docker Engine with gVisor available on a Debian machine: installs
-# docker.io if dockerd is missing and runsc if gVisor is missing, registers
-# runsc as the engine's runtime `runsc` in its daemon.json (merged into what
-# is there), starts dockerd if nothing answers, and makes a running dockerd
+# docker.io if dockerd is missing and gVisor's runsc from Debian trixie (see
+# below) under /opt/runsc-trixie if that is missing, registers it as the
+# engine's runtime `runsc` in its daemon.json (merged into what is there),
+# starts dockerd if nothing answers, and makes a running dockerd
 # take the runtime with SIGHUP (it reloads `runtimes` without a restart; a
 # dockerd this script did not start is never restarted). Waits until the
 # engine answers. Safe to run again; prints one line per thing it did.
@@ -16,7 +17,23 @@ set -euo pipefail
 
 engine_json=/etc/docker/daemon.json
 daemon_json=${DOCKER_DAEMON_JSON:-$engine_json}
-runsc_path=/usr/bin/runsc
+
+# Which gVisor. Bookworm's runsc (2022-12-19) breaks a function's outgoing
+# calls: with `--network=host` (below) a socket is the host kernel's, which
+# the sandbox always opens non-blocking and waits on itself; in that version
+# a blocking read() of a TCP socket with nothing received yet returns the
+# host's EAGAIN at once instead of waiting, so busybox's wget fails on most
+# requests ("error getting response: Resource temporarily unavailable"), as
+# does any client that reads its answer with read(). Trixie's (2024-07-29)
+# waits. Trixie is another suite of the same archive as the machine's own,
+# signed by keys bookworm's debian-archive-keyring has; its runsc is a static
+# binary without dependencies. It is fetched with a private apt state (the
+# machine's sources, preferences and packages are left as they are) and
+# unpacked into a directory of its own; a Debian runsc in /usr/bin stays.
+runsc_suite=trixie
+runsc_min_version=0.0~20240729
+runsc_dir=/opt/runsc-trixie
+runsc_path=$runsc_dir/usr/bin/runsc
 
 # Why these arguments. With gVisor's own network stack (its default,
 # `--network=sandbox`) every container fails to start on kernels like this
@@ -41,9 +58,10 @@ answers() { version=$(docker version --format '{{.Server.Version}}' 2>/dev/null)
 # The daemon.json logic, in Python (python3-minimal is Debian's own):
 # `merge FILE` registers runsc in FILE, keeping every other key and runtime,
 # and prints what it changed; `check JSON` fails unless runsc is among the
-# runtimes JSON (`docker info`'s). A runsc entry that already has
-# `--network=host` is kept as it is (so an operator's extra arguments, like
-# `--host-uds=open` on a Swarm node, stay); any other is replaced.
+# runtimes JSON (`docker info`'s), at $runsc_path. A runsc entry that already
+# has `--network=host` keeps its arguments (so an operator's extra ones, like
+# `--host-uds=open` on a Swarm node, stay) and is given $runsc_path; any
+# other is replaced.
 runtime_json() {
   python3 - "$runsc_path" "$runsc_args" "$@" <<'PY'
 import json, os, sys
@@ -51,8 +69,11 @@ import json, os, sys
 runsc, args, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 want = {"path": runsc, "runtimeArgs": args}
 
-def works(entry):
+def networked(entry):
     return isinstance(entry, dict) and "--network=host" in (entry.get("runtimeArgs") or [])
+
+def works(entry):
+    return networked(entry) and entry.get("path") == runsc
 
 if mode == "check":
     try:
@@ -76,6 +97,8 @@ runtimes = config.setdefault("runtimes", {})
 before = runtimes.get("runsc")
 if works(before):
     sys.exit(0)
+if networked(before):
+    want = dict(before, path=runsc)
 runtimes["runsc"] = want
 tmp = path + ".faas-tmp"
 with open(tmp, "w") as f:
@@ -98,11 +121,59 @@ runtimes() { docker info --format '{{json .Runtimes}}' 2>/dev/null; }
 # True when the engine has a runsc that works here.
 engine_has_runsc() { runtime_json check "$(runtimes)"; }
 
+apt_update() {
+  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+}
+
 install() {
   say "installing $*"
   export DEBIAN_FRONTEND=noninteractive
-  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+  apt_update
   apt-get install -y -qq "$@" >/dev/null
+}
+
+# The address of the machine's own Debian archive, as its apt sources name it.
+debian_archive() {
+  local codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  # shellcheck disable=SC2016
+  apt-get indextargets --format '$(REPO_URI)' 'Identifier: Packages' 'Origin: Debian' \
+    "Codename: $codename" 'Component: main' 2>/dev/null | head -n 1
+}
+
+# Fetches runsc from Debian $runsc_suite and unpacks it into $runsc_dir.
+install_runsc() {
+  say "installing runsc from Debian $runsc_suite into $runsc_dir"
+  local archive tmp deb version
+  archive=$(debian_archive)
+  [ -n "$archive" ] || { apt_update; archive=$(debian_archive); }
+  [ -n "$archive" ] || { say "no Debian archive among the machine's apt sources" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'" EXIT
+  mkdir -p "$tmp/sources" "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/deb"
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \
+    "$archive" "$runsc_suite" /usr/share/keyrings/debian-archive-keyring.gpg \
+    >"$tmp/sources/$runsc_suite.sources"
+  local apt=(-qq -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/sources"
+    -o Dir::Etc::Preferences=/dev/null -o "Dir::Etc::PreferencesParts=$tmp/sources"
+    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt[@]}" update
+  (cd "$tmp/deb" && apt-get "${apt[@]}" download "runsc/$runsc_suite")
+  deb=$(echo "$tmp"/deb/runsc_*.deb)
+  version=$(dpkg-deb -f "$deb" Version)
+  dpkg --compare-versions "$version" ge "$runsc_min_version" || {
+    say "Debian $runsc_suite has runsc $version, older than $runsc_min_version" >&2
+    exit 1
+  }
+  rm -rf "$runsc_dir.new"
+  dpkg-deb -x "$deb" "$runsc_dir.new"
+  "$runsc_dir.new/usr/bin/runsc" --version >/dev/null
+  rm -rf "$runsc_dir"
+  mv "$runsc_dir.new" "$runsc_dir"
+  rm -rf "$tmp"
+  trap - EXIT
+  say "installed runsc $version at $runsc_path"
 }
 
 if [ "$daemon_json" != "$engine_json" ]; then
@@ -112,7 +183,7 @@ fi
 
 command -v python3 >/dev/null 2>&1 || install python3-minimal
 command -v dockerd >/dev/null 2>&1 || install docker.io
-[ -x "$runsc_path" ] || install runsc
+[ -x "$runsc_path" ] || install_runsc
 register_runsc
 
 if answers; then

@@ -47,6 +47,9 @@ set -euo pipefail
 net=${FAAS_NODES_NET:-10.213.0}
 [[ "$net" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || { echo "swarm-nodes: FAAS_NODES_NET must be the first three numbers of an IPv4 /24, like 10.213.0, not '$net'" >&2; exit 1; }
 bridge=faasnodes0
+# gVisor where scripts/docker-engine.sh installs it (its comments say why
+# not Debian bookworm's /usr/bin/runsc).
+runsc=/opt/runsc-trixie/usr/bin/runsc
 state=/var/lib/faas-nodes
 envfile=/run/faas-nodes.env
 mark="faas-nodes"
@@ -156,7 +159,7 @@ start_node() {
   echo '{}' >"$root/daemon.json"
   # gVisor as on the machine's engine: the runtime `runsc`, registered by
   # the engine script (its comments say why these arguments).
-  if [ -x /usr/bin/runsc ]; then
+  if [ -x "$runsc" ]; then
     DOCKER_DAEMON_JSON="$root/daemon.json" "$here/docker-engine.sh" >/dev/null
   fi
   ip netns add "$ns"
@@ -231,7 +234,7 @@ up() {
     # shellcheck disable=SC2086
     iptables -I $rule -m comment --comment "$mark"
   done
-  [ -x /usr/bin/runsc ] || say "runsc is not installed: the nodes have no gVisor (scripts/docker-engine.sh installs it)"
+  [ -x "$runsc" ] || say "runsc is not installed: the nodes have no gVisor (scripts/docker-engine.sh installs it)"
   for i in $(seq "$n"); do start_node "$i"; done
   for i in $(seq "$n"); do wait_node "$i"; done
   node_docker 1 swarm init --advertise-addr "$(addr 1)" --listen-addr "$(addr 1):2377" \

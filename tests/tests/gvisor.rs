@@ -5,14 +5,18 @@
 //! gVisor's kernel, none of the host's or the other functions' processes,
 //! and is refused what gVisor refuses; the confinement of every function
 //! container still holds; a function may ask for `runc` only where the
-//! gateway allows it, and for no runtime the engine lacks. Each test skips
+//! gateway allows it, and for no runtime the engine lacks; a call's outgoing
+//! connections (to the host, to other services) answer. Each test skips
 //! with a printed reason when the engine has no `runsc`, and fails when
 //! `FAAS_REQUIRE_GVISOR=1`.
 
-use std::io::Read;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use faas_tests::docker::{gvisor_or_skip, launcher_image};
@@ -232,6 +236,98 @@ fn the_host_s_and_other_functions_processes_are_invisible() {
             .all(|p| p.contains("ps -o pid,args") || p.contains("sed 1d")),
         "not only its own processes:\n{seen}"
     );
+}
+
+/// A small HTTP server of the test's own: every request, whatever it asks,
+/// is answered `200` with the body `answer <n>` (`n` counting from 1), and
+/// the connection closed. It answers after [`HttpServer::THINKS`], as a
+/// service that does some work: the client is then waiting for it.
+struct HttpServer {
+    address: String,
+    served: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpServer {
+    const THINKS: Duration = Duration::from_millis(20);
+
+    fn start(host: &str) -> HttpServer {
+        let listener = TcpListener::bind((host, 0)).expect("a port");
+        let address = format!(
+            "{host}:{}",
+            listener.local_addr().expect("its address").port()
+        );
+        let served = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopped) = (served.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                // The request's head, up to its blank line.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                std::thread::sleep(HttpServer::THINKS);
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = format!("answer {n}\n");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HttpServer {
+            address,
+            served,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then sees `stop`.
+        let _ = TcpStream::connect(&self.address);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn outgoing_calls_from_a_function_answer() {
+    let Some(gw) = gvisor_gateway("outgoing_calls_from_a_function_answer", &[]) else {
+        return;
+    };
+    // A server on the host's end of the functions' network. Under runsc a
+    // call's sockets are the host kernel's, always non-blocking there; the
+    // sandbox must still make a blocking read wait for the answer (busybox
+    // wget reads the status line with one), not hand the host's EAGAIN on
+    // ("error getting response: Resource temporarily unavailable").
+    let server = HttpServer::start(&network_gateway("faas-test-bridge"));
+    let fetch = "i=0; while [ $i -lt 10 ]; do \
+        wget -q -O- http://$PEER/ 2>&1 || echo \"fetch $i failed\"; i=$((i+1)); done";
+    gw.deploy(probe(
+        "fetcher",
+        fetch,
+        json!({"envVars": {"PEER": server.address}, "labels": {"com.faas.pool": "false"}}),
+    ));
+    let seen = sandboxed(&gw, "fetcher");
+    let want: String = (1..=10).map(|n| format!("answer {n}\n")).collect();
+    assert_eq!(seen, want, "ten fetches in a row");
+    assert_eq!(server.served.load(Ordering::SeqCst), 10);
 }
 
 #[test]
