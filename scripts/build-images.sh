@@ -25,6 +25,8 @@ CARGO_TARGET_DIR=target/samples RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --quiet --release --target x86_64-unknown-linux-gnu \
   --manifest-path sample-functions/resizer/Cargo.toml
 resizer=target/samples/x86_64-unknown-linux-gnu/release/faas-sample-resizer
+echo "build-images: building hash"
+hash=$(scripts/build-static.sh faas-tests hash)
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
@@ -62,4 +64,5 @@ sample cat cat
 sample echo "sh -c 'echo \"\$Http_Method \$Http_Path \$Http_Query\"; cat'"
 sample wc wc
 sample resizer resizer "$resizer"
+sample hash hash "$hash"
 echo "build-images: done"
