@@ -152,7 +152,7 @@ impl Runtimes {
         let remedy = if self.registered.iter().any(|r| r == GVISOR) {
             format!("run the gateway with --runtime {GVISOR} (see docs/security.md)")
         } else {
-            format!("for gVisor's own kernel in each, apt-get install {GVISOR} and register it in /etc/docker/daemon.json (see docs/security.md)")
+            format!("for gVisor's own kernel in each, install {GVISOR} (2024 or later) and register it in /etc/docker/daemon.json, as scripts/docker-engine.sh does (see docs/security.md)")
         };
         format!(
             "runtime {}{how}: function containers share the host's kernel; {remedy}",
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(r.default, "runc");
         let line = r.start_line(&RuntimeFlags::default());
         assert!(line.contains("share the host's kernel"), "{line}");
-        assert!(line.contains("apt-get install runsc"), "{line}");
+        assert!(line.contains("install runsc"), "{line}");
         let r = Runtimes::resolve(&flags("auto", &["runc"]), &both).expect("resolves");
         assert_eq!(
             (r.default.as_str(), r.allowed.clone()),
