@@ -11,7 +11,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
 use watchdog::{Exit, Outcome};
 
-use crate::backend::BackendError;
+use crate::backend_error::BackendError;
 use crate::call_id::CallId;
 use crate::clock;
 use crate::function::NAMESPACE;

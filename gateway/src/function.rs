@@ -21,15 +21,10 @@ pub const MAX_TIMEOUT: u64 = 86_400;
 #[error("{0}")]
 pub struct SpecError(pub String);
 
-/// OpenFaaS's scaling labels (as its `scaling/ranges.go` names them).
-pub mod labels {
-    pub const MIN: &str = "com.openfaas.scale.min";
-    pub const MAX: &str = "com.openfaas.scale.max";
-    pub const TARGET: &str = "com.openfaas.scale.target";
-    pub const FACTOR: &str = "com.openfaas.scale.factor";
-    pub const ZERO: &str = "com.openfaas.scale.zero";
-    pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
-}
+/// What OpenFaaS's scaling labels begin with (as its `scaling/ranges.go`
+/// names them): `min`, `max`, `target`, `factor`, `zero` and
+/// `zero-duration` follow.
+pub const SCALE_LABEL: &str = "com.openfaas.scale.";
 
 /// The annotation naming a function's OCI runtime where its deployment's
 /// `runtime` does not (faas-cli's stack files set annotations, not
@@ -62,21 +57,17 @@ impl Scaling {
     pub const DEFAULT_ZERO_AFTER: Duration = Duration::from_secs(300);
 
     pub fn of(labels: &BTreeMap<String, String>) -> Scaling {
-        let number = |key: &str, default: u64| {
-            labels
-                .get(key)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        let min = number(labels::MIN, Self::DEFAULT_MIN);
+        let label = |name: &str| labels.get(&format!("{SCALE_LABEL}{name}"));
+        let number =
+            |name: &str, default: u64| label(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        let min = number("min", Self::DEFAULT_MIN);
         Scaling {
             min,
-            max: number(labels::MAX, Self::DEFAULT_MAX).max(min),
-            target: number(labels::TARGET, Self::DEFAULT_TARGET).max(1),
-            factor: number(labels::FACTOR, Self::DEFAULT_FACTOR),
-            zero: labels.get(labels::ZERO).map(String::as_str) == Some("true"),
-            zero_after: labels
-                .get(labels::ZERO_DURATION)
+            max: number("max", Self::DEFAULT_MAX).max(min),
+            target: number("target", Self::DEFAULT_TARGET).max(1),
+            factor: number("factor", Self::DEFAULT_FACTOR),
+            zero: label("zero").map(String::as_str) == Some("true"),
+            zero_after: label("zero-duration")
                 .and_then(|v| watchdog::duration::parse(v))
                 .unwrap_or(Self::DEFAULT_ZERO_AFTER),
         }
@@ -602,8 +593,8 @@ mod tests {
     #[test]
     fn scaling_under_the_gateway_s_maximum() {
         let labels = BTreeMap::from([
-            (labels::MIN.to_string(), "5".to_string()),
-            (labels::MAX.to_string(), "50".to_string()),
+            ("com.openfaas.scale.min".to_string(), "5".to_string()),
+            ("com.openfaas.scale.max".to_string(), "50".to_string()),
         ]);
         let s = Scaling::of(&labels);
         assert_eq!((s.min, s.max), (5, 50));

@@ -28,7 +28,8 @@
 //!   interface (on SQLite, off the async threads); [`registry`] is the
 //!   deployed functions in memory.
 //! - [`function`] and [`call`] are the records, knowing nothing of HTTP,
-//!   and [`call_id`] is a call's identity;
+//!   and [`call_id`] is a call's identity; [`backend_error`] is what can go
+//!   wrong where functions run, below the backend and the records alike;
 //!   [`error`] is the one error type and its one mapping to HTTP.
 //! - [`callback`] delivers `X-Callback-Url` results to the targets its
 //!   guard allows, naming hosts through [`dns`] (no C library needed);
@@ -46,6 +47,7 @@ pub mod app;
 pub mod auth;
 pub mod autoscale;
 pub mod backend;
+pub mod backend_error;
 pub mod call;
 pub mod call_id;
 pub mod callback;

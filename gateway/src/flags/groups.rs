@@ -58,12 +58,7 @@ impl RuntimeArgs {
     fn into_flags(self) -> RuntimeFlags {
         RuntimeFlags {
             default: self.runtime.trim().to_string(),
-            allow: self
-                .allow_runtimes
-                .iter()
-                .map(|r| r.trim().to_string())
-                .filter(|r| !r.is_empty())
-                .collect(),
+            allow: items(self.allow_runtimes),
         }
     }
 }
@@ -196,6 +191,15 @@ impl PoolArgs {
             launcher_image: self.launcher_image,
         }
     }
+}
+
+/// A list flag's items, trimmed, without the empty ones.
+pub fn items(values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above

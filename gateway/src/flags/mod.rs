@@ -12,7 +12,7 @@ mod agent;
 mod groups;
 
 use crate::config::{AgentsConfig, BackendKind, Config, LoginLimits, ReplicaConfig};
-use groups::{duration, SharedArgs, MIB};
+use groups::{duration, items, SharedArgs, MIB};
 
 /// The faas gateway: routes calls to functions, queues them FIFO under a
 /// quota, keeps their results and logs, and serves the management API.
@@ -214,12 +214,7 @@ impl Args {
             sample_interval: self.sample_interval,
             pool: shared.pool,
             agents: AgentsConfig {
-                addresses: self
-                    .agents
-                    .into_iter()
-                    .map(|a| a.trim().to_string())
-                    .filter(|a| !a.is_empty())
-                    .collect(),
+                addresses: items(self.agents),
                 service: self.agent_service.filter(|s| !s.trim().is_empty()),
                 port: self.agent_port,
                 poll: self.agent_poll,

@@ -80,6 +80,13 @@ impl Runner {
         self.started().into_iter().map(|s| s.input).collect()
     }
 
+    /// Waits until the call whose input is `input` has started.
+    pub async fn until_running(&self, input: &str) {
+        let mut seen = self.started.subscribe();
+        let running = |s: &Vec<Started>| s.iter().any(|call| call.input == input);
+        seen.wait_for(running).await.expect("the runner");
+    }
+
     /// Waits until `n` calls have started.
     pub async fn until_started(&self, n: usize) {
         let mut seen = self.started.subscribe();
@@ -200,6 +207,21 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// `quota` calls at once, `max_queue` waiting per function, on a fresh
+    /// store in a new directory, which lives as long as the `Dir` returned.
+    pub fn fresh(quota: usize, max_queue: usize) -> (Dir, Gateway) {
+        let dir = Dir::new();
+        let gw = Gateway::on(dir.open().0, quota, max_queue);
+        (dir, gw)
+    }
+
+    /// [`Gateway::fresh`] with [`F`](super::F) deployed, its timeout a minute.
+    pub fn with_f(quota: usize, max_queue: usize) -> (Dir, Gateway, Arc<Deployed>) {
+        let (dir, gw) = Gateway::fresh(quota, max_queue);
+        let f = gw.deploy(super::F, 60);
+        (dir, gw, f)
+    }
+
     /// `quota` calls at once, `max_queue` waiting per function, on `store`.
     pub fn on(store: Arc<dyn Store>, quota: usize, max_queue: usize) -> Gateway {
         let metrics = Metrics::new().expect("metrics");
@@ -279,6 +301,50 @@ impl Gateway {
             id,
             super::super::submit(&self.calls, deployed.clone(), call).await,
         )
+    }
+
+    /// Submits an async call of `deployed` with `input`, which must be
+    /// accepted.
+    pub async fn submit_async(&self, deployed: &Arc<Deployed>, input: &str) -> CallId {
+        let (id, answer) = self.submit(deployed, CallKind::Async, input).await;
+        super::accepted(answer);
+        id
+    }
+
+    /// Submits an async call that runs until the token returned is
+    /// cancelled, and waits until it runs.
+    pub async fn held_async(
+        &self,
+        deployed: &Arc<Deployed>,
+        input: &str,
+    ) -> (CallId, CancellationToken) {
+        let gate = self.runner.hold(input);
+        let id = self.submit_async(deployed, input).await;
+        self.runner.until_running(input).await;
+        (id, gate)
+    }
+
+    /// Submits a sync call in a task of its own that runs until the token
+    /// returned is cancelled, and waits until it runs.
+    pub async fn held_sync(
+        &self,
+        deployed: &Arc<Deployed>,
+        input: &str,
+    ) -> (CallId, tokio::task::JoinHandle<End>, CancellationToken) {
+        let gate = self.runner.hold(input);
+        let (id, call) = self.running_sync(deployed, input).await;
+        (id, call, gate)
+    }
+
+    /// Submits a sync call in a task of its own and waits until it runs.
+    pub async fn running_sync(
+        &self,
+        deployed: &Arc<Deployed>,
+        input: &str,
+    ) -> (CallId, tokio::task::JoinHandle<End>) {
+        let (id, call) = self.spawn_sync(deployed, input);
+        self.runner.until_running(input).await;
+        (id, call)
     }
 
     /// Submits a sync call in a task of its own: its end when it answers.

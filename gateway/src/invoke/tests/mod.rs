@@ -17,7 +17,7 @@ use crate::call::{CallKind, End, EventKind, How, Status};
 use crate::call_id::CallId;
 use crate::error::Error;
 use crate::store::{EventQuery, Store};
-use fake::{Dir, Gateway, Plan, DELIVERED};
+use fake::{Gateway, Plan, DELIVERED};
 
 const F: &str = "f";
 const G: &str = "g";
@@ -63,13 +63,12 @@ fn answered(id: CallId, end: &End) -> (StatusCode, String) {
 
 #[tokio::test(start_paused = true)]
 async fn calls_start_in_arrival_order_as_slots_free() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
+    let (_dir, gw) = Gateway::fresh(1, 10);
     let (f, g) = (gw.deploy(F, 60), gw.deploy(G, 60));
     let order = ["a", "b", "c", "d", "e"];
     let gates: Vec<_> = order.iter().map(|input| gw.runner.hold(input)).collect();
     for (input, deployed) in order.iter().zip([&f, &g, &f, &f, &g]) {
-        accepted(gw.submit(deployed, CallKind::Async, input).await.1);
+        gw.submit_async(deployed, input).await;
     }
     assert_eq!(
         gw.calls.scheduler.depth(F),
@@ -88,14 +87,13 @@ async fn calls_start_in_arrival_order_as_slots_free() {
 
 #[tokio::test(start_paused = true)]
 async fn a_function_at_its_limit_lets_another_s_calls_pass() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 2, 10);
+    let (_dir, gw) = Gateway::fresh(2, 10);
     let f = gw.deploy_limited(F, 1);
     let g = gw.deploy(G, 60);
     let (first, second) = (gw.runner.hold("f1"), gw.runner.hold("f2"));
-    accepted(gw.submit(&f, CallKind::Async, "f1").await.1);
+    gw.submit_async(&f, "f1").await;
     gw.runner.until_started(1).await;
-    accepted(gw.submit(&f, CallKind::Async, "f2").await.1);
+    gw.submit_async(&f, "f2").await;
     let (_, later) = gw.spawn_sync(&g, "g1");
     assert_eq!(
         later.await.expect("g1").how.kind(),
@@ -112,14 +110,10 @@ async fn a_function_at_its_limit_lets_another_s_calls_pass() {
 
 #[tokio::test(start_paused = true)]
 async fn an_async_call_is_stored_pending_before_it_is_accepted() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
-    let f = gw.deploy(F, 60);
+    let (_dir, gw, f) = Gateway::with_f(1, 10);
     let gate = gw.runner.hold("first");
-    let (first, answer) = gw.submit(&f, CallKind::Async, "first").await;
-    accepted(answer);
-    let (queued, answer) = gw.submit(&f, CallKind::Async, "queued").await;
-    accepted(answer);
+    let first = gw.submit_async(&f, "first").await;
+    let queued = gw.submit_async(&f, "queued").await;
     let info = gw.store.call(queued).await.expect("read").expect("stored");
     assert_eq!((info.status, info.r#async), (Status::Pending, true));
     assert_eq!(
@@ -137,12 +131,9 @@ async fn an_async_call_is_stored_pending_before_it_is_accepted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_sync_call_waits_in_the_queue_for_its_timeout_at_most() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
+    let (_dir, gw) = Gateway::fresh(1, 10);
     let (f, g) = (gw.deploy(F, 2), gw.deploy(G, 60));
-    let gate = gw.runner.hold("busy");
-    let (_, busy) = gw.spawn_sync(&g, "busy");
-    gw.runner.until_started(1).await;
+    let (_, busy, gate) = gw.held_sync(&g, "busy").await;
     let since = Instant::now();
     // Nothing else waits on a timer or the store: time moves to the
     // call's deadline, or to this bound if it has none.
@@ -174,13 +165,11 @@ async fn a_sync_call_waits_in_the_queue_for_its_timeout_at_most() {
 
 #[tokio::test(start_paused = true)]
 async fn a_sync_call_s_timeout_covers_its_wait_and_its_run() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
+    let (_dir, gw) = Gateway::fresh(1, 10);
     let (f, g) = (gw.deploy(F, 3), gw.deploy(G, 60));
     gw.runner.plan("busy", Plan::Take(Duration::from_secs(1)));
     gw.runner.plan("slow", Plan::Overrun);
-    let (_, busy) = gw.spawn_sync(&g, "busy");
-    gw.runner.until_started(1).await;
+    let (_, busy) = gw.running_sync(&g, "busy").await;
     let since = Instant::now();
     let (id, answer) = gw.submit(&f, CallKind::Sync, "slow").await;
     let end = ended(answer);
@@ -202,14 +191,11 @@ async fn a_sync_call_s_timeout_covers_its_wait_and_its_run() {
 
 #[tokio::test(start_paused = true)]
 async fn an_async_call_s_timeout_covers_its_run_only() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
+    let (_dir, gw) = Gateway::fresh(1, 10);
     let (f, g) = (gw.deploy(F, 3), gw.deploy(G, 60));
     gw.runner.plan("busy", Plan::Take(Duration::from_secs(2)));
-    let (_, busy) = gw.spawn_sync(&g, "busy");
-    gw.runner.until_started(1).await;
-    let (id, answer) = gw.submit(&f, CallKind::Async, "queued").await;
-    accepted(answer);
+    let (_, busy) = gw.running_sync(&g, "busy").await;
+    let id = gw.submit_async(&f, "queued").await;
     assert_eq!(busy.await.expect("busy").how.kind(), "exit");
     gw.drain().await;
     assert_eq!(gw.runner.started()[1].timeout, Duration::from_secs(3));
@@ -220,69 +206,34 @@ async fn an_async_call_s_timeout_covers_its_run_only() {
 /// answer, and an async call's stored end (what its output answers).
 #[tokio::test(start_paused = true)]
 async fn each_end_of_a_run_answers_its_status() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 4, 10);
-    let f = gw.deploy(F, 60);
-    let text = || "why".to_string();
+    let (_dir, gw, f) = Gateway::with_f(4, 10);
+    let fail = |error: fn(String) -> BackendError| Plan::Fail(error("why".into()));
     let cases = [
-        (Plan::Echo, StatusCode::OK),
-        (Plan::Exit(Exit::Code(3)), StatusCode::INTERNAL_SERVER_ERROR),
-        (
-            Plan::Exit(Exit::Signal(9)),
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ),
-        (Plan::Overrun, StatusCode::GATEWAY_TIMEOUT),
-        (Plan::Exit(Exit::OutputTooLarge), StatusCode::BAD_GATEWAY),
-        (
-            Plan::Exit(Exit::InputTooLarge),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        ),
-        (
-            Plan::Exit(Exit::InputFailed(text())),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            Plan::Fail(BackendError::Invalid(text())),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            Plan::Fail(BackendError::NotFound(text())),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Plan::Fail(BackendError::Absent(text())),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Plan::Fail(BackendError::Conflict(text())),
-            StatusCode::CONFLICT,
-        ),
-        (
-            Plan::Fail(BackendError::Start(text())),
-            StatusCode::BAD_GATEWAY,
-        ),
-        (
-            Plan::Fail(BackendError::Unreachable(text())),
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        (
-            Plan::Fail(BackendError::Lost(text())),
-            StatusCode::BAD_GATEWAY,
-        ),
-        (
-            Plan::Fail(BackendError::NotReady(text())),
-            StatusCode::GATEWAY_TIMEOUT,
-        ),
+        (Plan::Echo, 200),
+        (Plan::Exit(Exit::Code(3)), 500),
+        (Plan::Exit(Exit::Signal(9)), 500),
+        (Plan::Overrun, 504),
+        (Plan::Exit(Exit::OutputTooLarge), 502),
+        (Plan::Exit(Exit::InputTooLarge), 413),
+        (Plan::Exit(Exit::InputFailed("why".into())), 400),
+        (fail(BackendError::Invalid), 400),
+        (fail(BackendError::NotFound), 404),
+        (fail(BackendError::Absent), 404),
+        (fail(BackendError::Conflict), 409),
+        (fail(BackendError::Start), 502),
+        (fail(BackendError::Unreachable), 503),
+        (fail(BackendError::Lost), 502),
+        (fail(BackendError::NotReady), 504),
     ];
     let mut stored = Vec::new();
-    for (n, (plan, expected)) in cases.iter().enumerate() {
+    for (n, (plan, expected)) in cases.into_iter().enumerate() {
         let (sync, nowait) = (format!("sync {n}"), format!("async {n}"));
         gw.runner.plan(&sync, plan.clone());
         gw.runner.plan(&nowait, plan.clone());
         let (id, answer) = gw.submit(&f, CallKind::Sync, &sync).await;
         let end = ended(answer);
         let (code, body) = answered(id, &end);
-        assert_eq!(code, *expected, "{n}: {body}");
+        assert_eq!(code.as_u16(), expected, "{n}: {body}");
         if let Plan::Fail(e) = plan {
             assert_eq!(
                 body,
@@ -291,15 +242,15 @@ async fn each_end_of_a_run_answers_its_status() {
             );
             assert_eq!(end.how.kind(), format!("backend:{}", e.kind()));
         }
-        let (id, answer) = gw.submit(&f, CallKind::Async, &nowait).await;
-        accepted(answer);
-        stored.push((id, *expected));
+        let id = gw.submit_async(&f, &nowait).await;
+        stored.push((id, expected));
     }
     gw.drain().await;
     for (n, (id, expected)) in stored.into_iter().enumerate() {
-        assert_eq!(stored_answer(&*gw.store, id).await, expected, "{n}");
+        let code = stored_answer(&*gw.store, id).await;
+        assert_eq!(code.as_u16(), expected, "{n}");
         let expected_status = match expected {
-            StatusCode::OK => Status::Finished,
+            200 => Status::Finished,
             _ => Status::Failed,
         };
         assert_eq!(status(&*gw.store, id).await, Some(expected_status), "{n}");
@@ -308,9 +259,7 @@ async fn each_end_of_a_run_answers_its_status() {
 
 #[tokio::test(start_paused = true)]
 async fn an_async_call_s_end_is_delivered_to_its_callback() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 2, 10);
-    let f = gw.deploy(F, 60);
+    let (_dir, gw, f) = Gateway::with_f(2, 10);
     gw.runner
         .plan("broken", Plan::Fail(BackendError::Start("no image".into())));
     let mut ids = Vec::new();
@@ -348,14 +297,9 @@ async fn an_async_call_s_end_is_delivered_to_its_callback() {
 
 #[tokio::test(start_paused = true)]
 async fn a_removal_ends_the_queued_calls_and_a_forced_one_the_running() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
-    let f = gw.deploy(F, 60);
-    gw.runner.hold("running");
-    let (running_id, running) = gw.spawn_sync(&f, "running");
-    gw.runner.until_started(1).await;
-    let (queued_async, answer) = gw.submit(&f, CallKind::Async, "queued async").await;
-    accepted(answer);
+    let (_dir, gw, f) = Gateway::with_f(1, 10);
+    let (running_id, running, _) = gw.held_sync(&f, "running").await;
+    let queued_async = gw.submit_async(&f, "queued async").await;
     let (queued_id, queued_sync) = gw.spawn_sync(&f, "queued sync");
     until_queued(&gw, F, 2).await;
     let removed = gw.registry.get(F).expect("deployed");
@@ -389,16 +333,9 @@ async fn a_removal_ends_the_queued_calls_and_a_forced_one_the_running() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stop_leaves_queued_async_calls_pending_for_the_next_start() {
-    let dir = Dir::new();
-    let (store, _) = dir.open();
-    let gw = Gateway::on(store, 1, 10);
-    let f = gw.deploy(F, 60);
-    let gate = gw.runner.hold("running");
-    let (running, answer) = gw.submit(&f, CallKind::Async, "running").await;
-    accepted(answer);
-    gw.runner.until_started(1).await;
-    let (queued, answer) = gw.submit(&f, CallKind::Async, "queued").await;
-    accepted(answer);
+    let (dir, gw, f) = Gateway::with_f(1, 10);
+    let (running, gate) = gw.held_async(&f, "running").await;
+    let queued = gw.submit_async(&f, "queued").await;
     let (sync_id, sync) = gw.spawn_sync(&f, "queued sync");
     until_queued(&gw, F, 2).await;
     gw.calls.stopping.cancel();
@@ -433,15 +370,9 @@ async fn a_stop_leaves_queued_async_calls_pending_for_the_next_start() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_whose_function_went_while_the_gateway_was_down_fails() {
-    let dir = Dir::new();
-    let (store, _) = dir.open();
-    let gw = Gateway::on(store, 1, 10);
-    let f = gw.deploy(F, 60);
-    let gate = gw.runner.hold("running");
-    accepted(gw.submit(&f, CallKind::Async, "running").await.1);
-    gw.runner.until_started(1).await;
-    let (queued, answer) = gw.submit(&f, CallKind::Async, "queued").await;
-    accepted(answer);
+    let (dir, gw, f) = Gateway::with_f(1, 10);
+    let (_, gate) = gw.held_async(&f, "running").await;
+    let queued = gw.submit_async(&f, "queued").await;
     gw.calls.stopping.cancel();
     gate.cancel();
     gw.drain().await;
@@ -458,14 +389,9 @@ async fn a_call_whose_function_went_while_the_gateway_was_down_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_answers_429_at_once_and_records_nothing() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 1);
-    let f = gw.deploy(F, 60);
-    let gate = gw.runner.hold("running");
-    let (_, running) = gw.spawn_sync(&f, "running");
-    gw.runner.until_started(1).await;
-    let (queued, answer) = gw.submit(&f, CallKind::Async, "queued").await;
-    accepted(answer);
+    let (_dir, gw, f) = Gateway::with_f(1, 1);
+    let (_, running, gate) = gw.held_sync(&f, "running").await;
+    let queued = gw.submit_async(&f, "queued").await;
     for kind in [CallKind::Sync, CallKind::Async] {
         let since = Instant::now();
         let (id, answer) = gw.submit(&f, kind, "one too many").await;
@@ -489,12 +415,8 @@ async fn a_full_queue_answers_429_at_once_and_records_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_sync_caller_that_hangs_up_leaves_a_failed_record() {
-    let dir = Dir::new();
-    let gw = Gateway::on(dir.open().0, 1, 10);
-    let f = gw.deploy(F, 60);
-    gw.runner.hold("left");
-    let (id, call) = gw.spawn_sync(&f, "left");
-    gw.runner.until_started(1).await;
+    let (_dir, gw, f) = Gateway::with_f(1, 10);
+    let (id, call, _) = gw.held_sync(&f, "left").await;
     assert_eq!(status(&*gw.store, id).await, Some(Status::Running));
     call.abort();
     let _ = call.await;
