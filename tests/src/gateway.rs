@@ -262,6 +262,21 @@ impl Gateway {
             (name == series).then(|| value.parse().ok())?
         })
     }
+
+    /// A counter or gauge `name` of `function`, 0 when the series is absent.
+    pub fn function_metric(&self, name: &str, function: &str) -> f64 {
+        self.metric(&format!("{name}{{function_name=\"{function}\"}}"))
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `function` has a warm container ready.
+    pub fn wait_warm(&self, function: &str) {
+        crate::eventually(
+            &format!("a warm container of {function}"),
+            std::time::Duration::from_secs(30),
+            || (self.function_metric("faas_pool_ready", function) >= 1.0).then_some(()),
+        );
+    }
 }
 
 /// A gateway started here; killed when dropped, its data directory removed.

@@ -49,21 +49,6 @@ fn remove_and_wait(gw: &GatewayHandle, function: &str) {
     );
 }
 
-/// A counter or gauge of `function`, 0 when the series is absent.
-fn metric(gw: &Gateway, name: &str, function: &str) -> f64 {
-    gw.metric(&format!("{name}{{function_name=\"{function}\"}}"))
-        .unwrap_or(0.0)
-}
-
-/// Waits until `function` has a warm container ready.
-fn warm(gw: &Gateway, function: &str) {
-    eventually(
-        &format!("a warm container of {function}"),
-        Duration::from_secs(30),
-        || (metric(gw, "faas_pool_ready", function) >= 1.0).then_some(()),
-    );
-}
-
 #[test]
 fn pooled_calls_never_share_a_container() {
     let Some(gw) = docker_gateway("pooled_calls_never_share_a_container", &[]) else {
@@ -81,7 +66,7 @@ fn pooled_calls_never_share_a_container() {
     let mut hosts = Vec::new();
     for i in 0..3 {
         if i > 0 {
-            warm(&gw, "fresh");
+            gw.wait_warm("fresh");
         }
         let answer = send(
             client()
@@ -109,9 +94,9 @@ fn pooled_calls_never_share_a_container() {
     hosts.sort();
     hosts.dedup();
     assert_eq!(hosts.len(), 3, "three calls, three containers: {hosts:?}");
-    assert_eq!(metric(&gw, "faas_pool_misses_total", "fresh"), 1.0);
-    assert_eq!(metric(&gw, "faas_pool_hits_total", "fresh"), 2.0);
-    let started = metric(&gw, "faas_container_start_seconds_count", "fresh");
+    assert_eq!(gw.function_metric("faas_pool_misses_total", "fresh"), 1.0);
+    assert_eq!(gw.function_metric("faas_pool_hits_total", "fresh"), 2.0);
+    let started = gw.function_metric("faas_container_start_seconds_count", "fresh");
     assert!(started >= 2.0, "{started} warm containers started");
     remove_and_wait(&gw, "fresh");
 }
@@ -167,9 +152,9 @@ fn calls_on_an_empty_pool_wait_for_starting_containers() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), CALLS, "a container per call: {hosts:?}");
-    let waits = metric(&gw, "faas_pool_waits_total", "burst");
-    let hits = metric(&gw, "faas_pool_hits_total", "burst");
-    let misses = metric(&gw, "faas_pool_misses_total", "burst");
+    let waits = gw.function_metric("faas_pool_waits_total", "burst");
+    let hits = gw.function_metric("faas_pool_hits_total", "burst");
+    let misses = gw.function_metric("faas_pool_misses_total", "burst");
     assert_eq!(
         waits + hits + misses,
         CALLS as f64,
@@ -198,12 +183,12 @@ fn pooled_timeout_kills_and_removes_the_container() {
     };
     gw.deploy(outlives_its_timeout("stuck"));
     assert_eq!(gw.call("stuck", "").status, 504, "cold");
-    warm(&gw, "stuck");
+    gw.wait_warm("stuck");
     let before = pooled(&gw, "stuck");
     let started = Instant::now();
     assert_eq!(gw.call("stuck", "").status, 504, "warm");
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(metric(&gw, "faas_pool_hits_total", "stuck"), 1.0);
+    assert_eq!(gw.function_metric("faas_pool_hits_total", "stuck"), 1.0);
     // The container that ran the call is gone; the others still wait.
     eventually(
         "the timed-out warm container to go",
@@ -229,15 +214,15 @@ fn pooled_output_limit_and_exit_status_hold() {
     for _ in ["cold", "warm"] {
         let big = gw.call("limits", "big");
         assert_eq!(big.status, 502, "{}", big.text());
-        warm(&gw, "limits");
+        gw.wait_warm("limits");
         let id = gw.call_async("limits", "fail");
         let (output, record) = (gw.wait_output(&id), gw.record(&id));
         assert_eq!(output.status, 500);
         assert!(output.text().contains("failing"), "{}", output.text());
         assert_eq!(record["ExitCode"], 7);
-        warm(&gw, "limits");
+        gw.wait_warm("limits");
     }
-    assert!(metric(&gw, "faas_pool_hits_total", "limits") >= 3.0);
+    assert!(gw.function_metric("faas_pool_hits_total", "limits") >= 3.0);
     remove_and_wait(&gw, "limits");
 }
 
@@ -250,18 +235,19 @@ fn idle_pool_drains_and_refills() {
     gw.deploy(json!({"service": "idle", "image": "faas/sample-cat", "command": ["cat"]}));
     assert_eq!(gw.call("idle", "one").text(), "one");
     eventually("the pool to fill", Duration::from_secs(30), || {
-        let started = metric(&gw, "faas_container_start_seconds_count", "idle");
+        let started = gw.function_metric("faas_container_start_seconds_count", "idle");
         (started >= 1.0).then_some(())
     });
     eventually("the idle pool to empty", Duration::from_secs(20), || {
-        let empty = metric(&gw, "faas_pool_ready", "idle") == 0.0 && pooled(&gw, "idle").is_empty();
+        let empty =
+            gw.function_metric("faas_pool_ready", "idle") == 0.0 && pooled(&gw, "idle").is_empty();
         empty.then_some(())
     });
     assert_eq!(gw.call("idle", "two").text(), "two", "a miss runs cold");
-    assert_eq!(metric(&gw, "faas_pool_misses_total", "idle"), 2.0);
-    warm(&gw, "idle");
+    assert_eq!(gw.function_metric("faas_pool_misses_total", "idle"), 2.0);
+    gw.wait_warm("idle");
     assert_eq!(gw.call("idle", "three").text(), "three");
-    assert_eq!(metric(&gw, "faas_pool_hits_total", "idle"), 1.0);
+    assert_eq!(gw.function_metric("faas_pool_hits_total", "idle"), 1.0);
     remove_and_wait(&gw, "idle");
 }
 
@@ -281,7 +267,7 @@ fn an_update_never_serves_from_the_old_pool() {
         text.starts_with("1\n") && !text.contains("resizer"),
         "{text}"
     );
-    warm(&gw, "versioned");
+    gw.wait_warm("versioned");
     let old = pooled(&gw, "versioned");
     assert!(!old.is_empty());
     let updated = send(
@@ -295,13 +281,13 @@ fn an_update_never_serves_from_the_old_pool() {
             text.starts_with("2\n") && text.contains("resizer"),
             "{text}"
         );
-        warm(&gw, "versioned");
+        gw.wait_warm("versioned");
     }
     eventually("the old pool to go", Duration::from_secs(15), || {
         let now = pooled(&gw, "versioned");
         old.iter().all(|id| !now.contains(id)).then_some(())
     });
-    assert!(metric(&gw, "faas_pool_hits_total", "versioned") >= 2.0);
+    assert!(gw.function_metric("faas_pool_hits_total", "versioned") >= 2.0);
     remove_and_wait(&gw, "versioned");
 }
 
@@ -313,7 +299,7 @@ fn killed_gateway_leaves_no_warm_container_after_restart() {
     };
     gw.deploy(json!({"service": "left", "image": "faas/sample-cat", "command": ["cat"]}));
     assert_eq!(gw.call("left", "x").status, 200);
-    warm(&gw, "left");
+    gw.wait_warm("left");
     let old = pooled(&gw, "left");
     assert!(!old.is_empty());
     gw.restart();
@@ -343,7 +329,7 @@ fn a_function_may_opt_out() {
     }
     std::thread::sleep(Duration::from_secs(1));
     assert!(running_labelled("com.faas.pooled=cold").is_empty());
-    assert_eq!(metric(&gw, "faas_pool_misses_total", "cold"), 0.0);
+    assert_eq!(gw.function_metric("faas_pool_misses_total", "cold"), 0.0);
 }
 
 /// What a function that reports its kernel prints: `/proc/version`, then
@@ -406,7 +392,7 @@ fn runtimes_are_given_to_cold_and_warm_containers() {
         }
     }
     assert_eq!(
-        metric(&gw, "faas_pool_misses_total", "rt-runc-cold"),
+        gw.function_metric("faas_pool_misses_total", "rt-runc-cold"),
         0.0,
         "out of the pool: cold"
     );
@@ -414,9 +400,13 @@ fn runtimes_are_given_to_cold_and_warm_containers() {
     // served by a warm container, under the function's runtime.
     for name in ["rt-default", "rt-runc-warm", "rt-runsc-warm"] {
         kernel_of(&gw, name);
-        warm(&gw, name);
+        gw.wait_warm(name);
         let text = kernel_of(&gw, name);
-        assert_eq!(metric(&gw, "faas_pool_hits_total", name), 1.0, "{name}");
+        assert_eq!(
+            gw.function_metric("faas_pool_hits_total", name),
+            1.0,
+            "{name}"
+        );
         match name.contains("runc") {
             true => assert!(on_host(&text), "{name}: {text}"),
             false => assert!(gvisor(&text), "{name}: {text}"),

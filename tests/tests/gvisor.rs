@@ -90,21 +90,6 @@ fn exit_status(answer: &str) -> Option<String> {
     first.strip_prefix("exit status ").map(str::to_string)
 }
 
-/// A counter or gauge of `function`, 0 when the series is absent.
-fn metric(gw: &Gateway, name: &str, function: &str) -> f64 {
-    gw.metric(&format!("{name}{{function_name=\"{function}\"}}"))
-        .unwrap_or(0.0)
-}
-
-/// Waits until `function` has a warm container ready.
-fn warm(gw: &Gateway, function: &str) {
-    eventually(
-        &format!("a warm container of {function}"),
-        Duration::from_secs(30),
-        || (metric(gw, "faas_pool_ready", function) >= 1.0).then_some(()),
-    );
-}
-
 /// Deploys `spec`, unanswered: the gateway's answer whole.
 fn try_deploy(gw: &Gateway, spec: &Value) -> faas_tests::Answer {
     send(gw.admin(Method::POST, "/system/functions").json(spec))
@@ -121,15 +106,15 @@ fn cold_and_warm_calls_see_gvisor_s_kernel() {
     assert_eq!(gw.function("kernel")["runtime"], "runsc");
     for (call, hits) in [("cold", 0.0), ("warm", 1.0)] {
         if call == "warm" {
-            warm(&gw, "kernel");
+            gw.wait_warm("kernel");
         }
         // Under runc, dmesg is refused (no CAP_SYSLOG) and names the host's
         // boot; gVisor's kernel tells its own.
         let log = sandboxed(&gw, "kernel");
         assert!(log.contains("Starting gVisor"), "{call} call: {log}");
-        assert_eq!(metric(&gw, "faas_pool_misses_total", "kernel"), 1.0);
+        assert_eq!(gw.function_metric("faas_pool_misses_total", "kernel"), 1.0);
         assert_eq!(
-            metric(&gw, "faas_pool_hits_total", "kernel"),
+            gw.function_metric("faas_pool_hits_total", "kernel"),
             hits,
             "{call}"
         );
@@ -441,7 +426,7 @@ fn a_function_runs_on_runc_where_allowed() {
         let answer = gw.call("on-runc", "");
         assert_eq!(answer.status, 200, "{}", answer.text());
         assert_eq!(answer.text().trim_end(), host_kernel());
-        warm(&gw, "on-runc");
+        gw.wait_warm("on-runc");
     }
     // A runtime the engine lacks: the answer names those it has.
     let refused = try_deploy(
