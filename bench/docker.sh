@@ -53,41 +53,17 @@ json.dump({"p50_ms": pct(0.5), "p99_ms": pct(0.99)}, open(sys.argv[2], "w"))
 print(f"  p50 {pct(0.5):.0f} ms, p99 {pct(0.99):.0f} ms")
 PY
 
-# One connection, one call at a time; for `cat`, each call waits until a
-# warm container is ready (the pool refills between calls).
+# One connection, one call at a time (bench/calls.py).
 python3 - "$port" "$runs" "$tmp" <<'PY'
-import http.client, json, sys, time
+import json, sys
+sys.path.insert(0, "bench")
+from calls import Calls
 port, runs, tmp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-conn = http.client.HTTPConnection("127.0.0.1", port)
-def metric(series):
-    conn.request("GET", "/metrics")
-    for line in conn.getresponse().read().decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-def call(function):
-    t = time.perf_counter()
-    conn.request("POST", f"/function/{function}", body=b"hello")
-    answer = conn.getresponse()
-    body = answer.read()
-    assert answer.status == 200 and body == b"hello", (answer.status, body)
-    return (time.perf_counter() - t) * 1000
-def measure(function, warm):
-    call(function)  # the first call of a function starts its pool
-    times = []
-    for _ in range(runs):
-        if warm:
-            deadline = time.time() + 30
-            while metric('faas_pool_ready{function_name="cat"}') < 1 and time.time() < deadline:
-                time.sleep(0.02)
-        times.append(call(function))
-    times.sort()
-    pct = lambda p: times[min(len(times) - 1, round((len(times) - 1) * p))]
-    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99)}
-result = {"cold": measure("coldcat", False)}
-hits = metric('faas_pool_hits_total{function_name="cat"}')
-result["warm"] = measure("cat", True)
-result["hits"] = metric('faas_pool_hits_total{function_name="cat"}') - hits
+calls = Calls(port, runs)
+result = {"cold": calls.measure("coldcat", False)}
+hits = calls.metric("faas_pool_hits_total", "cat")
+result["warm"] = calls.measure("cat", True)
+result["hits"] = calls.metric("faas_pool_hits_total", "cat") - hits
 json.dump(result, open(f"{tmp}/calls.json", "w"))
 PY
 # One warm container that has waited a while: the engine's count of its

@@ -122,43 +122,19 @@ for runtime in runsc runc; do
   deploy '{"service":"coldcat-'$runtime'","image":"faas/sample-cat","command":["cat"],"runtime":"'$runtime'","labels":{"com.faas.pool":"false"}}'
 done
 
-# One connection, one call at a time; for a warm function each call waits
-# until a warm container is ready (the pool refills between calls).
+# One connection, one call at a time (bench/calls.py).
 python3 - "$port" "$runs" "$tmp" <<'PY'
-import http.client, json, sys, time
+import json, sys
+sys.path.insert(0, "bench")
+from calls import Calls
 port, runs, tmp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-conn = http.client.HTTPConnection("127.0.0.1", port)
-def metric(series):
-    conn.request("GET", "/metrics")
-    for line in conn.getresponse().read().decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-def call(function):
-    t = time.perf_counter()
-    conn.request("POST", f"/function/{function}", body=b"hello")
-    answer = conn.getresponse()
-    body = answer.read()
-    assert answer.status == 200 and body == b"hello", (answer.status, body)
-    return (time.perf_counter() - t) * 1000
-def measure(function, warm):
-    call(function)  # the first call of a function starts its pool
-    times = []
-    for _ in range(runs):
-        if warm:
-            deadline = time.time() + 30
-            while metric(f'faas_pool_ready{{function_name="{function}"}}') < 1 and time.time() < deadline:
-                time.sleep(0.02)
-        times.append(call(function))
-    times.sort()
-    pct = lambda p: times[min(len(times) - 1, round((len(times) - 1) * p))]
-    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+calls = Calls(port, runs)
 result = {}
 for runtime in ("runsc", "runc"):
-    result[f"cold-{runtime}"] = measure(f"coldcat-{runtime}", False)
-    hits = metric(f'faas_pool_hits_total{{function_name="cat-{runtime}"}}')
-    result[f"warm-{runtime}"] = measure(f"cat-{runtime}", True)
-    result[f"hits-{runtime}"] = metric(f'faas_pool_hits_total{{function_name="cat-{runtime}"}}') - hits
+    result[f"cold-{runtime}"] = calls.measure(f"coldcat-{runtime}", False)
+    hits = calls.metric("faas_pool_hits_total", f"cat-{runtime}")
+    result[f"warm-{runtime}"] = calls.measure(f"cat-{runtime}", True)
+    result[f"hits-{runtime}"] = calls.metric("faas_pool_hits_total", f"cat-{runtime}") - hits
 json.dump(result, open(f"{tmp}/calls.json", "w"))
 PY
 

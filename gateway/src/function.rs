@@ -521,6 +521,20 @@ fn set<T>(field: &mut T, value: Option<T>) {
     }
 }
 
+/// Functions for the tests of the modules that read them.
+#[cfg(test)]
+impl Function {
+    /// Per-call `f` running `cat` in image `i`, with `more`'s fields over
+    /// that deployment.
+    pub fn with_fields(more: serde_json::Value) -> Function {
+        let mut deployment = serde_json::json!({"service": "f", "image": "i", "command": ["cat"]});
+        if let (Some(d), Some(more)) = (deployment.as_object_mut(), more.as_object()) {
+            d.extend(more.clone());
+        }
+        Function::create(serde_json::from_value(deployment).expect("json"), 0).expect("function")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

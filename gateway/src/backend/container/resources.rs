@@ -134,12 +134,8 @@ mod tests {
         assert_eq!(memory_bytes("12q"), None);
     }
 
-    fn function(resources: serde_json::Value) -> Function {
-        let mut deployment = serde_json::json!({"service": "f", "image": "i", "command": ["cat"]});
-        if let (Some(d), Some(r)) = (deployment.as_object_mut(), resources.as_object()) {
-            d.extend(r.clone());
-        }
-        Function::create(serde_json::from_value(deployment).expect("json"), 0).expect("function")
+    fn function(more: serde_json::Value) -> Function {
+        Function::with_fields(more)
     }
 
     #[test]

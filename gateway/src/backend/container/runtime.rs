@@ -208,11 +208,7 @@ mod tests {
     }
 
     fn function(more: serde_json::Value) -> Function {
-        let mut deployment = serde_json::json!({"service": "f", "image": "i", "command": ["cat"]});
-        if let (Some(d), Some(more)) = (deployment.as_object_mut(), more.as_object()) {
-            d.extend(more.clone());
-        }
-        Function::create(serde_json::from_value(deployment).expect("json"), 0).expect("function")
+        Function::with_fields(more)
     }
 
     #[test]
