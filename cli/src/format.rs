@@ -15,24 +15,17 @@ const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 /// One event of `GET /system/logs` (docs/api.md).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Event {
-    #[serde(default)]
     pub time: Value,
-    #[serde(default)]
     pub event: String,
-    #[serde(default)]
     pub call_id: Option<String>,
-    #[serde(default)]
     pub short_stdin: Option<String>,
-    #[serde(default)]
     pub short_stdout: Option<String>,
-    #[serde(default)]
     pub short_stderr: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
     /// OpenFaaS's field: the replica that wrote a line of no call.
-    #[serde(default, rename = "instance")]
+    #[serde(rename = "instance")]
     pub instance: Option<String>,
 }
 

@@ -29,9 +29,10 @@ pub struct App {
     pub alert_floors: Arc<AlertFloors>,
     /// The only door to where functions run.
     pub backend: Arc<Backend>,
+    /// Prometheus series, at `/metrics`.
+    pub metrics: Metrics,
     /// The deployed functions, in memory.
     pub registry: Arc<Registry>,
-    pub metrics: Metrics,
     /// Each function's recent figures, for the portal's plots.
     pub samples: Arc<Samples>,
     /// Delivers `X-Callback-Url` results.

@@ -324,12 +324,13 @@ pub struct CallInfo {
     pub call_id: CallId,
     pub function: String,
     pub status: Status,
+    /// Why it did not finish, when it did not.
+    pub message: Option<String>,
     pub created: String,
     pub started: Option<String>,
     pub finished: Option<String>,
     pub exit_code: Option<i32>,
     pub duration_seconds: Option<f64>,
-    pub message: Option<String>,
     /// Whether the call was asynchronous (its output is kept).
     pub r#async: bool,
     #[serde(skip)]

@@ -11,6 +11,8 @@ use crate::backend::open::{Asked, Kind};
 pub use crate::backend::percall::agents::AgentsConfig;
 pub use crate::backend::percall::pool::PoolConfig;
 pub use crate::backend::service::ReplicaConfig;
+pub use crate::callback::CallbackConfig;
+pub use crate::store::Caps;
 
 /// Where functions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +39,9 @@ pub struct Config {
     pub quota: usize,
     /// Waiting calls per function before 429.
     pub max_queue: usize,
-    /// Bytes of kept outputs per function before the oldest rotate out.
-    pub output_cache_bytes: u64,
-    /// Bytes of events and call records per function before the oldest
-    /// ended calls rotate out.
-    pub log_cache_bytes: u64,
-    /// Bytes of the whole database before the oldest ended calls of every
-    /// function are removed.
-    pub max_db_bytes: u64,
+    /// What the store keeps before the oldest rotates out: per function
+    /// (outputs; events and call records) and in all.
+    pub caps: Caps,
     /// Largest STDIN and STDOUT of one call.
     pub max_payload_bytes: u64,
     /// Largest total of a call's request headers (names and values).
@@ -68,12 +65,8 @@ pub struct Config {
     /// The OCI runtime of function containers (`--runtime`) and those a
     /// deployment may name (`--allow-runtimes`), resolved at start.
     pub runtimes: RuntimeFlags,
-    /// Callback targets allowed beyond the public internet: CIDRs,
-    /// addresses or host names.
-    pub callback_allow: Vec<String>,
-    /// PEM certificates trusted for `https` callbacks besides the public
-    /// roots.
-    pub callback_ca_file: Option<PathBuf>,
+    /// Where `X-Callback-Url` results may go, and the roots trusted there.
+    pub callbacks: CallbackConfig,
     /// How long clients may hold connections, and how many.
     pub connections: Connections,
     /// How failed logins are throttled.

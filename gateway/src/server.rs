@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::autoscale::Autoscaler;
 use crate::backend::open::Found;
-use crate::callback::{Guard, HttpNotifier, Notifier};
+use crate::callback::{HttpNotifier, Notifier};
 use crate::config::Config;
 use crate::connection::{Admission, Admit};
 use crate::error::Error;
@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::samples::{Figures, Samples};
 use crate::scheduler::Scheduler;
-use crate::store::{Caps, Sqlite, Store};
+use crate::store::{Sqlite, Store};
 
 /// Serves the gateway of `config` on `listener` until `shutdown`.
 pub async fn run(
@@ -148,12 +148,7 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
     if killed > 0 {
         tracing::warn!("calls an earlier run left running: {killed}, their process groups killed");
     }
-    let caps = Caps {
-        output_bytes: config.output_cache_bytes,
-        log_bytes: config.log_cache_bytes,
-        database_bytes: config.max_db_bytes,
-    };
-    let (store, recovered) = Sqlite::open(dir, caps)
+    let (store, recovered) = Sqlite::open(dir, config.caps)
         .with_context(|| format!("cannot open the database in {}", dir.display()))?;
     if recovered.failed > 0 {
         tracing::warn!(
@@ -161,8 +156,7 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
             recovered.failed
         );
     }
-    let guard = Guard::new(&config.callback_allow).map_err(anyhow::Error::msg)?;
-    let notifier = HttpNotifier::new(guard, config.callback_ca_file.as_deref())?;
+    let notifier = HttpNotifier::open(&config.callbacks)?;
     let backend = crate::backend::open::open(found, &config.backend(), &password).await?;
     let registry = Arc::new(Registry::default());
     let store: Arc<dyn Store> = Arc::new(store);

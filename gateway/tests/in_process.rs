@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faas_gateway::config::{BackendKind, Config, Connections, PoolConfig};
+use faas_gateway::config::{BackendKind, Caps, Config, Connections, PoolConfig};
 use faas_gateway::server;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -103,9 +103,11 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         backend: BackendKind::Process,
         quota: 4,
         max_queue: 100,
-        output_cache_bytes: 1 << 20,
-        log_cache_bytes: 1 << 20,
-        max_db_bytes: 1 << 30,
+        caps: Caps {
+            output_bytes: 1 << 20,
+            log_bytes: 1 << 20,
+            database_bytes: 1 << 30,
+        },
         max_payload_bytes: 1 << 20,
         max_header_bytes: 64 << 10,
         max_replicas: 100,
@@ -116,8 +118,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         network: None,
         isolation: Default::default(),
         runtimes: Default::default(),
-        callback_allow: Vec::new(),
-        callback_ca_file: None,
+        callbacks: Default::default(),
         connections: Connections {
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),

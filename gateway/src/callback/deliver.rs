@@ -20,7 +20,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use super::guard::{Guard, Resolver};
-use super::{Callback, Notifier, UrlError};
+use super::{Callback, CallbackConfig, Notifier, UrlError};
 
 /// Attempts per result.
 pub const ATTEMPTS: usize = 3;
@@ -38,6 +38,12 @@ pub struct HttpNotifier {
 }
 
 impl HttpNotifier {
+    /// A notifier as `config` says: its guard and its trusted roots.
+    pub fn open(config: &CallbackConfig) -> anyhow::Result<HttpNotifier> {
+        let guard = Guard::new(&config.allow).map_err(anyhow::Error::msg)?;
+        HttpNotifier::new(guard, config.ca_file.as_deref())
+    }
+
     /// A notifier reaching what `guard` allows, trusting the public roots
     /// and the PEM certificates in `ca_file`.
     pub fn new(guard: Guard, ca_file: Option<&Path>) -> anyhow::Result<HttpNotifier> {

@@ -10,6 +10,8 @@ pub mod guard;
 mod own;
 mod special;
 
+use std::path::PathBuf;
+
 use axum::http::Uri;
 use bytes::Bytes;
 
@@ -17,6 +19,17 @@ use crate::call_id::CallId;
 
 pub use deliver::HttpNotifier;
 pub use guard::Guard;
+
+/// Where results may be delivered, and whom to trust there.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackConfig {
+    /// Targets allowed beyond the public internet: CIDRs, addresses or
+    /// host names.
+    pub allow: Vec<String>,
+    /// PEM certificates trusted for `https` targets besides the public
+    /// roots.
+    pub ca_file: Option<PathBuf>,
+}
 
 /// One result to deliver.
 #[derive(Debug)]

@@ -11,7 +11,9 @@ use clap::{Parser, ValueEnum};
 mod agent;
 mod groups;
 
-use crate::config::{AgentsConfig, BackendKind, Config, LoginLimits, ReplicaConfig};
+use crate::config::{
+    AgentsConfig, BackendKind, CallbackConfig, Caps, Config, LoginLimits, ReplicaConfig,
+};
 use groups::{duration, items, SharedArgs, MIB};
 
 /// The faas gateway: routes calls to functions, queues them FIFO under a
@@ -194,9 +196,11 @@ impl Args {
             backend,
             quota: self.quota as usize,
             max_queue: self.max_queue,
-            output_cache_bytes: self.output_cache_bytes,
-            log_cache_bytes: self.log_cache_bytes,
-            max_db_bytes: self.max_db_bytes,
+            caps: Caps {
+                output_bytes: self.output_cache_bytes,
+                log_bytes: self.log_cache_bytes,
+                database_bytes: self.max_db_bytes,
+            },
             max_payload_bytes: self.max_payload_bytes,
             max_header_bytes: self.max_header_bytes,
             max_replicas: self.max_replicas,
@@ -207,8 +211,10 @@ impl Args {
             network: self.network,
             isolation: shared.isolation,
             runtimes: shared.runtimes,
-            callback_allow: self.callback_allow,
-            callback_ca_file: self.callback_ca_file,
+            callbacks: CallbackConfig {
+                allow: self.callback_allow,
+                ca_file: self.callback_ca_file,
+            },
             connections: shared.connections,
             logins,
             sample_interval: self.sample_interval,

@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::function::{check_name, Deployment, Function};
 use crate::metrics::Metrics;
 use crate::registry::{Deployed, Registry};
-use crate::store::Store;
+use crate::store::FunctionStore;
 
 #[cfg(test)]
 mod tests;
@@ -81,7 +81,7 @@ pub struct Lifecycle<'a> {
     /// Where functions run.
     pub backend: &'a dyn Deployer,
     /// What the next start redeploys.
-    pub store: &'a dyn Store,
+    pub store: &'a dyn FunctionStore,
     /// A removed function's series go.
     pub metrics: &'a Metrics,
     /// A removed function's alert floor goes.
@@ -208,7 +208,7 @@ fn check_min(function: &Function, most: u64) -> Result<(), Error> {
 pub async fn redeploy_at_start(
     registry: &Registry,
     backend: &dyn Deployer,
-    store: &dyn Store,
+    store: &dyn FunctionStore,
 ) -> Result<(), Error> {
     for function in store.functions().await? {
         let Some(held) = registry.reserve(&function.name) else {

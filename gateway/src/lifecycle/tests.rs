@@ -2,20 +2,17 @@
 //! in turn, on a fake engine and a real SQLite store (wrapped to fail a
 //! chosen write): afterwards the registry, the store and the engine agree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use tokio::sync::broadcast;
 
 use super::*;
-use crate::call::{CallInfo, Counts, Event};
 use crate::call_id::CallId;
 use crate::store::contract::{function, ROOMY};
-use crate::store::{Ended, EventQuery, NewCall, Output, Sqlite, StoreError, SyncCall};
+use crate::store::{Sqlite, StoreError};
 
 /// What the fake engine or the store can be told to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +113,7 @@ impl Failing {
 }
 
 #[async_trait]
-impl Store for Failing {
+impl FunctionStore for Failing {
     fn writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }
@@ -130,62 +127,6 @@ impl Store for Failing {
     async fn remove_function(&self, name: &str) -> Result<(), StoreError> {
         self.fails(Step::Forget)?;
         self.inner.remove_function(name).await
-    }
-    async fn accept(&self, call: NewCall) -> Result<(), StoreError> {
-        self.inner.accept(call).await
-    }
-    async fn start(&self, id: CallId, function: &str, at: i64) -> Result<(), StoreError> {
-        self.inner.start(id, function, at).await
-    }
-    async fn finish(&self, end: Ended) -> Result<(), StoreError> {
-        self.inner.finish(end).await
-    }
-    fn record_end(&self, end: Ended) {
-        self.inner.record_end(end)
-    }
-    fn record_callback(&self, id: CallId, function: &str, at: i64, message: String) {
-        self.inner.record_callback(id, function, at, message)
-    }
-    async fn input(&self, id: CallId) -> Result<Option<Bytes>, StoreError> {
-        self.inner.input(id).await
-    }
-    fn in_flight(&self, id: CallId) -> bool {
-        self.inner.in_flight(id)
-    }
-    async fn begin_sync(
-        &self,
-        call: NewCall,
-        check_stored: bool,
-    ) -> Result<Box<dyn SyncCall>, StoreError> {
-        self.inner.begin_sync(call, check_stored).await
-    }
-    async fn call(&self, id: CallId) -> Result<Option<CallInfo>, StoreError> {
-        self.inner.call(id).await
-    }
-    async fn output(&self, id: CallId) -> Result<Option<Output>, StoreError> {
-        self.inner.output(id).await
-    }
-    async fn recent_calls(
-        &self,
-        function: &str,
-        limit: usize,
-    ) -> Result<Vec<CallInfo>, StoreError> {
-        self.inner.recent_calls(function, limit).await
-    }
-    async fn counts(&self, function: &str) -> Result<Counts, StoreError> {
-        self.inner.counts(function).await
-    }
-    async fn invocation_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        self.inner.invocation_counts().await
-    }
-    async fn events(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
-        self.inner.events(query).await
-    }
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.inner.subscribe()
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush().await
     }
 }
 

@@ -72,10 +72,11 @@ pub struct NewCall {
     pub input: Bytes,
     /// An async call's request, encoded, so a resumed call sees it.
     pub request: Option<String>,
+    /// Where an async call's result is sent (`X-Callback-Url`).
+    pub callback: Option<String>,
     pub function: String,
     pub kind: CallKind,
     pub created: i64,
-    pub callback: Option<String>,
 }
 
 /// A call's end, to record.
@@ -142,21 +143,25 @@ pub trait SyncCall: Send + Sync {
     fn end(self: Box<Self>, end: Ended);
 }
 
-/// What the gateway keeps. Every read sees the sync calls in flight as well
-/// as what is stored, each call once.
+/// The deployed functions kept: all the lifecycle and the redeploy at start
+/// ask of a store.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait FunctionStore: Send + Sync + 'static {
     /// `Err` while the store takes no writes (disk full or read-only):
     /// nothing new should be accepted until it does.
     fn writable(&self) -> Result<(), StoreError>;
-
     /// The functions kept, by name.
     async fn functions(&self) -> Result<Vec<Function>, StoreError>;
     /// Keeps `function` (new, or replacing the one of its name); durable.
     async fn put_function(&self, function: &Function) -> Result<(), StoreError>;
     /// Forgets the function `name` with its calls, outputs and events; durable.
     async fn remove_function(&self, name: &str) -> Result<(), StoreError>;
+}
 
+/// What the gateway keeps: its functions, and every call. Every read sees
+/// the sync calls in flight as well as what is stored, each call once.
+#[async_trait]
+pub trait Store: FunctionStore {
     /// Accepts an async call, PENDING; durable. A used id is a conflict.
     async fn accept(&self, call: NewCall) -> Result<(), StoreError>;
     /// An async call started running at `at`; durable.

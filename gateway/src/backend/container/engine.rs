@@ -20,6 +20,12 @@ use super::{image, labels, network, resources, setup};
 use crate::backend::BackendError;
 use crate::function::Function;
 
+/// An engine list filter: `key` (`label`, `name`, …) matching any of
+/// `values`.
+pub fn filter(key: &str, values: Vec<String>) -> HashMap<String, Vec<String>> {
+    HashMap::from([(key.to_string(), values)])
+}
+
 /// How long an engine gets to answer the first ping.
 const PING_LIMIT: Duration = Duration::from_secs(3);
 
@@ -158,10 +164,9 @@ impl Engine {
         labels: Vec<String>,
         all: bool,
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let filters = HashMap::from([("label".to_string(), labels)]);
         let options = ListContainersOptionsBuilder::default()
             .all(all)
-            .filters(&filters)
+            .filters(&filter("label", labels))
             .build();
         self.docker
             .list_containers(Some(options))

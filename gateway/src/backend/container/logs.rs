@@ -15,7 +15,7 @@ use bollard::query_parameters::{ListTasksOptionsBuilder, LogsOptions, LogsOption
 use bollard::{BollardRequest, Docker};
 use futures_util::stream::{self, StreamExt};
 
-use super::engine::Engine;
+use super::engine::{filter, Engine};
 use super::replica::Replica;
 use crate::backend::{LogQuery, ReplicaLine, ReplicaLines};
 
@@ -126,7 +126,7 @@ impl Containers {
         if let Some(id) = self.lock().get(task) {
             return id.clone();
         }
-        let filters = HashMap::from([("service".to_string(), vec![self.service.clone()])]);
+        let filters = filter("service", vec![self.service.clone()]);
         let options = ListTasksOptionsBuilder::default().filters(&filters).build();
         let found = self
             .docker

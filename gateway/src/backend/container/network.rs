@@ -8,6 +8,7 @@ use bollard::models::{Network, NetworkCreateRequest};
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;
 
+use super::engine::filter;
 use super::error::EngineError;
 use super::labels;
 use super::setup::Isolation;
@@ -110,9 +111,8 @@ pub fn check(
 
 /// The networks called exactly `name`, smallest id first.
 async fn named(docker: &Docker, name: &str) -> Result<Vec<Network>, EngineError> {
-    let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
     let options = ListNetworksOptionsBuilder::default()
-        .filters(&filters)
+        .filters(&filter("name", vec![name.to_string()]))
         .build();
     let networks = docker
         .list_networks(Some(options))

@@ -2,12 +2,10 @@
 //! (made through `/system/secrets`, labelled with its id), and which of
 //! them a service may mount.
 
-use std::collections::HashMap;
-
 use bollard::models::Secret;
 use bollard::query_parameters::ListSecretsOptionsBuilder;
 
-use super::engine::Engine;
+use super::engine::{filter, Engine};
 use super::error::EngineError;
 use super::labels;
 use crate::backend::BackendError;
@@ -24,18 +22,12 @@ pub struct Found {
 
 /// The Docker secrets called `name` (none or one), or all when `None`.
 pub async fn find(engine: &Engine, name: Option<&str>) -> Result<Vec<Found>, EngineError> {
-    let mut filters = HashMap::new();
-    if let Some(name) = name {
-        filters.insert("name".to_string(), vec![name.to_string()]);
-    }
+    let filters = name.map(|name| filter("name", vec![name.to_string()]));
     let options = ListSecretsOptionsBuilder::default()
-        .filters(&filters)
+        .filters(&filters.unwrap_or_default())
         .build();
-    let secrets = engine
-        .docker
-        .list_secrets(Some(options))
-        .await
-        .map_err(EngineError::unreachable("list secrets"))?;
+    let secrets = engine.docker.list_secrets(Some(options)).await;
+    let secrets = secrets.map_err(EngineError::unreachable("list secrets"))?;
     Ok(secrets
         .into_iter()
         .filter_map(|s: Secret| {

@@ -24,7 +24,9 @@ use bytes::Bytes;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use super::{Caps, Ended, EventQuery, NewCall, Output, Recovered, Store, StoreError, SyncCall};
+use super::{
+    Caps, Ended, EventQuery, FunctionStore, NewCall, Output, Recovered, Store, StoreError, SyncCall,
+};
 use crate::call::{CallInfo, Counts, Event, Status};
 use crate::call_id::CallId;
 use crate::function::Function;
@@ -271,7 +273,7 @@ impl Drop for Tracked {
 }
 
 #[async_trait]
-impl Store for Sqlite {
+impl FunctionStore for Sqlite {
     fn writable(&self) -> Result<(), StoreError> {
         self.health.check()
     }
@@ -288,7 +290,10 @@ impl Store for Sqlite {
     async fn remove_function(&self, name: &str) -> Result<(), StoreError> {
         self.commit(Write::DeleteFunction(name.to_string())).await
     }
+}
 
+#[async_trait]
+impl Store for Sqlite {
     async fn accept(&self, call: NewCall) -> Result<(), StoreError> {
         self.commit(Write::NewCall(Box::new(call))).await
     }

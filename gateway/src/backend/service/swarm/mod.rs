@@ -13,7 +13,9 @@ mod spec;
 
 use std::collections::HashMap;
 
-use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState};
+use bollard::models::{
+    Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskState,
+};
 use bollard::query_parameters::{
     InspectServiceOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
@@ -22,6 +24,7 @@ use futures_util::StreamExt;
 
 use super::balancer::{Balancer, ReplicaConfig};
 use super::replicas::{ReplicaLogs, Replicas, Served, Services};
+use crate::backend::container::engine::filter;
 use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, logs, replica, secrets, setup, tasks};
 use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
@@ -94,21 +97,26 @@ impl SwarmServices {
     }
 }
 
+/// The services the gateway of `engine` made.
+async fn owned_services(engine: &Engine) -> Result<Vec<Service>, EngineError> {
+    let options = ListServicesOptionsBuilder::default()
+        .filters(&filter("label", vec![labels::owned_by(&engine.owner)]))
+        .build();
+    engine
+        .docker
+        .list_services(Some(options))
+        .await
+        .map_err(EngineError::unreachable("list services"))
+}
+
 /// Desired and running replicas of every service the gateway of `engine`
 /// made: two engine calls for them all.
 async fn read_services(engine: Engine) -> Result<HashMap<String, ReplicaCount>, EngineError> {
     {
-        let filters = HashMap::from([("label".to_string(), vec![labels::owned_by(&engine.owner)])]);
-        let options = ListServicesOptionsBuilder::default()
-            .filters(&filters)
+        let services = owned_services(&engine).await?;
+        let options = ListTasksOptionsBuilder::default()
+            .filters(&filter("desired-state", vec!["running".to_string()]))
             .build();
-        let services = engine
-            .docker
-            .list_services(Some(options))
-            .await
-            .map_err(EngineError::unreachable("list services"))?;
-        let running = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
-        let options = ListTasksOptionsBuilder::default().filters(&running).build();
         let tasks = engine
             .docker
             .list_tasks(Some(options))
@@ -316,19 +324,7 @@ impl Services for SwarmServices {
     }
 
     async fn list(&self) -> Result<Vec<String>, BackendError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![labels::owned_by(&self.engine.owner)],
-        )]);
-        let options = ListServicesOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let services = self
-            .engine
-            .docker
-            .list_services(Some(options))
-            .await
-            .map_err(EngineError::unreachable("list services"))?;
+        let services = owned_services(&self.engine).await?;
         Ok(services
             .into_iter()
             .filter_map(|s| s.spec.and_then(|spec| spec.name))
