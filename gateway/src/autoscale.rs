@@ -116,9 +116,17 @@ pub struct Autoscaler {
     pub floors: Arc<AlertFloors>,
     /// `gateway_service_count`, set at each scale.
     pub metrics: Metrics,
-    /// `--max-replicas`.
+    pub limits: ScalingLimits,
+}
+
+/// What bounds the autoscaler's decisions, whatever a function's labels
+/// say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScalingLimits {
+    /// `--max-replicas`: the most replicas of any function.
     pub max_replicas: u64,
-    /// `--scale-down-delay`.
+    /// `--scale-down-delay`: how long it must want fewer replicas of a
+    /// function before it scales it down.
     pub down_after: Duration,
 }
 
@@ -126,7 +134,7 @@ impl Autoscaler {
     /// Runs the scaler until `stopping` is cancelled.
     pub async fn run(self, stopping: CancellationToken) {
         let started = Instant::now();
-        let mut scaler = Scaler::new(self.down_after);
+        let mut scaler = Scaler::new(self.limits.down_after);
         loop {
             tokio::select! {
                 () = stopping.cancelled() => return,
@@ -146,7 +154,7 @@ impl Autoscaler {
     async fn look(&self, scaler: &mut Scaler, name: &str, scaling: Scaling, started: Instant) {
         let (load, last_call) = self.scheduler.load(name);
         let idle = Some(last_call.unwrap_or(started).elapsed());
-        let scaling = scaling.capped(self.max_replicas);
+        let scaling = scaling.capped(self.limits.max_replicas);
         let want = wanted(&scaling, load, idle).max(self.floors.of(name));
         let Ok(have) = self.backend.desired(name).await else {
             return;
@@ -308,8 +316,10 @@ mod tests {
                 backend: counts.clone(),
                 floors: Arc::default(),
                 metrics,
-                max_replicas: 100,
-                down_after: DOWN_AFTER,
+                limits: ScalingLimits {
+                    max_replicas: 100,
+                    down_after: DOWN_AFTER,
+                },
             };
             tokio::spawn(scaler.run(stopping.clone()));
             Running {

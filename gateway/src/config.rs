@@ -5,10 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::auth::AuthConfig;
+pub use crate::autoscale::ScalingLimits;
 pub use crate::backend::container::runtime::RuntimeFlags;
 pub use crate::backend::container::setup::Isolation;
 use crate::backend::open::{Asked, Kind};
-pub use crate::backend::percall::agents::AgentsConfig;
+pub use crate::backend::percall::agents::{AgentService, AgentsConfig};
 pub use crate::backend::percall::pool::PoolConfig;
 pub use crate::backend::service::ReplicaConfig;
 pub use crate::callback::CallbackConfig;
@@ -32,6 +34,8 @@ pub enum BackendKind {
 pub struct Config {
     /// The address and port to listen on.
     pub listen: SocketAddr,
+    /// Whether the listen address was given; if not, it follows the backend.
+    pub bind_given: bool,
     /// Where the SQLite database and the generated password live.
     pub data_dir: PathBuf,
     pub backend: BackendKind,
@@ -46,17 +50,10 @@ pub struct Config {
     pub max_payload_bytes: u64,
     /// Largest total of a call's request headers (names and values).
     pub max_header_bytes: u64,
-    /// Most replicas any function is scaled to, whatever its labels say.
-    pub max_replicas: u64,
-    /// How long the autoscaler must want fewer replicas of a service
-    /// function before it scales it down.
-    pub scale_down_delay: Duration,
-    /// Whether `/function/…` and `/async-function/…` need credentials.
-    pub invoke_auth: bool,
-    /// A file holding the admin password; unset: generated into `data_dir`.
-    pub password_file: Option<PathBuf>,
-    /// Whether the listen address was given; if not, it follows the backend.
-    pub bind_given: bool,
+    /// What bounds the autoscaler.
+    pub scaling: ScalingLimits,
+    /// Who may do what: the admin password, invocation, failed logins.
+    pub auth: AuthConfig,
     /// The functions network (and, on Swarm, the gateway's); `None`: the
     /// backend's default ([`Isolation::default_network`]).
     pub network: Option<String>,
@@ -69,8 +66,6 @@ pub struct Config {
     pub callbacks: CallbackConfig,
     /// How long clients may hold connections, and how many.
     pub connections: Connections,
-    /// How failed logins are throttled.
-    pub logins: LoginLimits,
     /// How often each function's figures are sampled for the portal's
     /// plots (the last [`crate::samples::WINDOW`] are kept).
     pub sample_interval: Duration,

@@ -121,7 +121,7 @@ fn cross_site_rule(r: &Route, invoke_auth: bool) -> Option<Guarded> {
 
 /// The router for `app`: the table, each route behind its access rule.
 pub fn router(app: AppState) -> Router {
-    let invoke_auth = app.config.invoke_auth;
+    let invoke_auth = app.config.auth.invoke;
     let mut router = Router::new();
     for r in table() {
         let guarded = match r.access {

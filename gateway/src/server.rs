@@ -112,8 +112,7 @@ fn autoscaler(app: &App) -> Autoscaler {
         backend: app.backend.clone(),
         floors: app.alert_floors.clone(),
         metrics: app.metrics.clone(),
-        max_replicas: app.config.max_replicas,
-        down_after: app.config.scale_down_delay,
+        limits: app.config.scaling,
     }
 }
 
@@ -189,7 +188,7 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
     let app = Arc::new(App {
         scheduler,
         alert_floors: Default::default(),
-        logins: Logins::new(config.logins),
+        logins: Logins::new(config.auth.logins),
         config,
         store,
         backend,

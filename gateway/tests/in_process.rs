@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faas_gateway::config::{BackendKind, Caps, Config, Connections, PoolConfig};
+use faas_gateway::config::{
+    AuthConfig, BackendKind, Caps, Config, Connections, PoolConfig, ScalingLimits,
+};
 use faas_gateway::server;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -110,10 +112,14 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
         },
         max_payload_bytes: 1 << 20,
         max_header_bytes: 64 << 10,
-        max_replicas: 100,
-        scale_down_delay: Duration::from_secs(10),
-        invoke_auth: false,
-        password_file: Some(password),
+        scaling: ScalingLimits {
+            max_replicas: 100,
+            down_after: Duration::from_secs(10),
+        },
+        auth: AuthConfig {
+            password_file: Some(password),
+            ..AuthConfig::default()
+        },
         bind_given: true,
         network: None,
         isolation: Default::default(),
@@ -128,7 +134,6 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             max_connections: 100,
             reserved_connections: 10,
         },
-        logins: Default::default(),
         sample_interval: Duration::from_secs(5),
         pool: PoolConfig {
             idle: Duration::from_secs(300),

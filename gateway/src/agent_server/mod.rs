@@ -36,21 +36,28 @@ use crate::function::Function;
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub listen: SocketAddr,
+    pub connections: Connections,
     /// The gateway's admin password, which the token is derived from.
     pub password_file: PathBuf,
-    /// The functions network; `None`: as the gateway's default.
-    pub network: Option<String>,
-    pub max_payload_bytes: u64,
     /// Calls it runs at once; more are refused (503).
     pub slots: usize,
+    pub max_payload_bytes: u64,
+    /// How it makes the calls' containers.
+    pub containers: CallContainers,
+}
+
+/// How an agent makes the containers of the calls it runs.
+#[derive(Debug, Clone)]
+pub struct CallContainers {
     /// The owner label of its containers; `None`: one per engine.
     pub owner: Option<String>,
-    pub isolation: Isolation,
+    /// The functions network; `None`: as the gateway's default.
+    pub network: Option<String>,
     /// The runtimes it may give containers; a call naming another is
     /// refused, and goes to another node.
     pub runtimes: RuntimeFlags,
+    pub isolation: Isolation,
     pub pool: PoolConfig,
-    pub connections: Connections,
 }
 
 /// What every handler of the agent holds.
@@ -102,25 +109,26 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
     let node_id = swarm.and_then(|s| s.node_id.clone()).unwrap_or_default();
     let in_swarm = !node_id.is_empty();
     // One owner per engine: a restarted agent removes what the last left.
-    let owner = config.owner.clone().unwrap_or_else(|| {
+    let owner = config.containers.owner.clone().unwrap_or_else(|| {
         format!(
             "agent-{}",
             info.id.clone().unwrap_or_else(|| node_id.clone())
         )
     });
     let network = config
+        .containers
         .network
         .clone()
         .unwrap_or_else(|| Isolation::default_network(in_swarm).to_string());
     let cpus = resources::engine_cpus(&info);
-    let runtimes = resolve_runtimes(&docker, &config.runtimes).await?;
+    let runtimes = resolve_runtimes(&docker, &config.containers.runtimes).await?;
     let engine = Engine {
         docker,
         owner: owner.clone(),
         network: network.clone(),
         max_payload_bytes: config.max_payload_bytes,
         cpus,
-        isolation: config.isolation.clone(),
+        isolation: config.containers.isolation.clone(),
         runtimes: runtimes.clone(),
         secret_files: None,
     };
@@ -147,7 +155,7 @@ async fn open(config: AgentConfig) -> anyhow::Result<Agent> {
             }
         }
     }
-    let pool = Pool::new(engine.clone(), config.pool.clone())
+    let pool = Pool::new(engine.clone(), config.containers.pool.clone())
         .await
         .map_err(|e| anyhow::anyhow!(e.line()))?;
     let node = wire::Status {

@@ -120,7 +120,7 @@ fn lifecycle(app: &App) -> Lifecycle<'_> {
         store: &*app.store,
         metrics: &app.metrics,
         floors: &app.alert_floors,
-        max_replicas: app.config.max_replicas,
+        max_replicas: app.config.scaling.max_replicas,
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn scale(
 /// 400 when `replicas` is over the function's cap: its
 /// `com.openfaas.scale.max` under the gateway's `--max-replicas`.
 fn check_replicas(app: &App, function: &Function, replicas: u64) -> Result<(), Error> {
-    let (max, most) = (function.scaling().max, app.config.max_replicas);
+    let (max, most) = (function.scaling().max, app.config.scaling.max_replicas);
     let cap = max.min(most);
     if replicas > cap {
         return Err(Error::BadRequest(format!(

@@ -97,7 +97,10 @@ pub async fn alert(State(app): State<AppState>, req: Request) -> Result<Response
         let Some(deployed) = app.registry.get(&name) else {
             continue;
         };
-        let scaling = deployed.function.scaling().capped(app.config.max_replicas);
+        let scaling = deployed
+            .function
+            .scaling()
+            .capped(app.config.scaling.max_replicas);
         let current = app.backend.desired(&name).await?;
         let target = if alert.status == AlertStatus::Firing {
             let step = (scaling.max * scaling.factor).div_ceil(100);

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -102,41 +103,21 @@ impl Busy {
     }
 
     /// `body`, keeping the request busy until hyper has sent it whole (or
-    /// dropped it).
-    pub fn until_sent<B>(self, body: B) -> Sending<B> {
-        Sending { body, _busy: self }
+    /// dropped it): the guard lives in the body's frame mapping.
+    pub fn until_sent<B: HttpBody>(
+        self,
+        body: B,
+    ) -> impl HttpBody<Data = B::Data, Error = B::Error> {
+        body.map_frame(move |frame| {
+            let _busy = &self;
+            frame
+        })
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.sent();
-    }
-}
-
-/// A response body that holds its request busy.
-pub struct Sending<B> {
-    body: B,
-    _busy: Busy,
-}
-
-impl<B: HttpBody + Unpin> HttpBody for Sending<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

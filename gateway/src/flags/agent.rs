@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::groups::{SharedArgs, MIB};
-use crate::agent_server::AgentConfig;
+use crate::agent_server::{AgentConfig, CallContainers};
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
@@ -40,15 +40,17 @@ impl AgentArgs {
         let shared = self.shared.into_parts()?;
         Ok(AgentConfig {
             listen: SocketAddr::new(self.bind, self.port),
-            password_file: self.basic_auth_password_file,
-            network: self.network.filter(|n| !n.trim().is_empty()),
-            max_payload_bytes: self.max_payload_bytes,
-            slots: self.slots as usize,
-            owner: self.owner.filter(|o| !o.trim().is_empty()),
-            isolation: shared.isolation,
-            runtimes: shared.runtimes,
-            pool: shared.pool,
             connections: shared.connections,
+            password_file: self.basic_auth_password_file,
+            slots: self.slots as usize,
+            max_payload_bytes: self.max_payload_bytes,
+            containers: CallContainers {
+                owner: self.owner.filter(|o| !o.trim().is_empty()),
+                network: self.network.filter(|n| !n.trim().is_empty()),
+                runtimes: shared.runtimes,
+                isolation: shared.isolation,
+                pool: shared.pool,
+            },
         })
     }
 }

@@ -12,7 +12,8 @@ mod agent;
 mod groups;
 
 use crate::config::{
-    AgentsConfig, BackendKind, CallbackConfig, Caps, Config, LoginLimits, ReplicaConfig,
+    AgentService, AgentsConfig, AuthConfig, BackendKind, CallbackConfig, Caps, Config, LoginLimits,
+    ReplicaConfig, ScalingLimits,
 };
 use groups::{duration, items, SharedArgs, MIB};
 
@@ -192,6 +193,7 @@ impl Args {
         let bind = self.bind.unwrap_or_else(|| Config::default_bind(backend));
         Ok(Config {
             listen: SocketAddr::new(bind, self.port),
+            bind_given: self.bind.is_some(),
             data_dir: self.data_dir,
             backend,
             quota: self.quota as usize,
@@ -203,11 +205,15 @@ impl Args {
             },
             max_payload_bytes: self.max_payload_bytes,
             max_header_bytes: self.max_header_bytes,
-            max_replicas: self.max_replicas,
-            scale_down_delay: self.scale_down_delay,
-            invoke_auth: self.invoke_auth,
-            password_file: self.basic_auth_password_file,
-            bind_given: self.bind.is_some(),
+            scaling: ScalingLimits {
+                max_replicas: self.max_replicas,
+                down_after: self.scale_down_delay,
+            },
+            auth: AuthConfig {
+                password_file: self.basic_auth_password_file,
+                invoke: self.invoke_auth,
+                logins,
+            },
             network: self.network,
             isolation: shared.isolation,
             runtimes: shared.runtimes,
@@ -216,13 +222,17 @@ impl Args {
                 ca_file: self.callback_ca_file,
             },
             connections: shared.connections,
-            logins,
             sample_interval: self.sample_interval,
             pool: shared.pool,
             agents: AgentsConfig {
                 addresses: items(self.agents),
-                service: self.agent_service.filter(|s| !s.trim().is_empty()),
-                port: self.agent_port,
+                service: self
+                    .agent_service
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|name| AgentService {
+                        name,
+                        port: self.agent_port,
+                    }),
                 poll: self.agent_poll,
             },
             replicas: ReplicaConfig {
@@ -256,8 +266,11 @@ mod tests {
         assert_eq!(c.quota, 10);
         assert_eq!(c.max_queue, 1000);
         assert_eq!(c.max_payload_bytes, MIB);
-        assert_eq!((c.max_header_bytes, c.max_replicas), (64 * 1024, 100));
-        assert!(!c.invoke_auth);
+        assert_eq!(
+            (c.max_header_bytes, c.scaling.max_replicas),
+            (64 * 1024, 100)
+        );
+        assert!(!c.auth.invoke);
         let c = config(&[
             ("--backend", "process"),
             ("--bind", "0.0.0.0"),
@@ -267,9 +280,9 @@ mod tests {
         let bare = Args::try_parse_from(["gateway", "--invoke-auth"]).expect("args");
         assert!(bare.invoke_auth, "a bare --invoke-auth is true");
         let c = config(&[("--backend", "process"), ("--invoke-auth", "false")]);
-        assert!(!c.invoke_auth);
+        assert!(!c.auth.invoke);
         let c = config(&[("--max-header-bytes", "100"), ("--max-replicas", "3")]);
-        assert_eq!((c.max_header_bytes, c.max_replicas), (100, 3));
+        assert_eq!((c.max_header_bytes, c.scaling.max_replicas), (100, 3));
         assert!(Args::try_parse_from(["gateway", "--max-replicas", "0"]).is_err());
         assert_eq!(c.sample_interval, Duration::from_secs(5));
         let c = config(&[("--sample-interval", "1s")]);
@@ -281,10 +294,10 @@ mod tests {
 
     #[test]
     fn scale_down_delay() {
-        assert_eq!(config(&[]).scale_down_delay, Duration::from_secs(10));
+        assert_eq!(config(&[]).scaling.down_after, Duration::from_secs(10));
         for (text, delay) in [("10", 10), ("30s", 30), ("1m", 60), ("24h", 86_400)] {
             let c = config(&[("--scale-down-delay", text)]);
-            assert_eq!(c.scale_down_delay, Duration::from_secs(delay), "{text}");
+            assert_eq!(c.scaling.down_after, Duration::from_secs(delay), "{text}");
         }
         for bad in ["0", "0s", "25h", "soon", "10x"] {
             let err = Args::try_parse_from(["gateway", "--scale-down-delay", bad])
@@ -421,7 +434,7 @@ mod tests {
 
     #[test]
     fn login_limits() {
-        let l = config(&[]).logins;
+        let l = config(&[]).auth.logins;
         assert_eq!(l, crate::config::LoginLimits::default());
         assert_eq!(l.attempts, 10);
         let l = config(&[
@@ -429,6 +442,7 @@ mod tests {
             ("--login-lockout", "2s"),
             ("--login-lockout-max", "1m"),
         ])
+        .auth
         .logins;
         assert_eq!(
             (l.attempts, l.lockout, l.lockout_max),
@@ -462,7 +476,7 @@ mod tests {
     fn agents_and_the_agent_mode() {
         let a = config(&[]).agents;
         assert!(!a.any());
-        assert_eq!((a.port, a.poll), (8081, Duration::from_secs(2)));
+        assert_eq!(a.poll, Duration::from_secs(2));
         let a = config(&[
             ("--agent", "a:1"),
             ("--agent", "b:2,c:3"),
@@ -470,7 +484,8 @@ mod tests {
         ])
         .agents;
         assert_eq!(a.addresses, ["a:1", "b:2", "c:3"]);
-        assert_eq!(a.service.as_deref(), Some("faas_agent"));
+        let service = a.service.expect("the agents' service");
+        assert_eq!((service.name.as_str(), service.port), ("faas_agent", 8081));
         let agent = |args: &[&str]| {
             let argv = ["gateway", "agent", "--basic-auth-password-file", "/pw"];
             let mut args_ = Args::try_parse_from(argv.iter().chain(args)).expect("args");
@@ -481,10 +496,10 @@ mod tests {
         };
         let c = agent(&[]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
-        assert_eq!((c.slots, c.owner.as_deref()), (16, None));
+        assert_eq!((c.slots, c.containers.owner.as_deref()), (16, None));
         assert_eq!(c.max_payload_bytes, MIB);
-        assert_eq!(c.isolation, Isolation::default());
-        assert_eq!(c.pool, config(&[]).pool);
+        assert_eq!(c.containers.isolation, Isolation::default());
+        assert_eq!(c.containers.pool, config(&[]).pool);
         let c = agent(&[
             "--slots",
             "2",
@@ -495,9 +510,12 @@ mod tests {
             "--pool-max",
             "3",
         ]);
-        assert_eq!((c.slots, c.owner.as_deref()), (2, Some("x")));
+        assert_eq!((c.slots, c.containers.owner.as_deref()), (2, Some("x")));
         assert_eq!(
-            (c.isolation.allow_networks.as_slice(), c.pool.total),
+            (
+                c.containers.isolation.allow_networks.as_slice(),
+                c.containers.pool.total
+            ),
             (&["host".to_string()][..], 3)
         );
         assert!(Args::try_parse_from([

@@ -68,15 +68,16 @@ pub struct Caps {
 #[derive(Debug, Clone)]
 pub struct NewCall {
     pub id: CallId,
+    pub function: String,
+    pub kind: CallKind,
+    /// Unix milliseconds.
+    pub created: i64,
     /// Its STDIN (an async call's whole; a sync call's start, for its event).
     pub input: Bytes,
     /// An async call's request, encoded, so a resumed call sees it.
     pub request: Option<String>,
     /// Where an async call's result is sent (`X-Callback-Url`).
     pub callback: Option<String>,
-    pub function: String,
-    pub kind: CallKind,
-    pub created: i64,
 }
 
 /// A call's end, to record.
@@ -112,6 +113,15 @@ pub struct EventQuery {
     pub tail: Option<u64>,
 }
 
+/// What opening a store found of the previous run.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Calls marked FAILED: running, or sync and waiting, when it stopped.
+    pub failed: usize,
+    /// Async calls still queued, oldest first.
+    pub queued: Vec<Resume>,
+}
+
 /// An async call to resume after a restart.
 #[derive(Debug)]
 pub struct Resume {
@@ -121,15 +131,6 @@ pub struct Resume {
     /// Its request, encoded.
     pub request: Option<String>,
     pub callback: Option<String>,
-}
-
-/// What opening a store found of the previous run.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// Calls marked FAILED: running, or sync and waiting, when it stopped.
-    pub failed: usize,
-    /// Async calls still queued, oldest first.
-    pub queued: Vec<Resume>,
 }
 
 /// A sync call in flight, as [`Store::begin_sync`] tracks it: PENDING, then

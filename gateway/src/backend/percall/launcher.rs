@@ -9,7 +9,6 @@
 //! container uses.
 
 use bollard::models::{ContainerCreateBody, Mount, MountType, VolumeCreateRequest};
-use std::collections::HashMap;
 
 use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
@@ -17,7 +16,7 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 
-use crate::backend::container::{labels, Engine, EngineError};
+use crate::backend::container::{engine, labels, Engine, EngineError};
 
 /// Where the volume is mounted in a warm container.
 const MOUNT: &str = "/.faas-launcher";
@@ -89,7 +88,7 @@ impl Launcher {
     /// Removes launcher volumes of other launcher images that no container
     /// uses (the engine refuses the others).
     async fn remove_older(&self, engine: &Engine) {
-        let filters = HashMap::from([("label".to_string(), vec![labels::LAUNCHER.to_string()])]);
+        let filters = engine::filter("label", vec![labels::LAUNCHER.to_string()]);
         let options = ListVolumesOptionsBuilder::default()
             .filters(&filters)
             .build();

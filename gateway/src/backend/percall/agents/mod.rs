@@ -47,9 +47,7 @@ pub struct AgentsConfig {
     /// Agents at fixed addresses, `host:port`.
     pub addresses: Vec<String>,
     /// The Swarm service of the agents, found from the manager's tasks.
-    pub service: Option<String>,
-    /// The port the service's agents listen on.
-    pub port: u16,
+    pub service: Option<AgentService>,
     /// How often agents are found and asked for their status.
     pub poll: Duration,
 }
@@ -59,6 +57,14 @@ impl AgentsConfig {
     pub fn any(&self) -> bool {
         !self.addresses.is_empty() || self.service.is_some()
     }
+}
+
+/// A Swarm service whose tasks are agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentService {
+    pub name: String,
+    /// The port its agents listen on.
+    pub port: u16,
 }
 
 /// How long a connection to an agent may take.
@@ -447,19 +453,19 @@ impl Inner {
         let mut addresses: Vec<String> = self.config.addresses.clone();
         if let Some(service) = &self.config.service {
             let found = match &self.manager {
-                Some(manager) => discover::tasks(manager, service, self.config.poll).await,
+                Some(manager) => discover::tasks(manager, &service.name, self.config.poll).await,
                 None => Err("the gateway's engine is not a Swarm manager".to_string()),
             };
             let mut last = lock(&self.discovery);
             match found {
                 Ok(tasks) => {
                     *last = None;
-                    let port = self.config.port;
+                    let port = service.port;
                     addresses.extend(tasks.iter().map(|t| format!("{}:{port}", t.address)));
                 }
                 Err(e) => {
                     if last.as_deref() != Some(e.as_str()) {
-                        tracing::warn!("cannot find the agents of {service}: {e}");
+                        tracing::warn!("cannot find the agents of {}: {e}", service.name);
                     }
                     *last = Some(e);
                 }
