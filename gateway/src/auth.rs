@@ -5,7 +5,7 @@
 //! client's address, which [`crate::logins`] locks out after a few.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,23 +17,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::app::App;
-use crate::config::{Config, LoginLimits};
+use crate::config::Config;
 use crate::error::Error;
 use crate::logins::Client;
 
 pub const USER: &str = "admin";
-
-/// Who may do what.
-#[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// A file holding the admin password; unset: generated into the data
-    /// directory.
-    pub password_file: Option<PathBuf>,
-    /// Whether `/function/…` and `/async-function/…` need credentials.
-    pub invoke: bool,
-    /// How failed logins are throttled.
-    pub logins: LoginLimits,
-}
 const GENERATED: &str = "admin-password";
 
 /// The admin password for `config`.

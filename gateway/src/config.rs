@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::auth::AuthConfig;
 pub use crate::autoscale::ScalingLimits;
 pub use crate::backend::container::runtime::RuntimeFlags;
 pub use crate::backend::container::setup::Isolation;
@@ -169,6 +168,18 @@ impl Connections {
     pub fn default_reserved(max: usize) -> usize {
         (max / 10).clamp(1, 256).min(max.saturating_sub(1))
     }
+}
+
+/// Who may do what.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// A file holding the admin password; unset: generated into the data
+    /// directory.
+    pub password_file: Option<PathBuf>,
+    /// Whether `/function/…` and `/async-function/…` need credentials.
+    pub invoke: bool,
+    /// How failed logins are throttled.
+    pub logins: LoginLimits,
 }
 
 /// How failed logins are throttled, per client address (see `logins`).

@@ -3,7 +3,6 @@
 //! left behind, checking a function can run on it, finding containers by label, and removing a container (the
 //! one way every container the gateway made goes).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,12 +18,6 @@ use super::setup::Isolation;
 use super::{image, labels, network, resources, setup};
 use crate::backend::BackendError;
 use crate::function::Function;
-
-/// An engine list filter: `key` (`label`, `name`, …) matching any of
-/// `values`.
-pub fn filter(key: &str, values: Vec<String>) -> HashMap<String, Vec<String>> {
-    HashMap::from([(key.to_string(), values)])
-}
 
 /// How long an engine gets to answer the first ping.
 const PING_LIMIT: Duration = Duration::from_secs(3);
@@ -166,7 +159,7 @@ impl Engine {
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let options = ListContainersOptionsBuilder::default()
             .all(all)
-            .filters(&filter("label", labels))
+            .filters(&labels::filter("label", labels))
             .build();
         self.docker
             .list_containers(Some(options))

@@ -1,6 +1,14 @@
 //! The labels on everything the gateway creates on a Docker Engine, and the
 //! label filters it finds them by.
 
+use std::collections::HashMap;
+
+/// An engine list filter: `key` (`label`, `name`, …) matching any of
+/// `values`.
+pub fn filter(key: &str, values: Vec<String>) -> HashMap<String, Vec<String>> {
+    HashMap::from([(key.to_string(), values)])
+}
+
 /// The function a container, service or network belongs to.
 pub const FUNCTION: &str = "com.faas.function";
 /// On per-call containers: the call id.

@@ -15,7 +15,8 @@ use bollard::query_parameters::{ListTasksOptionsBuilder, LogsOptions, LogsOption
 use bollard::{BollardRequest, Docker};
 use futures_util::stream::{self, StreamExt};
 
-use super::engine::{filter, Engine};
+use super::engine::Engine;
+use super::labels::filter;
 use super::replica::Replica;
 use crate::backend::{LogQuery, ReplicaLine, ReplicaLines};
 

@@ -8,9 +8,9 @@ use bollard::models::{Network, NetworkCreateRequest};
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;
 
-use super::engine::filter;
 use super::error::EngineError;
 use super::labels;
+use super::labels::filter;
 use super::setup::Isolation;
 use crate::backend::BackendError;
 use crate::function::{Function, Mode};

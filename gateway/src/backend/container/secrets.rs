@@ -5,9 +5,10 @@
 use bollard::models::Secret;
 use bollard::query_parameters::ListSecretsOptionsBuilder;
 
-use super::engine::{filter, Engine};
+use super::engine::Engine;
 use super::error::EngineError;
 use super::labels;
+use super::labels::filter;
 use crate::backend::BackendError;
 
 /// Marks a Docker secret as one made through `/system/secrets`.

@@ -16,7 +16,7 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 
-use crate::backend::container::{engine, labels, Engine, EngineError};
+use crate::backend::container::{labels, Engine, EngineError};
 
 /// Where the volume is mounted in a warm container.
 const MOUNT: &str = "/.faas-launcher";
@@ -88,7 +88,7 @@ impl Launcher {
     /// Removes launcher volumes of other launcher images that no container
     /// uses (the engine refuses the others).
     async fn remove_older(&self, engine: &Engine) {
-        let filters = engine::filter("label", vec![labels::LAUNCHER.to_string()]);
+        let filters = labels::filter("label", vec![labels::LAUNCHER.to_string()]);
         let options = ListVolumesOptionsBuilder::default()
             .filters(&filters)
             .build();

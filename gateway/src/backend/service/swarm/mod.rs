@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 
 use super::balancer::{Balancer, ReplicaConfig};
 use super::replicas::{ReplicaLogs, Replicas, Served, Services};
-use crate::backend::container::engine::filter;
+use crate::backend::container::labels::filter;
 use crate::backend::container::replica::Snapshot;
 use crate::backend::container::{labels, logs, replica, secrets, setup, tasks};
 use crate::backend::container::{Engine, EngineError, Replica, ReplicaCache, ReplicaKey};
