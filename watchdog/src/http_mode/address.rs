@@ -5,11 +5,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use http::HeaderValue;
+
 /// A parsed `upstream_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamUrl {
     /// What the watchdog connects to.
     pub addr: SocketAddr,
+    /// The `Host` header requests are passed on with.
+    pub host: HeaderValue,
     /// The path prefix, without a trailing `/` (empty for none).
     pub base: String,
     /// As it was written, for messages.
@@ -43,8 +47,12 @@ impl UpstreamUrl {
                 .parse()
                 .map_err(|_| format!("{host:?} is not an IP address (or localhost)"))?,
         };
+        let addr = SocketAddr::new(ip, port);
+        let host = HeaderValue::from_str(&addr.to_string())
+            .map_err(|_| format!("{addr} cannot be a Host header"))?;
         Ok(UpstreamUrl {
-            addr: SocketAddr::new(ip, port),
+            addr,
+            host,
             base: path.trim_end_matches('/').to_string(),
             text: text.trim().to_string(),
         })
@@ -76,6 +84,7 @@ mod tests {
         assert_eq!(url.path_for("/x"), "/api/x");
         let url = UpstreamUrl::parse("http://[::1]:80").expect("valid");
         assert_eq!(url.addr, "[::1]:80".parse().expect("an address"));
+        assert_eq!(url.host, "[::1]:80");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use tokio::net::unix::pipe::Sender;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::lock;
@@ -32,11 +32,10 @@ const RESTART_MAX: Duration = Duration::from_secs(5);
 const PROBE_FIRST: Duration = Duration::from_millis(5);
 const PROBE_MAX: Duration = Duration::from_millis(100);
 
-/// Whether the upstream accepts connections, for `/_/health` and for the
-/// requests that wait for it.
+/// Whether the upstream accepts connections, for `/_/health`; the lock
+/// file follows it.
 pub struct Readiness {
     ready: AtomicBool,
-    changed: Notify,
     /// Keep no lock file (`suppress_lock`).
     suppress_lock: bool,
 }
@@ -45,33 +44,12 @@ impl Readiness {
     pub fn new(suppress_lock: bool) -> Readiness {
         Readiness {
             ready: AtomicBool::new(false),
-            changed: Notify::new(),
             suppress_lock,
         }
     }
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
-    }
-
-    /// Waits until ready, or until `deadline`; whether it is ready.
-    pub async fn wait(&self, deadline: Option<Instant>) -> bool {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.is_ready() {
-                return true;
-            }
-            match deadline {
-                Some(deadline) => {
-                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                        return self.is_ready();
-                    }
-                }
-                None => changed.await,
-            }
-        }
     }
 
     /// Records readiness, with the lock file (a failure to write it is
@@ -90,7 +68,6 @@ impl Readiness {
             }
         }
         self.ready.store(ready, Ordering::Release);
-        self.changed.notify_waiters();
     }
 }
 
@@ -133,16 +110,12 @@ impl Supervisor {
         })
     }
 
-    /// The process's pid (its group's).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Watches the process and starts it again each time it exits, until
     /// `stop` says how long it may take to stop: then SIGTERM to its group,
     /// SIGKILL after that long.
     pub async fn run(mut self, mut stop: oneshot::Receiver<Duration>) {
-        let mut pause = RESTART_FIRST;
+        // Zero until the first exit.
+        let mut pause = Duration::ZERO;
         loop {
             let started = Instant::now();
             let exited = tokio::select! {
@@ -150,7 +123,7 @@ impl Supervisor {
                 grace = &mut stop => return self.stop(grace.unwrap_or_default()).await,
             };
             self.readiness.set(false);
-            pause = if started.elapsed() > RESTART_MAX {
+            pause = if pause.is_zero() || started.elapsed() > RESTART_MAX {
                 RESTART_FIRST
             } else {
                 (pause * 2).min(RESTART_MAX)

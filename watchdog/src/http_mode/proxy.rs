@@ -1,93 +1,78 @@
 //! One request passed to the upstream and its response passed back, both
 //! bodies streamed frame by frame as they come (nothing is read whole),
-//! headers as they are but the hop-by-hop ones ([`super::hop`]).
+//! headers as they are but the hop-by-hop ones ([`super::hop`]), with
+//! `X-Forwarded-For`, `-Host` and `-Proto` added as of-watchdog adds them.
 //!
 //! Deadlines, from the request's start: `read_timeout` for the request
-//! body; the shorter of `exec_timeout` (or a shorter `X-Timeout`) and
-//! `write_timeout` for the whole exchange. A deadline that passes before
-//! the upstream's response head answers 504 (or 400 for the request
-//! body); one that passes while the response streams cuts it. Either way
-//! the connection to the upstream is closed, so the upstream's request
-//! ends too.
+//! body (400 when it stalls); the shorter of `exec_timeout` and
+//! `write_timeout` for the whole exchange. One that passes before the
+//! upstream's response head answers 504; one that passes while the
+//! response streams cuts it. Either way the connection to the upstream is
+//! closed, so the upstream's request ends too. An upstream that refuses
+//! the connection or fails before its response head: 502.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use http_body::{Body, Frame, SizeHint};
+use http::header::{self, HeaderMap, HeaderName};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::pool::{Conn, Pool};
-use super::{hop, State};
-use crate::{duration, token};
+use super::{hop, Upstream};
+use crate::reply::{duration_header, text, Body, BoxError};
+use crate::server::Inflight;
+use crate::token;
 
-type BoxError = Box<dyn StdError + Send + Sync>;
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_DURATION: HeaderName = HeaderName::from_static("x-duration-seconds");
 
-/// The header that shortens `exec_timeout` for one request, as in
-/// of-watchdog.
-const X_TIMEOUT: &str = "x-timeout";
-
-/// Decrements the in-flight count when the response is done, however it
-/// ends.
-pub struct Inflight(pub Arc<AtomicUsize>);
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Passes `req` to the upstream; the answer to give the caller.
+/// Passes `req` from `peer` to the upstream; the answer to give.
 pub async fn forward(
-    state: &State,
+    upstream: &Upstream,
     req: Request<Incoming>,
-    started: Instant,
+    peer: SocketAddr,
     inflight: Inflight,
-) -> Response<ResponseBody> {
-    let deadline = Deadline::of(state, req.headers(), started);
+) -> Response<Body> {
+    let started = Instant::now();
+    let deadline = upstream.limit.map(|(limit, setting)| Deadline {
+        at: started + limit,
+        limit,
+        setting,
+    });
     let (mut parts, body) = req.into_parts();
     hop::remove(&mut parts.headers);
     parts.headers.remove(token::HEADER);
-    if !parts.headers.contains_key(header::HOST) {
-        if let Ok(host) = HeaderValue::from_str(&state.upstream.addr.to_string()) {
-            parts.headers.insert(header::HOST, host);
-        }
-    }
+    forwarded(&mut parts.headers, peer, &upstream.url.host);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match state.upstream.path_for(path).parse::<Uri>() {
+    parts.uri = match upstream.url.path_for(path).parse::<Uri>() {
         Ok(uri) => uri,
-        Err(_) => return text(StatusCode::BAD_REQUEST, "the request's path cannot be passed on\n"),
+        Err(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "the request's path cannot be passed on\n",
+            )
+        }
     };
     parts.version = Version::HTTP_11;
     let body = RequestBody {
         inner: body,
-        deadline: Box::pin(tokio::time::sleep_until(started + state.read_timeout)),
+        deadline: Box::pin(tokio::time::sleep_until(started + upstream.read_timeout)),
     };
     let request = Request::from_parts(parts, body);
 
-    let wait_until = deadline.as_ref().map(|d| d.at);
-    if !state.readiness.is_ready() && !state.readiness.wait(wait_until).await {
-        let mut answer = text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!(
-                "fprocess does not accept connections on {} yet (it is starting or restarting): try again\n",
-                state.upstream.text
-            ),
-        );
-        answer
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return answer;
-    }
-    let exchange = send(&state.pool, request);
+    let exchange = send(&upstream.pool, request);
     let sent = match &deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline.at, exchange).await {
             Ok(sent) => sent,
@@ -97,15 +82,36 @@ pub async fn forward(
     };
     let (response, conn) = match sent {
         Ok(sent) => sent,
-        Err(err) => return failed(state, &err, started),
+        Err(err) => return failed(upstream, &err, started),
     };
     let (mut parts, body) = response.into_parts();
     hop::remove(&mut parts.headers);
     parts
         .headers
-        .insert("x-duration-seconds", duration_header(started));
-    let body = Streamed::new(body, conn, state.pool.clone(), deadline, inflight);
-    Response::from_parts(parts, ResponseBody::Streamed(body))
+        .insert(X_DURATION, duration_header(started.elapsed().as_secs_f64()));
+    let body = Streamed::new(body, conn, upstream.pool.clone(), deadline, inflight);
+    Response::from_parts(parts, Body::Streamed(body))
+}
+
+/// Says who asked, as of-watchdog does: the caller's address joins
+/// `X-Forwarded-For`, its `Host` becomes `X-Forwarded-Host` (unless a
+/// proxy before set them) and `Host` names the upstream.
+fn forwarded(headers: &mut HeaderMap, peer: SocketAddr, upstream_host: &HeaderValue) {
+    let ip = peer.ip().to_string();
+    let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {ip}"),
+        None => ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&chain) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    if let Some(host) = headers.remove(header::HOST) {
+        headers.entry(X_FORWARDED_HOST).or_insert(host);
+    }
+    headers
+        .entry(X_FORWARDED_PROTO)
+        .or_insert(HeaderValue::from_static("http"));
+    headers.insert(header::HOST, upstream_host.clone());
 }
 
 /// Sends `request` on an idle connection, or a new one; once more on a
@@ -136,24 +142,23 @@ enum SendError {
 }
 
 /// The answer when the exchange failed before the response head.
-fn failed(state: &State, err: &SendError, started: Instant) -> Response<ResponseBody> {
+fn failed(upstream: &Upstream, err: &SendError, started: Instant) -> Response<Body> {
     let (status, message) = match err {
         SendError::Connect(err) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
             format!(
-                "cannot connect to fprocess at {}: {err}\n",
-                state.upstream.text
+                "cannot connect to fprocess at {}: {err} (it is not listening there, or is starting again)\n",
+                upstream.url.text
             ),
         ),
-        SendError::Http(err) if caused_by_read_timeout(err) => (
-            StatusCode::BAD_REQUEST,
-            format!("{ReadTimedOut}\n"),
-        ),
+        SendError::Http(err) if caused_by::<ReadTimedOut>(err) => {
+            (StatusCode::BAD_REQUEST, format!("{ReadTimedOut}\n"))
+        }
         SendError::Http(err) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
             format!(
-                "fprocess at {} failed to answer: {}\n",
-                state.upstream.text,
+                "fprocess at {} failed before it answered: {}\n",
+                upstream.url.text,
                 chain(err)
             ),
         ),
@@ -162,14 +167,15 @@ fn failed(state: &State, err: &SendError, started: Instant) -> Response<Response
     let mut answer = text(status, &message);
     answer
         .headers_mut()
-        .insert("x-duration-seconds", duration_header(started));
+        .insert(X_DURATION, duration_header(started.elapsed().as_secs_f64()));
     answer
 }
 
-fn caused_by_read_timeout(err: &hyper::Error) -> bool {
+/// Whether `err` or one of its causes is an `E`.
+fn caused_by<E: StdError + 'static>(err: &hyper::Error) -> bool {
     let mut source = err.source();
     while let Some(cause) = source {
-        if cause.is::<ReadTimedOut>() {
+        if cause.is::<E>() {
             return true;
         }
         source = cause.source();
@@ -186,47 +192,19 @@ fn chain(err: &dyn StdError) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    text.replace('\n', " ")
 }
 
 /// When a request must be done by, and which setting says so.
-struct Deadline {
+#[derive(Clone, Copy)]
+pub struct Deadline {
     at: Instant,
     limit: Duration,
     setting: &'static str,
 }
 
 impl Deadline {
-    /// The shorter of `exec_timeout` (or a shorter `X-Timeout`) and
-    /// `write_timeout`; `None` when neither is set.
-    fn of(state: &State, headers: &http::HeaderMap, started: Instant) -> Option<Deadline> {
-        let asked = headers
-            .get(X_TIMEOUT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(duration::parse);
-        let exec = state.exec_timeout.map(|exec| match asked {
-            Some(asked) if asked < exec => (asked, "X-Timeout"),
-            _ => (exec, "exec_timeout"),
-        });
-        let write = state.write_timeout.map(|write| (write, "write_timeout"));
-        let (limit, setting) = match (exec, write) {
-            (Some(exec), Some(write)) => {
-                if write < exec {
-                    write
-                } else {
-                    exec
-                }
-            }
-            (one, other) => one.or(other)?,
-        };
-        Some(Deadline {
-            at: started + limit,
-            limit,
-            setting,
-        })
-    }
-
-    fn expired(&self, started: Instant) -> Response<ResponseBody> {
+    fn expired(&self, started: Instant) -> Response<Body> {
         let message = format!(
             "timed out after {:?} ({}); the request to fprocess was cut\n",
             self.limit, self.setting
@@ -235,7 +213,7 @@ impl Deadline {
         let mut answer = text(StatusCode::GATEWAY_TIMEOUT, &message);
         answer
             .headers_mut()
-            .insert("x-duration-seconds", duration_header(started));
+            .insert(X_DURATION, duration_header(started.elapsed().as_secs_f64()));
         answer
     }
 }
@@ -258,7 +236,7 @@ impl fmt::Display for ReadTimedOut {
 
 impl StdError for ReadTimedOut {}
 
-impl Body for RequestBody {
+impl http_body::Body for RequestBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -282,46 +260,10 @@ impl Body for RequestBody {
     }
 }
 
-/// A response body: the upstream's, or the watchdog's own text.
-pub enum ResponseBody {
-    Streamed(Streamed),
-    Text(Option<Bytes>),
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ResponseBody::Streamed(body) => Pin::new(body).poll_frame(cx),
-            ResponseBody::Text(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Streamed(body) => body.inner.is_end_stream(),
-            ResponseBody::Text(text) => text.is_none(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Streamed(body) => body.inner.size_hint(),
-            ResponseBody::Text(text) => {
-                SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64))
-            }
-        }
-    }
-}
-
 /// The upstream's response body on its connection, which goes back to
 /// the pool once the body has been read to its end, and is closed if it
-/// is dropped before (the caller gone) or the deadline passes.
+/// is dropped before (the caller gone) or the deadline passes. It counts
+/// as in flight until then.
 pub struct Streamed {
     inner: Incoming,
     conn: Option<Conn>,
@@ -345,22 +287,22 @@ impl Streamed {
             deadline: deadline.map(|d| (Box::pin(tokio::time::sleep_until(d.at)), d)),
             _inflight: inflight,
         };
-        body.release_if_done();
+        if body.inner.is_end_stream() {
+            body.release();
+        }
         body
     }
 
-    /// Gives the connection back once the body is read to its end.
-    fn release_if_done(&mut self) {
-        if self.inner.is_end_stream() {
-            if let Some(conn) = self.conn.take() {
-                self.pool.put(conn);
-            }
-            self.deadline = None;
+    /// Gives the connection back: the body has been read to its end.
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put(conn);
         }
+        self.deadline = None;
     }
 }
 
-impl Body for Streamed {
+impl http_body::Body for Streamed {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -376,26 +318,25 @@ impl Body for Streamed {
                     return Poll::Pending;
                 };
                 ready!(timer.as_mut().poll(cx));
-                this.conn = None;
                 let why = format!(
                     "timed out after {:?} ({}) while the response streamed; it was cut",
                     deadline.limit, deadline.setting
                 );
+                this.conn = None;
+                this.deadline = None;
                 eprintln!("fwatchdog: {why}");
                 return Poll::Ready(Some(Err(why.into())));
             }
         };
         match frame {
             None => {
-                // The end, seen before `is_end_stream` said so (chunked).
-                if let Some(conn) = this.conn.take() {
-                    this.pool.put(conn);
-                }
-                this.deadline = None;
+                this.release();
                 Poll::Ready(None)
             }
             Some(Ok(frame)) => {
-                this.release_if_done();
+                if this.inner.is_end_stream() {
+                    this.release();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(err)) => {
@@ -412,22 +353,4 @@ impl Body for Streamed {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// The watchdog's own answer: one line of text.
-pub fn text(status: StatusCode, body: &str) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::Text(Some(Bytes::copy_from_slice(
-        body.as_bytes(),
-    ))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn duration_header(started: Instant) -> HeaderValue {
-    HeaderValue::from_str(&format!("{:.6}", started.elapsed().as_secs_f64()))
-        .unwrap_or(HeaderValue::from_static("0"))
 }
