@@ -117,16 +117,6 @@ async fn run(config: Config) -> Result<(), String> {
             )
         })?;
     }
-    // With port=0 the system picks the port: name the one bound.
-    let bound = listener.local_addr().map_or(port, |a| a.port());
-    let mode = match &config.mode {
-        Mode::Fork => String::new(),
-        Mode::Http(url) => format!(", mode=http, upstream_url={}", url.text),
-    };
-    eprintln!(
-        "fwatchdog: listening on :{bound}, fprocess={:?}{mode}",
-        config.fprocess
-    );
     server::serve(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

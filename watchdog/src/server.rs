@@ -62,6 +62,16 @@ pub async fn serve(
             (Some(upstream), Some(supervisor))
         }
     };
+    // With port=0 the system picks the port: name the one bound.
+    let bound = listener.local_addr().map_or(config.port, |a| a.port());
+    let mode = match &config.mode {
+        Mode::Fork => String::new(),
+        Mode::Http(url) => format!(", mode=http, upstream_url={}", url.text),
+    };
+    eprintln!(
+        "fwatchdog: listening on :{bound}, fprocess={:?}{mode}",
+        config.fprocess
+    );
     let state = Arc::new(State {
         config,
         inflight: Arc::new(AtomicUsize::new(0)),
@@ -133,7 +143,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
     let config = &state.config;
     if req.uri().path() == "/_/health" {
         let healthy = state.accepting.load(Ordering::SeqCst)
-            && state.upstream.as_ref().map_or(true, Upstream::is_ready)
+            && state.upstream.as_ref().is_none_or(Upstream::is_ready)
             && (config.suppress_lock || lock::exists());
         return if healthy {
             text(StatusCode::OK, "OK")
