@@ -788,14 +788,7 @@ fn http_mode_replicas_serve_unchanged() {
         return;
     };
     gw.deploy(json!({"service": "http-echo", "image": "faas/sample-http-echo", "envProcess": "http-echo"}));
-    eventually(
-        "the http-mode service to answer through its replica",
-        Duration::from_secs(30),
-        || {
-            let answer = gw.call("http-echo", "through the http mode");
-            (answer.status == 200 && answer.text() == "through the http mode").then_some(())
-        },
-    );
+    answers_through_the_gateway(&gw, "http-echo");
     for n in 0..10 {
         let body = format!("call {n}");
         let answer = gw.call("http-echo", body.clone());

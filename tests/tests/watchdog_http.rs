@@ -4,6 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use faas_tests::watchdog::{start_watchdog, WatchdogHandle};
@@ -60,9 +61,12 @@ impl Upstream {
         }
     }
 
+    fn port(&self) -> u16 {
+        self.listener.local_addr().expect("its address").port()
+    }
+
     fn url(&self, path: &str) -> String {
-        let port = self.listener.local_addr().expect("its address").port();
-        format!("http://127.0.0.1:{port}{path}")
+        format!("http://127.0.0.1:{}{path}", self.port())
     }
 
     /// The next request's connection and its head, skipping connections
@@ -101,10 +105,16 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A POST to the watchdog, answered on its own thread.
-fn post_in_background(wd: &WatchdogHandle, body: &str) -> std::thread::JoinHandle<Answer> {
-    let request = client().post(wd.url("/")).body(body.to_string());
-    std::thread::spawn(move || send(request))
+/// `fwatchdog` in http mode with `vars` in front of an upstream this test
+/// plays, and a POST to it, answered on its own thread, once the upstream
+/// holds it: the connection it came on, the upstream's side.
+fn held_call(vars: &[(&str, &str)]) -> (WatchdogHandle, JoinHandle<Answer>, TcpStream) {
+    let upstream = Upstream::bind();
+    let wd = http_watchdog("sleep 600", &upstream.url(""), vars);
+    let request = client().post(wd.url("/")).body("held");
+    let caller = std::thread::spawn(move || send(request));
+    let (conn, _) = upstream.next_request();
+    (wd, caller, conn)
 }
 
 #[test]
@@ -153,11 +163,8 @@ fn headers_pass_through_but_hop_by_hop_ones() {
     });
     let (mut conn, head) = upstream.next_request();
     assert!(head.starts_with("GET /base/p?q=1 HTTP/1.1\r\n"), "{head}");
-    let upstream_port = upstream.url("").rsplit(':').next().map(str::to_string);
-    assert_eq!(
-        header(&head, "host").map(str::to_string),
-        Some(format!("127.0.0.1:{}", upstream_port.unwrap_or_default()))
-    );
+    let host = format!("127.0.0.1:{}", upstream.port());
+    assert_eq!(header(&head, "host"), Some(host.as_str()), "{head}");
     assert_eq!(header(&head, "x-custom"), Some("a"), "{head}");
     assert_eq!(
         header(&head, "x-forwarded-for"),
@@ -187,10 +194,7 @@ fn headers_pass_through_but_hop_by_hop_ones() {
 
 #[test]
 fn exec_timeout_cuts_the_upstream_request_and_answers_504() {
-    let upstream = Upstream::bind();
-    let wd = http_watchdog("sleep 600", &upstream.url(""), &[("exec_timeout", "500ms")]);
-    let caller = post_in_background(&wd, "slow");
-    let (mut conn, _) = upstream.next_request();
+    let (_wd, caller, mut conn) = held_call(&[("exec_timeout", "500ms")]);
     let answer = caller.join().expect("the caller");
     answer.assert_says(
         504,
@@ -206,10 +210,7 @@ fn exec_timeout_cuts_the_upstream_request_and_answers_504() {
 
 #[test]
 fn max_inflight_answers_429_above_it() {
-    let upstream = Upstream::bind();
-    let wd = http_watchdog("sleep 600", &upstream.url(""), &[("max_inflight", "1")]);
-    let first = post_in_background(&wd, "first");
-    let (mut conn, _) = upstream.next_request();
+    let (wd, first, mut conn) = held_call(&[("max_inflight", "1")]);
     wd.post("second").assert_says(429, "max_inflight");
     conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na")
         .expect("writes");
