@@ -27,6 +27,8 @@ CARGO_TARGET_DIR=target/samples RUSTFLAGS="-C target-feature=+crt-static" \
 resizer=target/samples/x86_64-unknown-linux-gnu/release/faas-sample-resizer
 echo "build-images: building hash"
 hash=$(scripts/build-static.sh faas-tests hash)
+echo "build-images: building http-echo"
+http_echo=$(scripts/build-static.sh faas-tests http-echo)
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
@@ -65,4 +67,7 @@ sample echo "sh -c 'echo \"\$Http_Method \$Http_Path \$Http_Query\"; cat'"
 sample wc wc
 sample resizer resizer "$resizer"
 sample hash hash "$hash"
+sample http-echo http-echo "$http_echo"
+mkdir -p "$ctx/http" && cp sample-functions/http.Dockerfile "$ctx/http/Dockerfile"
+build faas/sample-http-echo:latest "$ctx/http" --build-arg base=faas/sample-http-echo:latest
 echo "build-images: done"

@@ -10,7 +10,9 @@ use reqwest::Method;
 
 use crate::{binary, client, send, Answer, Running, TempDir};
 
-/// A running `fwatchdog`; killed when dropped, its TMPDIR removed.
+/// A running `fwatchdog`; killed when dropped, with the process groups
+/// of its children (an http mode's `fprocess` would outlive it), its
+/// TMPDIR removed.
 pub struct WatchdogHandle {
     pub running: Running,
     /// Its TMPDIR, where the lock file goes.
@@ -44,7 +46,47 @@ fn listening_port(line: &str) -> Option<u16> {
     rest.split(',').next()?.parse().ok()
 }
 
+impl Drop for WatchdogHandle {
+    fn drop(&mut self) {
+        for (pid, _) in self.children() {
+            let group = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// The processes now running whose parent is `parent` (`None`: every
+/// process): their pids and command lines, arguments joined by spaces.
+pub fn processes(parent: Option<u32>) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if parent.is_some() && parent_of(&entry.path()) != parent {
+            continue;
+        }
+        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+            found.push((pid, String::from_utf8_lossy(&raw).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// The parent pid in `/proc/<pid>/stat` (the field after the command's
+/// closing parenthesis and the state).
+fn parent_of(proc_dir: &std::path::Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 impl WatchdogHandle {
+    /// Its child processes: pids and command lines.
+    pub fn children(&self) -> Vec<(u32, String)> {
+        processes(Some(self.running.child.id()))
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         self.running.url(path)

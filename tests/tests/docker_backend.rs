@@ -781,3 +781,19 @@ fn a_runtime_the_engine_lacks_stops_the_start() {
         assert!(stderr.contains(says), "{flag} {value}: {stderr}");
     }
 }
+
+#[test]
+fn http_mode_replicas_serve_unchanged() {
+    let Some(gw) = docker_gateway("http_mode_replicas_serve_unchanged", &[]) else {
+        return;
+    };
+    gw.deploy(json!({"service": "http-echo", "image": "faas/sample-http-echo", "envProcess": "http-echo"}));
+    answers_through_the_gateway(&gw, "http-echo");
+    for n in 0..10 {
+        let body = format!("call {n}");
+        let answer = gw.call("http-echo", body.clone());
+        assert_eq!((answer.status, answer.text()), (200, body));
+    }
+    assert!(gw.remove("http-echo").is_success());
+    no_container_of(&["http-echo"], 30);
+}

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use faas_tests::watchdog::start_watchdog;
+use faas_tests::watchdog::{processes, start_watchdog};
 use faas_tests::{assert_lines, binary, client, eventually, send, TempDir};
 use reqwest::Method;
 
@@ -20,40 +20,14 @@ fn random_bytes(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Command lines of the processes now running whose parent is `parent`
-/// (`None`: every process).
-fn process_cmdlines(parent: Option<u32>) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Some(parent) = parent {
-            if parent_of(&entry.path()) != Some(parent) {
-                continue;
-            }
-        }
-        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
-            lines.push(String::from_utf8_lossy(&raw).replace('\0', " "));
-        }
-    }
-    lines
-}
-
-/// The parent pid in `/proc/<pid>/stat` (the field after the command's
-/// closing parenthesis and the state).
-fn parent_of(proc_dir: &std::path::Path) -> Option<u32> {
-    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Waits until `wd` runs `command` as its child (the call's fprocess has
 /// started). Only the watchdog's own children count: another test's
 /// process with the same command line is not this one's.
 fn runs(wd: &faas_tests::watchdog::WatchdogHandle, command: &str) {
-    let parent = wd.running.child.id();
     eventually(command, Duration::from_secs(5), || {
-        process_cmdlines(Some(parent))
+        wd.children()
             .iter()
-            .any(|c| c.trim_end() == command)
+            .any(|(_, c)| c.trim_end() == command)
             .then_some(())
     });
 }
@@ -164,9 +138,10 @@ fn exec_timeout_kills_the_process_group() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(answer.text().contains("exec_timeout"));
     let left = || -> Vec<String> {
-        process_cmdlines(None)
+        processes(None)
             .into_iter()
-            .filter(|c| c.trim_end() == sleep)
+            .filter(|(_, c)| c.trim_end() == sleep)
+            .map(|(_, c)| c)
             .collect()
     };
     eventually("no process left behind", Duration::from_millis(300), || {
@@ -456,4 +431,24 @@ fn bad_configuration_stops_it_with_a_message() {
     let (code, err) = run(&[("fprocess", "cat"), ("read_timeout", "10x")]);
     assert_ne!(code, Some(0));
     assert!(err.contains("read_timeout"), "{err}");
+    let (code, err) = run(&[("fprocess", "cat"), ("mode", "streaming")]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("mode=\"streaming\" is not a watchdog mode"),
+        "{err}"
+    );
+    let (code, err) = run(&[("fprocess", "server"), ("mode", "http")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("mode=http needs upstream_url"), "{err}");
+    let (code, err) = run(&[
+        ("fprocess", "no-such-program-here"),
+        ("mode", "http"),
+        ("upstream_url", "http://127.0.0.1:5000"),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("cannot start fprocess \"no-such-program-here\""),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -5,12 +5,26 @@
 use std::time::Duration;
 
 use crate::duration;
+use crate::http_mode::UpstreamUrl;
 use crate::token::{self, Token};
+
+/// How requests are served (`mode`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// `fork` (the default): `fprocess` spawned per request.
+    Fork,
+    /// `http`: `fprocess` started once, a server every request is passed
+    /// to, at `upstream_url`.
+    Http(UpstreamUrl),
+}
 
 /// Everything `fwatchdog` is configured with (docs/watchdog.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The command spawned per request, already split into words.
+    /// Fork per request, or proxy to one long-running process.
+    pub mode: Mode,
+    /// The command spawned per request (in http mode: once), already
+    /// split into words.
     pub fprocess: Vec<String>,
     /// TCP port to listen on.
     pub port: u16,
@@ -18,6 +32,9 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Longest time to write a response; also the drain limit at SIGTERM.
     pub write_timeout: Duration,
+    /// How long health answers 503 at SIGTERM, while requests are still
+    /// served, before the port closes (so probes see it first).
+    pub healthcheck_interval: Duration,
     /// Kill a process running longer than this (`None`: no limit).
     pub exec_timeout: Option<Duration>,
     /// Requests beyond this many at once get 429 (`None`: no limit).
@@ -54,6 +71,12 @@ pub enum ConfigError {
     BadNumber { name: &'static str, value: String },
     #[error("{name}={value:?} is not a boolean: use true or false")]
     BadBool { name: &'static str, value: String },
+    #[error("mode={0:?} is not a watchdog mode: use fork (the default, a process per request) or http (one process, upstream_url)")]
+    BadMode(String),
+    #[error("mode=http needs upstream_url, where fprocess listens, e.g. upstream_url=http://127.0.0.1:5000")]
+    MissingUpstream,
+    #[error("upstream_url={0:?} cannot be used: {1}")]
+    BadUpstream(String, String),
 }
 
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
@@ -99,11 +122,23 @@ impl Config {
         })?;
         let exec_timeout = duration("exec_timeout", Duration::ZERO)?;
         let max_inflight = number("max_inflight", 0)?;
+        let mode = match get("mode").as_deref().map(str::trim) {
+            None | Some("fork") => Mode::Fork,
+            Some("http") => {
+                let url = get("upstream_url").ok_or(ConfigError::MissingUpstream)?;
+                Mode::Http(
+                    UpstreamUrl::parse(&url).map_err(|why| ConfigError::BadUpstream(url, why))?,
+                )
+            }
+            Some(other) => return Err(ConfigError::BadMode(other.to_string())),
+        };
         Ok(Config {
+            mode,
             fprocess,
             port,
             read_timeout: duration("read_timeout", Duration::from_secs(10))?,
             write_timeout: duration("write_timeout", Duration::from_secs(10))?,
+            healthcheck_interval: duration("healthcheck_interval", Duration::ZERO)?,
             exec_timeout: (!exec_timeout.is_zero()).then_some(exec_timeout),
             max_inflight: (max_inflight > 0).then_some(max_inflight as usize),
             max_input_bytes: number("max_input_bytes", DEFAULT_MAX_BYTES)?,
@@ -134,10 +169,12 @@ mod tests {
     #[test]
     fn defaults() {
         let c = parse(&[("fprocess", "cat")]).expect("valid");
+        assert_eq!(c.mode, Mode::Fork);
         assert_eq!(c.fprocess, vec!["cat"]);
         assert_eq!(c.port, 8080);
         assert_eq!(c.read_timeout, Duration::from_secs(10));
         assert_eq!(c.write_timeout, Duration::from_secs(10));
+        assert_eq!(c.healthcheck_interval, Duration::ZERO);
         assert_eq!(c.exec_timeout, None);
         assert_eq!(c.max_inflight, None);
         assert_eq!(c.max_input_bytes, 1048576);
@@ -148,6 +185,40 @@ mod tests {
         assert_eq!(c.gateway_token, None);
         let c = parse(&[("fprocess", "cat"), ("gateway_token", "t")]).expect("valid");
         assert_eq!(c.gateway_token, Some(Token::new("t")));
+    }
+
+    #[test]
+    fn http_mode_needs_an_upstream_url() {
+        let c = parse(&[
+            ("fprocess", "server"),
+            ("mode", "http"),
+            ("upstream_url", "http://127.0.0.1:5000"),
+        ])
+        .expect("valid");
+        let Mode::Http(url) = c.mode else {
+            panic!("not http: {:?}", c.mode);
+        };
+        assert_eq!(url.addr, "127.0.0.1:5000".parse().expect("an address"));
+        assert_eq!(
+            parse(&[("fprocess", "cat"), ("mode", "fork")]).map(|c| c.mode),
+            Ok(Mode::Fork)
+        );
+        assert_eq!(
+            parse(&[("fprocess", "server"), ("mode", "http")]),
+            Err(ConfigError::MissingUpstream)
+        );
+        let err = parse(&[
+            ("fprocess", "s"),
+            ("mode", "http"),
+            ("upstream_url", "http://x:1"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("upstream_url="), "{err}");
+        let err = parse(&[("fprocess", "cat"), ("mode", "streaming")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mode=\"streaming\" is not a watchdog mode: use fork (the default, a process per request) or http (one process, upstream_url)"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The watchdog: run one process for one request.
+//! The watchdog: run one process for one request, or pass requests to one
+//! long-running process (http mode).
 //!
 //! - [`duration`] parses the `10s` / `1m30s` / bare-seconds durations of the
 //!   watchdog's variables.
@@ -15,7 +16,11 @@
 //! - [`lock`] owns the health lock file.
 //! - [`token`] is the gateway's token a service replica's watchdog asks
 //!   every call for.
-//! - [`server`] is the `fwatchdog` HTTP server built on the pieces above.
+//! - [`server`] is the `fwatchdog` HTTP server: the accept loop, health,
+//!   the token and `max_inflight`, then one of the two modes: `fork` (the
+//!   default) runs a process per request with the pieces above;
+//!   [`http_mode`] passes requests to one long-running process.
+//! - `reply` is the body and the one-line answers of both modes.
 //! - [`once`] is `fwatchdog --once`, the launcher of a warm single-use
 //!   container: one call over a container's STDIN/STDOUT in the framed
 //!   protocol of [`frame`], which the gateway speaks too.
@@ -25,9 +30,12 @@ pub mod answer;
 pub mod cgi;
 pub mod config;
 pub mod duration;
+mod fork;
 pub mod frame;
+pub mod http_mode;
 pub mod lock;
 pub mod once;
+mod reply;
 pub mod runner;
 pub mod server;
 mod spawn;

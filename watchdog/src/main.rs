@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use watchdog::config::Mode;
 use watchdog::{lock, server, Config};
 
 const HELP: &str = "fwatchdog: an HTTP server that runs $fprocess once per request, the request body on its STDIN, its STDOUT as the response.
@@ -15,8 +16,10 @@ Usage: fwatchdog               serve (configured by environment variables)
        fwatchdog --once -- ARGV...   run ARGV for exactly one call framed on STDIN/STDOUT
                                      (the launcher of the gateway's warm containers)
 
-Variables: fprocess (required), port (8080; 0: any free port, named at start),
-read_timeout (10s), write_timeout (10s), exec_timeout (0: none), max_inflight (0: none),
+Variables: fprocess (required), mode (fork: a process per request; http: fprocess
+started once, an HTTP server at upstream_url each request is passed to),
+port (8080; 0: any free port, named at start), read_timeout (10s), write_timeout (10s),
+exec_timeout (0: none), max_inflight (0: none), healthcheck_interval (0),
 max_input_bytes (1048576), max_output_bytes (1048576), content_type, cgi_headers (true),
 combine_output (true), write_debug (false), suppress_lock (false),
 gateway_token (unset: every request is answered; set: only requests whose
@@ -105,7 +108,8 @@ async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([0, 0, 0, 0], port)))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e} (set port to a free one)"))?;
-    if !config.suppress_lock {
+    // In http mode the lock follows fprocess's readiness instead.
+    if !config.suppress_lock && config.mode == Mode::Fork {
         lock::create().map_err(|e| {
             format!(
                 "cannot write the lock file {}: {e} (set TMPDIR or suppress_lock=true)",
@@ -113,12 +117,6 @@ async fn run(config: Config) -> Result<(), String> {
             )
         })?;
     }
-    // With port=0 the system picks the port: name the one bound.
-    let bound = listener.local_addr().map_or(port, |a| a.port());
-    eprintln!(
-        "fwatchdog: listening on :{bound}, fprocess={:?}",
-        config.fprocess
-    );
     server::serve(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -1,23 +1,18 @@
-//! The `fwatchdog` HTTP server: every request spawns `fprocess` through
-//! [`crate::runner`], with the request body on STDIN and STDOUT as the answer.
-//!
-//! Status codes: 200 exit 0; 500 non-zero exit (a line naming the status, then
-//! the output); 405 other methods; 413 input over `max_input_bytes`; 429 over
-//! `max_inflight`; 502 output over `max_output_bytes`; 504 `exec_timeout`;
-//! 403 a request without the gateway's token when `gateway_token` is set
-//! ([`crate::token`]; `/_/health` stays open for readiness probes).
+//! The `fwatchdog` HTTP server: the accept loop, shutdown, and what every
+//! request goes through in either mode before the mode serves it
+//! ([`crate::fork`] or [`crate::http_mode`]): `/_/health`, the gateway's
+//! token (403 without it, [`crate::token`]; `/_/health` stays open for
+//! readiness probes) and `max_inflight` (429 above it).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,48 +20,78 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::runner::{self, Exit, Job, OutputMode};
-use crate::{answer, cgi, lock, token, Config};
+use crate::config::Mode;
+use crate::http_mode::{self, Upstream};
+use crate::reply::{text, Body};
+use crate::{fork, lock, token, Config};
 
 /// Shared by every request.
 struct State {
     config: Config,
     /// Requests being handled now, for `max_inflight`.
-    inflight: AtomicUsize,
+    inflight: Arc<AtomicUsize>,
     /// False once shutdown began: health answers 503.
     accepting: AtomicBool,
     /// With a gateway token: the whole environment of every process, this
     /// one's less the token. Without: `None`, the process inherits this
     /// one's.
     process_env: Option<Vec<(String, String)>>,
+    /// In http mode, the process requests are passed to.
+    upstream: Option<Upstream>,
 }
 
-/// Serves requests on `listener` until `shutdown` completes, then removes the
-/// lock, stops accepting and lets in-flight requests finish (up to
-/// `write_timeout`).
+/// Serves requests on `listener` until `shutdown` completes. Then health
+/// answers 503 and the lock goes; after `healthcheck_interval` it stops
+/// accepting and lets in-flight requests finish (up to `write_timeout`);
+/// in http mode it then stops `fprocess`.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let process_env = config.gateway_token.is_some().then(|| {
+    let process_env: Option<Vec<(String, String)>> = config.gateway_token.is_some().then(|| {
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .filter(|(k, _)| k != token::VARIABLE)
             .collect()
     });
+    let (upstream, supervisor) = match &config.mode {
+        Mode::Fork => (None, None),
+        Mode::Http(url) => {
+            let (upstream, supervisor) = http_mode::start(&config, url, process_env.as_deref())?;
+            (Some(upstream), Some(supervisor))
+        }
+    };
+    // With port=0 the system picks the port: name the one bound.
+    let bound = listener.local_addr().map_or(config.port, |a| a.port());
+    let mode = match &config.mode {
+        Mode::Fork => String::new(),
+        Mode::Http(url) => format!(", mode=http, upstream_url={}", url.text),
+    };
+    eprintln!(
+        "fwatchdog: listening on :{bound}, fprocess={:?}{mode}",
+        config.fprocess
+    );
     let state = Arc::new(State {
         config,
-        inflight: AtomicUsize::new(0),
+        inflight: Arc::new(AtomicUsize::new(0)),
         accepting: AtomicBool::new(true),
         process_env,
+        upstream,
     });
     let graceful = GracefulShutdown::new();
-    let mut shutdown = pin!(shutdown);
+    let mut closing = pin!(async {
+        shutdown.await;
+        state.accepting.store(false, Ordering::SeqCst);
+        if !state.config.suppress_lock {
+            lock::remove();
+        }
+        tokio::time::sleep(state.config.healthcheck_interval).await;
+    });
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of descriptors and the like: back off, keep serving.
                     eprintln!("fwatchdog: accept failed: {err}");
@@ -74,13 +99,13 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut closing => break,
         };
         let _ = stream.set_nodelay(true);
         let handler_state = state.clone();
         let service = service_fn(move |req| {
             let state = handler_state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
         });
         let mut builder = http1::Builder::new();
         builder
@@ -91,10 +116,6 @@ pub async fn serve(
             let _ = conn.await;
         });
     }
-    state.accepting.store(false, Ordering::SeqCst);
-    if !state.config.suppress_lock {
-        lock::remove();
-    }
     drop(listener);
     if tokio::time::timeout(state.config.write_timeout, graceful.shutdown())
         .await
@@ -102,23 +123,28 @@ pub async fn serve(
     {
         eprintln!("fwatchdog: write_timeout expired with requests still in flight");
     }
+    if let Some(supervisor) = supervisor {
+        supervisor.stop(state.config.write_timeout).await;
+    }
     Ok(())
 }
 
-/// Decrements the in-flight count when a request ends, however it ends.
-struct Inflight<'a>(&'a AtomicUsize);
+/// Counts a request in flight until dropped, however it ends (in http
+/// mode, with the response body it streams).
+pub struct Inflight(Arc<AtomicUsize>);
 
-impl Drop for Inflight<'_> {
+impl Drop for Inflight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let config = &state.config;
     if req.uri().path() == "/_/health" {
-        let healthy =
-            state.accepting.load(Ordering::SeqCst) && (config.suppress_lock || lock::exists());
+        let healthy = state.accepting.load(Ordering::SeqCst)
+            && state.upstream.as_ref().is_none_or(Upstream::is_ready)
+            && (config.suppress_lock || lock::exists());
         return if healthy {
             text(StatusCode::OK, "OK")
         } else {
@@ -134,152 +160,16 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             );
         }
     }
-    if !matches!(
-        *req.method(),
-        Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "method {} is not allowed: use GET, POST, PUT, PATCH or DELETE\n",
-                req.method()
-            ),
-        );
-    }
     let count = state.inflight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _inflight = Inflight(&state.inflight);
+    let inflight = Inflight(state.inflight.clone());
     if config.max_inflight.is_some_and(|max| count > max) {
         return text(
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests in flight (max_inflight): try again later\n",
         );
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > config.max_input_bytes) {
-        return too_large(config);
+    match &state.upstream {
+        Some(upstream) => upstream.forward(req, peer, inflight).await,
+        None => fork::handle(config, state.process_env.as_deref(), req).await,
     }
-
-    let (mut parts, body) = req.into_parts();
-    parts.headers.remove(token::HEADER);
-    let mut env = state.process_env.clone().unwrap_or_default();
-    if config.cgi_headers {
-        env.extend(cgi::request_env(&parts.method, &parts.uri, &parts.headers));
-    }
-    let job = Job {
-        argv: config.fprocess.clone(),
-        env,
-        clear_env: state.process_env.is_some(),
-        timeout: config.exec_timeout,
-        max_input_bytes: config.max_input_bytes,
-        max_output_bytes: config.max_output_bytes,
-        output: if config.combine_output {
-            OutputMode::Combined
-        } else {
-            OutputMode::Separate
-        },
-    };
-    let deadline = tokio::time::Instant::now() + config.read_timeout;
-    let debug = config.write_debug;
-    let input = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(|e| io::Error::other(format!("reading the request body: {e}"))));
-    let input = futures_util::stream::unfold(input, move |mut input| async move {
-        match tokio::time::timeout_at(deadline, input.next()).await {
-            Ok(Some(chunk)) => {
-                if debug {
-                    if let Ok(bytes) = &chunk {
-                        eprintln!("fwatchdog: input: {}", String::from_utf8_lossy(bytes));
-                    }
-                }
-                Some((chunk, input))
-            }
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "read_timeout expired while reading the request body",
-                )),
-                input,
-            )),
-        }
-    });
-    let outcome = match runner::run(&job, pin!(input)).await {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            eprintln!("fwatchdog: {err}");
-            return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err}\n"));
-        }
-    };
-    if debug {
-        eprintln!(
-            "fwatchdog: output: {}",
-            String::from_utf8_lossy(&outcome.stdout)
-        );
-    }
-    if !outcome.stderr.is_empty() {
-        eprintln!(
-            "fwatchdog: stderr: {}",
-            String::from_utf8_lossy(&outcome.stderr)
-        );
-    }
-    let mut response = match outcome.exit.reason(&limits(config)) {
-        None => Response::new(Full::new(outcome.stdout.clone())),
-        // The output follows the reason of a failed exit, as OpenFaaS's
-        // watchdog answers; a killed run's partial output is dropped.
-        Some(reason) if matches!(outcome.exit, Exit::Code(_) | Exit::Signal(_)) => {
-            let mut body = Vec::with_capacity(reason.len() + 1 + outcome.stdout.len());
-            body.extend_from_slice(reason.as_bytes());
-            body.push(b'\n');
-            body.extend_from_slice(&outcome.stdout);
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = outcome.exit.status();
-            response
-        }
-        Some(reason) => text(outcome.exit.status(), &format!("{reason}\n")),
-    };
-    let headers = response.headers_mut();
-    let content_type = match &config.content_type {
-        Some(fixed) => HeaderValue::from_str(fixed).ok(),
-        None => parts.headers.get(header::CONTENT_TYPE).cloned(),
-    };
-    if let (Some(value), true) = (content_type, outcome.exit == Exit::Code(0)) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&format!("{:.6}", outcome.duration.as_secs_f64())) {
-        headers.insert("x-duration-seconds", value);
-    }
-    response
-}
-
-fn too_large(config: &Config) -> Response<Full<Bytes>> {
-    let reason = Exit::InputTooLarge
-        .reason(&limits(config))
-        .unwrap_or_default();
-    text(StatusCode::PAYLOAD_TOO_LARGE, &format!("{reason}\n"))
-}
-
-/// The limits the reasons of a failed run name.
-fn limits(config: &Config) -> answer::Limits {
-    answer::Limits {
-        timeout: config.exec_timeout,
-        timeout_setting: "exec_timeout",
-        max_input_bytes: config.max_input_bytes,
-        input_setting: "max_input_bytes",
-        max_output_bytes: config.max_output_bytes,
-        output_setting: "max_output_bytes",
-    }
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
