@@ -28,15 +28,8 @@ pub struct Config {
     pub fprocess: Vec<String>,
     /// TCP port to listen on.
     pub port: u16,
-    /// Longest wait for a request's headers and then for its body.
-    pub read_timeout: Duration,
-    /// Longest time to write a response; also the drain limit at SIGTERM.
-    pub write_timeout: Duration,
-    /// How long health answers 503 at SIGTERM, while requests are still
-    /// served, before the port closes (so probes see it first).
-    pub healthcheck_interval: Duration,
-    /// Kill a process running longer than this (`None`: no limit).
-    pub exec_timeout: Option<Duration>,
+    /// How long reading, writing, running and draining may take.
+    pub timeouts: Timeouts,
     /// Requests beyond this many at once get 429 (`None`: no limit).
     pub max_inflight: Option<usize>,
     /// Larger request bodies get 413.
@@ -56,6 +49,20 @@ pub struct Config {
     /// The token every request but health must carry (`None`: any
     /// request is answered).
     pub gateway_token: Option<Token>,
+}
+
+/// The watchdog's time limits (of-watchdog's `*_timeout` variables).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// Longest wait for a request's headers and then for its body.
+    pub read: Duration,
+    /// Longest time to write a response; also the drain limit at SIGTERM.
+    pub write: Duration,
+    /// How long health answers 503 at SIGTERM, while requests are still
+    /// served, before the port closes (so probes see it first).
+    pub healthcheck_interval: Duration,
+    /// Kill a process running longer than this (`None`: no limit).
+    pub exec: Option<Duration>,
 }
 
 /// A variable that is missing or cannot be parsed.
@@ -136,10 +143,12 @@ impl Config {
             mode,
             fprocess,
             port,
-            read_timeout: duration("read_timeout", Duration::from_secs(10))?,
-            write_timeout: duration("write_timeout", Duration::from_secs(10))?,
-            healthcheck_interval: duration("healthcheck_interval", Duration::ZERO)?,
-            exec_timeout: (!exec_timeout.is_zero()).then_some(exec_timeout),
+            timeouts: Timeouts {
+                read: duration("read_timeout", Duration::from_secs(10))?,
+                write: duration("write_timeout", Duration::from_secs(10))?,
+                healthcheck_interval: duration("healthcheck_interval", Duration::ZERO)?,
+                exec: (!exec_timeout.is_zero()).then_some(exec_timeout),
+            },
             max_inflight: (max_inflight > 0).then_some(max_inflight as usize),
             max_input_bytes: number("max_input_bytes", DEFAULT_MAX_BYTES)?,
             max_output_bytes: number("max_output_bytes", DEFAULT_MAX_BYTES)? as usize,
@@ -172,10 +181,10 @@ mod tests {
         assert_eq!(c.mode, Mode::Fork);
         assert_eq!(c.fprocess, vec!["cat"]);
         assert_eq!(c.port, 8080);
-        assert_eq!(c.read_timeout, Duration::from_secs(10));
-        assert_eq!(c.write_timeout, Duration::from_secs(10));
-        assert_eq!(c.healthcheck_interval, Duration::ZERO);
-        assert_eq!(c.exec_timeout, None);
+        assert_eq!(c.timeouts.read, Duration::from_secs(10));
+        assert_eq!(c.timeouts.write, Duration::from_secs(10));
+        assert_eq!(c.timeouts.healthcheck_interval, Duration::ZERO);
+        assert_eq!(c.timeouts.exec, None);
         assert_eq!(c.max_inflight, None);
         assert_eq!(c.max_input_bytes, 1048576);
         assert_eq!(c.max_output_bytes, 1048576);

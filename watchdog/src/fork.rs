@@ -57,7 +57,7 @@ pub async fn handle(
         argv: config.fprocess.clone(),
         env,
         clear_env: process_env.is_some(),
-        timeout: config.exec_timeout,
+        timeout: config.timeouts.exec,
         max_input_bytes: config.max_input_bytes,
         max_output_bytes: config.max_output_bytes,
         output: if config.combine_output {
@@ -66,7 +66,7 @@ pub async fn handle(
             OutputMode::Separate
         },
     };
-    let deadline = tokio::time::Instant::now() + config.read_timeout;
+    let deadline = tokio::time::Instant::now() + config.timeouts.read;
     let debug = config.write_debug;
     let input = body
         .into_data_stream()
@@ -150,7 +150,7 @@ fn too_large(config: &Config) -> Response<Body> {
 /// The limits the reasons of a failed run name.
 fn limits(config: &Config) -> answer::Limits {
     answer::Limits {
-        timeout: config.exec_timeout,
+        timeout: config.timeouts.exec,
         timeout_setting: "exec_timeout",
         max_input_bytes: config.max_input_bytes,
         input_setting: "max_input_bytes",

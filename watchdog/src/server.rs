@@ -86,7 +86,7 @@ pub async fn serve(
         if !state.config.suppress_lock {
             lock::remove();
         }
-        tokio::time::sleep(state.config.healthcheck_interval).await;
+        tokio::time::sleep(state.config.timeouts.healthcheck_interval).await;
     });
     loop {
         let (stream, peer) = tokio::select! {
@@ -110,21 +110,21 @@ pub async fn serve(
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(state.config.read_timeout);
+            .header_read_timeout(state.config.timeouts.read);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(state.config.write_timeout, graceful.shutdown())
+    if tokio::time::timeout(state.config.timeouts.write, graceful.shutdown())
         .await
         .is_err()
     {
         eprintln!("fwatchdog: write_timeout expired with requests still in flight");
     }
     if let Some(supervisor) = supervisor {
-        supervisor.stop(state.config.write_timeout).await;
+        supervisor.stop(state.config.timeouts.write).await;
     }
     Ok(())
 }

@@ -82,9 +82,9 @@ pub fn start(
     })?;
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(supervisor.run(stopped));
-    let exec = config.exec_timeout.map(|t| (t, "exec_timeout"));
+    let exec = config.timeouts.exec.map(|t| (t, "exec_timeout"));
     let write =
-        (!config.write_timeout.is_zero()).then_some((config.write_timeout, "write_timeout"));
+        (!config.timeouts.write.is_zero()).then_some((config.timeouts.write, "write_timeout"));
     let limit = match (exec, write) {
         (Some(exec), Some(write)) => Some(if write.0 < exec.0 { write } else { exec }),
         (one, other) => one.or(other),
@@ -93,7 +93,7 @@ pub fn start(
         url: url.clone(),
         pool: Pool::new(url.addr, MAX_IDLE),
         readiness,
-        read_timeout: config.read_timeout,
+        read_timeout: config.timeouts.read,
         limit,
     };
     Ok((upstream, Running { stop, task }))

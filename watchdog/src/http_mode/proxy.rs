@@ -185,14 +185,10 @@ fn caused_by<E: StdError + 'static>(err: &hyper::Error) -> bool {
 
 /// An error and its causes on one line.
 fn chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.replace('\n', " ")
+    let causes: Vec<String> = std::iter::successors(Some(err), |e| (*e).source())
+        .map(|e| e.to_string())
+        .collect();
+    causes.join(": ").replace('\n', " ")
 }
 
 /// When a request must be done by, and which setting says so.

@@ -564,14 +564,10 @@ impl Inner {
 
 /// An error with its causes, on one line.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
+    let causes: Vec<String> = std::iter::successors(Some(e), |e| (*e).source())
+        .map(ToString::to_string)
+        .collect();
+    causes.join(": ")
 }
 
 /// Refreshes the agents every `every` while they are in use.
