@@ -76,7 +76,10 @@ fn once(argv: Vec<String>) -> ExitCode {
     block_on(
         tokio::runtime::Builder::new_current_thread(),
         "fwatchdog --once",
-        async { watchdog::once::serve(argv, tokio::io::stdin(), tokio::io::stdout()).await },
+        async {
+            let (input, output) = watchdog::once::stdio();
+            watchdog::once::serve(argv, input, output).await
+        },
     )
 }
 
