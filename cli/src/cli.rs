@@ -58,6 +58,8 @@ enum Func {
     Call(CallArgs),
     /// Print the output of a call
     Get(GetArgs),
+    /// Cancel a queued or running call: a queued one never runs, a running one is killed
+    Cancel(CallIdArg),
     /// Print the events of a function's calls
     Logs(LogsArgs),
     /// Count a function's calls by state
@@ -180,6 +182,13 @@ struct GetArgs {
     /// Wait until the call has ended
     #[arg(long)]
     wait: bool,
+    /// The call's id, as `faas func call` printed it
+    #[arg(value_name = "CALL_ID")]
+    call_id: String,
+}
+
+#[derive(Debug, Args)]
+struct CallIdArg {
     /// The call's id, as `faas func call` printed it
     #[arg(value_name = "CALL_ID")]
     call_id: String,
@@ -370,6 +379,7 @@ fn func_command(func: Func, lookup: Lookup) -> Result<Command, Error> {
         }
         Func::Call(CallArgs { name, sync }) => Command::Call(cmd::call::Options { name, sync }),
         Func::Get(GetArgs { call_id, wait }) => Command::Get(cmd::get::Options { call_id, wait }),
+        Func::Cancel(CallIdArg { call_id }) => Command::Cancel(cmd::cancel::Options { call_id }),
         Func::Logs(a) => Command::Logs(cmd::logs::Options {
             name: a.name,
             follow: a.follow,

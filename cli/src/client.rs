@@ -162,6 +162,24 @@ impl Gateway {
         }
     }
 
+    /// `DELETE /system/calls/<id>`: cancels a queued or running call.
+    pub fn cancel(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/system/calls/{}", encode(id));
+        let resp = self.send(self.request(Method::DELETE, &path))?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            // 400: not even a UUID.
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                Err(Error::NoSuchCallId(id.to_string()))
+            }
+            // Ended already, or synchronous: the gateway says which.
+            StatusCode::CONFLICT => Err(Error::NotCancelled(message_of(
+                &resp.text().unwrap_or_default(),
+            ))),
+            _ => Err(gateway_error(resp)),
+        }
+    }
+
     /// `GET /system/calls/<id>/output[?wait=true]`, answered whatever its
     /// status: the caller knows what 202, 410, 500 and 504 mean.
     pub fn output(&self, id: &str, wait: bool) -> Result<Response, Error> {

@@ -20,6 +20,9 @@ pub enum Error {
     /// The call ran and failed; its output, if any, went to STDOUT.
     #[error("call {id} failed: {message}")]
     CallFailed { id: String, message: String },
+    /// The call cannot be cancelled (409): the gateway's message says why.
+    #[error("{0}")]
+    NotCancelled(String),
     /// The call's output is no longer kept (410).
     #[error("the output of call {0} has been rotated out of the cache")]
     OutputGone(String),

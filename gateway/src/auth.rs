@@ -108,6 +108,15 @@ pub fn client(request: &Request) -> Option<Client> {
     Some(Client::of(peer.ip()))
 }
 
+/// Who made `request`, for the records: the admin and the address it
+/// came from.
+pub fn who(request: &Request) -> String {
+    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => format!("{USER} from {}", peer.ip()),
+        None => USER.to_string(),
+    }
+}
+
 /// Middleware: 401 unless the request carries the admin credentials (429
 /// while its address is locked).
 pub async fn require(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {

@@ -109,6 +109,17 @@ pub enum Status {
     Running,
     Finished,
     Failed,
+    /// Cancelled by a `DELETE` before it ended (killed when running).
+    Cancelled,
+    /// Older than its maximum age when its turn came; it never ran.
+    Expired,
+}
+
+impl Status {
+    /// Whether a call in this status has ended.
+    pub fn is_end(self) -> bool {
+        !matches!(self, Status::Pending | Status::Running)
+    }
 }
 
 /// How a call ended, whatever ended it.
@@ -143,6 +154,10 @@ pub enum How {
     Backend(BackendError),
     /// The gateway could not run it (its stored input was unreadable).
     Internal,
+    /// Cancelled (`DELETE /system/calls/<id>`): never run, or killed.
+    Cancelled,
+    /// It waited longer than its maximum age; it never ran.
+    Expired,
 }
 
 /// The limits a run's messages name.
@@ -189,9 +204,31 @@ impl End {
         End::without_run(How::Removed, "the function was removed".into())
     }
 
+    /// A call cancelled by `by` (who, from where): while `running` (its
+    /// run killed), or while queued (never run).
+    pub fn cancelled(by: &str, running: bool) -> End {
+        let what = if running {
+            "while running: its run was killed"
+        } else {
+            "while queued: it never ran"
+        };
+        End::without_run(How::Cancelled, format!("cancelled by {by} {what}"))
+    }
+
+    /// An async call not started within its maximum age, `max_age`.
+    pub fn expired(max_age: Duration) -> End {
+        let message = format!(
+            "expired: not started within its maximum age of {}s (the function's maxAge, else --max-call-age); it never ran",
+            max_age.as_secs_f64()
+        );
+        End::without_run(How::Expired, message)
+    }
+
     pub fn status(&self) -> Status {
         match self.how {
             How::Exited(Exit::Code(0)) => Status::Finished,
+            How::Cancelled => Status::Cancelled,
+            How::Expired => Status::Expired,
             _ => Status::Failed,
         }
     }
@@ -252,6 +289,8 @@ enum Ending {
     Stopped,
     Backend,
     Internal,
+    Cancelled,
+    Expired,
 }
 
 impl How {
@@ -270,6 +309,8 @@ impl How {
             How::Stopped => (Ending::Stopped, None),
             How::Backend(e) => (Ending::Backend, Some(e.kind().to_string())),
             How::Internal => (Ending::Internal, None),
+            How::Cancelled => (Ending::Cancelled, None),
+            How::Expired => (Ending::Expired, None),
         };
         match detail {
             Some(detail) => format!("{}:{detail}", name(&ending)),
@@ -302,6 +343,8 @@ impl How {
                     How::Backend(BackendError::of_kind(kind, message())?)
                 }
                 (Ending::Internal, None) => How::Internal,
+                (Ending::Cancelled, None) => How::Cancelled,
+                (Ending::Expired, None) => How::Expired,
                 _ => return None,
             })
         });
@@ -355,12 +398,29 @@ pub enum EventKind {
     Stderr,
     /// Where a call ran: the agent and node that ran a per-call call.
     Node,
+    /// A call's end by cancellation.
+    Cancelled,
+    /// A call's end by its maximum age, unrun.
+    Expired,
 }
 
 impl EventKind {
     /// The last event of a call.
     pub fn is_end(self) -> bool {
-        matches!(self, EventKind::Finished | EventKind::Failed)
+        matches!(
+            self,
+            EventKind::Finished | EventKind::Failed | EventKind::Cancelled | EventKind::Expired
+        )
+    }
+
+    /// The event that ends a call in `status`.
+    pub fn ending(status: Status) -> EventKind {
+        match status {
+            Status::Finished => EventKind::Finished,
+            Status::Cancelled => EventKind::Cancelled,
+            Status::Expired => EventKind::Expired,
+            Status::Pending | Status::Running | Status::Failed => EventKind::Failed,
+        }
     }
 }
 
@@ -449,7 +509,11 @@ impl Event {
             EventKind::Pending | EventKind::Running => {
                 format!("[{}] CallId: {id}", self.event)
             }
-            EventKind::Failed | EventKind::Callback | EventKind::Node => {
+            EventKind::Failed
+            | EventKind::Callback
+            | EventKind::Node
+            | EventKind::Cancelled
+            | EventKind::Expired => {
                 format!("[{}] CallId: {id}, Message: {}", self.event, self.message)
             }
         }
@@ -477,7 +541,7 @@ impl LogLine {
     }
 }
 
-/// `{"Total","Pending","Running","Finished","Failed"}`.
+/// `{"Total","Pending","Running","Finished","Failed","Cancelled","Expired"}`.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Counts {
@@ -486,6 +550,8 @@ pub struct Counts {
     pub running: u64,
     pub finished: u64,
     pub failed: u64,
+    pub cancelled: u64,
+    pub expired: u64,
 }
 
 impl Counts {
@@ -497,6 +563,8 @@ impl Counts {
             Status::Running => self.running += n,
             Status::Finished => self.finished += n,
             Status::Failed => self.failed += n,
+            Status::Cancelled => self.cancelled += n,
+            Status::Expired => self.expired += n,
         }
     }
 }
@@ -528,6 +596,8 @@ mod tests {
             How::Backend(BackendError::Unreachable("down".into())),
             How::Backend(BackendError::Start("no".into())),
             How::Backend(BackendError::NotReady("none".into())),
+            How::Cancelled,
+            How::Expired,
         ];
         let kinds: Vec<String> = ends.iter().map(How::kind).collect();
         // As existing databases spell them.
@@ -547,6 +617,8 @@ mod tests {
             "backend:unreachable",
             "backend:start",
             "backend:not-ready",
+            "cancelled",
+            "expired",
         ];
         assert_eq!(kinds, spelled);
         for how in ends {
@@ -684,6 +756,8 @@ mod tests {
             (Status::Running, "RUNNING"),
             (Status::Finished, "FINISHED"),
             (Status::Failed, "FAILED"),
+            (Status::Cancelled, "CANCELLED"),
+            (Status::Expired, "EXPIRED"),
         ]);
         spelled(&[
             (EventKind::Call, "CALL"),
@@ -694,6 +768,8 @@ mod tests {
             (EventKind::Callback, "CALLBACK"),
             (EventKind::Stderr, "STDERR"),
             (EventKind::Node, "NODE"),
+            (EventKind::Cancelled, "CANCELLED"),
+            (EventKind::Expired, "EXPIRED"),
         ]);
         assert!(named::<Status>("DONE").is_err_and(|e| e.contains("\"DONE\"")));
     }

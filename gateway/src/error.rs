@@ -54,6 +54,10 @@ pub enum Error {
     /// `/healthz` nor carries credentials; the cap is given.
     #[error("all {0} connections (FAAS_MAX_CONNECTIONS) but those reserved for /healthz and the admin are taken; retry later")]
     ConnectionsFull(usize),
+    /// The call cannot be cancelled (it ended, or is synchronous); the
+    /// text says why.
+    #[error("{0}")]
+    NotCancellable(String),
     /// The call's output is no longer kept.
     #[error("{0}")]
     Gone(String),
@@ -73,7 +77,7 @@ impl Error {
                 StatusCode::NOT_FOUND
             }
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Exists(_) => StatusCode::CONFLICT,
+            Error::Exists(_) | Error::NotCancellable(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,

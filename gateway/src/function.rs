@@ -31,6 +31,10 @@ pub const SCALE_LABEL: &str = "com.openfaas.scale.";
 /// faas's own fields); `runtime` wins when both are given.
 pub const RUNTIME_ANNOTATION: &str = "com.faas.runtime";
 
+/// The annotation setting a function's maximum call age where its
+/// deployment's `maxAge` does not; `maxAge` wins when both are given.
+pub const MAX_AGE_ANNOTATION: &str = "com.faas.max_age";
+
 /// A function's scaling, read from its labels; a label that is missing or
 /// not understood takes the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +158,9 @@ pub struct Deployment {
     /// The OCI runtime its containers run under (`runc`, `runsc`, … as
     /// the engine registers them); absent: the gateway's `--runtime`.
     pub runtime: Option<String>,
+    /// The oldest a queued async call may be when its turn comes (a
+    /// duration: `30s`, `5m`); absent: the gateway's `--max-call-age`.
+    pub max_age: Option<String>,
     /// Update only: replace the function's UUID.
     pub refresh: Option<bool>,
 }
@@ -190,6 +197,10 @@ pub struct Function {
     /// ([`Function::asked_runtime`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// Its deployment's `maxAge`, as given; `None`: its
+    /// [`MAX_AGE_ANNOTATION`], else the gateway's ([`Function::max_age`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
     /// Unix milliseconds.
     pub created: i64,
 }
@@ -211,6 +222,19 @@ impl Defaults {
     pub const PROCESSES: Defaults = Defaults {
         read_only_per_call: false,
     };
+}
+
+/// `text` trimmed; `None` when that leaves nothing (a field cleared).
+fn trimmed(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// A duration (`30`, `30s`, `1m30s`, `500ms`) above zero and at most a
+/// day: a maximum call age, and the gateway's durations.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    const DAY: Duration = Duration::from_secs(86_400);
+    watchdog::duration::parse(text).filter(|d| !d.is_zero() && *d <= DAY)
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
@@ -241,12 +265,29 @@ impl Function {
     /// [`RUNTIME_ANNOTATION`]; `None`: whatever the gateway gives
     /// functions that name none.
     pub fn asked_runtime(&self) -> Option<&str> {
-        self.runtime.as_deref().or_else(|| {
+        self.field_or_annotation(&self.runtime, RUNTIME_ANNOTATION)
+    }
+
+    /// `field` when set, else the annotation `key` when not blank.
+    fn field_or_annotation<'a>(&'a self, field: &'a Option<String>, key: &str) -> Option<&'a str> {
+        field.as_deref().or_else(|| {
             self.annotations
-                .get(RUNTIME_ANNOTATION)
-                .map(|r| r.trim())
-                .filter(|r| !r.is_empty())
+                .get(key)
+                .map(|a| a.trim())
+                .filter(|a| !a.is_empty())
         })
+    }
+
+    /// The oldest a queued async call of it may be when its turn comes:
+    /// `maxAge`, else the [`MAX_AGE_ANNOTATION`]; `None`: the gateway's.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.asked_max_age().and_then(parse_duration)
+    }
+
+    /// Its maximum call age as given: `maxAge`, else the
+    /// [`MAX_AGE_ANNOTATION`].
+    pub fn asked_max_age(&self) -> Option<&str> {
+        self.field_or_annotation(&self.max_age, MAX_AGE_ANNOTATION)
     }
 
     /// Its scaling labels, read.
@@ -295,6 +336,7 @@ impl Function {
             capabilities: Vec::new(),
             user: None,
             runtime: None,
+            max_age: None,
             created: now,
         };
         base.merge(d, Some(defaults))
@@ -352,8 +394,17 @@ impl Function {
             f.user = (!user.is_empty()).then_some(user);
         }
         if let Some(runtime) = d.runtime {
-            let runtime = runtime.trim();
-            f.runtime = (!runtime.is_empty()).then(|| runtime.to_string());
+            f.runtime = trimmed(&runtime);
+        }
+        if let Some(max_age) = d.max_age {
+            f.max_age = trimmed(&max_age);
+        }
+        if let Some(asked) = f.asked_max_age() {
+            if parse_duration(asked).is_none() {
+                return Err(SpecError(format!(
+                    "the maximum call age {asked:?} (\"maxAge\" or {MAX_AGE_ANNOTATION}) is not a duration above zero and at most a day: use seconds (30) or units (5m, 500ms)"
+                )));
+            }
         }
         f.mode = match d.mode {
             Some(mode) => mode,
@@ -657,6 +708,28 @@ mod tests {
         )
         .expect("create");
         assert!(!service.read_only_root_filesystem);
+    }
+
+    #[test]
+    fn the_max_age_field_wins_over_the_annotation_and_both_are_checked() {
+        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
+        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        assert_eq!(create("").expect("create").max_age(), None);
+        let by_annotation =
+            create(r#","annotations":{"com.faas.max_age":" 30s "}"#).expect("create");
+        assert_eq!(by_annotation.max_age(), Some(Duration::from_secs(30)));
+        let both = create(r#","maxAge":"500ms","annotations":{"com.faas.max_age":"30s"}"#)
+            .expect("create");
+        assert_eq!(both.max_age(), Some(Duration::from_millis(500)));
+        let cleared = both.apply(deployment(r#"{"maxAge":""}"#)).expect("update");
+        assert_eq!(cleared.max_age(), Some(Duration::from_secs(30)));
+        for bad in [
+            r#","maxAge":"soon""#,
+            r#","annotations":{"com.faas.max_age":"0"}"#,
+        ] {
+            let error = create(bad).expect_err(bad);
+            assert!(error.0.contains("is not a duration above zero"), "{error}");
+        }
     }
 
     #[test]

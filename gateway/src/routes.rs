@@ -82,6 +82,7 @@ pub fn table() -> Vec<Route> {
         route(M::PUT,    "/system/secrets",                       Admin, secrets::update),
         route(M::DELETE, "/system/secrets",                       Admin, secrets::remove),
         route(M::GET,    "/system/calls/{callId}",                Admin, calls::get),
+        route(M::DELETE, "/system/calls/{callId}",                Admin, calls::cancel),
         route(M::GET,    "/system/calls/{callId}/output",         Admin, calls::output),
         route(M::GET,    "/system/logs",                          Admin, logs::logs),
         route(M::GET,    "/ui",                                   Admin, ui::index),

@@ -180,9 +180,11 @@ async fn open(config: Config, found: Found) -> anyhow::Result<Arc<App>> {
         notifier: notifier.clone(),
         tasks: tasks.clone(),
         stopping: stopping.clone(),
+        cancels: Default::default(),
         bounds: Bounds {
             max_queue: config.max_queue,
             max_payload_bytes: config.max_payload_bytes,
+            max_call_age: config.max_call_age,
         },
     };
     let app = Arc::new(App {

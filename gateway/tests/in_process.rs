@@ -120,6 +120,7 @@ fn config(dir: &Path, listen: SocketAddr) -> Config {
             password_file: Some(password),
             ..AuthConfig::default()
         },
+        max_call_age: None,
         bind_given: true,
         network: None,
         isolation: Default::default(),

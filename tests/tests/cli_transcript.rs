@@ -91,6 +91,13 @@ fn the_spec_transcript() {
     assert_success(&out);
     assert_eq!(stdout(&out), "HelloWorld\n");
 
+    // $ faas func cancel <first>: it has ended
+    let out = env.faas(&["func", "cancel", &first]);
+    assert_error(
+        &out,
+        &format!("call {first} has already ended (FINISHED): only a queued or running async call can be cancelled"),
+    );
+
     // ls, inspect, status
     let out = env.faas(&["func", "ls"]);
     assert_success(&out);

@@ -3,6 +3,7 @@
 //! match from a [`Command`] to its file.
 
 pub mod call;
+pub mod cancel;
 pub mod completion;
 pub mod create;
 pub mod get;
@@ -34,6 +35,7 @@ pub enum Command {
     Inspect(inspect::Options),
     Call(call::Options),
     Get(get::Options),
+    Cancel(cancel::Options),
     Logs(logs::Options),
     Status(status::Options),
     Login(login::Options),
@@ -53,6 +55,7 @@ pub fn run(config: &Config, command: Command) -> Result<(), Error> {
         Command::Inspect(o) => inspect::run(config, o, out),
         Command::Call(o) => call::run(config, o, out),
         Command::Get(o) => get::run(config, o, out),
+        Command::Cancel(o) => cancel::run(config, o, out),
         Command::Logs(o) => logs::run(config, o, out),
         Command::Status(o) => status::run(config, o, out),
         Command::Login(o) => login::run(config, o, out),

@@ -1,25 +1,43 @@
 //! Call records and results: `GET /system/calls/<id>`,
-//! `GET /system/calls/<id>/output[?wait=true]`, a function's recent calls
+//! `GET /system/calls/<id>/output[?wait=true]`, cancelling
+//! (`DELETE /system/calls/<id>`), a function's recent calls
 //! (`GET /system/function/<name>/calls[?limit=N]`), and Hyper Func's
 //! `GET /output/<name>/<uuid>/<callId>[/wait]` behind the function's UUID.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{deployed, flag, json, AppState};
+use crate::auth;
 use crate::call::{How, Status};
 use crate::call_id::CallId;
 use crate::error::Error;
-use crate::invoke::answer;
+use crate::invoke::{self, answer};
 
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     let id = parse_id(&id)?;
     let info = app.store.call(id).await?;
     let info = info.ok_or_else(|| Error::NoSuchCall(id.to_string()))?;
+    Ok(json(StatusCode::OK, &info))
+}
+
+/// `DELETE /system/calls/<id>`: cancels a queued or running async call
+/// and answers its record, CANCELLED.
+pub async fn cancel(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, Error> {
+    cancel_call(&app, parse_id(&id)?, auth::who(&request)).await
+}
+
+/// Cancels call `id` on behalf of `by` ([`auth::who`]).
+pub async fn cancel_call(app: &AppState, id: CallId, by: String) -> Result<Response, Error> {
+    let info = invoke::cancel::cancel(&app.calls, id, &by).await?;
     Ok(json(StatusCode::OK, &info))
 }
 

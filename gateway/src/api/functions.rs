@@ -217,6 +217,10 @@ pub struct Listed {
     /// as the engine reports it (`unknown` for one it cannot inspect).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica_runtimes: Option<Vec<String>>,
+    /// Its maximum call age as given (`maxAge`, else its annotation);
+    /// absent: the gateway's `--max-call-age`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
     pub created: String,
 }
 
@@ -260,6 +264,7 @@ async fn describe(app: &App, f: &Function, invocation_count: u64, base: &str) ->
         max_concurrency: f.max_concurrency,
         runtime: app.backend.runtime(f),
         replica_runtimes,
+        max_age: f.asked_max_age().map(str::to_string),
         created: clock::millis(f.created),
     }
 }

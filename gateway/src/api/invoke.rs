@@ -1,5 +1,7 @@
 //! Invocation: `/function/<name>[/<path>]` (sync), `/async-function/…`,
 //! `POST /` named by `X-Function`, and Hyper Func's `/call/<name>/<uuid>[/sync]`.
+//! OpenFaaS's `DELETE /async-function/<call-id>` cancels that call (with
+//! the admin credentials) where no function has the name.
 //! Each bounds the request's headers, checks the name, finds the function,
 //! keeps or makes the call id (and with it the call's span), takes the
 //! gateway's credentials off the request, reads the body within the
@@ -11,7 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use tracing::Instrument;
 
-use super::{deployed, read_body, AppState};
+use super::{calls, deployed, read_body, AppState};
 use crate::auth;
 use crate::backend;
 use crate::call::CallKind;
@@ -73,6 +75,10 @@ async fn invoke(
     req: Request,
     kind: CallKind,
 ) -> Result<Response, Error> {
+    if let Some(id) = cancel_of(&app, &target, &req, kind) {
+        auth::check(&app, req.headers(), auth::client(&req))?;
+        return calls::cancel_call(&app, id, auth::who(&req)).await;
+    }
     check_header_bytes(req.headers(), app.config.max_header_bytes)?;
     let mut target = target;
     // OpenFaaS's clients name a function with its namespace: `<name>.<namespace>`.
@@ -131,6 +137,17 @@ async fn invoke(
         Answer::Accepted => answer::accepted(id),
         Answer::Ended(end) => answer::ended(id, &end, content_type),
     })
+}
+
+/// The call `DELETE /async-function/<call-id>` cancels: a call id no
+/// function is named after (an invocation of such a function wins).
+fn cancel_of(app: &AppState, target: &Target, req: &Request, kind: CallKind) -> Option<CallId> {
+    let bare = target.uuid.is_none() && target.path.is_empty();
+    if req.method() != Method::DELETE || kind != CallKind::Async || !bare {
+        return None;
+    }
+    let id = target.name.parse().ok()?;
+    app.registry.get(&target.name).is_none().then_some(id)
 }
 
 /// 431 when the request's headers (names and values) total more than

@@ -205,10 +205,9 @@ pub fn items(values: Vec<String>) -> Vec<String> {
 /// A connection timeout: seconds (`30`) or units (`1m30s`, `500ms`), above
 /// zero and at most a day.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    const DAY: Duration = Duration::from_secs(86_400);
-    match watchdog::duration::parse(text) {
-        Some(d) if !d.is_zero() && d <= DAY => Ok(d),
-        _ => Err(format!(
+    match crate::function::parse_duration(text) {
+        Some(d) => Ok(d),
+        None => Err(format!(
             "{text:?} is not a duration above zero and at most a day: use seconds (30) or units (1m30s, 500ms)"
         )),
     }

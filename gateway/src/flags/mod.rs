@@ -63,6 +63,9 @@ pub struct Args {
     /// How long the autoscaler must want fewer replicas of a service function before it scales it down (seconds or units: 10, 30s, 1m)
     #[arg(long, env = "FAAS_SCALE_DOWN_DELAY", default_value = "10s", value_parser = duration)]
     scale_down_delay: Duration,
+    /// How old a queued async call may get before it starts; still queued at that age, it ends EXPIRED without running (a function's maxAge wins); unset: unbounded (seconds or units: 30, 30s, 5m)
+    #[arg(long, env = "FAAS_MAX_CALL_AGE", value_parser = duration)]
+    max_call_age: Option<Duration>,
     /// Put /function/… and /async-function/… behind the admin credentials
     #[arg(long, env = "FAAS_INVOKE_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     invoke_auth: bool,
@@ -214,6 +217,7 @@ impl Args {
                 invoke: self.invoke_auth,
                 logins,
             },
+            max_call_age: self.max_call_age,
             network: self.network,
             isolation: shared.isolation,
             runtimes: shared.runtimes,
@@ -290,6 +294,14 @@ mod tests {
         for bad in ["500ms", "2m", "soon"] {
             assert!(Args::try_parse_from(["gateway", "--sample-interval", bad]).is_err());
         }
+    }
+
+    #[test]
+    fn max_call_age() {
+        assert_eq!(config(&[]).max_call_age, None);
+        let c = config(&[("--max-call-age", "1m30s")]);
+        assert_eq!(c.max_call_age, Some(Duration::from_secs(90)));
+        assert!(Args::try_parse_from(["gateway", "--max-call-age", "0"]).is_err());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub fn status(how: &How) -> StatusCode {
         How::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         How::Backend(e) => Error::Backend(e.clone()).status(),
         How::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // Its output will never be.
+        How::Cancelled => StatusCode::GONE,
+        // Like a wait in the queue past the timeout.
+        How::Expired => StatusCode::GATEWAY_TIMEOUT,
     }
 }
 

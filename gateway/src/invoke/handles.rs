@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cancel::Cancels;
 use super::record::Recorder;
 use crate::backend::front::Backend;
 use crate::backend::{BackendError, Invocation, Outcome};
@@ -34,6 +35,8 @@ pub struct Calls {
     /// Cancelled when the gateway begins to stop: queued calls stop
     /// waiting (async ones stay PENDING, to resume).
     pub stopping: CancellationToken,
+    /// The async calls in flight, to cancel by id.
+    pub cancels: Arc<Cancels>,
     pub bounds: Bounds,
 }
 
@@ -45,6 +48,9 @@ pub struct Bounds {
     pub max_queue: usize,
     /// The largest input and output of a call.
     pub max_payload_bytes: u64,
+    /// The oldest a queued async call may be when its turn comes, for
+    /// functions that set no `maxAge` of their own; `None`: any age.
+    pub max_call_age: Option<std::time::Duration>,
 }
 
 /// Runs one call of a function to its outcome, under the invocation's

@@ -12,12 +12,15 @@
 //! A sync call runs in its caller's request; an async call in a task the
 //! gateway tracks, so a graceful stop waits for it. Async calls still queued
 //! when the gateway stops stay recorded as PENDING and resume at the next
-//! start ([`resume`]).
+//! start ([`resume`]). An async call in flight can be cancelled
+//! ([`cancel`]): queued, it never runs; running, its run is killed. One
+//! still queued when it reaches its maximum age ends EXPIRED, unrun.
 //!
 //! The pipeline holds only its own handles ([`Calls`]): the recorder, the
 //! queue, the runner, the notifier, the task tracker and the stop token.
 
 pub mod answer;
+pub mod cancel;
 mod handles;
 mod record;
 #[cfg(test)]
@@ -40,6 +43,7 @@ use crate::error::Error;
 use crate::registry::{Deployed, Registry};
 use crate::scheduler::Ticket;
 use crate::store::Resume;
+use cancel::Cancellable;
 pub use handles::{Bounds, Calls, Invoker};
 pub use record::Recorder;
 use record::{NotWritten, Record};
@@ -73,10 +77,11 @@ pub enum Answer {
 /// acceptance when it is async.
 pub async fn submit(calls: &Calls, deployed: Arc<Deployed>, call: Call) -> Result<Answer, Error> {
     let arrived = Instant::now();
+    let created = clock::now_ms();
     // A call is accepted only while its record can be written.
     calls.recorder.store.writable()?;
     let ticket = queue(calls, &deployed)?;
-    let mut record = Record::open(&calls.recorder, &deployed, &call).await?;
+    let mut record = Record::open(&calls.recorder, &deployed, &call, created).await?;
     let mut queued = Queued {
         deployed,
         id: call.id,
@@ -85,13 +90,14 @@ pub async fn submit(calls: &Calls, deployed: Arc<Deployed>, call: Call) -> Resul
         input: Input::Ready(call.input),
         ticket,
         arrived,
+        created,
     };
     match call.kind {
         CallKind::Sync => {
             // Holds off a removal until the call's record is queued, so its
             // write comes before the function's deletion.
             let _recording = queued.deployed.life.running();
-            let end = run(calls, queued, &mut record)
+            let end = run(calls, queued, &mut record, None)
                 .await
                 .unwrap_or_else(stopped);
             record.ended(&end, &calls.stopping).await;
@@ -101,7 +107,9 @@ pub async fn submit(calls: &Calls, deployed: Arc<Deployed>, call: Call) -> Resul
             if matches!(&queued.input, Input::Ready(input) if input.len() > KEEP_INPUT) {
                 queued.input = Input::Stored;
             }
-            let finish = finish_async(calls.clone(), queued, record, call.callback);
+            // Cancellable from its acknowledgement on.
+            let cancellable = calls.cancels.register(queued.id);
+            let finish = finish_async(calls.clone(), queued, record, cancellable, call.callback);
             calls.tasks.spawn(finish.in_current_span());
             Ok(Answer::Accepted)
         }
@@ -142,9 +150,11 @@ pub fn resume(calls: &Calls, registry: &Registry, queued: Vec<Resume>) {
             input: Input::Stored,
             ticket,
             arrived: Instant::now(),
+            created: call.created,
         };
         let span = id.span(&queued.deployed.function.name);
-        let finish = finish_async(calls.clone(), queued, record, callback);
+        let cancellable = calls.cancels.register(id);
+        let finish = finish_async(calls.clone(), queued, record, cancellable, callback);
         calls.tasks.spawn(finish.instrument(span));
     }
 }
@@ -172,6 +182,9 @@ struct Queued {
     /// When it arrived: a sync call's timeout covers the queue and the run,
     /// an async call's the run only.
     arrived: Instant,
+    /// When it was accepted (Unix milliseconds), before any restart: an
+    /// async call's age.
+    created: i64,
 }
 
 /// Where the input of a queued call is.
@@ -182,13 +195,21 @@ enum Input {
 
 /// An async call's life after its acceptance: run, record the end, deliver
 /// the callback. Stopped while queued, it is left PENDING to resume.
-async fn finish_async(calls: Calls, queued: Queued, mut record: Record, callback: Option<Uri>) {
+async fn finish_async(
+    calls: Calls,
+    queued: Queued,
+    mut record: Record,
+    cancellable: Cancellable,
+    callback: Option<Uri>,
+) {
     let function = queued.deployed.function.name.clone();
     let id = queued.id;
-    let Some(end) = run(&calls, queued, &mut record).await else {
+    let Some(end) = run(&calls, queued, &mut record, Some(&cancellable)).await else {
         return;
     };
     record.ended(&end, &calls.stopping).await;
+    // Its end is recorded: a cancel asked for has its answer.
+    drop(cancellable);
     if let Some(url) = callback {
         let delivery = Callback {
             url,
@@ -206,9 +227,15 @@ async fn finish_async(calls: Calls, queued: Queued, mut record: Record, callback
     }
 }
 
-/// Waits for a running slot, then runs the call. `None`: the gateway
+/// Waits for a running slot, then runs the call, unless `cancel` (an
+/// async call's) or its maximum age comes first. `None`: the gateway
 /// began to stop while the call was queued.
-async fn run(calls: &Calls, queued: Queued, record: &mut Record) -> Option<End> {
+async fn run(
+    calls: &Calls,
+    queued: Queued,
+    record: &mut Record,
+    cancel: Option<&Cancellable>,
+) -> Option<End> {
     let Queued {
         deployed,
         id,
@@ -217,19 +244,28 @@ async fn run(calls: &Calls, queued: Queued, record: &mut Record) -> Option<End> 
         input,
         ticket,
         arrived,
+        created,
     } = queued;
     let function = &deployed.function;
     let timeout = Duration::from_secs(function.timeout);
     let deadline = (kind == CallKind::Sync).then_some(arrived + timeout);
     let life = &deployed.life;
+    let max_age = match kind {
+        CallKind::Async => function.max_age().or(calls.bounds.max_call_age),
+        CallKind::Sync => None,
+    };
     let permit = tokio::select! {
-        permit = ticket.wait() => permit,
+        // What ends a call outright comes before its turn.
+        biased;
+        by = cancelled(cancel) => return Some(End::cancelled(&by, false)),
+        end = expires(created, max_age) => return Some(end),
+        () = life.removed.cancelled() => return Some(End::removed()),
+        () = calls.stopping.cancelled() => return None,
         () = until(deadline) => {
             let message = format!("timed out after {}s waiting in the queue", function.timeout);
             return Some(End::without_run(How::QueueTimeout, message));
         }
-        () = life.removed.cancelled() => return Some(End::removed()),
-        () = calls.stopping.cancelled() => return None,
+        permit = ticket.wait() => permit,
     };
     let _running = life.running();
     // An async call's start is durable before it runs: a restart fails it
@@ -265,8 +301,11 @@ async fn run(calls: &Calls, queued: Queued, record: &mut Record) -> Option<End> 
         reached: Default::default(),
     };
     let result = tokio::select! {
-        result = calls.runner.invoke(function, invocation) => result,
+        // A call cancelled while its start was written never starts.
+        biased;
+        by = cancelled(cancel) => return Some(End::cancelled(&by, true)),
         () = life.killed.cancelled() => return Some(End::removed()),
+        result = calls.runner.invoke(function, invocation) => result,
     };
     drop(permit);
     let mut end = match result {
@@ -292,6 +331,27 @@ fn stopped() -> End {
         How::Stopped,
         "the gateway is shutting down; retry later".into(),
     )
+}
+
+/// Completes, with its end, when an async call accepted at `created`
+/// (Unix milliseconds, perhaps before a restart) reaches `max_age`; never
+/// without one.
+async fn expires(created: i64, max_age: Option<Duration>) -> End {
+    let Some(max_age) = max_age else {
+        return std::future::pending().await;
+    };
+    let age = clock::now_ms().saturating_sub(created).max(0) as u64;
+    tokio::time::sleep(max_age.saturating_sub(Duration::from_millis(age))).await;
+    End::expired(max_age)
+}
+
+/// Completes once `cancel` is cancelled, with who cancelled it; never
+/// without one.
+async fn cancelled(cancel: Option<&Cancellable>) -> String {
+    match cancel {
+        Some(cancel) => cancel.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Completes at `deadline`; never without one.

@@ -51,13 +51,14 @@ pub(super) struct Record {
 }
 
 impl Record {
-    /// Records a new call: an async call is committed when this returns.
-    /// An id already taken (in flight or stored) is a conflict, before
-    /// anything is recorded or run.
+    /// Records a new call accepted at `created` (Unix milliseconds): an
+    /// async call is committed when this returns. An id already taken (in
+    /// flight or stored) is a conflict, before anything is recorded or run.
     pub async fn open(
         recorder: &Recorder,
         deployed: &Deployed,
         call: &Call,
+        created: i64,
     ) -> Result<Record, StoreError> {
         let store = &recorder.store;
         // Only a caller's own id can be taken: a new one is unique.
@@ -75,7 +76,7 @@ impl Record {
             id: call.id,
             function: function.clone(),
             kind: call.kind,
-            created: clock::now_ms(),
+            created,
             // A sync call keeps only the start of its input (for its CALL
             // event) and not its request: it never resumes.
             input: if is_async {

@@ -344,6 +344,56 @@ pub async fn ends_and_callbacks_are_recorded(place: Place) {
     );
 }
 
+/// A call cancelled (queued or running) or expired ends in a status of
+/// its own, with an event of its own, counted apart, and stays ended
+/// across a restart: neither resumed nor failed.
+pub async fn cancelled_and_expired_calls_end_in_their_own_status(place: Place) {
+    let store = place.open().await;
+    let (queued, running, old) = (
+        new_call(CallKind::Async, 1_000, b"q"),
+        new_call(CallKind::Async, 1_000, b"r"),
+        new_call(CallKind::Async, 1_000, b"o"),
+    );
+    for call in [&queued, &running, &old] {
+        store.accept(call.clone()).await.expect("accept");
+    }
+    store.start(running.id, F, 2_000).await.expect("start");
+    let cancelled = End::without_run(How::Cancelled, "the call was cancelled".into());
+    let expired = End::without_run(How::Expired, "the call was too old".into());
+    for (call, end) in [
+        (&queued, cancelled.clone()),
+        (&running, cancelled),
+        (&old, expired),
+    ] {
+        store.finish(ended(call, 3_000, end)).await.expect("finish");
+        assert_eq!(store.input(call.id).await.expect("input"), None);
+    }
+    use EventKind::*;
+    let ends = [
+        (queued.id, Status::Cancelled, vec![Call, Pending, Cancelled]),
+        (
+            running.id,
+            Status::Cancelled,
+            vec![Call, Pending, Running, Cancelled],
+        ),
+        (old.id, Status::Expired, vec![Call, Pending, Expired]),
+    ];
+    for (id, wanted, events) in &ends {
+        let info = store.call(*id).await.expect("read").expect("stored");
+        assert_eq!(info.status, *wanted);
+        assert!(info.status.is_end());
+        assert_eq!(&kinds(&*store, Some(*id)).await, events);
+    }
+    let counts = store.counts(F).await.expect("counts");
+    assert_eq!((counts.total, counts.cancelled, counts.expired), (3, 2, 1));
+    drop(store);
+    let (store, recovered) = place.open_with(ROOMY).await;
+    assert_eq!((recovered.failed, recovered.queued.len()), (0, 0));
+    for (id, wanted, _) in &ends {
+        assert_eq!(status(&*store, *id).await, Some(*wanted));
+    }
+}
+
 /// Events are read by call, time and tail, oldest first, and published to
 /// subscribers as they are stored.
 pub async fn events_are_read_and_published(place: Place) {
@@ -613,6 +663,7 @@ macro_rules! suite {
             a_sync_call_is_in_flight_until_its_end,
             a_sync_call_dropped_is_forgotten,
             ends_and_callbacks_are_recorded,
+            cancelled_and_expired_calls_end_in_their_own_status,
             events_are_read_and_published,
             recent_calls_are_newest_first,
             a_restart_fails_running_calls_and_resumes_queued_ones,

@@ -55,6 +55,29 @@ pub struct Started {
 pub struct Runner {
     plans: Mutex<HashMap<String, Plan>>,
     started: watch::Sender<Vec<Started>>,
+    /// The inputs of the runs dropped before they ended: killed, for a
+    /// real runner.
+    killed: Mutex<Vec<String>>,
+}
+
+/// A run in progress: killed if dropped before [`Running::ended`].
+struct Running<'a> {
+    runner: &'a Runner,
+    input: Option<String>,
+}
+
+impl Running<'_> {
+    fn ended(mut self) {
+        self.input = None;
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(input) = self.input.take() {
+            self.runner.killed.lock().expect("killed").push(input);
+        }
+    }
 }
 
 impl Runner {
@@ -87,6 +110,11 @@ impl Runner {
         seen.wait_for(running).await.expect("the runner");
     }
 
+    /// The inputs of the runs killed (dropped before they ended).
+    pub fn killed(&self) -> Vec<String> {
+        self.killed.lock().expect("killed").clone()
+    }
+
     /// Waits until `n` calls have started.
     pub async fn until_started(&self, n: usize) {
         let mut seen = self.started.subscribe();
@@ -113,6 +141,10 @@ impl Invoker for Runner {
             })
         });
         let began = Instant::now();
+        let running = Running {
+            runner: self,
+            input: Some(input),
+        };
         let exit = match plan {
             Plan::Echo => Exit::Code(0),
             Plan::Hold(gate) => {
@@ -128,8 +160,12 @@ impl Invoker for Runner {
                 Exit::TimedOut
             }
             Plan::Exit(exit) => exit,
-            Plan::Fail(e) => return Err(e),
+            Plan::Fail(e) => {
+                running.ended();
+                return Err(e);
+            }
         };
+        running.ended();
         Ok(Outcome {
             exit,
             stdout: call.input,
@@ -238,9 +274,11 @@ impl Gateway {
             notifier: notified.clone(),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            cancels: Default::default(),
             bounds: Bounds {
                 max_queue,
                 max_payload_bytes: 1 << 20,
+                max_call_age: None,
             },
         };
         Gateway {
@@ -274,7 +312,7 @@ impl Gateway {
         )
     }
 
-    fn deploy_with(&self, deployment: Deployment, name: &str) -> Arc<Deployed> {
+    pub fn deploy_with(&self, deployment: Deployment, name: &str) -> Arc<Deployed> {
         let deployment = Deployment {
             service: Some(name.into()),
             image: Some("fake".into()),

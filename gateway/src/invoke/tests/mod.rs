@@ -2,6 +2,7 @@
 //! runner ([`fake::Runner`]) and notifier, and paused time, so a timeout of
 //! seconds takes none.
 
+mod cancel;
 mod fake;
 
 use std::time::Duration;
@@ -16,8 +17,8 @@ use crate::backend::BackendError;
 use crate::call::{CallKind, End, EventKind, How, Status};
 use crate::call_id::CallId;
 use crate::error::Error;
-use crate::store::{EventQuery, Store};
-use fake::{Gateway, Plan, DELIVERED};
+use crate::store::{EventQuery, Resume, Store};
+use fake::{Dir, Gateway, Plan, DELIVERED};
 
 const F: &str = "f";
 const G: &str = "g";
@@ -53,6 +54,15 @@ async fn until_queued(gw: &Gateway, function: &str, queued: usize) {
     while gw.calls.scheduler.depth(function).0 < queued {
         tokio::task::yield_now().await;
     }
+}
+
+/// The gateway on `dir`'s store opened again, as a restart does, with
+/// [`F`] deployed (a minute's timeout), and the calls it is to resume.
+fn restarted(dir: &Dir) -> (Gateway, Vec<Resume>) {
+    let (store, recovered) = dir.open();
+    let gw = Gateway::on(store, 1, 10);
+    gw.deploy(F, 60);
+    (gw, recovered.queued)
 }
 
 /// The status and body a sync call's caller gets.
@@ -357,12 +367,10 @@ async fn a_stop_leaves_queued_async_calls_pending_for_the_next_start() {
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Pending));
     drop(gw);
 
-    let (store, recovered) = dir.open();
-    let ids: Vec<_> = recovered.queued.iter().map(|r| r.id).collect();
+    let (gw, resumed) = restarted(&dir);
+    let ids: Vec<_> = resumed.iter().map(|r| r.id).collect();
     assert_eq!(ids, [queued]);
-    let gw = Gateway::on(store, 1, 10);
-    gw.deploy(F, 60);
-    super::resume(&gw.calls, &gw.registry, recovered.queued);
+    super::resume(&gw.calls, &gw.registry, resumed);
     gw.drain().await;
     assert_eq!(gw.runner.inputs(), ["queued"], "with its stored input");
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Finished));

@@ -184,7 +184,7 @@ fn ended_calls(
         Some(function) => tx
             .prepare_cached(
                 "SELECT seq, id, function FROM calls
-                 WHERE function = ?1 AND seq > ?2 AND status IN ('FINISHED', 'FAILED')
+                 WHERE function = ?1 AND seq > ?2 AND status NOT IN ('PENDING', 'RUNNING')
                  ORDER BY seq LIMIT ?3",
             )?
             .query_map(params![function, after, STEP], row)?
@@ -192,7 +192,7 @@ fn ended_calls(
         None => tx
             .prepare_cached(
                 "SELECT seq, id, function FROM calls
-                 WHERE seq > ?1 AND status IN ('FINISHED', 'FAILED')
+                 WHERE seq > ?1 AND status NOT IN ('PENDING', 'RUNNING')
                  ORDER BY seq LIMIT ?2",
             )?
             .query_map(params![after, STEP], row)?

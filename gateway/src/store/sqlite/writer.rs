@@ -438,14 +438,11 @@ fn running_event(log: &mut Log, function: &str, id: CallId, at: i64) -> Result<(
     )
 }
 
-/// The call's STDERR, a `STDERR` event a line, then its FINISHED or
-/// FAILED event with the start of STDOUT and STDERR.
+/// The call's STDERR, a `STDERR` event a line, then its ending event
+/// (FINISHED, FAILED, CANCELLED or EXPIRED) with the start of STDOUT and
+/// STDERR.
 fn end_event(log: &mut Log, f: &Ended) -> Result<(), StoreError> {
-    let kind = if f.end.status() == Status::Finished {
-        EventKind::Finished
-    } else {
-        EventKind::Failed
-    };
+    let kind = EventKind::ending(f.end.status());
     let mut put =
         |kind, bytes, message: &str| event(log, &f.function, f.id, f.at, kind, bytes, message);
     if let Some(node) = &f.end.node {
