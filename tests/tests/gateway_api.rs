@@ -115,7 +115,7 @@ fn sync_async_and_x_function_calls() {
 
     assert_eq!(
         gw.counts("env"),
-        json!({"Total": 3, "Pending": 0, "Running": 0, "Finished": 3, "Failed": 0})
+        json!({"Total": 3, "Pending": 0, "Running": 0, "Finished": 3, "Failed": 0, "Cancelled": 0, "Expired": 0})
     );
 
     let events: Vec<Value> = gw
