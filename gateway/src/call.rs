@@ -102,7 +102,7 @@ pub enum CallKind {
 }
 
 /// Where a call is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Pending,
@@ -384,7 +384,7 @@ pub struct CallInfo {
 }
 
 /// The kinds of call events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventKind {
     Call,
@@ -736,13 +736,16 @@ mod tests {
         );
     }
 
-    /// Each value shows as its text and reads back from it.
-    fn spelled<T>(pairs: &[(T, &str)])
+    /// Every value, in order, shows as `texts` and reads back from its text.
+    fn spelled<T>(texts: &str)
     where
-        T: std::fmt::Display + DeserializeOwned + PartialEq + std::fmt::Debug,
+        T: strum::IntoEnumIterator + std::fmt::Display + DeserializeOwned + PartialEq,
+        T: std::fmt::Debug,
     {
-        for (value, text) in pairs {
-            assert_eq!(value.to_string(), *text);
+        let values: Vec<T> = T::iter().collect();
+        let shown: Vec<String> = values.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.join(" "), texts);
+        for (value, text) in values.iter().zip(&shown) {
             assert_eq!(named::<T>(text).as_ref(), Ok(value));
         }
     }
@@ -751,26 +754,10 @@ mod tests {
 
     #[test]
     fn names_are_spelled_as_records_and_the_wire_keep_them() {
-        spelled(&[
-            (Status::Pending, "PENDING"),
-            (Status::Running, "RUNNING"),
-            (Status::Finished, "FINISHED"),
-            (Status::Failed, "FAILED"),
-            (Status::Cancelled, "CANCELLED"),
-            (Status::Expired, "EXPIRED"),
-        ]);
-        spelled(&[
-            (EventKind::Call, "CALL"),
-            (EventKind::Pending, "PENDING"),
-            (EventKind::Running, "RUNNING"),
-            (EventKind::Finished, "FINISHED"),
-            (EventKind::Failed, "FAILED"),
-            (EventKind::Callback, "CALLBACK"),
-            (EventKind::Stderr, "STDERR"),
-            (EventKind::Node, "NODE"),
-            (EventKind::Cancelled, "CANCELLED"),
-            (EventKind::Expired, "EXPIRED"),
-        ]);
+        spelled::<Status>("PENDING RUNNING FINISHED FAILED CANCELLED EXPIRED");
+        spelled::<EventKind>(
+            "CALL PENDING RUNNING FINISHED FAILED CALLBACK STDERR NODE CANCELLED EXPIRED",
+        );
         assert!(named::<Status>("DONE").is_err_and(|e| e.contains("\"DONE\"")));
     }
 }

@@ -42,6 +42,9 @@ pub struct Config {
     pub quota: usize,
     /// Waiting calls per function before 429.
     pub max_queue: usize,
+    /// How old a queued async call may get before it starts, for
+    /// functions without a `maxAge`; `None`: unbounded.
+    pub max_call_age: Option<Duration>,
     /// What the store keeps before the oldest rotates out: per function
     /// (outputs; events and call records) and in all.
     pub caps: Caps,
@@ -53,9 +56,6 @@ pub struct Config {
     pub scaling: ScalingLimits,
     /// Who may do what: the admin password, invocation, failed logins.
     pub auth: AuthConfig,
-    /// How old a queued async call may get before it starts, for
-    /// functions without a `maxAge`; `None`: unbounded.
-    pub max_call_age: Option<Duration>,
     /// The functions network (and, on Swarm, the gateway's); `None`: the
     /// backend's default ([`Isolation::default_network`]).
     pub network: Option<String>,

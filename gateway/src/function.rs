@@ -594,6 +594,13 @@ mod tests {
         serde_json::from_str(json).expect("deployment")
     }
 
+    /// A `cat` function created with `more` JSON fields (each with its
+    /// leading comma).
+    fn cat_with(more: &str) -> Result<Function, SpecError> {
+        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
+        Function::create(deployment(&format!("{base}{more}}}")), 0)
+    }
+
     #[test]
     fn empty_resources_are_unset_as_in_openfaas() {
         let f = Function::create(
@@ -677,8 +684,7 @@ mod tests {
         for bad in ["", ".", "..", "-a", "a/b", "../x", "a b", &"x".repeat(65)] {
             assert!(check_secret_name(bad).is_err(), "{bad}");
         }
-        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
-        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        let create = cat_with;
         let error = create(r#","secrets":["../admin-password"]"#).expect_err("a path");
         assert!(error.0.starts_with("invalid secret name"), "{error}");
         for ok in ["1000", "1000:1000", "app", "app:staff"] {
@@ -712,8 +718,7 @@ mod tests {
 
     #[test]
     fn the_max_age_field_wins_over_the_annotation_and_both_are_checked() {
-        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
-        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        let create = cat_with;
         assert_eq!(create("").expect("create").max_age(), None);
         let by_annotation =
             create(r#","annotations":{"com.faas.max_age":" 30s "}"#).expect("create");
@@ -734,8 +739,7 @@ mod tests {
 
     #[test]
     fn the_runtime_field_wins_over_the_annotation() {
-        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
-        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        let create = cat_with;
         assert_eq!(create("").expect("create").asked_runtime(), None);
         let by_annotation =
             create(r#","annotations":{"com.faas.runtime":" runc "}"#).expect("create");
@@ -758,8 +762,7 @@ mod tests {
 
     #[test]
     fn env_names_and_nul_bytes() {
-        let base = r#"{"service":"a","image":"i","command":["cat"]"#;
-        let create = |more: &str| Function::create(deployment(&format!("{base}{more}}}")), 0);
+        let create = cat_with;
         assert!(create(r#","envVars":{"A_1":"x","_b":"y"}"#).is_ok());
         for bad in ["", "1A", "A=B", "A-B", "A B", "A\\u0000"] {
             let error = create(&format!(r#","envVars":{{"{bad}":"x"}}"#)).expect_err(bad);

@@ -9,7 +9,10 @@ use axum::response::IntoResponse;
 use tokio::time::Instant;
 
 use super::fake::Gateway;
-use super::{restarted, status, until_queued, F};
+use super::{
+    message, restart_and_resume, restarted, resume_all, status, stopped_with_one_queued,
+    until_queued, F,
+};
 use crate::call::{CallInfo, EventKind, Status};
 use crate::call_id::CallId;
 use crate::error::Error;
@@ -38,39 +41,6 @@ async fn refused(answer: Result<CallInfo, Error>) -> (StatusCode, String) {
     let body = String::from_utf8(body.expect("a body").to_vec()).expect("text");
     assert_eq!(body.matches('\n').count(), 1, "one line: {body:?}");
     (status, body)
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_queued_call_cancelled_never_runs_even_after_a_restart() {
-    let (dir, gw, f) = Gateway::with_f(1, 10);
-    let (running, gate) = gw.held_async(&f, "running").await;
-    let cancelled = gw.submit_async(&f, "cancelled").await;
-    let left = gw.submit_async(&f, "left queued").await;
-    until_queued(&gw, F, 2).await;
-    let info = cancel(&gw.calls, cancelled, BY).await.expect("cancelled");
-    assert_eq!(info.status, Status::Cancelled);
-    let message = info.message.unwrap_or_default();
-    assert_eq!(
-        message,
-        format!("cancelled by {BY} while queued: it never ran")
-    );
-    assert_eq!(gw.calls.scheduler.depth(F), (1, 1), "it left the queue");
-    use EventKind::*;
-    assert_eq!(kinds(&gw, cancelled).await, [Call, Pending, Cancelled]);
-    // A stop leaves the other queued call PENDING, to resume.
-    gw.calls.stopping.cancel();
-    gate.cancel();
-    gw.drain().await;
-    assert_eq!(status(&*gw.store, running).await, Some(Status::Finished));
-    drop(gw);
-
-    let (gw, resumed) = restarted(&dir);
-    let queued: Vec<_> = resumed.iter().map(|r| r.id).collect();
-    assert_eq!(queued, [left], "the cancelled call is not resumed");
-    crate::invoke::resume(&gw.calls, &gw.registry, resumed);
-    gw.drain().await;
-    assert_eq!(gw.runner.inputs(), ["left queued"]);
-    assert_eq!(status(&*gw.store, cancelled).await, Some(Status::Cancelled));
 }
 
 #[tokio::test(start_paused = true)]
@@ -154,30 +124,48 @@ async fn a_queued_call_reaching_its_max_age_expires_unrun() {
     assert_eq!(status(&*gw.store, young).await, Some(Status::Finished));
     use EventKind::*;
     assert_eq!(kinds(&gw, old).await, [Call, Pending, Expired]);
-    let info = gw.store.call(old).await.expect("read").expect("kept");
-    let message = info.message.unwrap_or_default();
+    let message = message(&*gw.store, old).await;
     assert!(message.contains("maximum age of 30s"), "{message}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_gateway_s_max_call_age_holds_across_a_restart() {
-    let (dir, gw, f) = Gateway::with_f(1, 10);
-    let (_, gate) = gw.held_async(&f, "running").await;
-    let queued = gw.submit_async(&f, "queued").await;
-    gw.calls.stopping.cancel();
-    gate.cancel();
-    gw.drain().await;
+    let (dir, gw, queued) = stopped_with_one_queued().await;
     drop(gw);
 
     // Down longer than the age the gateway comes back with.
     std::thread::sleep(Duration::from_millis(20));
     let (mut gw, resumed) = restarted(&dir);
     gw.calls.bounds.max_call_age = Some(Duration::from_millis(10));
-    crate::invoke::resume(&gw.calls, &gw.registry, resumed);
-    gw.drain().await;
+    resume_all(&gw, resumed).await;
     assert_eq!(gw.runner.inputs(), Vec::<String>::new(), "it never ran");
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Expired));
-    let info = gw.store.call(queued).await.expect("read").expect("kept");
-    let message = info.message.unwrap_or_default();
+    let message = message(&*gw.store, queued).await;
     assert!(message.contains("maximum age of 0.01s"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_call_cancelled_never_runs_even_after_a_restart() {
+    let (dir, gw, f) = Gateway::with_f(1, 10);
+    let (running, gate) = gw.held_async(&f, "running").await;
+    let cancelled = gw.submit_async(&f, "cancelled").await;
+    let left = gw.submit_async(&f, "left queued").await;
+    until_queued(&gw, F, 2).await;
+    let info = cancel(&gw.calls, cancelled, BY).await.expect("cancelled");
+    assert_eq!(info.status, Status::Cancelled);
+    let message = info.message.unwrap_or_default();
+    assert_eq!(
+        message,
+        format!("cancelled by {BY} while queued: it never ran")
+    );
+    assert_eq!(gw.calls.scheduler.depth(F), (1, 1), "it left the queue");
+    use EventKind::*;
+    assert_eq!(kinds(&gw, cancelled).await, [Call, Pending, Cancelled]);
+    // A stop leaves the other queued call PENDING, to resume.
+    gw.stop(gate).await;
+    assert_eq!(status(&*gw.store, running).await, Some(Status::Finished));
+    let (gw, resumed) = restart_and_resume(gw, &dir).await;
+    assert_eq!(resumed, [left], "the cancelled call is not resumed");
+    assert_eq!(gw.runner.inputs(), ["left queued"]);
+    assert_eq!(status(&*gw.store, cancelled).await, Some(Status::Cancelled));
 }

@@ -404,6 +404,14 @@ impl Gateway {
         (id, task)
     }
 
+    /// Stops the gateway as a signal does, lets the held call (`gate`)
+    /// end, and drains: calls still queued stay PENDING, to resume.
+    pub async fn stop(&self, gate: CancellationToken) {
+        self.calls.stopping.cancel();
+        gate.cancel();
+        self.drain().await;
+    }
+
     /// Waits for every async call's task, then for the store.
     pub async fn drain(&self) {
         self.calls.tasks.close();

@@ -27,6 +27,22 @@ async fn status(store: &dyn Store, id: CallId) -> Option<Status> {
     store.call(id).await.expect("read").map(|info| info.status)
 }
 
+/// Why a stored call did not finish ("" when it did).
+async fn message(store: &dyn Store, id: CallId) -> String {
+    let info = store.call(id).await.expect("read").expect("stored");
+    info.message.unwrap_or_default()
+}
+
+/// A gateway with one call running and one queued, stopped: the queued
+/// one is left PENDING in its store.
+async fn stopped_with_one_queued() -> (Dir, Gateway, CallId) {
+    let (dir, gw, f) = Gateway::with_f(1, 10);
+    let (_, gate) = gw.held_async(&f, "running").await;
+    let queued = gw.submit_async(&f, "queued").await;
+    gw.stop(gate).await;
+    (dir, gw, queued)
+}
+
 /// The status a stored call's output answers, from its recorded end.
 async fn stored_answer(store: &dyn Store, id: CallId) -> StatusCode {
     let info = store.call(id).await.expect("read").expect("stored");
@@ -63,6 +79,23 @@ fn restarted(dir: &Dir) -> (Gateway, Vec<Resume>) {
     let gw = Gateway::on(store, 1, 10);
     gw.deploy(F, 60);
     (gw, recovered.queued)
+}
+
+/// Resumes `resumed` on `gw` and waits for them to end; their ids.
+async fn resume_all(gw: &Gateway, resumed: Vec<Resume>) -> Vec<CallId> {
+    let ids = resumed.iter().map(|r| r.id).collect();
+    super::resume(&gw.calls, &gw.registry, resumed);
+    gw.drain().await;
+    ids
+}
+
+/// `gw` restarted on its store, its queued calls resumed and ended: the
+/// new gateway and the ids resumed.
+async fn restart_and_resume(gw: Gateway, dir: &Dir) -> (Gateway, Vec<CallId>) {
+    drop(gw);
+    let (gw, resumed) = restarted(dir);
+    let ids = resume_all(&gw, resumed).await;
+    (gw, ids)
 }
 
 /// The status and body a sync call's caller gets.
@@ -365,25 +398,15 @@ async fn a_stop_leaves_queued_async_calls_pending_for_the_next_start() {
     assert_eq!(gw.runner.inputs(), ["running"]);
     assert_eq!(status(&*gw.store, running).await, Some(Status::Finished));
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Pending));
-    drop(gw);
-
-    let (gw, resumed) = restarted(&dir);
-    let ids: Vec<_> = resumed.iter().map(|r| r.id).collect();
-    assert_eq!(ids, [queued]);
-    super::resume(&gw.calls, &gw.registry, resumed);
-    gw.drain().await;
+    let (gw, resumed) = restart_and_resume(gw, &dir).await;
+    assert_eq!(resumed, [queued]);
     assert_eq!(gw.runner.inputs(), ["queued"], "with its stored input");
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Finished));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_call_whose_function_went_while_the_gateway_was_down_fails() {
-    let (dir, gw, f) = Gateway::with_f(1, 10);
-    let (_, gate) = gw.held_async(&f, "running").await;
-    let queued = gw.submit_async(&f, "queued").await;
-    gw.calls.stopping.cancel();
-    gate.cancel();
-    gw.drain().await;
+    let (dir, gw, queued) = stopped_with_one_queued().await;
     assert_eq!(status(&*gw.store, queued).await, Some(Status::Pending));
     drop(gw);
 
